@@ -1,0 +1,258 @@
+//! The `sobrio-agent` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+
+use crate::config::{AgentConfig, ConfigError};
+use crate::report::{ReportBuilder, effective_signals};
+use crate::run::Agent;
+use crate::state::{StateDir, default_state_dir};
+
+/// Exit code for a bad configuration or bad arguments (EX_USAGE).
+const EXIT_USAGE: u8 = 64;
+
+/// Sobrio agent: measures this device's age, health, use and storage and
+/// reports counts and durations — never file names, paths, contents or
+/// titles — to the organisation's Sobrio collector over mutual TLS.
+#[derive(Debug, Parser)]
+#[command(name = "sobrio-agent", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (TOML) [default: /etc/sobrio/agent.toml when it exists].
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// State directory: key, certificate, enrollment, policy [default:
+    /// /var/lib/sobrio-agent as root, the XDG state directory otherwise].
+    #[arg(long, global = true)]
+    pub state_dir: Option<PathBuf>,
+    /// Host root under which hardware facts are read (DMI, /sys, /proc,
+    /// os-release); for containers and tests.
+    #[arg(long, global = true, default_value = "/")]
+    pub root: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Enroll this device with a collector: makes a key that never leaves the
+    /// device and receives a client certificate.
+    Enroll {
+        /// Collector URL, e.g. https://sobrio.example.org:50051.
+        #[arg(long)]
+        server: String,
+        /// Enrollment token from IT (`sobrio-collector token create`).
+        #[arg(long, env = "SOBRIO_ENROLL_TOKEN", hide_env_values = true)]
+        token: String,
+        /// The collector's CA certificate to pin (its `ca.pem`).
+        #[arg(long)]
+        ca: PathBuf,
+        /// Enroll again even if already enrolled (a new device identity).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Collect and send reports on the policy's interval until stopped.
+    Run {
+        /// One cycle, then exit (non-zero if delivery failed).
+        #[arg(long)]
+        once: bool,
+    },
+    /// Collect one report and show it; nothing is sent.
+    Collect {
+        /// Required: collect exactly once.
+        #[arg(long, required = true)]
+        once: bool,
+        /// Print exactly the report that would be sent, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show enrollment and policy.
+    Status {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a configuration file; says what is wrong, exits 64 if anything is.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+/// Default configuration file, read when it exists.
+const DEFAULT_CONFIG: &str = "/etc/sobrio/agent.toml";
+
+/// Runs the command line and maps errors to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SOBRIO_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // One thread: the agent must stay light on the employee's machine.
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            if error.chain().any(|e| e.downcast_ref::<ConfigError>().is_some()) {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<AgentConfig, ConfigError> {
+    match path {
+        Some(path) => AgentConfig::load(path),
+        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
+            AgentConfig::load(std::path::Path::new(DEFAULT_CONFIG))
+        }
+        None => Ok(AgentConfig::default()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct Status {
+    enrolled: bool,
+    state_dir: String,
+    device_id: Option<String>,
+    collector: Option<String>,
+    department: Option<String>,
+    /// RFC 3339.
+    certificate_expires: Option<String>,
+    policy_version: Option<u64>,
+    report_interval_secs: Option<i32>,
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(default_state_dir));
+    match cli.command {
+        Command::Config(ConfigCommand::Check { file }) => {
+            AgentConfig::load(&file)?;
+            println!("{}: valid", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Enroll { server, token, ca, force } => {
+            let ca_pem = std::fs::read_to_string(&ca)
+                .with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
+            let hostname = crate::probe::inventory::host_name(&cli.root);
+            let enrollment =
+                crate::enroll::enroll(&state, &server, token.trim(), &ca_pem, &hostname, force).await?;
+            println!(
+                "enrolled as {} in department {} with {}",
+                enrollment.device_id, enrollment.department, enrollment.server
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Collect { once: _, json } => {
+            let config = load_config(cli.config.as_ref())?;
+            let policy = state.policy().unwrap_or(None);
+            let signals = effective_signals(config.signals, policy.as_ref());
+            let mut builder = ReportBuilder::new(&cli.root, config.purchase_date()?);
+            let report = builder.collect(signals, policy.as_ref().map_or(0, |p| p.version));
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report:#?}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            let enrollment = state.enrollment()?;
+            let policy = state.policy().unwrap_or(None);
+            let status = Status {
+                enrolled: enrollment.is_some(),
+                state_dir: state.path().display().to_string(),
+                device_id: enrollment.as_ref().map(|e| e.device_id.clone()),
+                collector: enrollment.as_ref().map(|e| e.server.clone()),
+                department: enrollment.as_ref().map(|e| e.department.clone()),
+                certificate_expires: enrollment.as_ref().map(|e| rfc3339(e.certificate_not_after_unix_ms)),
+                policy_version: policy.as_ref().map(|p| p.version),
+                report_interval_secs: policy.as_ref().map(|p| p.report_interval_secs),
+            };
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else if let Some(enrollment) = &enrollment {
+                println!("enrolled:            yes, as {}", enrollment.device_id);
+                println!("collector:           {}", enrollment.server);
+                println!("department:          {}", enrollment.department);
+                println!("certificate expires: {}", status.certificate_expires.unwrap_or_default());
+                match policy {
+                    Some(p) => println!("policy:              version {}, report every {} s", p.version, p.report_interval_secs),
+                    None => println!("policy:              none yet (defaults apply)"),
+                }
+            } else {
+                println!("enrolled: no (state directory {})", state.path().display());
+                println!("enroll with: sobrio-agent enroll --server URL --token TOKEN --ca FILE");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { once } => {
+            let config = load_config(cli.config.as_ref())?;
+            let mut agent = Agent::new(state, config, cli.root)?;
+            loop {
+                let outcome = agent.cycle().await;
+                tracing::info!(accepted = outcome.accepted, rejected = outcome.rejected, pending = outcome.pending, "cycle done");
+                if once {
+                    return Ok(match outcome.error {
+                        None => ExitCode::SUCCESS,
+                        Some(error) => {
+                            eprintln!("error: delivery failed: {error}");
+                            ExitCode::FAILURE
+                        }
+                    });
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(agent.interval()) => {}
+                    () = shutdown_signal() => {
+                        tracing::info!("stopping");
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn rfc3339(unix_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix_ms.to_string())
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,174 @@
+//! Agent configuration: TOML, unknown keys refused, then validated.
+//!
+//! Every key has a default. The collector's policy wins over this file, except
+//! that a signal turned off here stays off (never on against the policy).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use time::Date;
+
+/// A configuration error names the key, the value and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value {value} for {key}: {expected}")]
+    Invalid { key: String, value: String, expected: String },
+}
+
+/// The agent's configuration file (`/etc/sobrio/agent.toml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// Report interval before the first policy arrives; the policy's wins.
+    pub report_interval_secs: u32,
+    /// The device's purchase date (`YYYY-MM-DD`), when known locally; the
+    /// best source of its age after the collector's asset register.
+    pub purchase_date: Option<String>,
+    /// Signals collected on this device. Turning one off here keeps it off
+    /// whatever the policy says.
+    pub signals: LocalSignals,
+    /// Reports kept in memory for a later attempt when the collector cannot
+    /// be reached.
+    pub max_pending_reports: u32,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            report_interval_secs: 3600,
+            purchase_date: None,
+            signals: LocalSignals::default(),
+            max_pending_reports: 500,
+        }
+    }
+}
+
+/// Local switches, one per signal; all on by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalSignals {
+    pub inventory: bool,
+    pub usage: bool,
+    pub storage: bool,
+    pub calendar: bool,
+    pub calls: bool,
+    pub notifications: bool,
+    pub activity: bool,
+}
+
+impl Default for LocalSignals {
+    fn default() -> Self {
+        Self {
+            inventory: true,
+            usage: true,
+            storage: true,
+            calendar: true,
+            calls: true,
+            notifications: true,
+            activity: true,
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// When the file cannot be read, does not parse, holds an unknown key or a
+    /// bad value.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// As [`AgentConfig::load`].
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.into(),
+            message: e.to_string().trim_end().into(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// The first bad value, named.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(60..=86_400).contains(&self.report_interval_secs) {
+            return Err(ConfigError::Invalid {
+                key: "report_interval_secs".into(),
+                value: self.report_interval_secs.to_string(),
+                expected: "expected 60 to 86400 seconds".into(),
+            });
+        }
+        if !(1..=100_000).contains(&self.max_pending_reports) {
+            return Err(ConfigError::Invalid {
+                key: "max_pending_reports".into(),
+                value: self.max_pending_reports.to_string(),
+                expected: "expected 1 to 100000".into(),
+            });
+        }
+        self.purchase_date()?;
+        Ok(())
+    }
+
+    /// The configured purchase date.
+    ///
+    /// # Errors
+    /// When it is not a `YYYY-MM-DD` date in the past.
+    pub fn purchase_date(&self) -> Result<Option<Date>, ConfigError> {
+        let Some(text) = &self.purchase_date else {
+            return Ok(None);
+        };
+        let bad = |expected: &str| ConfigError::Invalid {
+            key: "purchase_date".into(),
+            value: format!("{text:?}"),
+            expected: expected.into(),
+        };
+        let format = time::macros::format_description!("[year]-[month]-[day]");
+        let date = Date::parse(text, format).map_err(|_| bad("expected YYYY-MM-DD"))?;
+        if date > time::OffsetDateTime::now_utc().date() || date.year() < 1980 {
+            return Err(bad("expected a date between 1980 and today"));
+        }
+        Ok(Some(date))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let config = AgentConfig::default();
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(AgentConfig::parse(&text, "t").unwrap(), config);
+        assert_eq!(AgentConfig::parse("", "t").unwrap(), config);
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_key_value_and_expectation() {
+        let cases = [
+            ("report_interval_secs = 10\n", "report_interval_secs", "60 to 86400"),
+            ("max_pending_reports = 0\n", "max_pending_reports", "1 to 100000"),
+            ("purchase_date = \"2021-13-01\"\n", "purchase_date", "\"2021-13-01\""),
+            ("purchase_date = \"2999-01-01\"\n", "purchase_date", "between 1980 and today"),
+            ("[signals]\ncamera = false\n", "camera", "unknown field"),
+            ("report_interval_secs = \"hourly\"\n", "report_interval_secs", "agent.toml"),
+        ];
+        for (text, key, detail) in cases {
+            let error = AgentConfig::parse(text, "agent.toml").unwrap_err().to_string();
+            assert!(error.contains(key) && error.contains(detail), "{text:?} gave {error:?}");
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! # sobrio-agent
+//!
+//! A lightweight agent for employee devices: it measures hardware age and
+//! health, device use, storage and digital load, and sends counts and
+//! durations — never paths, contents or titles — to the collector over gRPC
+//! with mutual TLS.
+//!
+//! # Layout
+//! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
+//! - [`config`]: the local TOML configuration, validated.
+//! - [`state`]: the state directory: key, certificate, enrollment, policy.
+//! - [`transport`]: the TLS 1.3 gRPC client pinned to the collector's CA.
+//! - [`enroll`]: enrollment and certificate renewal.
+//! - [`probe`]: one module per source, returning the agent's own types.
+//! - [`report`]: maps probe facts to `sobrio.v1` reports.
+//! - [`run`]: the collect-and-submit cycle.
+
+pub mod cli;
+pub mod config;
+pub mod enroll;
+pub mod probe;
+pub mod report;
+pub mod run;
+pub mod state;
+pub mod transport;

@@ -1,0 +1,333 @@
+//! Hardware and OS facts.
+//!
+//! Host facts (DMI, block devices, os-release, CPU flags) are parsed from
+//! files under one root (`--root`, default `/`), so fixture trees drive them;
+//! sysinfo serves what only live sampling gives (CPU brand, memory).
+
+use std::path::{Path, PathBuf};
+
+use time::Date;
+
+/// Chassis family, from the SMBIOS chassis type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChassisKind {
+    Laptop,
+    Desktop,
+    AllInOne,
+    Tablet,
+    MiniPc,
+    Server,
+    VirtualMachine,
+    Unknown,
+}
+
+impl ChassisKind {
+    /// Maps an SMBIOS chassis type code (DMTF DSP0134, 7.4.1).
+    pub fn from_smbios(code: u32) -> Self {
+        match code {
+            3..=7 | 15 | 16 | 24 => Self::Desktop,
+            8..=10 | 14 | 31 | 32 => Self::Laptop,
+            13 => Self::AllInOne,
+            11 | 30 => Self::Tablet,
+            35 | 36 => Self::MiniPc,
+            17 | 23 | 25 | 28 | 29 => Self::Server,
+            _ => Self::Unknown,
+        }
+    }
+}
+
+/// Storage technology of a disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskTechnology {
+    Nvme,
+    Ssd,
+    Hdd,
+    Unknown,
+}
+
+/// One physical disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskFacts {
+    pub technology: DiskTechnology,
+    pub size_bytes: u64,
+    pub model: Option<String>,
+}
+
+/// Where an age estimate comes from, best first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgeProvenance {
+    ConfiguredPurchaseDate,
+    BiosDate,
+    OsInstallDate,
+}
+
+/// The device's estimated first day of use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgeEstimate {
+    pub since: Date,
+    pub provenance: AgeProvenance,
+}
+
+/// What the inventory probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryFacts {
+    pub hostname: String,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub chassis: ChassisKind,
+    pub cpu_model: Option<String>,
+    pub cpu_physical_cores: Option<u32>,
+    pub cpu_logical_cores: Option<u32>,
+    pub memory_bytes: Option<u64>,
+    pub disks: Vec<DiskFacts>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub kernel_version: Option<String>,
+    pub bios_vendor: Option<String>,
+    pub bios_version: Option<String>,
+    pub bios_date: Option<Date>,
+    pub age: Option<AgeEstimate>,
+}
+
+/// Reads inventory facts; keeps its sysinfo `System` between calls.
+pub struct InventoryProbe {
+    root: PathBuf,
+    system: Option<sysinfo::System>,
+}
+
+impl std::fmt::Debug for InventoryProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InventoryProbe").field("root", &self.root).finish_non_exhaustive()
+    }
+}
+
+impl InventoryProbe {
+    /// A probe reading host files under `root`; `live` also samples this
+    /// machine with sysinfo (off for fixture trees).
+    pub fn new(root: &Path, live: bool) -> Self {
+        let system = if live { sysinfo::System::new().ok() } else { None };
+        Self { root: root.to_owned(), system }
+    }
+
+    /// Collects the facts. A fact that cannot be read is absent, never an error.
+    pub fn collect(&mut self, purchase_date: Option<Date>) -> InventoryFacts {
+        let dmi = |name: &str| read_trimmed(&self.root.join("sys/class/dmi/id").join(name));
+        let vendor = dmi("sys_vendor");
+        let model = dmi("product_name");
+        let os_release = read_os_release(&self.root);
+        let bios_date = dmi("bios_date").and_then(|text| parse_bios_date(&text));
+        let chassis = chassis(
+            dmi("chassis_type").and_then(|code| code.parse().ok()),
+            vendor.as_deref(),
+            model.as_deref(),
+            cpu_has_hypervisor_flag(&self.root),
+        );
+        let age = purchase_date
+            .map(|since| AgeEstimate { since, provenance: AgeProvenance::ConfiguredPurchaseDate })
+            .or_else(|| {
+                bios_date.map(|since| AgeEstimate { since, provenance: AgeProvenance::BiosDate })
+            })
+            .or_else(|| {
+                os_install_date(&self.root)
+                    .map(|since| AgeEstimate { since, provenance: AgeProvenance::OsInstallDate })
+            });
+        let (cpu_model, memory_bytes, logical) = match self.system.as_mut() {
+            Some(system) => {
+                system.refresh_memory();
+                system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+                let brand = system.cpus().first().map(|cpu| cpu.brand().trim().to_owned());
+                let logical = u32::try_from(system.cpus().len()).ok().filter(|n| *n > 0);
+                (brand.filter(|b| !b.is_empty()), Some(system.total_memory()), logical)
+            }
+            None => (None, None, None),
+        };
+        InventoryFacts {
+            hostname: host_name(&self.root),
+            serial_number: dmi("product_serial").filter(|s| !is_placeholder(s)),
+            vendor: vendor.filter(|s| !is_placeholder(s)),
+            model: model.filter(|s| !is_placeholder(s)),
+            chassis,
+            cpu_model,
+            cpu_physical_cores: self
+                .system
+                .as_ref()
+                .and_then(|_| sysinfo::System::physical_core_count().ok())
+                .and_then(|n| u32::try_from(n).ok()),
+            cpu_logical_cores: logical,
+            memory_bytes,
+            disks: block_devices(&self.root),
+            os_name: os_release.0,
+            os_version: os_release.1,
+            kernel_version: read_trimmed(&self.root.join("proc/sys/kernel/osrelease")),
+            bios_vendor: dmi("bios_vendor"),
+            bios_version: dmi("bios_version"),
+            bios_date,
+            age,
+        }
+    }
+}
+
+/// The host name, from the kernel or `/etc/hostname` under `root`.
+pub fn host_name(root: &Path) -> String {
+    read_trimmed(&root.join("proc/sys/kernel/hostname"))
+        .or_else(|| read_trimmed(&root.join("etc/hostname")))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn read_trimmed(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
+}
+
+/// Firmware fills unset DMI strings with placeholders.
+fn is_placeholder(value: &str) -> bool {
+    let lower = value.to_ascii_lowercase();
+    ["to be filled by o.e.m.", "default string", "system serial number", "not specified", "none", "0"]
+        .contains(&lower.as_str())
+}
+
+fn chassis(code: Option<u32>, vendor: Option<&str>, model: Option<&str>, hypervisor: bool) -> ChassisKind {
+    let text = format!("{} {}", vendor.unwrap_or(""), model.unwrap_or("")).to_ascii_lowercase();
+    let virtual_markers = ["qemu", "kvm", "vmware", "virtualbox", "innotek", "virtual machine", "bochs", "xen", "standard pc"];
+    if hypervisor || virtual_markers.iter().any(|marker| text.contains(marker)) {
+        return ChassisKind::VirtualMachine;
+    }
+    code.map_or(ChassisKind::Unknown, ChassisKind::from_smbios)
+}
+
+fn cpu_has_hypervisor_flag(root: &Path) -> bool {
+    std::fs::read_to_string(root.join("proc/cpuinfo")).is_ok_and(|text| {
+        text.lines()
+            .filter(|line| line.starts_with("flags"))
+            .any(|line| line.split_whitespace().any(|flag| flag == "hypervisor"))
+    })
+}
+
+/// `bios_date` is `MM/DD/YYYY`.
+fn parse_bios_date(text: &str) -> Option<Date> {
+    let mut parts = text.split('/');
+    let month: u8 = parts.next()?.parse().ok()?;
+    let day: u8 = parts.next()?.parse().ok()?;
+    let year: i32 = parts.next()?.parse().ok()?;
+    Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
+}
+
+/// `NAME` and `VERSION_ID` of os-release.
+fn read_os_release(root: &Path) -> (Option<String>, Option<String>) {
+    let text = std::fs::read_to_string(root.join("etc/os-release"))
+        .or_else(|_| std::fs::read_to_string(root.join("usr/lib/os-release")))
+        .unwrap_or_default();
+    let value = |key: &str| {
+        text.lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+            .map(|v| v.trim().trim_matches('"').to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    (value("NAME"), value("VERSION_ID"))
+}
+
+/// The root filesystem's birth time, as an OS installation date. Some
+/// filesystems report none, or 0: then there is no estimate from it.
+fn os_install_date(root: &Path) -> Option<Date> {
+    let created = std::fs::metadata(root).ok()?.created().ok()?;
+    let secs = created.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    if secs == 0 {
+        return None;
+    }
+    let secs = i64::try_from(secs).ok()?;
+    Some(time::OffsetDateTime::from_unix_timestamp(secs).ok()?.date())
+}
+
+/// Physical disks from `/sys/block`: loop, RAM, device-mapper and optical
+/// devices are skipped.
+fn block_devices(root: &Path) -> Vec<DiskFacts> {
+    let Ok(entries) = std::fs::read_dir(root.join("sys/block")) else {
+        return Vec::new();
+    };
+    let mut disks: Vec<(String, DiskFacts)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if ["loop", "ram", "dm-", "zram", "sr", "md", "nbd"].iter().any(|p| name.starts_with(p)) {
+                return None;
+            }
+            let dir = entry.path();
+            let sectors: u64 = read_trimmed(&dir.join("size"))?.parse().ok()?;
+            if sectors == 0 {
+                return None;
+            }
+            let rotational = read_trimmed(&dir.join("queue/rotational"));
+            let technology = if name.starts_with("nvme") {
+                DiskTechnology::Nvme
+            } else {
+                match rotational.as_deref() {
+                    Some("0") => DiskTechnology::Ssd,
+                    Some("1") => DiskTechnology::Hdd,
+                    _ => DiskTechnology::Unknown,
+                }
+            };
+            let model = read_trimmed(&dir.join("device/model"));
+            Some((name, DiskFacts { technology, size_bytes: sectors * 512, model }))
+        })
+        .collect();
+    disks.sort_by(|a, b| a.0.cmp(&b.0));
+    disks.into_iter().map(|(_, disk)| disk).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, path: &str, content: &str) {
+        let path = root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+    }
+
+    #[test]
+    fn a_laptop_tree_gives_its_dmi_facts_and_bios_age() {
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        write(r, "sys/class/dmi/id/sys_vendor", "LENOVO\n");
+        write(r, "sys/class/dmi/id/product_name", "20XW0055FR\n");
+        write(r, "sys/class/dmi/id/chassis_type", "10\n");
+        write(r, "sys/class/dmi/id/bios_date", "03/15/2021\n");
+        write(r, "sys/class/dmi/id/product_serial", "To Be Filled By O.E.M.\n");
+        write(r, "sys/block/nvme0n1/size", "1000215216\n");
+        write(r, "sys/block/loop0/size", "100\n");
+        write(r, "etc/os-release", "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\n");
+        write(r, "etc/hostname", "pc-compta-12\n");
+        let facts = InventoryProbe::new(r, false).collect(None);
+        assert_eq!(facts.hostname, "pc-compta-12");
+        assert_eq!(facts.vendor.as_deref(), Some("LENOVO"));
+        assert_eq!(facts.chassis, ChassisKind::Laptop);
+        assert_eq!(facts.serial_number, None);
+        assert_eq!(facts.os_name.as_deref(), Some("Ubuntu"));
+        assert_eq!(facts.disks.len(), 1);
+        assert_eq!(facts.disks[0].technology, DiskTechnology::Nvme);
+        let age = facts.age.unwrap();
+        assert_eq!(age.provenance, AgeProvenance::BiosDate);
+        assert_eq!(age.since, time::macros::date!(2021 - 03 - 15));
+    }
+
+    #[test]
+    fn a_configured_purchase_date_wins_over_the_bios_date() {
+        let root = tempfile::tempdir().unwrap();
+        write(root.path(), "sys/class/dmi/id/bios_date", "03/15/2021\n");
+        let purchase = time::macros::date!(2021 - 06 - 01);
+        let age = InventoryProbe::new(root.path(), false).collect(Some(purchase)).age.unwrap();
+        assert_eq!(age.provenance, AgeProvenance::ConfiguredPurchaseDate);
+        assert_eq!(age.since, purchase);
+    }
+
+    #[test]
+    fn a_vm_without_dmi_is_recognised_by_its_hypervisor_flag() {
+        let root = tempfile::tempdir().unwrap();
+        write(root.path(), "proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu vme hypervisor lahf_lm\n");
+        let facts = InventoryProbe::new(root.path(), false).collect(None);
+        assert_eq!(facts.chassis, ChassisKind::VirtualMachine);
+        assert_eq!(facts.vendor, None);
+    }
+}

@@ -1,0 +1,207 @@
+//! Builds reports: runs the probes the effective signals allow and maps their
+//! facts to `sobrio.v1`. The only place that knows both.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sobrio_proto::v1::{
+    self, AgentHealth, Chassis, Confidence, Disk, DiskHealth, DiskKind, Inventory, Policy, Report,
+};
+use time::Date;
+
+use crate::config::LocalSignals;
+use crate::probe::health::{HealthProbe, OwnHealth};
+use crate::probe::inventory::{
+    AgeProvenance, ChassisKind, DiskTechnology, InventoryFacts, InventoryProbe,
+};
+
+/// Inventory is resent at least this often even when unchanged.
+const INVENTORY_REFRESH: Duration = Duration::from_secs(24 * 3600);
+
+/// The signals in effect: the policy's, minus what local configuration turns
+/// off. Before the first policy, every signal the local configuration allows.
+pub fn effective_signals(local: LocalSignals, policy: Option<&Policy>) -> LocalSignals {
+    let Some(allowed) = policy.and_then(|p| p.signals) else {
+        return local;
+    };
+    LocalSignals {
+        inventory: local.inventory && allowed.inventory,
+        usage: local.usage && allowed.usage,
+        storage: local.storage && allowed.storage,
+        calendar: local.calendar && allowed.calendar,
+        calls: local.calls && allowed.calls,
+        notifications: local.notifications && allowed.notifications,
+        activity: local.activity && allowed.activity,
+    }
+}
+
+/// Collects reports; keeps probes (and their sysinfo state) between reports.
+#[derive(Debug)]
+pub struct ReportBuilder {
+    inventory: InventoryProbe,
+    health: HealthProbe,
+    purchase_date: Option<Date>,
+    /// The last inventory sent and when, to send it only on change or daily.
+    last_inventory: Option<(InventoryFacts, Instant)>,
+}
+
+impl ReportBuilder {
+    /// A builder reading host files under `root`.
+    pub fn new(root: &Path, purchase_date: Option<Date>) -> Self {
+        Self {
+            inventory: InventoryProbe::new(root, true),
+            health: HealthProbe::default(),
+            purchase_date,
+            last_inventory: None,
+        }
+    }
+
+    /// Collects one report now.
+    pub fn collect(&mut self, signals: LocalSignals, policy_version: u64) -> Report {
+        let inventory = if signals.inventory {
+            let facts = self.inventory.collect(self.purchase_date);
+            let due = self.last_inventory.as_ref().is_none_or(|(last, at)| {
+                *last != facts || at.elapsed() >= INVENTORY_REFRESH
+            });
+            due.then(|| {
+                let message = inventory_message(&facts);
+                self.last_inventory = Some((facts, Instant::now()));
+                message
+            })
+        } else {
+            None
+        };
+        Report {
+            report_id: uuid::Uuid::now_v7().to_string(),
+            collected_unix_ms: now_unix_ms(),
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            policy_version,
+            inventory,
+            usage: None,
+            storage: None,
+            digital_load: None,
+            agent_health: Some(health_message(self.health.sample())),
+        }
+    }
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
+        .unwrap_or(i64::MAX)
+}
+
+fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn to_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn inventory_message(facts: &InventoryFacts) -> Inventory {
+    let chassis = match facts.chassis {
+        ChassisKind::Laptop => Chassis::Laptop,
+        ChassisKind::Desktop => Chassis::Desktop,
+        ChassisKind::AllInOne => Chassis::AllInOne,
+        ChassisKind::Tablet => Chassis::Tablet,
+        ChassisKind::MiniPc => Chassis::MiniPc,
+        ChassisKind::Server => Chassis::Server,
+        ChassisKind::VirtualMachine => Chassis::VirtualMachine,
+        ChassisKind::Unknown => Chassis::Unknown,
+    };
+    let iso = time::macros::format_description!("[year]-[month]-[day]");
+    Inventory {
+        hostname: facts.hostname.clone(),
+        vendor: facts.vendor.clone(),
+        model: facts.model.clone(),
+        serial_number: facts.serial_number.clone(),
+        chassis: chassis as i32,
+        cpu_model: facts.cpu_model.clone(),
+        cpu_physical_cores: facts.cpu_physical_cores.map(to_i32),
+        cpu_logical_cores: facts.cpu_logical_cores.map(to_i32),
+        memory_bytes: facts.memory_bytes.map(to_i64),
+        disks: facts
+            .disks
+            .iter()
+            .map(|disk| Disk {
+                kind: match disk.technology {
+                    DiskTechnology::Nvme => DiskKind::Nvme,
+                    DiskTechnology::Ssd => DiskKind::Ssd,
+                    DiskTechnology::Hdd => DiskKind::Hdd,
+                    DiskTechnology::Unknown => DiskKind::Unknown,
+                } as i32,
+                size_bytes: to_i64(disk.size_bytes),
+                model: disk.model.clone(),
+                health: DiskHealth::Unknown as i32,
+                power_on_hours: None,
+            })
+            .collect(),
+        os_name: facts.os_name.clone(),
+        os_version: facts.os_version.clone(),
+        kernel_version: facts.kernel_version.clone(),
+        bios_vendor: facts.bios_vendor.clone(),
+        bios_version: facts.bios_version.clone(),
+        bios_date: facts.bios_date.and_then(|d| d.format(iso).ok()),
+        age: facts.age.and_then(|age| {
+            let (source, confidence) = match age.provenance {
+                AgeProvenance::ConfiguredPurchaseDate => {
+                    (v1::AgeSource::ConfiguredPurchaseDate, Confidence::High)
+                }
+                AgeProvenance::BiosDate => (v1::AgeSource::BiosDate, Confidence::Medium),
+                AgeProvenance::OsInstallDate => (v1::AgeSource::OsInstallDate, Confidence::Low),
+            };
+            Some(v1::AgeEstimate {
+                since_date: age.since.format(iso).ok()?,
+                source: source as i32,
+                confidence: confidence as i32,
+            })
+        }),
+        battery: None,
+    }
+}
+
+fn health_message(health: OwnHealth) -> AgentHealth {
+    AgentHealth {
+        spool_depth: None,
+        spool_bytes: None,
+        reports_dropped: None,
+        rss_bytes: health.rss_bytes.map(to_i64),
+        cpu_time_ms: health.cpu_time_ms.map(to_i64),
+        uptime_secs: Some(to_i64(health.uptime_secs)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sobrio_proto::v1::Signals;
+
+    use super::*;
+
+    #[test]
+    fn local_configuration_can_turn_a_signal_off_but_never_on() {
+        let local = LocalSignals { usage: false, ..LocalSignals::default() };
+        let policy = Policy {
+            signals: Some(Signals { inventory: true, usage: true, storage: false, ..Default::default() }),
+            ..Default::default()
+        };
+        let effective = effective_signals(local, Some(&policy));
+        assert!(effective.inventory);
+        assert!(!effective.usage, "off locally stays off");
+        assert!(!effective.storage, "off by policy stays off");
+    }
+
+    #[test]
+    fn inventory_is_sent_first_then_only_when_it_changes() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::write(root.path().join("etc/hostname"), "pc-1\n").unwrap();
+        let mut builder = ReportBuilder::new(root.path(), None);
+        let signals = LocalSignals::default();
+        assert!(builder.collect(signals, 0).inventory.is_some());
+        assert!(builder.collect(signals, 0).inventory.is_none());
+        std::fs::write(root.path().join("etc/hostname"), "pc-2\n").unwrap();
+        let report = builder.collect(signals, 0);
+        assert_eq!(report.inventory.unwrap().hostname, "pc-2");
+    }
+}

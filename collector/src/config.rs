@@ -1,0 +1,390 @@
+//! Collector configuration: TOML, unknown keys refused, then validated.
+//!
+//! Every key has a default, so an empty file (or none) is a valid
+//! configuration. Command-line flags override the file.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A configuration error names the key, the value and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value {value} for {key}: {expected}")]
+    Invalid { key: String, value: String, expected: String },
+}
+
+fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), value: value.to_string(), expected: expected.into() }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub limits: LimitsConfig,
+    pub policy: PolicyConfig,
+}
+
+/// Listening addresses and names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// gRPC (agents).
+    pub grpc_addr: SocketAddr,
+    /// HTTP (dashboards, API, health).
+    pub http_addr: SocketAddr,
+    /// Extra DNS names or IP addresses agents use to reach the collector; the
+    /// server certificate covers them besides the host name, `localhost` and
+    /// `127.0.0.1`.
+    pub names: Vec<String>,
+    /// Plaintext gRPC with bearer secrets, for development only.
+    pub insecure_dev: bool,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            grpc_addr: SocketAddr::from(([0, 0, 0, 0], 50051)),
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            names: Vec::new(),
+            insecure_dev: false,
+        }
+    }
+}
+
+/// Certificates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// CA certificate (PEM) to use instead of the CA kept in the store; needs
+    /// `ca_key_file`.
+    pub ca_certificate_file: Option<PathBuf>,
+    /// The CA's private key (PEM).
+    pub ca_key_file: Option<PathBuf>,
+    /// Lifetime of device certificates.
+    pub client_certificate_days: u32,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self { ca_certificate_file: None, ca_key_file: None, client_certificate_days: 90 }
+    }
+}
+
+/// Limits that protect the collector from oversized or abusive input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest gRPC message accepted.
+    pub max_message_bytes: usize,
+    /// Largest single encoded report.
+    pub max_report_bytes: usize,
+    /// Most reports in one Submit call.
+    pub max_reports_per_submit: usize,
+    /// Concurrent gRPC streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_message_bytes: 8 * 1024 * 1024,
+            max_report_bytes: 256 * 1024,
+            max_reports_per_submit: 1000,
+            max_concurrent_streams: 64,
+        }
+    }
+}
+
+/// The policy given to agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// How often agents send what they collected.
+    pub report_interval_secs: u32,
+    /// Working hours of departments without their own.
+    pub working_hours: WorkingHoursConfig,
+    /// Working hours by department name.
+    pub departments: BTreeMap<String, WorkingHoursConfig>,
+    /// Signals the organisation allows agents to collect.
+    pub signals: SignalsConfig,
+    /// Roots of the reclaimable-storage scan; empty: home and temp directories.
+    pub scan_roots: Vec<String>,
+    /// Wall-time budget of one storage scan.
+    pub storage_scan_budget_secs: u32,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            report_interval_secs: 3600,
+            working_hours: WorkingHoursConfig::default(),
+            departments: BTreeMap::new(),
+            signals: SignalsConfig::default(),
+            scan_roots: Vec::new(),
+            storage_scan_budget_secs: 120,
+        }
+    }
+}
+
+/// Working hours, local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkingHoursConfig {
+    /// `HH:MM`.
+    pub start: String,
+    /// `HH:MM`, after `start`.
+    pub end: String,
+    /// Working days: `mon` … `sun`.
+    pub days: Vec<String>,
+}
+
+impl Default for WorkingHoursConfig {
+    fn default() -> Self {
+        Self {
+            start: "09:00".into(),
+            end: "18:00".into(),
+            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+        }
+    }
+}
+
+/// Working hours, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkingHours {
+    pub start_minute: i32,
+    pub end_minute: i32,
+    /// ISO weekday numbers, ascending.
+    pub days: [bool; 7],
+}
+
+impl WorkingHours {
+    /// ISO weekday numbers (1 = Monday).
+    pub fn iso_days(&self) -> Vec<i32> {
+        (1..=7).filter(|d| self.days[usize::try_from(d - 1).unwrap_or(0)]).collect()
+    }
+}
+
+impl WorkingHoursConfig {
+    /// Validates, naming `section` in errors.
+    ///
+    /// # Errors
+    /// When a time is not `HH:MM`, the end is not after the start, or a day is
+    /// unknown.
+    pub fn validate(&self, section: &str) -> Result<WorkingHours, ConfigError> {
+        let start = parse_hh_mm(&self.start)
+            .ok_or_else(|| invalid(&format!("{section}.start"), format!("{:?}", self.start), "expected HH:MM"))?;
+        let end = parse_hh_mm(&self.end)
+            .ok_or_else(|| invalid(&format!("{section}.end"), format!("{:?}", self.end), "expected HH:MM"))?;
+        if end <= start {
+            return Err(invalid(
+                &format!("{section}.end"),
+                format!("{:?}", self.end),
+                &format!("must be after start {:?}", self.start),
+            ));
+        }
+        let mut days = [false; 7];
+        for day in &self.days {
+            let index = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+                .iter()
+                .position(|d| d.eq_ignore_ascii_case(day))
+                .ok_or_else(|| {
+                    invalid(&format!("{section}.days"), format!("{day:?}"), "expected mon, tue, wed, thu, fri, sat or sun")
+                })?;
+            days[index] = true;
+        }
+        Ok(WorkingHours { start_minute: start, end_minute: end, days })
+    }
+}
+
+fn parse_hh_mm(text: &str) -> Option<i32> {
+    let (hours, minutes) = text.split_once(':')?;
+    if hours.len() != 2 || minutes.len() != 2 {
+        return None;
+    }
+    let hours: i32 = hours.parse().ok()?;
+    let minutes: i32 = minutes.parse().ok()?;
+    // 24:00 is allowed as an end of day.
+    ((0..=23).contains(&hours) && (0..=59).contains(&minutes) || hours == 24 && minutes == 0)
+        .then_some(hours * 60 + minutes)
+}
+
+/// Signals the organisation allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SignalsConfig {
+    pub inventory: bool,
+    pub usage: bool,
+    pub storage: bool,
+    pub calendar: bool,
+    pub calls: bool,
+    pub notifications: bool,
+    pub activity: bool,
+}
+
+impl Default for SignalsConfig {
+    fn default() -> Self {
+        Self {
+            inventory: true,
+            usage: true,
+            storage: true,
+            calendar: true,
+            calls: true,
+            notifications: true,
+            activity: true,
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// Reads and validates a configuration file.
+    ///
+    /// # Errors
+    /// When the file cannot be read, does not parse, holds an unknown key or a
+    /// bad value.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates configuration text; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// As [`CollectorConfig::load`].
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.into(),
+            message: e.to_string().trim_end().into(),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every value.
+    ///
+    /// # Errors
+    /// The first bad value, named.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match (&self.tls.ca_certificate_file, &self.tls.ca_key_file) {
+            (Some(_), None) => {
+                return Err(invalid("tls.ca_key_file", "(missing)", "required with tls.ca_certificate_file"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("tls.ca_certificate_file", "(missing)", "required with tls.ca_key_file"));
+            }
+            _ => {}
+        }
+        if !(1..=825).contains(&self.tls.client_certificate_days) {
+            return Err(invalid("tls.client_certificate_days", self.tls.client_certificate_days, "expected 1 to 825 days"));
+        }
+        let limits = &self.limits;
+        if !(64 * 1024..=64 * 1024 * 1024).contains(&limits.max_message_bytes) {
+            return Err(invalid("limits.max_message_bytes", limits.max_message_bytes, "expected 65536 to 67108864"));
+        }
+        if !(1024..=limits.max_message_bytes).contains(&limits.max_report_bytes) {
+            return Err(invalid("limits.max_report_bytes", limits.max_report_bytes, "expected 1024 to limits.max_message_bytes"));
+        }
+        if !(1..=10_000).contains(&limits.max_reports_per_submit) {
+            return Err(invalid("limits.max_reports_per_submit", limits.max_reports_per_submit, "expected 1 to 10000"));
+        }
+        if !(1..=10_000).contains(&limits.max_concurrent_streams) {
+            return Err(invalid("limits.max_concurrent_streams", limits.max_concurrent_streams, "expected 1 to 10000"));
+        }
+        let policy = &self.policy;
+        if !(60..=86_400).contains(&policy.report_interval_secs) {
+            return Err(invalid("policy.report_interval_secs", policy.report_interval_secs, "expected 60 to 86400 seconds"));
+        }
+        if !(10..=3600).contains(&policy.storage_scan_budget_secs) {
+            return Err(invalid("policy.storage_scan_budget_secs", policy.storage_scan_budget_secs, "expected 10 to 3600 seconds"));
+        }
+        policy.working_hours.validate("policy.working_hours")?;
+        for (department, hours) in &policy.departments {
+            if department.trim().is_empty() {
+                return Err(invalid("policy.departments", "\"\"", "department names must not be empty"));
+            }
+            hours.validate(&format!("policy.departments.{department}"))?;
+        }
+        for name in &self.server.names {
+            if name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace) {
+                return Err(invalid("server.names", format!("{name:?}"), "expected DNS names or IP addresses"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Working hours of a department.
+    pub fn working_hours(&self, department: &str) -> WorkingHours {
+        self.policy
+            .departments
+            .get(department)
+            .unwrap_or(&self.policy.working_hours)
+            .validate("policy")
+            .expect("working hours were validated at load")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let config = CollectorConfig::default();
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(CollectorConfig::parse(&text, "test").unwrap(), config);
+        assert_eq!(CollectorConfig::parse("", "test").unwrap(), config);
+    }
+
+    #[test]
+    fn default_working_hours_are_nine_to_six_monday_to_friday() {
+        let hours = CollectorConfig::default().working_hours("anything");
+        assert_eq!((hours.start_minute, hours.end_minute), (540, 1080));
+        assert_eq!(hours.iso_days(), vec![1, 2, 3, 4, 5]);
+    }
+
+    fn error_of(text: &str) -> String {
+        CollectorConfig::parse(text, "collector.toml").unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let error = error_of("[server]\ngrpc_adr = \"127.0.0.1:1\"\n");
+        assert!(error.contains("grpc_adr"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_key_value_and_expectation() {
+        let cases = [
+            ("[policy.working_hours]\nstart = \"25:00\"\n", "policy.working_hours.start", "\"25:00\""),
+            ("[policy.working_hours]\nstart = \"18:00\"\nend = \"09:00\"\n", "policy.working_hours.end", "after start"),
+            ("[policy.working_hours]\ndays = [\"monday\"]\n", "policy.working_hours.days", "\"monday\""),
+            ("[policy.departments.Finance]\nend = \"9h\"\n", "policy.departments.Finance.end", "HH:MM"),
+            ("[policy]\nreport_interval_secs = 5\n", "policy.report_interval_secs", "60 to 86400"),
+            ("[limits]\nmax_reports_per_submit = 0\n", "limits.max_reports_per_submit", "1 to 10000"),
+            ("[limits]\nmax_report_bytes = 100000000\n", "limits.max_report_bytes", "100000000"),
+            ("[tls]\nca_certificate_file = \"ca.pem\"\n", "tls.ca_key_file", "required"),
+            ("[tls]\nclient_certificate_days = 0\n", "tls.client_certificate_days", "1 to 825"),
+            ("[server]\nnames = [\"bad name\"]\n", "server.names", "DNS names"),
+        ];
+        for (text, key, detail) in cases {
+            let error = error_of(text);
+            assert!(error.contains(key) && error.contains(detail), "{text:?} gave {error:?}");
+        }
+    }
+
+    #[test]
+    fn a_type_error_names_the_file_and_key() {
+        let error = error_of("[server]\ngrpc_addr = 5\n");
+        assert!(error.contains("collector.toml") && error.contains("grpc_addr"), "{error}");
+    }
+}

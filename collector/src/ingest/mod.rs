@@ -1,0 +1,187 @@
+//! Ingest: the Ingest gRPC service.
+//!
+//! Each report of a Submit call is decoded and validated on its own; the
+//! valid ones are stored in one transaction and acked only after it commits.
+//! Ingest stores and maps, it never analyses.
+
+mod validate;
+
+use std::sync::Arc;
+
+use sobrio_proto::Message;
+use sobrio_proto::v1::ingest_server::Ingest;
+use sobrio_proto::v1::{
+    Chassis, GetPolicyRequest, Inventory, Policy, Rejection, Report, SubmitRequest,
+    SubmitResponse,
+};
+use tonic::{Request, Response, Status};
+
+use crate::auth::authenticate;
+use crate::policy::policy_for;
+use crate::server::Shared;
+use crate::store::{IncomingReport, InventoryRow, UsageHourRow, now_unix_ms};
+
+pub use validate::{Invalid, validate_report};
+
+/// The Ingest gRPC service.
+#[derive(Clone)]
+pub struct IngestService {
+    pub(crate) shared: Arc<Shared>,
+}
+
+#[tonic::async_trait]
+impl Ingest for IngestService {
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
+        let shared = &self.shared;
+        let device = authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
+        let reports = request.into_inner().reports;
+        let limits = &shared.config.limits;
+        if reports.len() > limits.max_reports_per_submit {
+            return Err(Status::resource_exhausted(format!(
+                "{} reports in one call; at most {} per call: send smaller batches",
+                reports.len(),
+                limits.max_reports_per_submit
+            )));
+        }
+        let now = now_unix_ms();
+        let (accepted, rejected) = triage(reports, limits.max_report_bytes, now);
+        for rejection in &rejected {
+            tracing::warn!(
+                device = %device.id,
+                index = rejection.index,
+                field = %rejection.field,
+                reason = %rejection.reason,
+                "report rejected"
+            );
+        }
+        shared.store.store_reports(&device.id, &accepted, now).await.map_err(|error| {
+            tracing::error!(device = %device.id, %error, "storing reports failed");
+            Status::unavailable(
+                "the collector's store is unavailable; nothing of this call was stored: retry later",
+            )
+        })?;
+        let policy = policy_for(&shared.config, &device.department, &shared.pseudonym_key);
+        Ok(Response::new(SubmitResponse {
+            accepted: accepted.into_iter().map(|r| r.report_id).collect(),
+            rejected,
+            policy_version: policy.version,
+        }))
+    }
+
+    async fn get_policy(
+        &self,
+        request: Request<GetPolicyRequest>,
+    ) -> Result<Response<Policy>, Status> {
+        let shared = &self.shared;
+        let device = authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
+        Ok(Response::new(policy_for(&shared.config, &device.department, &shared.pseudonym_key)))
+    }
+}
+
+/// Decodes and validates each report on its own: the valid ones, ready to
+/// store, and a rejection for each other.
+pub fn triage(
+    reports: Vec<Vec<u8>>,
+    max_report_bytes: usize,
+    now_unix_ms: i64,
+) -> (Vec<IncomingReport>, Vec<Rejection>) {
+    let mut accepted = Vec::with_capacity(reports.len());
+    let mut rejected = Vec::new();
+    for (index, payload) in reports.into_iter().enumerate() {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let reject = |report_id: Option<String>, field: &str, reason: String| Rejection {
+            report_id,
+            index,
+            field: field.to_owned(),
+            reason,
+        };
+        if payload.len() > max_report_bytes {
+            rejected.push(reject(
+                None,
+                "report",
+                format!("report of {} bytes exceeds the limit of {max_report_bytes} bytes", payload.len()),
+            ));
+            continue;
+        }
+        let report = match Report::decode(payload.as_slice()) {
+            Ok(report) => report,
+            Err(error) => {
+                rejected.push(reject(None, "report", format!("undecodable report: {error}")));
+                continue;
+            }
+        };
+        if let Err(Invalid { field, reason }) = validate_report(&report, now_unix_ms) {
+            let id = uuid::Uuid::try_parse(&report.report_id).ok().map(|_| report.report_id);
+            rejected.push(reject(id, &field, reason));
+            continue;
+        }
+        accepted.push(incoming(report, payload));
+    }
+    (accepted, rejected)
+}
+
+/// Maps a valid report to what the store keeps.
+fn incoming(report: Report, payload: Vec<u8>) -> IncomingReport {
+    let usage = report
+        .usage
+        .as_ref()
+        .map(|usage| {
+            usage
+                .hours
+                .iter()
+                .map(|hour| UsageHourRow {
+                    hour_start_unix_ms: hour.hour_start_unix_ms,
+                    powered_minutes: hour.powered_minutes.into(),
+                    active_minutes: hour.active_minutes.map(i64::from),
+                    cpu_p95_percent: hour.cpu_p95_percent.map(f64::from),
+                    memory_p95_percent: hour.memory_p95_percent.map(f64::from),
+                    disk_fill_percent: hour.disk_fill_percent.map(f64::from),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    IncomingReport {
+        inventory: report.inventory.as_ref().map(inventory_row),
+        usage,
+        report_id: report.report_id,
+        collected_unix_ms: report.collected_unix_ms,
+        payload,
+    }
+}
+
+fn inventory_row(inventory: &Inventory) -> InventoryRow {
+    let chassis = Chassis::try_from(inventory.chassis).unwrap_or(Chassis::Unknown);
+    let chassis_name = chassis.as_str_name().trim_start_matches("CHASSIS_").to_ascii_lowercase();
+    let battery_health_percent = inventory.battery.as_ref().and_then(|battery| {
+        let (full, design) = match (battery.full_capacity_mwh, battery.design_capacity_mwh) {
+            (Some(full), Some(design)) => (full, design),
+            _ => (battery.full_capacity_mah?, battery.design_capacity_mah?),
+        };
+        #[allow(clippy::cast_precision_loss)]
+        (design > 0).then(|| full as f64 * 100.0 / design as f64)
+    });
+    InventoryRow {
+        hostname: inventory.hostname.clone(),
+        vendor: inventory.vendor.clone(),
+        model: inventory.model.clone(),
+        serial_number: inventory.serial_number.clone(),
+        chassis: chassis_name,
+        cpu_model: inventory.cpu_model.clone(),
+        cpu_logical_cores: inventory.cpu_logical_cores.map(i64::from),
+        memory_bytes: inventory.memory_bytes,
+        disk_bytes: Some(inventory.disks.iter().map(|d| d.size_bytes).sum()),
+        os_name: inventory.os_name.clone(),
+        os_version: inventory.os_version.clone(),
+        bios_date: inventory.bios_date.clone(),
+        age_since_date: inventory.age.as_ref().map(|a| a.since_date.clone()),
+        age_source: inventory.age.as_ref().and_then(|a| {
+            sobrio_proto::v1::AgeSource::try_from(a.source)
+                .ok()
+                .map(|s| s.as_str_name().trim_start_matches("AGE_SOURCE_").to_ascii_lowercase())
+        }),
+        battery_health_percent,
+    }
+}

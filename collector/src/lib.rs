@@ -1,0 +1,29 @@
+//! # sobrio-collector
+//!
+//! Receives agents' reports over gRPC with mutual TLS, stores them, and (in
+//! time) turns them into suggestions for IT and indicators for HR.
+//!
+//! # Layout
+//! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
+//! - [`config`]: the TOML configuration, validated.
+//! - [`server`]: start-up: CA, listeners, services.
+//! - [`transport`]: the TLS 1.3 listener that exposes client certificates.
+//! - [`pki`]: the collector CA; device identity is a certificate's common name.
+//! - [`auth`]: which enrolled device is calling.
+//! - [`enrollment`]: the Enrollment service and enrollment tokens.
+//! - [`ingest`]: the Ingest service: decode, validate, store, ack.
+//! - [`policy`]: the policy sent to agents.
+//! - [`store`]: everything kept, behind one type (SQLite embedded).
+//! - [`demo`]: a simulated fleet that speaks only `sobrio.v1`.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod enrollment;
+pub mod ingest;
+pub mod pki;
+pub mod policy;
+pub mod server;
+pub mod store;
+pub mod transport;

@@ -1,0 +1,5 @@
+//! The `sobrio-collector` binary: parse, wire, run.
+
+fn main() -> std::process::ExitCode {
+    sobrio_collector::cli::main()
+}

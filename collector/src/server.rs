@@ -1,0 +1,207 @@
+//! Starting the collector: the CA, the gRPC listener (TLS 1.3, or plaintext
+//! in development mode), and the HTTP listener.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use sobrio_proto::v1::enrollment_server::EnrollmentServer;
+use sobrio_proto::v1::ingest_server::IngestServer;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::CollectorConfig;
+use crate::enrollment::{EnrollmentService, random_secret};
+use crate::ingest::IngestService;
+use crate::pki::{CertificateAuthority, PkiError};
+use crate::store::{Store, StoreError};
+use crate::transport::{TransportError, incoming, server_tls_config};
+
+/// Name of the CA certificate written to the data directory for agents to pin.
+pub const CA_FILE: &str = "ca.pem";
+/// Settings key of the organisation's pseudonym key (hex).
+const PSEUDONYM_KEY_SETTING: &str = "pseudonym_key";
+
+/// What every service shares.
+pub struct Shared {
+    pub store: Store,
+    pub ca: CertificateAuthority,
+    pub config: CollectorConfig,
+    /// Key of the HMAC that pseudonymises login names on devices; the same
+    /// for the whole organisation so that one person's devices merge.
+    pub pseudonym_key: Vec<u8>,
+}
+
+impl Shared {
+    /// Lifetime of device certificates.
+    pub fn client_certificate_validity(&self) -> Duration {
+        Duration::from_secs(u64::from(self.config.tls.client_certificate_days) * 86_400)
+    }
+}
+
+/// Errors starting the collector.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("cannot listen on {addr}: {source} (is another collector running? choose another address with --{flag})")]
+    Bind { addr: SocketAddr, flag: &'static str, source: std::io::Error },
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: std::io::Error },
+    #[error("stored pseudonym key is corrupt")]
+    PseudonymKey,
+}
+
+/// A running collector.
+pub struct RunningCollector {
+    /// Where gRPC listens (the real port when 0 was asked).
+    pub grpc_addr: SocketAddr,
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// Path of the CA certificate agents pin.
+    pub ca_path: PathBuf,
+    /// The shared state, for in-process use (demo, tests).
+    pub shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    grpc: JoinHandle<Result<(), tonic::transport::Error>>,
+    http: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningCollector {
+    /// Stops accepting, lets calls in flight finish, and returns.
+    ///
+    /// # Errors
+    /// When a server failed.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.shutdown.send(true);
+        self.grpc.await??;
+        self.http.await??;
+        Ok(())
+    }
+}
+
+/// Opens the CA and listeners and starts serving.
+///
+/// # Errors
+/// When the CA cannot be loaded or created, an address cannot be bound or
+/// `ca.pem` cannot be written.
+pub async fn start(
+    config: CollectorConfig,
+    store: Store,
+    data_dir: &Path,
+) -> Result<RunningCollector, StartError> {
+    let files = config.tls.ca_certificate_file.as_deref().zip(config.tls.ca_key_file.as_deref());
+    let ca = CertificateAuthority::load_or_create(&store, files).await?;
+    let ca_path = data_dir.join(CA_FILE);
+    std::fs::write(&ca_path, ca.certificate_pem())
+        .map_err(|source| StartError::Write { path: ca_path.clone(), source })?;
+
+    let key_hex = store.setting_or_insert(PSEUDONYM_KEY_SETTING, &random_secret()).await?;
+    let pseudonym_key = decode_hex(&key_hex).ok_or(StartError::PseudonymKey)?;
+
+    let grpc_listener = TcpListener::bind(config.server.grpc_addr).await.map_err(|source| {
+        StartError::Bind { addr: config.server.grpc_addr, flag: "grpc-addr", source }
+    })?;
+    let http_listener = TcpListener::bind(config.server.http_addr).await.map_err(|source| {
+        StartError::Bind { addr: config.server.http_addr, flag: "http-addr", source }
+    })?;
+    let grpc_addr = grpc_listener.local_addr().expect("a bound socket has an address");
+    let http_addr = http_listener.local_addr().expect("a bound socket has an address");
+
+    let tls = if config.server.insecure_dev {
+        tracing::warn!("plaintext gRPC (--insecure-dev): for development only, never in production");
+        None
+    } else {
+        let names = server_names(&config.server.names, grpc_addr.ip());
+        let (chain, key) = ca.issue_server_certificate(&names)?;
+        let tls = server_tls_config(chain, key, ca.certificate_der().clone())?;
+        tracing::info!(names = ?names, "server certificate issued");
+        Some(Arc::new(tls))
+    };
+
+    let limits = config.limits.clone();
+    let shared = Arc::new(Shared { store, ca, config, pseudonym_key });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    let enrollment = EnrollmentServer::new(EnrollmentService { shared: shared.clone() })
+        .max_decoding_message_size(64 * 1024);
+    let ingest = IngestServer::new(IngestService { shared: shared.clone() })
+        .max_decoding_message_size(limits.max_message_bytes)
+        .max_encoding_message_size(limits.max_message_bytes);
+    let router = tonic::transport::Server::builder()
+        .http2_max_pending_accept_reset_streams(Some(64))
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .timeout(Duration::from_secs(60))
+        .add_service(enrollment)
+        .add_service(ingest);
+    let grpc = tokio::spawn(router.serve_with_incoming_shutdown(
+        incoming(grpc_listener, tls),
+        wait_for(shutdown_rx.clone()),
+    ));
+
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(shared.clone());
+    let http = tokio::spawn(
+        axum::serve(http_listener, app).with_graceful_shutdown(wait_for(shutdown_rx)).into_future(),
+    );
+
+    tracing::info!(%grpc_addr, %http_addr, ca = %ca_path.display(), "collector serving");
+    Ok(RunningCollector { grpc_addr, http_addr, ca_path, shared, shutdown, grpc, http })
+}
+
+async fn wait_for(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str) {
+    match shared.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(error) => {
+            tracing::warn!(%error, "not ready: store unreachable");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
+        }
+    }
+}
+
+/// The names the server certificate covers: the configured ones, the host
+/// name, `localhost`, the loopback addresses and a specific bind address.
+pub fn server_names(configured: &[String], bind_ip: IpAddr) -> Vec<String> {
+    let mut names: Vec<String> = configured.to_vec();
+    if let Some(host) = host_name() {
+        names.push(host);
+    }
+    names.extend(["localhost", "127.0.0.1", "::1"].map(String::from));
+    if !bind_ip.is_unspecified() {
+        names.push(bind_ip.to_string());
+    }
+    let mut seen = std::collections::HashSet::new();
+    names.retain(|name| seen.insert(name.to_ascii_lowercase()));
+    names
+}
+
+fn host_name() -> Option<String> {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+}

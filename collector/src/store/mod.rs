@@ -1,0 +1,169 @@
+//! The store: everything the collector keeps, behind one type.
+//!
+//! SQLite (WAL, one file in the data directory) is the embedded default.
+//! Queries are built at run time, so building needs no database. The store knows
+//! rows, not protocol messages: ingest maps reports to [`IncomingReport`]s.
+
+mod sqlite;
+
+pub use sqlite::Store;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be reached or answered with an error. The text
+    /// is for logs; callers show a generic message.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed at start-up.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// Stored data is not what this version expects.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Why an enrollment token was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenRefusal {
+    #[error("enrollment token not recognised: ask IT for a valid token")]
+    Unknown,
+    #[error("enrollment token expired at {expired_at}: ask IT for a new one")]
+    Expired { expired_at: String },
+    #[error("enrollment token used up ({max_uses} of {max_uses} uses): ask IT for a new one")]
+    UsedUp { max_uses: i64 },
+    #[error("enrollment token was revoked: ask IT for a new one")]
+    Revoked,
+}
+
+/// Outcome of an enrollment attempt at the store.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrollError {
+    #[error(transparent)]
+    Refused(#[from] TokenRefusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A new enrollment token, as stored (the token itself is never stored).
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub sha256: [u8; 32],
+    pub department: String,
+    pub created_unix_ms: i64,
+    pub expires_unix_ms: i64,
+    /// `None`: unlimited.
+    pub max_uses: Option<i64>,
+}
+
+/// A device being enrolled.
+#[derive(Debug, Clone)]
+pub struct NewDevice {
+    pub id: String,
+    pub hostname: String,
+    pub agent_version: String,
+    pub enrolled_unix_ms: i64,
+    pub certificate_serial: String,
+    pub certificate_not_after_unix_ms: i64,
+    /// Digest of the bearer secret used in plaintext development mode.
+    pub bearer_secret_sha256: [u8; 32],
+}
+
+/// What authentication needs to know of a device.
+#[derive(Debug, Clone)]
+pub struct DeviceCredentials {
+    pub id: String,
+    pub department: String,
+    pub revoked_unix_ms: Option<i64>,
+    pub bearer_secret_sha256: Vec<u8>,
+}
+
+/// One line of `device list`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceSummary {
+    pub id: String,
+    pub hostname: String,
+    pub department: String,
+    /// RFC 3339; `null` before the first report.
+    pub last_seen: Option<String>,
+    /// Reports stored for the device.
+    pub reports: i64,
+    /// RFC 3339 when the device was revoked.
+    pub revoked: Option<String>,
+}
+
+/// A validated report, ready to be stored, with the rows ingest derives.
+#[derive(Debug, Clone)]
+pub struct IncomingReport {
+    pub report_id: String,
+    pub collected_unix_ms: i64,
+    /// The report as received, kept for reprocessing.
+    pub payload: Vec<u8>,
+    pub inventory: Option<InventoryRow>,
+    pub usage: Vec<UsageHourRow>,
+}
+
+/// The inventory facts the collector queries.
+#[derive(Debug, Clone, Default)]
+pub struct InventoryRow {
+    pub hostname: String,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub serial_number: Option<String>,
+    pub chassis: String,
+    pub cpu_model: Option<String>,
+    pub cpu_logical_cores: Option<i64>,
+    pub memory_bytes: Option<i64>,
+    pub disk_bytes: Option<i64>,
+    pub os_name: Option<String>,
+    pub os_version: Option<String>,
+    pub bios_date: Option<String>,
+    pub age_since_date: Option<String>,
+    pub age_source: Option<String>,
+    pub battery_health_percent: Option<f64>,
+}
+
+/// One hour of a device's use.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UsageHourRow {
+    pub hour_start_unix_ms: i64,
+    pub powered_minutes: i64,
+    pub active_minutes: Option<i64>,
+    pub cpu_p95_percent: Option<f64>,
+    pub memory_p95_percent: Option<f64>,
+    pub disk_fill_percent: Option<f64>,
+}
+
+/// Counts for a summary of what the store holds.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FleetSummary {
+    pub devices: i64,
+    pub revoked_devices: i64,
+    pub reports: i64,
+    pub usage_hours: i64,
+    pub departments: Vec<DepartmentSummary>,
+}
+
+/// Per-department counts of a [`FleetSummary`].
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DepartmentSummary {
+    pub department: String,
+    pub devices: i64,
+    /// Average active hours per device and week over the last 4 weeks.
+    pub active_hours_per_device_week: f64,
+}
+
+/// Formats a Unix time in milliseconds as RFC 3339 (UTC).
+pub fn rfc3339(unix_ms: i64) -> String {
+    let nanos = i128::from(unix_ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| unix_ms.to_string())
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_unix_ms() -> i64 {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}

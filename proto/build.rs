@@ -24,12 +24,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut builder = tonic_prost_build::configure()
         .type_attribute(".sobrio.v1", "#[derive(serde::Serialize)]")
-        .field_attribute("sobrio.v1.Policy.pseudonym_key", "#[serde(skip_serializing)]")
+        .field_attribute(
+            "sobrio.v1.Policy.pseudonym_key",
+            "#[serde(skip_serializing)]",
+        )
         .field_attribute(
             "sobrio.v1.EnrollResponse.bearer_secret",
             "#[serde(skip_serializing)]",
         )
-        .field_attribute("sobrio.v1.EnrollRequest.token", "#[serde(skip_serializing)]");
+        .field_attribute(
+            "sobrio.v1.EnrollRequest.token",
+            "#[serde(skip_serializing)]",
+        );
     for (field, serializer) in ENUM_FIELDS {
         builder = builder.field_attribute(
             field,

@@ -97,9 +97,15 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = tracing_subscriber::EnvFilter::try_from_env("SOBRIO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     // One thread: the agent must stay light on the employee's machine.
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -113,7 +119,10 @@ pub fn main() -> ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            if error.chain().any(|e| e.downcast_ref::<ConfigError>().is_some()) {
+            if error
+                .chain()
+                .any(|e| e.downcast_ref::<ConfigError>().is_some())
+            {
                 ExitCode::from(EXIT_USAGE)
             } else {
                 ExitCode::FAILURE
@@ -153,12 +162,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{}: valid", file.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Enroll { server, token, ca, force } => {
+        Command::Enroll {
+            server,
+            token,
+            ca,
+            force,
+        } => {
             let ca_pem = std::fs::read_to_string(&ca)
                 .with_context(|| format!("cannot read the CA certificate {}", ca.display()))?;
             let hostname = crate::probe::inventory::host_name(&cli.root);
             let enrollment =
-                crate::enroll::enroll(&state, &server, token.trim(), &ca_pem, &hostname, force).await?;
+                crate::enroll::enroll(&state, &server, token.trim(), &ca_pem, &hostname, force)
+                    .await?;
             println!(
                 "enrolled as {} in department {} with {}",
                 enrollment.device_id, enrollment.department, enrollment.server
@@ -187,7 +202,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 device_id: enrollment.as_ref().map(|e| e.device_id.clone()),
                 collector: enrollment.as_ref().map(|e| e.server.clone()),
                 department: enrollment.as_ref().map(|e| e.department.clone()),
-                certificate_expires: enrollment.as_ref().map(|e| rfc3339(e.certificate_not_after_unix_ms)),
+                certificate_expires: enrollment
+                    .as_ref()
+                    .map(|e| rfc3339(e.certificate_not_after_unix_ms)),
                 policy_version: policy.as_ref().map(|p| p.version),
                 report_interval_secs: policy.as_ref().map(|p| p.report_interval_secs),
             };
@@ -197,9 +214,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("enrolled:            yes, as {}", enrollment.device_id);
                 println!("collector:           {}", enrollment.server);
                 println!("department:          {}", enrollment.department);
-                println!("certificate expires: {}", status.certificate_expires.unwrap_or_default());
+                println!(
+                    "certificate expires: {}",
+                    status.certificate_expires.unwrap_or_default()
+                );
                 match policy {
-                    Some(p) => println!("policy:              version {}, report every {} s", p.version, p.report_interval_secs),
+                    Some(p) => println!(
+                        "policy:              version {}, report every {} s",
+                        p.version, p.report_interval_secs
+                    ),
                     None => println!("policy:              none yet (defaults apply)"),
                 }
             } else {
@@ -210,10 +233,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Run { once } => {
             let config = load_config(cli.config.as_ref())?;
-            let mut agent = Agent::new(state, config, cli.root)?;
+            let mut agent = Agent::new(state, config, &cli.root)?;
             loop {
                 let outcome = agent.cycle().await;
-                tracing::info!(accepted = outcome.accepted, rejected = outcome.rejected, pending = outcome.pending, "cycle done");
+                tracing::info!(
+                    accepted = outcome.accepted,
+                    rejected = outcome.rejected,
+                    pending = outcome.pending,
+                    "cycle done"
+                );
                 if once {
                     return Ok(match outcome.error {
                         None => ExitCode::SUCCESS,
@@ -238,7 +266,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 fn rfc3339(unix_ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_else(|| unix_ms.to_string())
 }
 

@@ -12,11 +12,18 @@ use time::Date;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid configuration file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid value {value} for {key}: {expected}")]
-    Invalid { key: String, value: String, expected: String },
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
 }
 
 /// The agent's configuration file (`/etc/sobrio/agent.toml`).
@@ -81,8 +88,10 @@ impl AgentConfig {
     /// When the file cannot be read, does not parse, holds an unknown key or a
     /// bad value.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -159,16 +168,41 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_key_value_and_expectation() {
         let cases = [
-            ("report_interval_secs = 10\n", "report_interval_secs", "60 to 86400"),
-            ("max_pending_reports = 0\n", "max_pending_reports", "1 to 100000"),
-            ("purchase_date = \"2021-13-01\"\n", "purchase_date", "\"2021-13-01\""),
-            ("purchase_date = \"2999-01-01\"\n", "purchase_date", "between 1980 and today"),
+            (
+                "report_interval_secs = 10\n",
+                "report_interval_secs",
+                "60 to 86400",
+            ),
+            (
+                "max_pending_reports = 0\n",
+                "max_pending_reports",
+                "1 to 100000",
+            ),
+            (
+                "purchase_date = \"2021-13-01\"\n",
+                "purchase_date",
+                "\"2021-13-01\"",
+            ),
+            (
+                "purchase_date = \"2999-01-01\"\n",
+                "purchase_date",
+                "between 1980 and today",
+            ),
             ("[signals]\ncamera = false\n", "camera", "unknown field"),
-            ("report_interval_secs = \"hourly\"\n", "report_interval_secs", "agent.toml"),
+            (
+                "report_interval_secs = \"hourly\"\n",
+                "report_interval_secs",
+                "agent.toml",
+            ),
         ];
         for (text, key, detail) in cases {
-            let error = AgentConfig::parse(text, "agent.toml").unwrap_err().to_string();
-            assert!(error.contains(key) && error.contains(detail), "{text:?} gave {error:?}");
+            let error = AgentConfig::parse(text, "agent.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(key) && error.contains(detail),
+                "{text:?} gave {error:?}"
+            );
         }
     }
 }

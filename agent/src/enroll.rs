@@ -19,7 +19,9 @@ pub enum EnrollError {
     Refused(tonic::Status),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("this device is already enrolled as {device_id} with {server}: pass --force to enroll it again")]
+    #[error(
+        "this device is already enrolled as {device_id} with {server}: pass --force to enroll it again"
+    )]
     AlreadyEnrolled { device_id: String, server: String },
 }
 

@@ -60,9 +60,10 @@ impl ReportBuilder {
     pub fn collect(&mut self, signals: LocalSignals, policy_version: u64) -> Report {
         let inventory = if signals.inventory {
             let facts = self.inventory.collect(self.purchase_date);
-            let due = self.last_inventory.as_ref().is_none_or(|(last, at)| {
-                *last != facts || at.elapsed() >= INVENTORY_REFRESH
-            });
+            let due = self
+                .last_inventory
+                .as_ref()
+                .is_none_or(|(last, at)| *last != facts || at.elapsed() >= INVENTORY_REFRESH);
             due.then(|| {
                 let message = inventory_message(&facts);
                 self.last_inventory = Some((facts, Instant::now()));
@@ -180,9 +181,17 @@ mod tests {
 
     #[test]
     fn local_configuration_can_turn_a_signal_off_but_never_on() {
-        let local = LocalSignals { usage: false, ..LocalSignals::default() };
+        let local = LocalSignals {
+            usage: false,
+            ..LocalSignals::default()
+        };
         let policy = Policy {
-            signals: Some(Signals { inventory: true, usage: true, storage: false, ..Default::default() }),
+            signals: Some(Signals {
+                inventory: true,
+                usage: true,
+                storage: false,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         let effective = effective_signals(local, Some(&policy));

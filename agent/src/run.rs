@@ -6,7 +6,7 @@
 //! oldest dropped first) and go with the next cycle.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::Duration;
 
 use sobrio_proto::Message;
@@ -52,14 +52,14 @@ impl Agent {
     ///
     /// # Errors
     /// When the device is not enrolled or the state is unreadable.
-    pub fn new(state: StateDir, config: AgentConfig, root: PathBuf) -> anyhow::Result<Self> {
+    pub fn new(state: StateDir, config: AgentConfig, root: &Path) -> anyhow::Result<Self> {
         let enrollment = state.enrollment()?.ok_or(StateError::NotEnrolled)?;
         let policy = state.policy()?;
         let purchase_date = config.purchase_date()?;
         // The host name for renewal CSRs; reports carry the live one.
-        let hostname = crate::probe::inventory::host_name(&root);
+        let hostname = crate::probe::inventory::host_name(root);
         Ok(Self {
-            builder: ReportBuilder::new(&root, purchase_date),
+            builder: ReportBuilder::new(root, purchase_date),
             state,
             config,
             enrollment,
@@ -87,7 +87,10 @@ impl Agent {
             url: self.enrollment.server.clone(),
             ca_pem: Some(ca),
             identity: Some((certificate, key)),
-            bearer: Some(format!("{}:{}", self.enrollment.device_id, self.enrollment.bearer_secret)),
+            bearer: Some(format!(
+                "{}:{}",
+                self.enrollment.device_id, self.enrollment.bearer_secret
+            )),
         };
         Ok(CollectorClient::connect(&endpoint).await?)
     }
@@ -102,7 +105,10 @@ impl Agent {
         while self.pending.len() > limit {
             self.pending.pop_front();
             self.dropped += 1;
-            tracing::warn!(dropped = self.dropped, "pending reports over the limit: oldest dropped");
+            tracing::warn!(
+                dropped = self.dropped,
+                "pending reports over the limit: oldest dropped"
+            );
         }
         let mut outcome = CycleOutcome::default();
         if let Err(error) = self.deliver(&mut outcome).await {
@@ -145,7 +151,8 @@ impl Agent {
             self.state.save_policy(&policy)?;
             self.policy = Some(policy);
         }
-        let days_left = (self.enrollment.certificate_not_after_unix_ms - now_unix_ms()) / 86_400_000;
+        let days_left =
+            (self.enrollment.certificate_not_after_unix_ms - now_unix_ms()) / 86_400_000;
         if days_left < RENEW_BEFORE_DAYS {
             renew(&self.state, &client, &mut self.enrollment, &self.hostname).await?;
             tracing::info!(days_left, "client certificate renewed");

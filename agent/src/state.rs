@@ -16,10 +16,16 @@ use sobrio_proto::v1::Policy;
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
     #[error("cannot {action} {path}: {source}")]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is corrupt ({reason}): enroll the device again")]
     Corrupt { path: PathBuf, reason: String },
-    #[error("this device is not enrolled: run `sobrio-agent enroll --server URL --token TOKEN --ca FILE`")]
+    #[error(
+        "this device is not enrolled: run `sobrio-agent enroll --server URL --token TOKEN --ca FILE`"
+    )]
     NotEnrolled,
 }
 
@@ -30,9 +36,13 @@ pub fn default_state_dir() -> PathBuf {
     if is_root {
         return PathBuf::from("/var/lib/sobrio-agent");
     }
-    let base = std::env::var_os("XDG_STATE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from).join(".local/state")
-    });
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map_or_else(|| PathBuf::from("."), PathBuf::from)
+                .join(".local/state")
+        });
     base.join("sobrio-agent")
 }
 
@@ -74,15 +84,25 @@ impl StateDir {
     /// # Errors
     /// When it cannot be created.
     pub fn create(&self) -> Result<(), StateError> {
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&self.dir).map_err(|source| {
-            StateError::Io { action: "create state directory", path: self.dir.clone(), source }
-        })
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)
+            .map_err(|source| StateError::Io {
+                action: "create state directory",
+                path: self.dir.clone(),
+                source,
+            })
     }
 
     fn write(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), StateError> {
         let path = self.dir.join(name);
         let temporary = self.dir.join(format!(".{name}.tmp"));
-        let io = |source| StateError::Io { action: "write", path: path.clone(), source };
+        let io = |source| StateError::Io {
+            action: "write",
+            path: path.clone(),
+            source,
+        };
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
@@ -104,7 +124,11 @@ impl StateDir {
         match std::fs::read(&path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(StateError::Io { action: "read", path, source }),
+            Err(source) => Err(StateError::Io {
+                action: "read",
+                path,
+                source,
+            }),
         }
     }
 
@@ -164,10 +188,12 @@ impl StateDir {
         let Some(bytes) = self.read(ENROLLMENT_FILE)? else {
             return Ok(None);
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| StateError::Corrupt {
-            path: self.dir.join(ENROLLMENT_FILE),
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path: self.dir.join(ENROLLMENT_FILE),
+                reason: e.to_string(),
+            })
     }
 
     /// The device's key, certificate and the pinned CA, PEM.
@@ -175,7 +201,11 @@ impl StateDir {
     /// # Errors
     /// [`StateError::NotEnrolled`] when a file is missing.
     pub fn credentials(&self) -> Result<(String, String, String), StateError> {
-        Ok((self.read_text(KEY_FILE)?, self.read_text(CERTIFICATE_FILE)?, self.read_text(CA_FILE)?))
+        Ok((
+            self.read_text(KEY_FILE)?,
+            self.read_text(CERTIFICATE_FILE)?,
+            self.read_text(CA_FILE)?,
+        ))
     }
 
     /// Saves the policy received from the collector.
@@ -194,10 +224,12 @@ impl StateDir {
         let Some(bytes) = self.read(POLICY_FILE)? else {
             return Ok(None);
         };
-        Policy::decode(bytes.as_slice()).map(Some).map_err(|e| StateError::Corrupt {
-            path: self.dir.join(POLICY_FILE),
-            reason: e.to_string(),
-        })
+        Policy::decode(bytes.as_slice())
+            .map(Some)
+            .map_err(|e| StateError::Corrupt {
+                path: self.dir.join(POLICY_FILE),
+                reason: e.to_string(),
+            })
     }
 }
 
@@ -216,7 +248,9 @@ mod tests {
             certificate_not_after_unix_ms: 1,
             bearer_secret: "s".into(),
         };
-        state.save_enrollment(&enrollment, "KEY", "CERT", "CA", None).unwrap();
+        state
+            .save_enrollment(&enrollment, "KEY", "CERT", "CA", None)
+            .unwrap();
         for name in [KEY_FILE, CERTIFICATE_FILE, ENROLLMENT_FILE] {
             let mode = std::fs::metadata(state.path().join(name)).unwrap().mode() & 0o777;
             assert_eq!(mode, 0o600, "{name}");

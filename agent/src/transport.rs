@@ -32,7 +32,10 @@ pub enum TransportError {
     #[error("invalid client certificate or key: {0}")]
     Identity(String),
     #[error("cannot connect to the collector at {url}: {source}")]
-    Connect { url: String, source: tonic::transport::Error },
+    Connect {
+        url: String,
+        source: tonic::transport::Error,
+    },
 }
 
 /// Where and how to reach the collector.
@@ -72,7 +75,9 @@ pub fn client_tls_config(
     let mut found = false;
     for certificate in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
         let certificate = certificate.map_err(|e| TransportError::Ca(e.to_string()))?;
-        roots.add(certificate).map_err(|e| TransportError::Ca(e.to_string()))?;
+        roots
+            .add(certificate)
+            .map_err(|e| TransportError::Ca(e.to_string()))?;
         found = true;
     }
     if !found {
@@ -111,13 +116,23 @@ impl CollectorClient {
             url: endpoint.url.clone(),
             reason: reason.into(),
         };
-        let uri: Uri = endpoint.url.parse().map_err(|_| bad_url("expected https://host:port"))?;
+        let uri: Uri = endpoint
+            .url
+            .parse()
+            .map_err(|_| bad_url("expected https://host:port"))?;
         let host = uri.host().ok_or_else(|| bad_url("no host"))?.to_owned();
-        let host = host.trim_start_matches('[').trim_end_matches(']').to_owned();
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
         let tls = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => return Err(bad_url("expected https://host:port (or http:// in development mode)")),
+            _ => {
+                return Err(bad_url(
+                    "expected https://host:port (or http:// in development mode)",
+                ));
+            }
         };
         let port = uri.port_u16().unwrap_or(50051);
         // The connector below does TLS itself; tonic sees a plain h2 endpoint.
@@ -127,10 +142,19 @@ impl CollectorClient {
             .timeout(Duration::from_secs(60))
             .http2_keep_alive_interval(Duration::from_secs(30))
             .keep_alive_while_idle(false);
-        let connect = |source| TransportError::Connect { url: endpoint.url.clone(), source };
+        let connect = |source| TransportError::Connect {
+            url: endpoint.url.clone(),
+            source,
+        };
         let channel = if tls {
-            let ca = endpoint.ca_pem.as_deref().ok_or_else(|| TransportError::Ca("a CA is required for https".into()))?;
-            let identity = endpoint.identity.as_ref().map(|(c, k)| (c.as_str(), k.as_str()));
+            let ca = endpoint
+                .ca_pem
+                .as_deref()
+                .ok_or_else(|| TransportError::Ca("a CA is required for https".into()))?;
+            let identity = endpoint
+                .identity
+                .as_ref()
+                .map(|(c, k)| (c.as_str(), k.as_str()));
             let config = Arc::new(client_tls_config(ca, identity)?);
             let server_name = ServerName::try_from(host.clone())
                 .map_err(|_| bad_url("invalid host name"))?
@@ -142,15 +166,23 @@ impl CollectorClient {
                 async move {
                     let tcp = TcpStream::connect(address).await?;
                     tcp.set_nodelay(true)?;
-                    let tls = tokio_rustls::TlsConnector::from(config).connect(server_name, tcp).await?;
+                    let tls = tokio_rustls::TlsConnector::from(config)
+                        .connect(server_name, tcp)
+                        .await?;
                     Ok::<_, std::io::Error>(TokioIo::new(tls))
                 }
             });
-            plain.connect_with_connector(connector).await.map_err(connect)?
+            plain
+                .connect_with_connector(connector)
+                .await
+                .map_err(connect)?
         } else {
             plain.connect().await.map_err(connect)?
         };
-        Ok(Self { channel, bearer: endpoint.bearer.clone() })
+        Ok(Self {
+            channel,
+            bearer: endpoint.bearer.clone(),
+        })
     }
 
     fn request<T>(&self, message: T) -> Request<T> {
@@ -178,7 +210,10 @@ impl CollectorClient {
     /// The collector's status.
     pub async fn renew(&self, csr_pem: String) -> Result<RenewResponse, Status> {
         let mut client = EnrollmentClient::new(self.channel.clone());
-        Ok(client.renew(self.request(RenewRequest { csr_pem })).await?.into_inner())
+        Ok(client
+            .renew(self.request(RenewRequest { csr_pem }))
+            .await?
+            .into_inner())
     }
 
     /// `Ingest.Submit` with encoded reports.
@@ -189,7 +224,10 @@ impl CollectorClient {
         let mut client = IngestClient::new(self.channel.clone())
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
-        Ok(client.submit(self.request(SubmitRequest { reports })).await?.into_inner())
+        Ok(client
+            .submit(self.request(SubmitRequest { reports }))
+            .await?
+            .into_inner())
     }
 
     /// `Ingest.GetPolicy`.
@@ -198,10 +236,17 @@ impl CollectorClient {
     /// The collector's status.
     pub async fn get_policy(&self) -> Result<Policy, Status> {
         let mut client = IngestClient::new(self.channel.clone());
-        Ok(client.get_policy(self.request(GetPolicyRequest {})).await?.into_inner())
+        Ok(client
+            .get_policy(self.request(GetPolicyRequest {}))
+            .await?
+            .into_inner())
     }
 }
 
 fn authority(host: &str, port: u16) -> String {
-    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }

@@ -32,10 +32,13 @@ pub async fn authenticate<T>(
             ));
         }
     };
-    let credentials = store.device_credentials(&device_id).await.map_err(|error| {
-        tracing::error!(%error, "device lookup failed");
-        Status::unavailable("the collector's store is unavailable: retry later")
-    })?;
+    let credentials = store
+        .device_credentials(&device_id)
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "device lookup failed");
+            Status::unavailable("the collector's store is unavailable: retry later")
+        })?;
     let Some(credentials) = credentials else {
         return Err(Status::permission_denied(format!(
             "device {device_id} is not enrolled with this collector: enroll it again"
@@ -45,7 +48,9 @@ pub async fn authenticate<T>(
         && ring::digest::digest(&ring::digest::SHA256, secret.as_bytes()).as_ref()
             != credentials.bearer_secret_sha256.as_slice()
     {
-        return Err(Status::unauthenticated("wrong bearer secret for this device"));
+        return Err(Status::unauthenticated(
+            "wrong bearer secret for this device",
+        ));
     }
     if let Some(revoked) = credentials.revoked_unix_ms {
         return Err(Status::permission_denied(format!(
@@ -64,7 +69,10 @@ fn bearer_credentials<T>(request: &Request<T>) -> Result<(String, Option<String>
              `authorization: Bearer DEVICE_ID:SECRET`",
         )
     };
-    let header = request.metadata().get("authorization").ok_or_else(missing)?;
+    let header = request
+        .metadata()
+        .get("authorization")
+        .ok_or_else(missing)?;
     let value = header.to_str().map_err(|_| missing())?;
     let credentials = value.strip_prefix("Bearer ").ok_or_else(missing)?;
     let (id, secret) = credentials.split_once(':').ok_or_else(missing)?;

@@ -30,7 +30,12 @@ pub struct Cli {
 pub struct StoreArgs {
     /// Data directory: the embedded SQLite database, and `ca.pem` for agents
     /// to pin.
-    #[arg(long, global = true, env = "SOBRIO_DATA_DIR", default_value = "./sobrio-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "SOBRIO_DATA_DIR",
+        default_value = "./sobrio-data"
+    )]
     pub data_dir: PathBuf,
     /// Database URL instead of the data directory's database
     /// (`sqlite:///path/to/file.db`).
@@ -127,7 +132,10 @@ pub enum DeviceCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -141,7 +149,10 @@ pub fn main() -> ExitCode {
             for cause in error.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
             }
-            if error.chain().any(|e| e.downcast_ref::<ConfigError>().is_some()) {
+            if error
+                .chain()
+                .any(|e| e.downcast_ref::<ConfigError>().is_some())
+            {
                 ExitCode::from(EXIT_USAGE)
             } else {
                 ExitCode::FAILURE
@@ -153,14 +164,21 @@ pub fn main() -> ExitCode {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SOBRIO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(&cli.store, args).await,
         Command::Demo(args) => crate::demo::run(&cli.store, args).await,
-        Command::Token(TokenCommand::Create { department, expires, max_uses }) => {
+        Command::Token(TokenCommand::Create {
+            department,
+            expires,
+            max_uses,
+        }) => {
             let department = department.trim();
             if department.is_empty() || department.len() > 128 {
                 bail!("invalid department {department:?}: expected 1 to 128 characters");
@@ -182,10 +200,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
             } else {
-                println!("{:<36}  {:<24}  {:<16}  {:<20}  {:>7}", "ID", "HOSTNAME", "DEPARTMENT", "LAST SEEN", "REPORTS");
+                println!(
+                    "{:<36}  {:<24}  {:<16}  {:<20}  {:>7}",
+                    "ID", "HOSTNAME", "DEPARTMENT", "LAST SEEN", "REPORTS"
+                );
                 for d in devices {
                     let seen = d.last_seen.as_deref().unwrap_or("never");
-                    let revoked = if d.revoked.is_some() { "  (revoked)" } else { "" };
+                    let revoked = if d.revoked.is_some() {
+                        "  (revoked)"
+                    } else {
+                        ""
+                    };
                     println!(
                         "{:<36}  {:<24}  {:<16}  {:<20}  {:>7}{revoked}",
                         d.id, d.hostname, d.department, seen, d.reports
@@ -212,9 +237,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     create_data_dir(&args.data_dir)?;
     match &args.database_url {
-        Some(url) if url.starts_with("sqlite:") => {
-            Store::connect(url).await.with_context(|| format!("cannot open database {url}"))
-        }
+        Some(url) if url.starts_with("sqlite:") => Store::connect(url)
+            .await
+            .with_context(|| format!("cannot open database {url}")),
         Some(url) => bail!(
             "unsupported database URL {:?}: this build stores in SQLite only; use a sqlite: URL \
              or --data-dir",

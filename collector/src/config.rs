@@ -13,15 +13,26 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid configuration file {path}: {message}")]
     Parse { path: String, message: String },
     #[error("invalid value {value} for {key}: {expected}")]
-    Invalid { key: String, value: String, expected: String },
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
 }
 
 fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), value: value.to_string(), expected: expected.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        value: value.to_string(),
+        expected: expected.into(),
+    }
 }
 
 /// The whole configuration file.
@@ -76,7 +87,11 @@ pub struct TlsConfig {
 
 impl Default for TlsConfig {
     fn default() -> Self {
-        Self { ca_certificate_file: None, ca_key_file: None, client_certificate_days: 90 }
+        Self {
+            ca_certificate_file: None,
+            ca_key_file: None,
+            client_certificate_days: 90,
+        }
     }
 }
 
@@ -153,7 +168,9 @@ impl Default for WorkingHoursConfig {
         Self {
             start: "09:00".into(),
             end: "18:00".into(),
-            days: ["mon", "tue", "wed", "thu", "fri"].map(String::from).to_vec(),
+            days: ["mon", "tue", "wed", "thu", "fri"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }
@@ -170,7 +187,9 @@ pub struct WorkingHours {
 impl WorkingHours {
     /// ISO weekday numbers (1 = Monday).
     pub fn iso_days(&self) -> Vec<i32> {
-        (1..=7).filter(|d| self.days[usize::try_from(d - 1).unwrap_or(0)]).collect()
+        (1..=7)
+            .filter(|d| self.days[usize::try_from(d - 1).unwrap_or(0)])
+            .collect()
     }
 }
 
@@ -181,10 +200,20 @@ impl WorkingHoursConfig {
     /// When a time is not `HH:MM`, the end is not after the start, or a day is
     /// unknown.
     pub fn validate(&self, section: &str) -> Result<WorkingHours, ConfigError> {
-        let start = parse_hh_mm(&self.start)
-            .ok_or_else(|| invalid(&format!("{section}.start"), format!("{:?}", self.start), "expected HH:MM"))?;
-        let end = parse_hh_mm(&self.end)
-            .ok_or_else(|| invalid(&format!("{section}.end"), format!("{:?}", self.end), "expected HH:MM"))?;
+        let start = parse_hh_mm(&self.start).ok_or_else(|| {
+            invalid(
+                &format!("{section}.start"),
+                format!("{:?}", self.start),
+                "expected HH:MM",
+            )
+        })?;
+        let end = parse_hh_mm(&self.end).ok_or_else(|| {
+            invalid(
+                &format!("{section}.end"),
+                format!("{:?}", self.end),
+                "expected HH:MM",
+            )
+        })?;
         if end <= start {
             return Err(invalid(
                 &format!("{section}.end"),
@@ -198,11 +227,19 @@ impl WorkingHoursConfig {
                 .iter()
                 .position(|d| d.eq_ignore_ascii_case(day))
                 .ok_or_else(|| {
-                    invalid(&format!("{section}.days"), format!("{day:?}"), "expected mon, tue, wed, thu, fri, sat or sun")
+                    invalid(
+                        &format!("{section}.days"),
+                        format!("{day:?}"),
+                        "expected mon, tue, wed, thu, fri, sat or sun",
+                    )
                 })?;
             days[index] = true;
         }
-        Ok(WorkingHours { start_minute: start, end_minute: end, days })
+        Ok(WorkingHours {
+            start_minute: start,
+            end_minute: end,
+            days,
+        })
     }
 }
 
@@ -252,8 +289,10 @@ impl CollectorConfig {
     /// When the file cannot be read, does not parse, holds an unknown key or a
     /// bad value.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -277,46 +316,90 @@ impl CollectorConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         match (&self.tls.ca_certificate_file, &self.tls.ca_key_file) {
             (Some(_), None) => {
-                return Err(invalid("tls.ca_key_file", "(missing)", "required with tls.ca_certificate_file"));
+                return Err(invalid(
+                    "tls.ca_key_file",
+                    "(missing)",
+                    "required with tls.ca_certificate_file",
+                ));
             }
             (None, Some(_)) => {
-                return Err(invalid("tls.ca_certificate_file", "(missing)", "required with tls.ca_key_file"));
+                return Err(invalid(
+                    "tls.ca_certificate_file",
+                    "(missing)",
+                    "required with tls.ca_key_file",
+                ));
             }
             _ => {}
         }
         if !(1..=825).contains(&self.tls.client_certificate_days) {
-            return Err(invalid("tls.client_certificate_days", self.tls.client_certificate_days, "expected 1 to 825 days"));
+            return Err(invalid(
+                "tls.client_certificate_days",
+                self.tls.client_certificate_days,
+                "expected 1 to 825 days",
+            ));
         }
         let limits = &self.limits;
         if !(64 * 1024..=64 * 1024 * 1024).contains(&limits.max_message_bytes) {
-            return Err(invalid("limits.max_message_bytes", limits.max_message_bytes, "expected 65536 to 67108864"));
+            return Err(invalid(
+                "limits.max_message_bytes",
+                limits.max_message_bytes,
+                "expected 65536 to 67108864",
+            ));
         }
         if !(1024..=limits.max_message_bytes).contains(&limits.max_report_bytes) {
-            return Err(invalid("limits.max_report_bytes", limits.max_report_bytes, "expected 1024 to limits.max_message_bytes"));
+            return Err(invalid(
+                "limits.max_report_bytes",
+                limits.max_report_bytes,
+                "expected 1024 to limits.max_message_bytes",
+            ));
         }
         if !(1..=10_000).contains(&limits.max_reports_per_submit) {
-            return Err(invalid("limits.max_reports_per_submit", limits.max_reports_per_submit, "expected 1 to 10000"));
+            return Err(invalid(
+                "limits.max_reports_per_submit",
+                limits.max_reports_per_submit,
+                "expected 1 to 10000",
+            ));
         }
         if !(1..=10_000).contains(&limits.max_concurrent_streams) {
-            return Err(invalid("limits.max_concurrent_streams", limits.max_concurrent_streams, "expected 1 to 10000"));
+            return Err(invalid(
+                "limits.max_concurrent_streams",
+                limits.max_concurrent_streams,
+                "expected 1 to 10000",
+            ));
         }
         let policy = &self.policy;
         if !(60..=86_400).contains(&policy.report_interval_secs) {
-            return Err(invalid("policy.report_interval_secs", policy.report_interval_secs, "expected 60 to 86400 seconds"));
+            return Err(invalid(
+                "policy.report_interval_secs",
+                policy.report_interval_secs,
+                "expected 60 to 86400 seconds",
+            ));
         }
         if !(10..=3600).contains(&policy.storage_scan_budget_secs) {
-            return Err(invalid("policy.storage_scan_budget_secs", policy.storage_scan_budget_secs, "expected 10 to 3600 seconds"));
+            return Err(invalid(
+                "policy.storage_scan_budget_secs",
+                policy.storage_scan_budget_secs,
+                "expected 10 to 3600 seconds",
+            ));
         }
         policy.working_hours.validate("policy.working_hours")?;
         for (department, hours) in &policy.departments {
             if department.trim().is_empty() {
-                return Err(invalid("policy.departments", "\"\"", "department names must not be empty"));
+                return Err(invalid(
+                    "policy.departments",
+                    "\"\"",
+                    "department names must not be empty",
+                ));
             }
             hours.validate(&format!("policy.departments.{department}"))?;
         }
         for name in &self.server.names {
             if name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace) {
-                return Err(invalid("server.names", format!("{name:?}"), "expected DNS names or IP addresses"));
+                return Err(invalid(
+                    "server.names",
+                    format!("{name:?}"),
+                    "expected DNS names or IP addresses",
+                ));
             }
         }
         Ok(())
@@ -353,7 +436,9 @@ mod tests {
     }
 
     fn error_of(text: &str) -> String {
-        CollectorConfig::parse(text, "collector.toml").unwrap_err().to_string()
+        CollectorConfig::parse(text, "collector.toml")
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -365,26 +450,72 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_key_value_and_expectation() {
         let cases = [
-            ("[policy.working_hours]\nstart = \"25:00\"\n", "policy.working_hours.start", "\"25:00\""),
-            ("[policy.working_hours]\nstart = \"18:00\"\nend = \"09:00\"\n", "policy.working_hours.end", "after start"),
-            ("[policy.working_hours]\ndays = [\"monday\"]\n", "policy.working_hours.days", "\"monday\""),
-            ("[policy.departments.Finance]\nend = \"9h\"\n", "policy.departments.Finance.end", "HH:MM"),
-            ("[policy]\nreport_interval_secs = 5\n", "policy.report_interval_secs", "60 to 86400"),
-            ("[limits]\nmax_reports_per_submit = 0\n", "limits.max_reports_per_submit", "1 to 10000"),
-            ("[limits]\nmax_report_bytes = 100000000\n", "limits.max_report_bytes", "100000000"),
-            ("[tls]\nca_certificate_file = \"ca.pem\"\n", "tls.ca_key_file", "required"),
-            ("[tls]\nclient_certificate_days = 0\n", "tls.client_certificate_days", "1 to 825"),
-            ("[server]\nnames = [\"bad name\"]\n", "server.names", "DNS names"),
+            (
+                "[policy.working_hours]\nstart = \"25:00\"\n",
+                "policy.working_hours.start",
+                "\"25:00\"",
+            ),
+            (
+                "[policy.working_hours]\nstart = \"18:00\"\nend = \"09:00\"\n",
+                "policy.working_hours.end",
+                "after start",
+            ),
+            (
+                "[policy.working_hours]\ndays = [\"monday\"]\n",
+                "policy.working_hours.days",
+                "\"monday\"",
+            ),
+            (
+                "[policy.departments.Finance]\nend = \"9h\"\n",
+                "policy.departments.Finance.end",
+                "HH:MM",
+            ),
+            (
+                "[policy]\nreport_interval_secs = 5\n",
+                "policy.report_interval_secs",
+                "60 to 86400",
+            ),
+            (
+                "[limits]\nmax_reports_per_submit = 0\n",
+                "limits.max_reports_per_submit",
+                "1 to 10000",
+            ),
+            (
+                "[limits]\nmax_report_bytes = 100000000\n",
+                "limits.max_report_bytes",
+                "100000000",
+            ),
+            (
+                "[tls]\nca_certificate_file = \"ca.pem\"\n",
+                "tls.ca_key_file",
+                "required",
+            ),
+            (
+                "[tls]\nclient_certificate_days = 0\n",
+                "tls.client_certificate_days",
+                "1 to 825",
+            ),
+            (
+                "[server]\nnames = [\"bad name\"]\n",
+                "server.names",
+                "DNS names",
+            ),
         ];
         for (text, key, detail) in cases {
             let error = error_of(text);
-            assert!(error.contains(key) && error.contains(detail), "{text:?} gave {error:?}");
+            assert!(
+                error.contains(key) && error.contains(detail),
+                "{text:?} gave {error:?}"
+            );
         }
     }
 
     #[test]
     fn a_type_error_names_the_file_and_key() {
         let error = error_of("[server]\ngrpc_addr = 5\n");
-        assert!(error.contains("collector.toml") && error.contains("grpc_addr"), "{error}");
+        assert!(
+            error.contains("collector.toml") && error.contains("grpc_addr"),
+            "{error}"
+        );
     }
 }

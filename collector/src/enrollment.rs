@@ -30,7 +30,9 @@ pub fn sha256(secret: &str) -> [u8; 32] {
 /// 256 random bits, hex.
 pub fn random_secret() -> String {
     let mut bytes = [0_u8; 32];
-    SystemRandom::new().fill(&mut bytes).expect("the system random generator works");
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random generator works");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -109,7 +111,11 @@ impl Enrollment for EnrollmentService {
         let device_id = uuid::Uuid::now_v7().to_string();
         let issued = shared
             .ca
-            .sign_device_csr(&request.csr_pem, &device_id, shared.client_certificate_validity())
+            .sign_device_csr(
+                &request.csr_pem,
+                &device_id,
+                shared.client_certificate_validity(),
+            )
             .map_err(certificate_error)?;
         let bearer_secret = random_secret();
         let device = NewDevice {
@@ -121,7 +127,11 @@ impl Enrollment for EnrollmentService {
             certificate_not_after_unix_ms: issued.not_after_unix_ms,
             bearer_secret_sha256: sha256(&bearer_secret),
         };
-        let department = match shared.store.enroll_device(&sha256(&request.token), &device).await {
+        let department = match shared
+            .store
+            .enroll_device(&sha256(&request.token), &device)
+            .await
+        {
             Ok(department) => department,
             Err(EnrollError::Refused(refusal)) => {
                 tracing::info!(hostname = %request.hostname, reason = %refusal, "enrollment refused");
@@ -135,7 +145,11 @@ impl Enrollment for EnrollmentService {
             certificate_pem: issued.certificate_pem,
             ca_chain_pem: shared.ca.certificate_pem().to_owned(),
             certificate_not_after_unix_ms: issued.not_after_unix_ms,
-            policy: Some(policy_for(&shared.config, &department, &shared.pseudonym_key)),
+            policy: Some(policy_for(
+                &shared.config,
+                &department,
+                &shared.pseudonym_key,
+            )),
             bearer_secret,
             department,
         }))
@@ -146,14 +160,19 @@ impl Enrollment for EnrollmentService {
         request: Request<RenewRequest>,
     ) -> Result<Response<RenewResponse>, Status> {
         let shared = &self.shared;
-        let device = authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
+        let device =
+            authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
         let request = request.into_inner();
         if request.csr_pem.len() > MAX_CSR_BYTES {
             return Err(Status::invalid_argument("csr_pem is larger than 16 KiB"));
         }
         let issued = shared
             .ca
-            .sign_device_csr(&request.csr_pem, &device.id, shared.client_certificate_validity())
+            .sign_device_csr(
+                &request.csr_pem,
+                &device.id,
+                shared.client_certificate_validity(),
+            )
             .map_err(certificate_error)?;
         shared
             .store

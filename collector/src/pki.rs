@@ -10,8 +10,7 @@ use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateSigningRequestParams, DistinguishedName,
-    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
-    SerialNumber,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 use ring::rand::{SecureRandom, SystemRandom};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -27,7 +26,10 @@ pub enum PkiError {
     #[error("invalid certificate signing request: {0}")]
     InvalidCsr(String),
     #[error("cannot read {path}: {source}")]
-    ReadFile { path: String, source: std::io::Error },
+    ReadFile {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid CA files: {0}")]
     InvalidCaFiles(String),
     #[error(transparent)]
@@ -53,7 +55,8 @@ pub struct CertificateAuthority {
 impl std::fmt::Debug for CertificateAuthority {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the key.
-        f.debug_struct("CertificateAuthority").finish_non_exhaustive()
+        f.debug_struct("CertificateAuthority")
+            .finish_non_exhaustive()
     }
 }
 
@@ -124,7 +127,11 @@ impl CertificateAuthority {
             .into_iter()
             .next()
             .ok_or_else(|| PkiError::InvalidCaFiles("no certificate in CA PEM".into()))?;
-        Ok(Self { certificate_pem: certificate_pem.to_owned(), certificate_der: der, issuer })
+        Ok(Self {
+            certificate_pem: certificate_pem.to_owned(),
+            certificate_der: der,
+            issuer,
+        })
     }
 
     /// The CA certificate, PEM: what agents pin.
@@ -178,8 +185,9 @@ impl CertificateAuthority {
             .map_err(|e| PkiError::InvalidCsr(e.to_string()))?;
         let mut params = CertificateParams::default();
         params.distinguished_name = distinguished_name(device_id);
-        params.subject_alt_names =
-            vec![SanType::URI(format!("urn:sobrio:device:{device_id}").try_into()?)];
+        params.subject_alt_names = vec![SanType::URI(
+            format!("urn:sobrio:device:{device_id}").try_into()?,
+        )];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         let now = OffsetDateTime::now_utc();
@@ -189,11 +197,18 @@ impl CertificateAuthority {
         let serial_hex = serial.as_ref().iter().map(|b| format!("{b:02x}")).collect();
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = true;
-        let signed = CertificateSigningRequestParams { params, public_key: csr.public_key }
-            .signed_by(&self.issuer)?;
+        let signed = CertificateSigningRequestParams {
+            params,
+            public_key: csr.public_key,
+        }
+        .signed_by(&self.issuer)?;
         let not_after_unix_ms =
             i64::try_from((now + validity).unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        Ok(IssuedCertificate { certificate_pem: signed.pem(), serial: serial_hex, not_after_unix_ms })
+        Ok(IssuedCertificate {
+            certificate_pem: signed.pem(),
+            serial: serial_hex,
+            not_after_unix_ms,
+        })
     }
 }
 
@@ -207,7 +222,9 @@ pub fn device_id_of(certificate: &CertificateDer<'_>) -> Option<String> {
 /// Parses every certificate of a PEM text.
 pub fn pem_certificates(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls_pki_types::pem::PemObject;
-    CertificateDer::pem_slice_iter(pem.as_bytes()).filter_map(Result::ok).collect()
+    CertificateDer::pem_slice_iter(pem.as_bytes())
+        .filter_map(Result::ok)
+        .collect()
 }
 
 fn distinguished_name(common_name: &str) -> DistinguishedName {
@@ -219,7 +236,9 @@ fn distinguished_name(common_name: &str) -> DistinguishedName {
 
 fn random_serial() -> SerialNumber {
     let mut bytes = [0_u8; 16];
-    SystemRandom::new().fill(&mut bytes).expect("the system random generator works");
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random generator works");
     // Positive, and never starting with a zero byte (DER minimality).
     bytes[0] = (bytes[0] & 0x7f) | 0x01;
     SerialNumber::from_slice(&bytes)
@@ -236,9 +255,14 @@ mod tests {
         let device_key = KeyPair::generate().unwrap();
         let mut csr_params = CertificateParams::new(vec!["evil.example".into()]).unwrap();
         csr_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let csr = csr_params.serialize_request(&device_key).unwrap().pem().unwrap();
-        let issued =
-            ca.sign_device_csr(&csr, "0190-device", Duration::from_secs(3600)).unwrap();
+        let csr = csr_params
+            .serialize_request(&device_key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let issued = ca
+            .sign_device_csr(&csr, "0190-device", Duration::from_secs(3600))
+            .unwrap();
         let der = pem_certificates(&issued.certificate_pem).remove(0);
         assert_eq!(device_id_of(&der).as_deref(), Some("0190-device"));
         let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
@@ -250,7 +274,9 @@ mod tests {
     fn a_garbled_csr_is_refused() {
         let (certificate, key) = CertificateAuthority::generate().unwrap();
         let ca = CertificateAuthority::from_pem(&certificate, &key).unwrap();
-        let error = ca.sign_device_csr("not a csr", "d", Duration::from_secs(60)).unwrap_err();
+        let error = ca
+            .sign_device_csr("not a csr", "d", Duration::from_secs(60))
+            .unwrap_err();
         assert!(matches!(error, PkiError::InvalidCsr(_)));
     }
 }

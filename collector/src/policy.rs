@@ -59,6 +59,9 @@ mod tests {
         let mut changed = config.clone();
         changed.policy.report_interval_secs = 600;
         assert_ne!(a.version, policy_for(&changed, "Finance", b"key").version);
-        assert_ne!(a.version, policy_for(&config, "Finance", b"other key").version);
+        assert_ne!(
+            a.version,
+            policy_for(&config, "Finance", b"other key").version
+        );
     }
 }

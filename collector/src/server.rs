@@ -54,10 +54,19 @@ pub enum StartError {
     Pki(#[from] PkiError),
     #[error(transparent)]
     Transport(#[from] TransportError),
-    #[error("cannot listen on {addr}: {source} (is another collector running? choose another address with --{flag})")]
-    Bind { addr: SocketAddr, flag: &'static str, source: std::io::Error },
+    #[error(
+        "cannot listen on {addr}: {source} (is another collector running? choose another address with --{flag})"
+    )]
+    Bind {
+        addr: SocketAddr,
+        flag: &'static str,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("stored pseudonym key is corrupt")]
     PseudonymKey,
 }
@@ -100,26 +109,48 @@ pub async fn start(
     store: Store,
     data_dir: &Path,
 ) -> Result<RunningCollector, StartError> {
-    let files = config.tls.ca_certificate_file.as_deref().zip(config.tls.ca_key_file.as_deref());
+    let files = config
+        .tls
+        .ca_certificate_file
+        .as_deref()
+        .zip(config.tls.ca_key_file.as_deref());
     let ca = CertificateAuthority::load_or_create(&store, files).await?;
     let ca_path = data_dir.join(CA_FILE);
-    std::fs::write(&ca_path, ca.certificate_pem())
-        .map_err(|source| StartError::Write { path: ca_path.clone(), source })?;
+    std::fs::write(&ca_path, ca.certificate_pem()).map_err(|source| StartError::Write {
+        path: ca_path.clone(),
+        source,
+    })?;
 
-    let key_hex = store.setting_or_insert(PSEUDONYM_KEY_SETTING, &random_secret()).await?;
+    let key_hex = store
+        .setting_or_insert(PSEUDONYM_KEY_SETTING, &random_secret())
+        .await?;
     let pseudonym_key = decode_hex(&key_hex).ok_or(StartError::PseudonymKey)?;
 
-    let grpc_listener = TcpListener::bind(config.server.grpc_addr).await.map_err(|source| {
-        StartError::Bind { addr: config.server.grpc_addr, flag: "grpc-addr", source }
-    })?;
-    let http_listener = TcpListener::bind(config.server.http_addr).await.map_err(|source| {
-        StartError::Bind { addr: config.server.http_addr, flag: "http-addr", source }
-    })?;
-    let grpc_addr = grpc_listener.local_addr().expect("a bound socket has an address");
-    let http_addr = http_listener.local_addr().expect("a bound socket has an address");
+    let grpc_listener = TcpListener::bind(config.server.grpc_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.grpc_addr,
+            flag: "grpc-addr",
+            source,
+        })?;
+    let http_listener = TcpListener::bind(config.server.http_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.server.http_addr,
+            flag: "http-addr",
+            source,
+        })?;
+    let grpc_addr = grpc_listener
+        .local_addr()
+        .expect("a bound socket has an address");
+    let http_addr = http_listener
+        .local_addr()
+        .expect("a bound socket has an address");
 
     let tls = if config.server.insecure_dev {
-        tracing::warn!("plaintext gRPC (--insecure-dev): for development only, never in production");
+        tracing::warn!(
+            "plaintext gRPC (--insecure-dev): for development only, never in production"
+        );
         None
     } else {
         let names = server_names(&config.server.names, grpc_addr.ip());
@@ -130,35 +161,55 @@ pub async fn start(
     };
 
     let limits = config.limits.clone();
-    let shared = Arc::new(Shared { store, ca, config, pseudonym_key });
+    let shared = Arc::new(Shared {
+        store,
+        ca,
+        config,
+        pseudonym_key,
+    });
     let (shutdown, shutdown_rx) = watch::channel(false);
 
-    let enrollment = EnrollmentServer::new(EnrollmentService { shared: shared.clone() })
-        .max_decoding_message_size(64 * 1024);
-    let ingest = IngestServer::new(IngestService { shared: shared.clone() })
-        .max_decoding_message_size(limits.max_message_bytes)
-        .max_encoding_message_size(limits.max_message_bytes);
+    let enrollment = EnrollmentServer::new(EnrollmentService {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(64 * 1024);
+    let ingest = IngestServer::new(IngestService {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(limits.max_message_bytes)
+    .max_encoding_message_size(limits.max_message_bytes);
     let router = tonic::transport::Server::builder()
         .http2_max_pending_accept_reset_streams(Some(64))
         .max_concurrent_streams(limits.max_concurrent_streams)
         .timeout(Duration::from_secs(60))
         .add_service(enrollment)
         .add_service(ingest);
-    let grpc = tokio::spawn(router.serve_with_incoming_shutdown(
-        incoming(grpc_listener, tls),
-        wait_for(shutdown_rx.clone()),
-    ));
+    let grpc =
+        tokio::spawn(router.serve_with_incoming_shutdown(
+            incoming(grpc_listener, tls),
+            wait_for(shutdown_rx.clone()),
+        ));
 
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(shared.clone());
     let http = tokio::spawn(
-        axum::serve(http_listener, app).with_graceful_shutdown(wait_for(shutdown_rx)).into_future(),
+        axum::serve(http_listener, app)
+            .with_graceful_shutdown(wait_for(shutdown_rx))
+            .into_future(),
     );
 
     tracing::info!(%grpc_addr, %http_addr, ca = %ca_path.display(), "collector serving");
-    Ok(RunningCollector { grpc_addr, http_addr, ca_path, shared, shutdown, grpc, http })
+    Ok(RunningCollector {
+        grpc_addr,
+        http_addr,
+        ca_path,
+        shared,
+        shutdown,
+        grpc,
+        http,
+    })
 }
 
 async fn wait_for(mut shutdown: watch::Receiver<bool>) {
@@ -200,8 +251,11 @@ fn host_name() -> Option<String> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }

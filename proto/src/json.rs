@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn an_unknown_enum_number_is_shown_as_the_number() {
-        let inventory = Inventory { chassis: 99, ..Default::default() };
+        let inventory = Inventory {
+            chassis: 99,
+            ..Default::default()
+        };
         let json = serde_json::to_value(&inventory).unwrap();
         assert_eq!(json["chassis"], 99);
     }

@@ -1,1 +1,183 @@
-//! Test harness.
+//! # sobrio-tests
+//!
+//! A small harness for end-to-end tests across Sobrio's processes: a real
+//! collector (in-process on `127.0.0.1:0`, or the binary), real agents (the
+//! binary, or the agent library for hand-made reports), and helpers that make
+//! the tests read like prose.
+//!
+//! The binaries must be built first (`cargo build --workspace --bins`, which
+//! the README's test command does): tests find them next to their own
+//! executable's directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use sobrio_agent::enroll::key_and_csr;
+use sobrio_agent::transport::{CollectorClient, CollectorEndpoint};
+use sobrio_collector::config::CollectorConfig;
+use sobrio_collector::server::{RunningCollector, start};
+use sobrio_collector::store::Store;
+use sobrio_proto::v1::EnrollRequest;
+use tempfile::TempDir;
+
+/// Path of a workspace binary (`sobrio-agent`, `sobrio-collector`).
+///
+/// # Panics
+/// When the binary is not built, with the command that builds it.
+pub fn binary(name: &str) -> PathBuf {
+    // Test executables live in target/<profile>/deps; binaries one level up.
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` first (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// Runs a binary to completion; returns its output.
+pub fn run(binary_name: &str, args: &[&str]) -> Output {
+    Command::new(binary(binary_name))
+        .args(args)
+        .env("SOBRIO_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+/// A collector running in-process on loopback ports chosen by the OS.
+pub struct TestCollector {
+    pub running: RunningCollector,
+    pub store: Store,
+    /// Holds the data directory for the collector's lifetime.
+    pub dir: TempDir,
+}
+
+impl TestCollector {
+    /// Starts a collector with TLS.
+    pub async fn start() -> Self {
+        Self::start_with(CollectorConfig::default()).await
+    }
+
+    /// Starts a collector with `config`, on loopback ports.
+    pub async fn start_with(mut config: CollectorConfig) -> Self {
+        config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+        config.server.http_addr = "127.0.0.1:0".parse().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let running = start(config, store.clone(), dir.path()).await.unwrap();
+        Self {
+            running,
+            store,
+            dir,
+        }
+    }
+
+    /// `https://127.0.0.1:PORT`, or `http://` in development mode.
+    pub fn url(&self) -> String {
+        let scheme = if self.running.shared.config.server.insecure_dev {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://{}", self.running.grpc_addr)
+    }
+
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.running.ca_path).unwrap()
+    }
+
+    /// Creates an enrollment token.
+    pub async fn token(
+        &self,
+        department: &str,
+        expires: Duration,
+        max_uses: Option<i64>,
+    ) -> String {
+        sobrio_collector::enrollment::create_token(&self.store, department, expires, max_uses)
+            .await
+            .unwrap()
+    }
+
+    /// A client pinned to the CA, without a client certificate.
+    pub async fn anonymous_client(&self) -> CollectorClient {
+        let endpoint = CollectorEndpoint {
+            url: self.url(),
+            ca_pem: Some(self.ca_pem()),
+            identity: None,
+            bearer: None,
+        };
+        CollectorClient::connect(&endpoint).await.unwrap()
+    }
+
+    /// Enrolls a device in-process; returns it with a client using its
+    /// certificate.
+    pub async fn enroll(&self, department: &str, hostname: &str) -> TestDevice {
+        let token = self
+            .token(department, Duration::from_secs(3600), None)
+            .await;
+        self.enroll_with_token(&token, hostname).await.unwrap()
+    }
+
+    /// Enrolls a device with `token`.
+    ///
+    /// # Errors
+    /// The collector's refusal.
+    pub async fn enroll_with_token(
+        &self,
+        token: &str,
+        hostname: &str,
+    ) -> Result<TestDevice, tonic::Status> {
+        let (key_pem, csr_pem) = key_and_csr(hostname).unwrap();
+        let response = self
+            .anonymous_client()
+            .await
+            .enroll(EnrollRequest {
+                token: token.into(),
+                csr_pem,
+                hostname: hostname.into(),
+                agent_version: "test".into(),
+            })
+            .await?;
+        let endpoint = CollectorEndpoint {
+            url: self.url(),
+            ca_pem: Some(self.ca_pem()),
+            identity: Some((response.certificate_pem.clone(), key_pem.clone())),
+            bearer: Some(format!("{}:{}", response.device_id, response.bearer_secret)),
+        };
+        let client = CollectorClient::connect(&endpoint).await.unwrap();
+        Ok(TestDevice {
+            id: response.device_id,
+            certificate_pem: response.certificate_pem,
+            key_pem,
+            client,
+        })
+    }
+}
+
+/// An enrolled device and its mTLS client.
+pub struct TestDevice {
+    pub id: String,
+    pub certificate_pem: String,
+    pub key_pem: String,
+    pub client: CollectorClient,
+}
+
+/// A minimal valid report, collected now.
+pub fn valid_report() -> sobrio_proto::v1::Report {
+    sobrio_proto::v1::Report {
+        report_id: uuid::Uuid::now_v7().to_string(),
+        collected_unix_ms: sobrio_collector::store::now_unix_ms(),
+        agent_version: "test".into(),
+        agent_health: Some(sobrio_proto::v1::AgentHealth {
+            rss_bytes: Some(5_000_000),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

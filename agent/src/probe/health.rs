@@ -21,7 +21,9 @@ pub struct HealthProbe {
 
 impl std::fmt::Debug for HealthProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HealthProbe").field("pid", &self.pid).finish_non_exhaustive()
+        f.debug_struct("HealthProbe")
+            .field("pid", &self.pid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -41,19 +43,33 @@ impl HealthProbe {
     pub fn sample(&mut self) -> OwnHealth {
         let uptime_secs = self.started.elapsed().as_secs();
         let (Some(system), Some(pid)) = (self.system.as_mut(), self.pid) else {
-            return OwnHealth { rss_bytes: None, cpu_time_ms: None, uptime_secs };
+            return OwnHealth {
+                rss_bytes: None,
+                cpu_time_ms: None,
+                uptime_secs,
+            };
         };
         system.refresh_processes_specifics(
             sysinfo::ProcessesToUpdate::Some(&[pid]),
             false,
-            sysinfo::ProcessRefreshKind::nothing().with_memory().with_cpu(),
+            sysinfo::ProcessRefreshKind::nothing()
+                .with_memory()
+                .with_cpu(),
         );
         let Some(process) = system.process(pid) else {
-            return OwnHealth { rss_bytes: None, cpu_time_ms: None, uptime_secs };
+            return OwnHealth {
+                rss_bytes: None,
+                cpu_time_ms: None,
+                uptime_secs,
+            };
         };
         let total_cpu_ms = process.accumulated_cpu_time();
         let delta = total_cpu_ms.saturating_sub(self.previous_cpu_ms);
         self.previous_cpu_ms = total_cpu_ms;
-        OwnHealth { rss_bytes: Some(process.memory()), cpu_time_ms: Some(delta), uptime_secs }
+        OwnHealth {
+            rss_bytes: Some(process.memory()),
+            cpu_time_ms: Some(delta),
+            uptime_secs,
+        }
     }
 }

@@ -98,7 +98,9 @@ pub struct InventoryProbe {
 
 impl std::fmt::Debug for InventoryProbe {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InventoryProbe").field("root", &self.root).finish_non_exhaustive()
+        f.debug_struct("InventoryProbe")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
     }
 }
 
@@ -106,8 +108,15 @@ impl InventoryProbe {
     /// A probe reading host files under `root`; `live` also samples this
     /// machine with sysinfo (off for fixture trees).
     pub fn new(root: &Path, live: bool) -> Self {
-        let system = if live { sysinfo::System::new().ok() } else { None };
-        Self { root: root.to_owned(), system }
+        let system = if live {
+            sysinfo::System::new().ok()
+        } else {
+            None
+        };
+        Self {
+            root: root.to_owned(),
+            system,
+        }
     }
 
     /// Collects the facts. A fact that cannot be read is absent, never an error.
@@ -124,21 +133,36 @@ impl InventoryProbe {
             cpu_has_hypervisor_flag(&self.root),
         );
         let age = purchase_date
-            .map(|since| AgeEstimate { since, provenance: AgeProvenance::ConfiguredPurchaseDate })
-            .or_else(|| {
-                bios_date.map(|since| AgeEstimate { since, provenance: AgeProvenance::BiosDate })
+            .map(|since| AgeEstimate {
+                since,
+                provenance: AgeProvenance::ConfiguredPurchaseDate,
             })
             .or_else(|| {
-                os_install_date(&self.root)
-                    .map(|since| AgeEstimate { since, provenance: AgeProvenance::OsInstallDate })
+                bios_date.map(|since| AgeEstimate {
+                    since,
+                    provenance: AgeProvenance::BiosDate,
+                })
+            })
+            .or_else(|| {
+                os_install_date(&self.root).map(|since| AgeEstimate {
+                    since,
+                    provenance: AgeProvenance::OsInstallDate,
+                })
             });
         let (cpu_model, memory_bytes, logical) = match self.system.as_mut() {
             Some(system) => {
                 system.refresh_memory();
                 system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
-                let brand = system.cpus().first().map(|cpu| cpu.brand().trim().to_owned());
+                let brand = system
+                    .cpus()
+                    .first()
+                    .map(|cpu| cpu.brand().trim().to_owned());
                 let logical = u32::try_from(system.cpus().len()).ok().filter(|n| *n > 0);
-                (brand.filter(|b| !b.is_empty()), Some(system.total_memory()), logical)
+                (
+                    brand.filter(|b| !b.is_empty()),
+                    Some(system.total_memory()),
+                    logical,
+                )
             }
             None => (None, None, None),
         };
@@ -184,13 +208,35 @@ fn read_trimmed(path: &Path) -> Option<String> {
 /// Firmware fills unset DMI strings with placeholders.
 fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
-    ["to be filled by o.e.m.", "default string", "system serial number", "not specified", "none", "0"]
-        .contains(&lower.as_str())
+    [
+        "to be filled by o.e.m.",
+        "default string",
+        "system serial number",
+        "not specified",
+        "none",
+        "0",
+    ]
+    .contains(&lower.as_str())
 }
 
-fn chassis(code: Option<u32>, vendor: Option<&str>, model: Option<&str>, hypervisor: bool) -> ChassisKind {
+fn chassis(
+    code: Option<u32>,
+    vendor: Option<&str>,
+    model: Option<&str>,
+    hypervisor: bool,
+) -> ChassisKind {
     let text = format!("{} {}", vendor.unwrap_or(""), model.unwrap_or("")).to_ascii_lowercase();
-    let virtual_markers = ["qemu", "kvm", "vmware", "virtualbox", "innotek", "virtual machine", "bochs", "xen", "standard pc"];
+    let virtual_markers = [
+        "qemu",
+        "kvm",
+        "vmware",
+        "virtualbox",
+        "innotek",
+        "virtual machine",
+        "bochs",
+        "xen",
+        "standard pc",
+    ];
     if hypervisor || virtual_markers.iter().any(|marker| text.contains(marker)) {
         return ChassisKind::VirtualMachine;
     }
@@ -232,7 +278,10 @@ fn read_os_release(root: &Path) -> (Option<String>, Option<String>) {
 /// filesystems report none, or 0: then there is no estimate from it.
 fn os_install_date(root: &Path) -> Option<Date> {
     let created = std::fs::metadata(root).ok()?.created().ok()?;
-    let secs = created.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    let secs = created
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
     if secs == 0 {
         return None;
     }
@@ -250,7 +299,10 @@ fn block_devices(root: &Path) -> Vec<DiskFacts> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if ["loop", "ram", "dm-", "zram", "sr", "md", "nbd"].iter().any(|p| name.starts_with(p)) {
+            if ["loop", "ram", "dm-", "zram", "sr", "md", "nbd"]
+                .iter()
+                .any(|p| name.starts_with(p))
+            {
                 return None;
             }
             let dir = entry.path();
@@ -269,7 +321,14 @@ fn block_devices(root: &Path) -> Vec<DiskFacts> {
                 }
             };
             let model = read_trimmed(&dir.join("device/model"));
-            Some((name, DiskFacts { technology, size_bytes: sectors * 512, model }))
+            Some((
+                name,
+                DiskFacts {
+                    technology,
+                    size_bytes: sectors * 512,
+                    model,
+                },
+            ))
         })
         .collect();
     disks.sort_by(|a, b| a.0.cmp(&b.0));
@@ -294,10 +353,18 @@ mod tests {
         write(r, "sys/class/dmi/id/product_name", "20XW0055FR\n");
         write(r, "sys/class/dmi/id/chassis_type", "10\n");
         write(r, "sys/class/dmi/id/bios_date", "03/15/2021\n");
-        write(r, "sys/class/dmi/id/product_serial", "To Be Filled By O.E.M.\n");
+        write(
+            r,
+            "sys/class/dmi/id/product_serial",
+            "To Be Filled By O.E.M.\n",
+        );
         write(r, "sys/block/nvme0n1/size", "1000215216\n");
         write(r, "sys/block/loop0/size", "100\n");
-        write(r, "etc/os-release", "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\n");
+        write(
+            r,
+            "etc/os-release",
+            "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\n",
+        );
         write(r, "etc/hostname", "pc-compta-12\n");
         let facts = InventoryProbe::new(r, false).collect(None);
         assert_eq!(facts.hostname, "pc-compta-12");
@@ -317,7 +384,10 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         write(root.path(), "sys/class/dmi/id/bios_date", "03/15/2021\n");
         let purchase = time::macros::date!(2021 - 06 - 01);
-        let age = InventoryProbe::new(root.path(), false).collect(Some(purchase)).age.unwrap();
+        let age = InventoryProbe::new(root.path(), false)
+            .collect(Some(purchase))
+            .age
+            .unwrap();
         assert_eq!(age.provenance, AgeProvenance::ConfiguredPurchaseDate);
         assert_eq!(age.since, purchase);
     }
@@ -325,7 +395,11 @@ mod tests {
     #[test]
     fn a_vm_without_dmi_is_recognised_by_its_hypervisor_flag() {
         let root = tempfile::tempdir().unwrap();
-        write(root.path(), "proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu vme hypervisor lahf_lm\n");
+        write(
+            root.path(),
+            "proc/cpuinfo",
+            "processor\t: 0\nflags\t\t: fpu vme hypervisor lahf_lm\n",
+        );
         let facts = InventoryProbe::new(root.path(), false).collect(None);
         assert_eq!(facts.chassis, ChassisKind::VirtualMachine);
         assert_eq!(facts.vendor, None);

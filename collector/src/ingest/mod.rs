@@ -11,8 +11,7 @@ use std::sync::Arc;
 use sobrio_proto::Message;
 use sobrio_proto::v1::ingest_server::Ingest;
 use sobrio_proto::v1::{
-    Chassis, GetPolicyRequest, Inventory, Policy, Rejection, Report, SubmitRequest,
-    SubmitResponse,
+    Chassis, GetPolicyRequest, Inventory, Policy, Rejection, Report, SubmitRequest, SubmitResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -36,7 +35,8 @@ impl Ingest for IngestService {
         request: Request<SubmitRequest>,
     ) -> Result<Response<SubmitResponse>, Status> {
         let shared = &self.shared;
-        let device = authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
+        let device =
+            authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
         let reports = request.into_inner().reports;
         let limits = &shared.config.limits;
         if reports.len() > limits.max_reports_per_submit {
@@ -76,8 +76,13 @@ impl Ingest for IngestService {
         request: Request<GetPolicyRequest>,
     ) -> Result<Response<Policy>, Status> {
         let shared = &self.shared;
-        let device = authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
-        Ok(Response::new(policy_for(&shared.config, &device.department, &shared.pseudonym_key)))
+        let device =
+            authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
+        Ok(Response::new(policy_for(
+            &shared.config,
+            &device.department,
+            &shared.pseudonym_key,
+        )))
     }
 }
 
@@ -102,19 +107,28 @@ pub fn triage(
             rejected.push(reject(
                 None,
                 "report",
-                format!("report of {} bytes exceeds the limit of {max_report_bytes} bytes", payload.len()),
+                format!(
+                    "report of {} bytes exceeds the limit of {max_report_bytes} bytes",
+                    payload.len()
+                ),
             ));
             continue;
         }
         let report = match Report::decode(payload.as_slice()) {
             Ok(report) => report,
             Err(error) => {
-                rejected.push(reject(None, "report", format!("undecodable report: {error}")));
+                rejected.push(reject(
+                    None,
+                    "report",
+                    format!("undecodable report: {error}"),
+                ));
                 continue;
             }
         };
         if let Err(Invalid { field, reason }) = validate_report(&report, now_unix_ms) {
-            let id = uuid::Uuid::try_parse(&report.report_id).ok().map(|_| report.report_id);
+            let id = uuid::Uuid::try_parse(&report.report_id)
+                .ok()
+                .map(|_| report.report_id);
             rejected.push(reject(id, &field, reason));
             continue;
         }
@@ -154,7 +168,10 @@ fn incoming(report: Report, payload: Vec<u8>) -> IncomingReport {
 
 fn inventory_row(inventory: &Inventory) -> InventoryRow {
     let chassis = Chassis::try_from(inventory.chassis).unwrap_or(Chassis::Unknown);
-    let chassis_name = chassis.as_str_name().trim_start_matches("CHASSIS_").to_ascii_lowercase();
+    let chassis_name = chassis
+        .as_str_name()
+        .trim_start_matches("CHASSIS_")
+        .to_ascii_lowercase();
     let battery_health_percent = inventory.battery.as_ref().and_then(|battery| {
         let (full, design) = match (battery.full_capacity_mwh, battery.design_capacity_mwh) {
             (Some(full), Some(design)) => (full, design),
@@ -180,7 +197,11 @@ fn inventory_row(inventory: &Inventory) -> InventoryRow {
         age_source: inventory.age.as_ref().and_then(|a| {
             sobrio_proto::v1::AgeSource::try_from(a.source)
                 .ok()
-                .map(|s| s.as_str_name().trim_start_matches("AGE_SOURCE_").to_ascii_lowercase())
+                .map(|s| {
+                    s.as_str_name()
+                        .trim_start_matches("AGE_SOURCE_")
+                        .to_ascii_lowercase()
+                })
         }),
         battery_health_percent,
     }

@@ -19,7 +19,10 @@ pub struct Invalid {
 type Checked = Result<(), Invalid>;
 
 fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Invalid {
-    Invalid { field: field.into(), reason: reason.into() }
+    Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -43,7 +46,10 @@ fn bounded(field: &str, value: i64, min: i64, max: i64, what: &str) -> Checked {
         return Err(invalid(field, format!("must not be negative, got {value}")));
     }
     if value < min {
-        return Err(invalid(field, format!("{value} is below the minimum of {min} {what}")));
+        return Err(invalid(
+            field,
+            format!("{value} is below the minimum of {min} {what}"),
+        ));
     }
     if value > max {
         return Err(invalid(
@@ -60,9 +66,10 @@ fn optional_bounded(field: &str, value: Option<i64>, min: i64, max: i64, what: &
 
 fn percent(field: &str, value: Option<f32>) -> Checked {
     match value {
-        Some(v) if !(v.is_finite() && (0.0..=100.0).contains(&v)) => {
-            Err(invalid(field, format!("{v} is not a percentage (expected 0 to 100)")))
-        }
+        Some(v) if !(v.is_finite() && (0.0..=100.0).contains(&v)) => Err(invalid(
+            field,
+            format!("{v} is not a percentage (expected 0 to 100)"),
+        )),
         _ => Ok(()),
     }
 }
@@ -71,7 +78,10 @@ fn text(field: &str, value: &str, max: usize) -> Checked {
     if value.len() > max {
         return Err(invalid(
             field,
-            format!("text of {} bytes exceeds the limit of {max} bytes", value.len()),
+            format!(
+                "text of {} bytes exceeds the limit of {max} bytes",
+                value.len()
+            ),
         ));
     }
     if value.chars().any(char::is_control) {
@@ -86,8 +96,12 @@ fn optional_text(field: &str, value: Option<&String>) -> Checked {
 
 fn date(field: &str, value: &str, latest_unix_ms: i64) -> Checked {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    let parsed = time::Date::parse(value, format)
-        .map_err(|_| invalid(field, format!("{value:?} is not a date (expected YYYY-MM-DD)")))?;
+    let parsed = time::Date::parse(value, format).map_err(|_| {
+        invalid(
+            field,
+            format!("{value:?} is not a date (expected YYYY-MM-DD)"),
+        )
+    })?;
     let midnight_ms = parsed.midnight().assume_utc().unix_timestamp() * 1000;
     if parsed.year() < 1980 {
         return Err(invalid(field, format!("{value} is before 1980")));
@@ -100,7 +114,10 @@ fn date(field: &str, value: &str, latest_unix_ms: i64) -> Checked {
 
 fn count<T>(field: &str, items: &[T], max: usize) -> Checked {
     if items.len() > max {
-        return Err(invalid(field, format!("{} entries exceed the limit of {max}", items.len())));
+        return Err(invalid(
+            field,
+            format!("{} entries exceed the limit of {max}", items.len()),
+        ));
     }
     Ok(())
 }
@@ -119,7 +136,10 @@ pub fn validate_report(report: &Report, now_unix_ms: i64) -> Checked {
     }
     let collected = report.collected_unix_ms;
     if collected < EARLIEST_UNIX_MS {
-        return Err(invalid("collected_unix_ms", format!("{collected} is before 2015")));
+        return Err(invalid(
+            "collected_unix_ms",
+            format!("{collected} is before 2015"),
+        ));
     }
     if collected > now_unix_ms + MAX_FUTURE_MS {
         return Err(invalid(
@@ -150,7 +170,11 @@ fn validate_inventory(inventory: &Inventory, collected: i64) -> Checked {
     if inventory.hostname.is_empty() {
         return Err(invalid("inventory.hostname", "must not be empty"));
     }
-    text("inventory.hostname", &inventory.hostname, MAX_HOSTNAME_BYTES)?;
+    text(
+        "inventory.hostname",
+        &inventory.hostname,
+        MAX_HOSTNAME_BYTES,
+    )?;
     for (field, value) in [
         ("inventory.vendor", &inventory.vendor),
         ("inventory.model", &inventory.model),
@@ -165,12 +189,36 @@ fn validate_inventory(inventory: &Inventory, collected: i64) -> Checked {
         optional_text(field, value.as_ref())?;
     }
     let cores = |v: Option<i32>| v.map(i64::from);
-    optional_bounded("inventory.cpu_physical_cores", cores(inventory.cpu_physical_cores), 1, 4096, "cores")?;
-    optional_bounded("inventory.cpu_logical_cores", cores(inventory.cpu_logical_cores), 1, 8192, "cores")?;
-    optional_bounded("inventory.memory_bytes", inventory.memory_bytes, 0, 64 * TIB, "bytes")?;
+    optional_bounded(
+        "inventory.cpu_physical_cores",
+        cores(inventory.cpu_physical_cores),
+        1,
+        4096,
+        "cores",
+    )?;
+    optional_bounded(
+        "inventory.cpu_logical_cores",
+        cores(inventory.cpu_logical_cores),
+        1,
+        8192,
+        "cores",
+    )?;
+    optional_bounded(
+        "inventory.memory_bytes",
+        inventory.memory_bytes,
+        0,
+        64 * TIB,
+        "bytes",
+    )?;
     count("inventory.disks", &inventory.disks, 64)?;
     for (i, disk) in inventory.disks.iter().enumerate() {
-        bounded(&format!("inventory.disks[{i}].size_bytes"), disk.size_bytes, 0, PIB, "bytes")?;
+        bounded(
+            &format!("inventory.disks[{i}].size_bytes"),
+            disk.size_bytes,
+            0,
+            PIB,
+            "bytes",
+        )?;
         optional_text(&format!("inventory.disks[{i}].model"), disk.model.as_ref())?;
         optional_bounded(
             &format!("inventory.disks[{i}].power_on_hours"),
@@ -188,11 +236,41 @@ fn validate_inventory(inventory: &Inventory, collected: i64) -> Checked {
     }
     if let Some(battery) = &inventory.battery {
         let capacity = 10_000_000; // 10 kWh / 10,000 Ah: far beyond any device battery
-        optional_bounded("inventory.battery.design_capacity_mwh", battery.design_capacity_mwh, 0, capacity, "mWh")?;
-        optional_bounded("inventory.battery.full_capacity_mwh", battery.full_capacity_mwh, 0, capacity, "mWh")?;
-        optional_bounded("inventory.battery.design_capacity_mah", battery.design_capacity_mah, 0, capacity, "mAh")?;
-        optional_bounded("inventory.battery.full_capacity_mah", battery.full_capacity_mah, 0, capacity, "mAh")?;
-        optional_bounded("inventory.battery.cycle_count", battery.cycle_count.map(i64::from), 0, 100_000, "cycles")?;
+        optional_bounded(
+            "inventory.battery.design_capacity_mwh",
+            battery.design_capacity_mwh,
+            0,
+            capacity,
+            "mWh",
+        )?;
+        optional_bounded(
+            "inventory.battery.full_capacity_mwh",
+            battery.full_capacity_mwh,
+            0,
+            capacity,
+            "mWh",
+        )?;
+        optional_bounded(
+            "inventory.battery.design_capacity_mah",
+            battery.design_capacity_mah,
+            0,
+            capacity,
+            "mAh",
+        )?;
+        optional_bounded(
+            "inventory.battery.full_capacity_mah",
+            battery.full_capacity_mah,
+            0,
+            capacity,
+            "mAh",
+        )?;
+        optional_bounded(
+            "inventory.battery.cycle_count",
+            battery.cycle_count.map(i64::from),
+            0,
+            100_000,
+            "cycles",
+        )?;
     }
     Ok(())
 }
@@ -203,7 +281,10 @@ fn validate_usage(usage: &Usage, collected: i64) -> Checked {
         let field = |name: &str| format!("usage.hours[{i}].{name}");
         let start = hour.hour_start_unix_ms;
         if start % HOUR_MS != 0 {
-            return Err(invalid(field("hour_start_unix_ms"), format!("{start} is not the start of an hour")));
+            return Err(invalid(
+                field("hour_start_unix_ms"),
+                format!("{start} is not the start of an hour"),
+            ));
         }
         if start > collected || start < collected - MAX_HISTORY_MS {
             return Err(invalid(
@@ -211,8 +292,20 @@ fn validate_usage(usage: &Usage, collected: i64) -> Checked {
                 format!("{start} is outside the 120 days before the report was collected"),
             ));
         }
-        bounded(&field("powered_minutes"), hour.powered_minutes.into(), 0, 60, "minutes")?;
-        optional_bounded(&field("active_minutes"), hour.active_minutes.map(i64::from), 0, 60, "minutes")?;
+        bounded(
+            &field("powered_minutes"),
+            hour.powered_minutes.into(),
+            0,
+            60,
+            "minutes",
+        )?;
+        optional_bounded(
+            &field("active_minutes"),
+            hour.active_minutes.map(i64::from),
+            0,
+            60,
+            "minutes",
+        )?;
         percent(&field("cpu_p95_percent"), hour.cpu_p95_percent)?;
         percent(&field("memory_p95_percent"), hour.memory_p95_percent)?;
         percent(&field("disk_fill_percent"), hour.disk_fill_percent)?;
@@ -227,17 +320,44 @@ fn validate_storage(storage: &Storage, collected: i64) -> Checked {
         text(&field("mount_point"), &volume.mount_point, MAX_TEXT_BYTES)?;
         text(&field("filesystem"), &volume.filesystem, 64)?;
         bounded(&field("total_bytes"), volume.total_bytes, 0, PIB, "bytes")?;
-        bounded(&field("used_bytes"), volume.used_bytes, 0, volume.total_bytes, "bytes (the volume's total)")?;
+        bounded(
+            &field("used_bytes"),
+            volume.used_bytes,
+            0,
+            volume.total_bytes,
+            "bytes (the volume's total)",
+        )?;
     }
     if let Some(reclaimable) = &storage.reclaimable {
         let scanned = reclaimable.scanned_unix_ms;
         if scanned > collected || scanned < EARLIEST_UNIX_MS {
-            return Err(invalid("storage.reclaimable.scanned_unix_ms", format!("{scanned} is not a plausible scan time")));
+            return Err(invalid(
+                "storage.reclaimable.scanned_unix_ms",
+                format!("{scanned} is not a plausible scan time"),
+            ));
         }
         if let Some(duplicates) = &reclaimable.duplicates {
-            bounded("storage.reclaimable.duplicates.groups", duplicates.groups, 0, 1_000_000_000, "groups")?;
-            bounded("storage.reclaimable.duplicates.files", duplicates.files, 0, 1_000_000_000, "files")?;
-            bounded("storage.reclaimable.duplicates.reclaimable_bytes", duplicates.reclaimable_bytes, 0, PIB, "bytes")?;
+            bounded(
+                "storage.reclaimable.duplicates.groups",
+                duplicates.groups,
+                0,
+                1_000_000_000,
+                "groups",
+            )?;
+            bounded(
+                "storage.reclaimable.duplicates.files",
+                duplicates.files,
+                0,
+                1_000_000_000,
+                "files",
+            )?;
+            bounded(
+                "storage.reclaimable.duplicates.reclaimable_bytes",
+                duplicates.reclaimable_bytes,
+                0,
+                PIB,
+                "bytes",
+            )?;
         }
         let categories: [(&str, &Option<CategoryTotals>); 6] = [
             ("temp", &reclaimable.temp),
@@ -249,8 +369,20 @@ fn validate_storage(storage: &Storage, collected: i64) -> Checked {
         ];
         for (name, totals) in categories {
             if let Some(totals) = totals {
-                bounded(&format!("storage.reclaimable.{name}.files"), totals.files, 0, 1_000_000_000, "files")?;
-                bounded(&format!("storage.reclaimable.{name}.bytes"), totals.bytes, 0, PIB, "bytes")?;
+                bounded(
+                    &format!("storage.reclaimable.{name}.files"),
+                    totals.files,
+                    0,
+                    1_000_000_000,
+                    "files",
+                )?;
+                bounded(
+                    &format!("storage.reclaimable.{name}.bytes"),
+                    totals.bytes,
+                    0,
+                    PIB,
+                    "bytes",
+                )?;
             }
         }
     }
@@ -262,13 +394,19 @@ fn validate_digital_load(load: &DigitalLoad, collected: i64) -> Checked {
     for (i, day) in load.days.iter().enumerate() {
         let field = |name: &str| format!("digital_load.days[{i}].{name}");
         if day.person_id.len() != 64 || !day.person_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid(field("person_id"), "expected 64 hexadecimal digits (HMAC-SHA256)"));
+            return Err(invalid(
+                field("person_id"),
+                "expected 64 hexadecimal digits (HMAC-SHA256)",
+            ));
         }
         date(&field("date"), &day.date, collected)?;
         let minutes = [
             ("meeting_minutes", day.meeting_minutes),
             ("conflicting_minutes", day.conflicting_minutes),
-            ("after_hours_meeting_minutes", day.after_hours_meeting_minutes),
+            (
+                "after_hours_meeting_minutes",
+                day.after_hours_meeting_minutes,
+            ),
             ("call_minutes", day.call_minutes),
             ("focus_minutes", day.focus_minutes),
             ("active_minutes", day.active_minutes),
@@ -282,7 +420,11 @@ fn validate_digital_load(load: &DigitalLoad, collected: i64) -> Checked {
             ("meeting_count", day.meeting_count, 200),
             ("back_to_back_count", day.back_to_back_count, 200),
             ("notifications_total", day.notifications_total, 100_000),
-            ("notifications_after_hours", day.notifications_after_hours, 100_000),
+            (
+                "notifications_after_hours",
+                day.notifications_after_hours,
+                100_000,
+            ),
         ];
         for (name, value, max) in counts {
             optional_bounded(&field(name), value.map(i64::from), 0, max, "a day")?;
@@ -294,7 +436,13 @@ fn validate_digital_load(load: &DigitalLoad, collected: i64) -> Checked {
                 ("calendar", by_category.calendar),
                 ("other", by_category.other),
             ] {
-                bounded(&field(&format!("notifications_by_category.{name}")), value.into(), 0, 100_000, "a day")?;
+                bounded(
+                    &field(&format!("notifications_by_category.{name}")),
+                    value.into(),
+                    0,
+                    100_000,
+                    "a day",
+                )?;
             }
         }
     }
@@ -302,12 +450,42 @@ fn validate_digital_load(load: &DigitalLoad, collected: i64) -> Checked {
 }
 
 fn validate_agent_health(health: &AgentHealth) -> Checked {
-    optional_bounded("agent_health.spool_depth", health.spool_depth, 0, 10_000_000, "reports")?;
-    optional_bounded("agent_health.spool_bytes", health.spool_bytes, 0, TIB, "bytes")?;
-    optional_bounded("agent_health.reports_dropped", health.reports_dropped, 0, 1_000_000_000, "reports")?;
+    optional_bounded(
+        "agent_health.spool_depth",
+        health.spool_depth,
+        0,
+        10_000_000,
+        "reports",
+    )?;
+    optional_bounded(
+        "agent_health.spool_bytes",
+        health.spool_bytes,
+        0,
+        TIB,
+        "bytes",
+    )?;
+    optional_bounded(
+        "agent_health.reports_dropped",
+        health.reports_dropped,
+        0,
+        1_000_000_000,
+        "reports",
+    )?;
     optional_bounded("agent_health.rss_bytes", health.rss_bytes, 0, TIB, "bytes")?;
-    optional_bounded("agent_health.cpu_time_ms", health.cpu_time_ms, 0, 1_000_000_000_000, "ms")?;
-    optional_bounded("agent_health.uptime_secs", health.uptime_secs, 0, 10_000_000_000, "seconds")?;
+    optional_bounded(
+        "agent_health.cpu_time_ms",
+        health.cpu_time_ms,
+        0,
+        1_000_000_000_000,
+        "ms",
+    )?;
+    optional_bounded(
+        "agent_health.uptime_secs",
+        health.uptime_secs,
+        0,
+        10_000_000_000,
+        "seconds",
+    )?;
     Ok(())
 }
 
@@ -358,7 +536,16 @@ mod tests {
         let mut r = report();
         r.inventory = Some(Inventory {
             hostname: "pc".into(),
-            disks: vec![Disk { size_bytes: 1, ..Default::default() }, Disk { size_bytes: -1, ..Default::default() }],
+            disks: vec![
+                Disk {
+                    size_bytes: 1,
+                    ..Default::default()
+                },
+                Disk {
+                    size_bytes: -1,
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         });
         let error = validate_report(&r, NOW).unwrap_err();
@@ -369,7 +556,10 @@ mod tests {
     #[test]
     fn an_oversized_string_is_refused() {
         let mut r = report();
-        r.inventory = Some(Inventory { hostname: "h".repeat(10_000), ..Default::default() });
+        r.inventory = Some(Inventory {
+            hostname: "h".repeat(10_000),
+            ..Default::default()
+        });
         assert_eq!(field_of(&r), "inventory.hostname");
     }
 
@@ -377,7 +567,11 @@ mod tests {
     fn implausible_counts_and_minutes_are_refused() {
         let mut r = report();
         r.usage = Some(Usage {
-            hours: vec![UsageHour { hour_start_unix_ms: NOW - NOW % HOUR_MS - HOUR_MS, powered_minutes: 61, ..Default::default() }],
+            hours: vec![UsageHour {
+                hour_start_unix_ms: NOW - NOW % HOUR_MS - HOUR_MS,
+                powered_minutes: 61,
+                ..Default::default()
+            }],
         });
         assert_eq!(field_of(&r), "usage.hours[0].powered_minutes");
 

@@ -8,8 +8,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use super::{
-    DepartmentSummary, DeviceCredentials, DeviceSummary, EnrollError, FleetSummary,
-    IncomingReport, NewDevice, NewToken, StoreError, TokenRefusal, rfc3339,
+    DepartmentSummary, DeviceCredentials, DeviceSummary, EnrollError, FleetSummary, IncomingReport,
+    NewDevice, NewToken, StoreError, TokenRefusal, rfc3339,
 };
 
 /// Name of the database file in the data directory.
@@ -100,11 +100,10 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn certificate_authority(&self) -> Result<Option<(String, String)>, StoreError> {
-        let row = sqlx::query(
-            "SELECT certificate_pem, key_pem FROM certificate_authority WHERE id = 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query("SELECT certificate_pem, key_pem FROM certificate_authority WHERE id = 1")
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(|row| (row.get(0), row.get(1))))
     }
 
@@ -196,7 +195,10 @@ impl Store {
             return Err(TokenRefusal::Revoked.into());
         }
         if expires_unix_ms <= device.enrolled_unix_ms {
-            return Err(TokenRefusal::Expired { expired_at: rfc3339(expires_unix_ms) }.into());
+            return Err(TokenRefusal::Expired {
+                expired_at: rfc3339(expires_unix_ms),
+            }
+            .into());
         }
         if let Some(max_uses) = max_uses
             && uses >= max_uses
@@ -278,7 +280,11 @@ impl Store {
     ///
     /// # Errors
     /// On a database error.
-    pub async fn revoke_device(&self, device_id: &str, now_unix_ms: i64) -> Result<bool, StoreError> {
+    pub async fn revoke_device(
+        &self,
+        device_id: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StoreError> {
         let exists = sqlx::query(
             "UPDATE devices SET revoked_unix_ms = COALESCE(revoked_unix_ms, ?) WHERE id = ?",
         )
@@ -484,6 +490,12 @@ impl Store {
             }
         })
         .collect();
-        Ok(FleetSummary { devices, revoked_devices, reports, usage_hours, departments })
+        Ok(FleetSummary {
+            devices,
+            revoked_devices,
+            reports,
+            usage_hours,
+            departments,
+        })
     }
 }

@@ -59,6 +59,10 @@ pub enum Command {
         /// One cycle, then exit (non-zero if delivery failed).
         #[arg(long)]
         once: bool,
+        /// Collector URL to use instead of the one enrolled with (the
+        /// collector moved; the CA and certificate stay the same).
+        #[arg(long)]
+        server: Option<String>,
     },
     /// Collect one report and show it; nothing is sent.
     Collect {
@@ -231,9 +235,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { once } => {
+        Command::Run { once, server } => {
             let config = load_config(cli.config.as_ref())?;
-            let mut agent = Agent::new(state, config, &cli.root)?;
+            let mut agent = Agent::new(state, config, &cli.root, server)?;
             loop {
                 let outcome = agent.cycle().await;
                 tracing::info!(

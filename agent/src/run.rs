@@ -48,12 +48,21 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Loads the enrollment and policy from the state directory.
+    /// Loads the enrollment and policy from the state directory; `server`
+    /// overrides the collector URL of the enrollment.
     ///
     /// # Errors
     /// When the device is not enrolled or the state is unreadable.
-    pub fn new(state: StateDir, config: AgentConfig, root: &Path) -> anyhow::Result<Self> {
-        let enrollment = state.enrollment()?.ok_or(StateError::NotEnrolled)?;
+    pub fn new(
+        state: StateDir,
+        config: AgentConfig,
+        root: &Path,
+        server: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut enrollment = state.enrollment()?.ok_or(StateError::NotEnrolled)?;
+        if let Some(server) = server {
+            enrollment.server = server;
+        }
         let policy = state.policy()?;
         let purchase_date = config.purchase_date()?;
         // The host name for renewal CSRs; reports carry the live one.

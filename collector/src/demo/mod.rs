@@ -1,5 +1,475 @@
-//! Demo (being written).
-use crate::cli::{DemoArgs, StoreArgs};
-pub async fn run(_store: &StoreArgs, _args: DemoArgs) -> anyhow::Result<()> {
-    anyhow::bail!("demo not written yet")
+//! `sobrio-collector demo`: the collector on the embedded SQLite with a
+//! simulated fleet and this machine's own agent, no set-up.
+//!
+//! The simulated agents speak only `sobrio.v1` through the real path: each
+//! enrolls with a token and a CSR, then submits its history over gRPC with its
+//! own client certificate. Their identities are kept in the data directory
+//! (`demo-fleet.json`, 0600), so a rerun reuses the devices; reports are
+//! deterministic, so a rerun resends history that is stored once and adds the
+//! days that passed.
+
+pub mod client;
+pub mod fleet;
+pub mod simulate;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use sobrio_proto::Message;
+use sobrio_proto::v1::EnrollRequest;
+use time::Date;
+use tokio::task::JoinSet;
+
+use crate::cli::{DemoArgs, StoreArgs, open_store, shutdown_signal};
+use crate::config::CollectorConfig;
+use crate::enrollment::create_token;
+use crate::server::{RunningCollector, start};
+use crate::store::{Store, now_unix_ms};
+use fleet::{Fleet, generated_fleet};
+
+/// Seed of the generated fleet.
+const DEFAULT_SEED: u64 = 7;
+/// File of the simulated devices' identities in the data directory.
+const IDENTITIES_FILE: &str = "demo-fleet.json";
+/// State directory of this machine's agent, in the data directory.
+const LOCAL_AGENT_DIR: &str = "local-agent";
+/// Department this machine's agent joins.
+const LOCAL_AGENT_DEPARTMENT: &str = "IT";
+/// Simulated agents submitting at once.
+const CONCURRENT_AGENTS: usize = 16;
+/// Reports per Submit call of a simulated agent.
+const BATCH: usize = 14;
+/// Renew simulated certificates with fewer days left than this.
+const RENEW_BEFORE_MS: i64 = 30 * 86_400_000;
+
+/// A simulated device's identity.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Identity {
+    device_id: String,
+    key_pem: String,
+    certificate_pem: String,
+    not_after_unix_ms: i64,
+    /// Pseudonymous id of its main user (HMAC with the policy's key).
+    person_id: Option<String>,
+}
+
+/// Runs the demo until interrupted (or once, with `--once`).
+///
+/// # Errors
+/// When the store, the fleet file, the listeners or the simulation fail.
+pub async fn run(store_args: &StoreArgs, args: DemoArgs) -> anyhow::Result<()> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let fleet = match &args.fleet {
+        Some(path) => Fleet::load(path)?,
+        None => generated_fleet(DEFAULT_SEED, today),
+    };
+    let store = open_store(store_args).await?;
+    let mut config = CollectorConfig::default();
+    config.server.grpc_addr = args.grpc_addr;
+    config.server.http_addr = args.http_addr;
+    let running = start(config, store.clone(), &store_args.data_dir).await?;
+    let grpc = loopback(running.grpc_addr);
+    let ca_pem = running.shared.ca.certificate_pem().to_owned();
+
+    let started = Instant::now();
+    eprintln!("enrolling {} simulated devices…", fleet.devices.len());
+    let identities = enroll_fleet(&store, &store_args.data_dir, &fleet, grpc, &ca_pem).await?;
+    eprintln!(
+        "submitting {} weeks of history through gRPC/mTLS…",
+        fleet.weeks
+    );
+    let (sent, accepted) = submit_history(&fleet, &identities, grpc, &ca_pem, today).await?;
+    eprintln!(
+        "{sent} reports sent, {accepted} acknowledged in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let local_agent = if args.no_local_agent {
+        LocalAgent::Skipped("--no-local-agent".into())
+    } else {
+        start_local_agent(&store, &store_args.data_dir, grpc, &running).await
+    };
+    print_summary(
+        &store,
+        &running,
+        &fleet,
+        &local_agent,
+        &store_args.data_dir,
+        args.once,
+    )
+    .await?;
+
+    if !args.once {
+        shutdown_signal().await;
+        eprintln!("shutting down");
+    }
+    if let LocalAgent::Running { mut child, .. } = local_agent {
+        let _ = child.kill().await;
+    }
+    running.shutdown().await
+}
+
+/// The collector's address as an agent on this machine reaches it.
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+fn read_identities(path: &Path) -> anyhow::Result<BTreeMap<String, Identity>> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "{} is corrupt: delete it to enroll a new demo fleet",
+                path.display()
+            )
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn write_identities(path: &Path, identities: &BTreeMap<String, Identity>) -> anyhow::Result<()> {
+    let temporary = path.with_extension("json.tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.write_all(&serde_json::to_vec(identities)?)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
+/// Enrolls every device of the fleet not enrolled yet (and renews
+/// certificates close to expiry); returns identities by host name.
+async fn enroll_fleet(
+    store: &Store,
+    data_dir: &Path,
+    fleet: &Fleet,
+    grpc: SocketAddr,
+    ca_pem: &str,
+) -> anyhow::Result<BTreeMap<String, Identity>> {
+    let path = data_dir.join(IDENTITIES_FILE);
+    let mut identities = read_identities(&path)?;
+    let now = now_unix_ms();
+    // Expired identities cannot renew: those devices enroll again.
+    identities.retain(|_, identity| identity.not_after_unix_ms > now);
+    let channel = client::connect(grpc, ca_pem, None).await?;
+    let (mut enrollment, _) = client::clients(channel);
+    let mut tokens = BTreeMap::new();
+    for device in &fleet.devices {
+        if identities.contains_key(&device.hostname) {
+            continue;
+        }
+        let token = match tokens.get(&device.department) {
+            Some(token) => token,
+            None => {
+                let token =
+                    create_token(store, &device.department, Duration::from_secs(3600), None)
+                        .await?;
+                tokens.entry(device.department.clone()).or_insert(token)
+            }
+        };
+        let (key_pem, csr_pem) = key_and_csr()?;
+        let response = enrollment
+            .enroll(EnrollRequest {
+                token: token.clone(),
+                csr_pem,
+                hostname: device.hostname.clone(),
+                agent_version: format!("{}-demo", env!("CARGO_PKG_VERSION")),
+            })
+            .await
+            .with_context(|| format!("enrolling simulated device {}", device.hostname))?
+            .into_inner();
+        let key = response.policy.map(|p| p.pseudonym_key).unwrap_or_default();
+        let person_id = device.person.as_deref().map(|login| pseudonym(&key, login));
+        identities.insert(
+            device.hostname.clone(),
+            Identity {
+                device_id: response.device_id,
+                key_pem,
+                certificate_pem: response.certificate_pem,
+                not_after_unix_ms: response.certificate_not_after_unix_ms,
+                person_id,
+            },
+        );
+    }
+    for identity in identities
+        .values_mut()
+        .filter(|i| i.not_after_unix_ms - now < RENEW_BEFORE_MS)
+    {
+        let channel = client::connect(
+            grpc,
+            ca_pem,
+            Some((&identity.certificate_pem, &identity.key_pem)),
+        )
+        .await?;
+        let (key_pem, csr_pem) = key_and_csr()?;
+        let renewed = client::clients(channel)
+            .0
+            .renew(sobrio_proto::v1::RenewRequest { csr_pem })
+            .await?
+            .into_inner();
+        identity.key_pem = key_pem;
+        identity.certificate_pem = renewed.certificate_pem;
+        identity.not_after_unix_ms = renewed.certificate_not_after_unix_ms;
+    }
+    write_identities(&path, &identities)?;
+    Ok(identities)
+}
+
+fn key_and_csr() -> anyhow::Result<(String, String)> {
+    let key = rcgen::KeyPair::generate()?;
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)?
+        .pem()?;
+    Ok((key.serialize_pem(), csr))
+}
+
+/// HMAC-SHA256 of the lower-cased login, hex: the person id an agent sends.
+pub fn pseudonym(key: &[u8], login: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    let tag = ring::hmac::sign(&key, login.to_lowercase().as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every simulated device submits its days of history, a few devices at a
+/// time; returns reports sent and acknowledged.
+async fn submit_history(
+    fleet: &Fleet,
+    identities: &BTreeMap<String, Identity>,
+    grpc: SocketAddr,
+    ca_pem: &str,
+    today: Date,
+) -> anyhow::Result<(usize, usize)> {
+    let days = i64::from(fleet.weeks) * 7;
+    let first_day = today - time::Duration::days(days);
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_AGENTS));
+    let mut tasks = JoinSet::new();
+    let (mut sent, mut accepted) = (0, 0);
+    for (index, device) in fleet.devices.iter().enumerate() {
+        let identity = identities
+            .get(&device.hostname)
+            .with_context(|| format!("no identity for {}", device.hostname))?
+            .clone();
+        let device = device.clone();
+        let ca_pem = ca_pem.to_owned();
+        let seed = fleet.seed;
+        let permit = semaphore.clone().acquire_owned().await?;
+        tasks.spawn(async move {
+            let _permit = permit;
+            // A device bought during the simulated weeks reports from then on.
+            let bought = device.purchase_date().unwrap_or(first_day);
+            let reports: Vec<Vec<u8>> = (0..days)
+                .filter(|n| first_day + time::Duration::days(*n) > bought)
+                .map(|n| {
+                    let day_number = u32::try_from(n).unwrap_or(0);
+                    let day = first_day + time::Duration::days(n);
+                    simulate::day_report(
+                        &device,
+                        index,
+                        seed,
+                        day,
+                        day_number,
+                        identity.person_id.as_deref(),
+                    )
+                    .encode_to_vec()
+                })
+                .collect();
+            let channel = client::connect(
+                grpc,
+                &ca_pem,
+                Some((&identity.certificate_pem, &identity.key_pem)),
+            )
+            .await?;
+            let (_, mut ingest) = client::clients(channel);
+            let mut accepted = 0;
+            for batch in reports.chunks(BATCH) {
+                let response = ingest
+                    .submit(sobrio_proto::v1::SubmitRequest {
+                        reports: batch.to_vec(),
+                    })
+                    .await
+                    .with_context(|| format!("submitting for {}", device.hostname))?
+                    .into_inner();
+                if let Some(rejection) = response.rejected.first() {
+                    bail!(
+                        "simulated report of {} rejected: {} {}",
+                        device.hostname,
+                        rejection.field,
+                        rejection.reason
+                    );
+                }
+                accepted += response.accepted.len();
+            }
+            Ok::<_, anyhow::Error>((reports.len(), accepted))
+        });
+        // Keep few tasks alive: each holds its device's encoded history.
+        while tasks.len() >= CONCURRENT_AGENTS * 2 {
+            if let Some(result) = tasks.join_next().await {
+                let (s, a) = result??;
+                sent += s;
+                accepted += a;
+            }
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        let (s, a) = result??;
+        sent += s;
+        accepted += a;
+    }
+    Ok((sent, accepted))
+}
+
+/// This machine's agent, beside the simulated fleet.
+enum LocalAgent {
+    Running {
+        child: tokio::process::Child,
+        device_id: String,
+    },
+    Skipped(String),
+}
+
+/// Enrolls (once) and starts the `sobrio-agent` binary that sits beside this
+/// one. Never fatal: the demo runs without it and says why.
+async fn start_local_agent(
+    store: &Store,
+    data_dir: &Path,
+    grpc: SocketAddr,
+    running: &RunningCollector,
+) -> LocalAgent {
+    match try_start_local_agent(store, data_dir, grpc, running).await {
+        Ok(agent) => agent,
+        Err(error) => LocalAgent::Skipped(format!("{error:#}")),
+    }
+}
+
+async fn try_start_local_agent(
+    store: &Store,
+    data_dir: &Path,
+    grpc: SocketAddr,
+    running: &RunningCollector,
+) -> anyhow::Result<LocalAgent> {
+    let binary = std::env::current_exe()?
+        .parent()
+        .map(|dir| dir.join("sobrio-agent"))
+        .filter(|path| path.exists())
+        .context("sobrio-agent was not found beside sobrio-collector: build both with `cargo build --release --bins`")?;
+    let state_dir = data_dir.join(LOCAL_AGENT_DIR);
+    let server = format!("https://{grpc}");
+    let agent = |args: &[&str]| {
+        let mut command = tokio::process::Command::new(&binary);
+        command
+            .arg("--state-dir")
+            .arg(&state_dir)
+            .args(args)
+            .env("SOBRIO_LOG", "warn");
+        command
+    };
+    let status = agent(&["status", "--json"]).output().await?;
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+    let known = match status["device_id"].as_str() {
+        Some(id) => store
+            .device_credentials(id)
+            .await?
+            .is_some_and(|d| d.revoked_unix_ms.is_none()),
+        None => false,
+    };
+    if !known {
+        let token = create_token(
+            store,
+            LOCAL_AGENT_DEPARTMENT,
+            Duration::from_secs(600),
+            Some(1),
+        )
+        .await?;
+        let ca: PathBuf = running.ca_path.clone();
+        let output = agent(&["enroll", "--force", "--server", &server, "--ca"])
+            .arg(&ca)
+            .env("SOBRIO_ENROLL_TOKEN", &token)
+            .output()
+            .await?;
+        if !output.status.success() {
+            bail!(
+                "enrollment failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+    }
+    let status = agent(&["status", "--json"]).output().await?;
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout)?;
+    let device_id = status["device_id"].as_str().unwrap_or_default().to_owned();
+    // The demo's port may differ from the one it enrolled with.
+    let child = agent(&["run", "--server", &server])
+        .kill_on_drop(true)
+        .spawn()?;
+    Ok(LocalAgent::Running { child, device_id })
+}
+
+async fn print_summary(
+    store: &Store,
+    running: &RunningCollector,
+    fleet: &Fleet,
+    local_agent: &LocalAgent,
+    data_dir: &Path,
+    once: bool,
+) -> anyhow::Result<()> {
+    let summary = store.fleet_summary(now_unix_ms()).await?;
+    println!();
+    println!("Sobrio demo");
+    println!("  gRPC (agents, mTLS):  {}", running.grpc_addr);
+    println!(
+        "  HTTP:                 http://{}/healthz",
+        running.http_addr
+    );
+    println!("  CA for agents:        {}", running.ca_path.display());
+    println!(
+        "  data directory:       {} (a rerun reuses it)",
+        data_dir.display()
+    );
+    println!();
+    println!(
+        "Fleet: {} devices in {} departments, {} weeks of history; {} reports and {} usage hours stored",
+        summary.devices,
+        summary.departments.len(),
+        fleet.weeks,
+        summary.reports,
+        summary.usage_hours
+    );
+    println!();
+    println!(
+        "  {:<20} {:>8}  {:>22}",
+        "department", "devices", "active h/device/week"
+    );
+    for department in &summary.departments {
+        println!(
+            "  {:<20} {:>8}  {:>22.1}",
+            department.department, department.devices, department.active_hours_per_device_week
+        );
+    }
+    println!();
+    match local_agent {
+        LocalAgent::Running { device_id, .. } => println!(
+            "This machine's agent runs as device {device_id} in {LOCAL_AGENT_DEPARTMENT} \
+             (see what it sends: sobrio-agent collect --once --json)"
+        ),
+        LocalAgent::Skipped(reason) => println!("This machine's agent is not running: {reason}"),
+    }
+    if !once {
+        println!("Serving until interrupted: press Ctrl-C to stop.");
+    }
+    Ok(())
 }

@@ -18,6 +18,12 @@ pub enum StoreError {
     /// Migrations failed at start-up.
     #[error("database migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// The database file could not be created.
+    #[error("cannot create database file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     /// Stored data is not what this version expects.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),

@@ -1,7 +1,9 @@
 //! SQLite backend: WAL, one file, migrations from `migrations/sqlite`.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -19,6 +21,10 @@ pub const DATABASE_FILE: &str = "sobrio.db";
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// SQLite has one writer at a time: queueing write transactions here
+    /// costs nothing, where contending for the database lock makes each one
+    /// sleep in SQLite's busy handler.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -27,8 +33,21 @@ impl Store {
     /// # Errors
     /// When the file cannot be opened or a migration fails.
     pub async fn open_data_dir(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DATABASE_FILE);
+        // The database holds the CA key: readable by the collector only.
+        // SQLite gives its WAL and shared-memory files the same mode.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|source| StoreError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
         let options = SqliteConnectOptions::new()
-            .filename(data_dir.join(DATABASE_FILE))
+            .filename(&path)
             .create_if_missing(true);
         Self::open(options).await
     }
@@ -55,7 +74,10 @@ impl Store {
             .connect_with(options)
             .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            write_lock: Arc::default(),
+        })
     }
 
     /// Checks the database answers.
@@ -174,6 +196,7 @@ impl Store {
         token_sha256: &[u8; 32],
         device: &NewDevice,
     ) -> Result<String, EnrollError> {
+        let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let row = sqlx::query(
             "SELECT department, expires_unix_ms, max_uses, uses, revoked_unix_ms
@@ -336,6 +359,7 @@ impl Store {
         reports: &[IncomingReport],
         received_unix_ms: i64,
     ) -> Result<u64, StoreError> {
+        let _writer = self.write_lock.lock().await;
         let mut tx = self.pool.begin().await?;
         let mut new_reports = 0_u64;
         let mut last_seen = None::<i64>;

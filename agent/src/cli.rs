@@ -19,7 +19,7 @@ const EXIT_USAGE: u8 = 64;
 /// reports counts and durations — never file names, paths, contents or
 /// titles — to the organisation's Sobrio collector over mutual TLS.
 #[derive(Debug, Parser)]
-#[command(name = "sobrio-agent", version, about, long_about = None)]
+#[command(name = "sobrio-agent", version)]
 pub struct Cli {
     /// Configuration file (TOML) [default: /etc/sobrio/agent.toml when it exists].
     #[arg(long, global = true)]

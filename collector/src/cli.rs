@@ -17,7 +17,7 @@ const EXIT_USAGE: u8 = 64;
 /// Sobrio collector: receives device reports from agents over gRPC with mutual
 /// TLS and stores them for IT and HR.
 #[derive(Debug, Parser)]
-#[command(name = "sobrio-collector", version, about, long_about = None)]
+#[command(name = "sobrio-collector", version)]
 pub struct Cli {
     #[command(flatten)]
     pub store: StoreArgs,

@@ -37,8 +37,9 @@ pub struct StoreArgs {
         default_value = "./sobrio-data"
     )]
     pub data_dir: PathBuf,
-    /// Database URL instead of the data directory's database
-    /// (`sqlite:///path/to/file.db`).
+    /// Database URL instead of the data directory's SQLite database:
+    /// `postgres://user@host/db` (several collectors may share it) or
+    /// `sqlite:///path/to/file.db`.
     #[arg(long, global = true, env = "SOBRIO_DATABASE_URL")]
     pub database_url: Option<String>,
 }
@@ -123,6 +124,12 @@ pub enum DeviceCommand {
     },
     /// Revoke a device: its next call is refused.
     Revoke {
+        /// Device id (see `device list`).
+        id: String,
+    },
+    /// Erase a device and everything it sent (the audit log keeps that it
+    /// was erased, by whom and when).
+    Forget {
         /// Device id (see `device list`).
         id: String,
     },
@@ -224,11 +231,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Device(DeviceCommand::Forget { id }) => {
+            let store = open_store(&cli.store).await?;
+            if !store.forget_device(&id, &cli_actor()).await? {
+                bail!("no device with id {id:?}: see `sobrio-collector device list`");
+            }
+            eprintln!("device {id} and all its data erased");
+            Ok(())
+        }
         Command::Device(DeviceCommand::Revoke { id }) => {
             let store = open_store(&cli.store).await?;
             if !store.revoke_device(&id, now_unix_ms()).await? {
                 bail!("no device with id {id:?}: see `sobrio-collector device list`");
             }
+            store.audit(&cli_actor(), "device.revoke", &id, "").await?;
             eprintln!("device {id} revoked: its next call will be refused");
             Ok(())
         }
@@ -242,18 +258,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     create_data_dir(&args.data_dir)?;
     match &args.database_url {
-        Some(url) if url.starts_with("sqlite:") => Store::connect(url)
+        Some(url) => Store::connect(url)
             .await
-            .with_context(|| format!("cannot open database {url}")),
-        Some(url) => bail!(
-            "unsupported database URL {:?}: this build stores in SQLite only; use a sqlite: URL \
-             or --data-dir",
-            url.split('@').next_back().unwrap_or_default()
-        ),
+            .with_context(|| format!("cannot open database {}", redact_url(url))),
         None => Store::open_data_dir(&args.data_dir)
             .await
             .with_context(|| format!("cannot open the database in {}", args.data_dir.display())),
     }
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Who acts from the command line: `cli:<os user>`.
+fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    format!("cli:{user}")
 }
 
 fn create_data_dir(dir: &Path) -> anyhow::Result<()> {

@@ -42,7 +42,56 @@ pub struct CollectorConfig {
     pub server: ServerConfig,
     pub tls: TlsConfig,
     pub limits: LimitsConfig,
+    pub ingest: IngestConfig,
+    pub retention: RetentionConfig,
     pub policy: PolicyConfig,
+}
+
+/// Group commit of reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Most reports in one transaction.
+    pub max_batch_reports: usize,
+    /// Longest wait, in milliseconds, for more calls to share a transaction.
+    pub max_batch_wait_ms: u64,
+    /// Writer tasks; 0 chooses (2 on SQLite, 4 on PostgreSQL).
+    pub writers: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            max_batch_reports: 512,
+            max_batch_wait_ms: 3,
+            writers: 0,
+        }
+    }
+}
+
+/// How long data is kept, in days, and how often retention runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Raw reports and hourly buckets (30 to 365).
+    pub raw_days: u32,
+    /// Person-day digital-load rows, after their week was aggregated (1 to 35).
+    pub person_day_days: u32,
+    /// Rollups, storage snapshots and inventory history (90 to 3650).
+    pub aggregate_days: u32,
+    /// How often the retention job runs (on one replica).
+    pub interval_secs: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            raw_days: 90,
+            person_day_days: 35,
+            aggregate_days: 730,
+            interval_secs: 3600,
+        }
+    }
 }
 
 /// Listening addresses and names.
@@ -367,6 +416,57 @@ impl CollectorConfig {
                 "expected 1 to 10000",
             ));
         }
+        let ingest = &self.ingest;
+        if !(1..=10_000).contains(&ingest.max_batch_reports) {
+            return Err(invalid(
+                "ingest.max_batch_reports",
+                ingest.max_batch_reports,
+                "expected 1 to 10000",
+            ));
+        }
+        if ingest.max_batch_wait_ms > 1000 {
+            return Err(invalid(
+                "ingest.max_batch_wait_ms",
+                ingest.max_batch_wait_ms,
+                "expected 0 to 1000 milliseconds",
+            ));
+        }
+        if ingest.writers > 64 {
+            return Err(invalid(
+                "ingest.writers",
+                ingest.writers,
+                "expected 0 (automatic) to 64",
+            ));
+        }
+        let retention = &self.retention;
+        if !(30..=365).contains(&retention.raw_days) {
+            return Err(invalid(
+                "retention.raw_days",
+                retention.raw_days,
+                "expected 30 to 365 days",
+            ));
+        }
+        if !(1..=35).contains(&retention.person_day_days) {
+            return Err(invalid(
+                "retention.person_day_days",
+                retention.person_day_days,
+                "expected 1 to 35 days",
+            ));
+        }
+        if !(90..=3650).contains(&retention.aggregate_days) {
+            return Err(invalid(
+                "retention.aggregate_days",
+                retention.aggregate_days,
+                "expected 90 to 3650 days",
+            ));
+        }
+        if !(60..=86_400).contains(&retention.interval_secs) {
+            return Err(invalid(
+                "retention.interval_secs",
+                retention.interval_secs,
+                "expected 60 to 86400 seconds",
+            ));
+        }
         let policy = &self.policy;
         if !(60..=86_400).contains(&policy.report_interval_secs) {
             return Err(invalid(
@@ -403,6 +503,15 @@ impl CollectorConfig {
             }
         }
         Ok(())
+    }
+
+    /// Retention periods.
+    pub fn retention(&self) -> crate::store::Retention {
+        crate::store::Retention {
+            raw_days: self.retention.raw_days.into(),
+            person_day_days: self.retention.person_day_days.into(),
+            aggregate_days: self.retention.aggregate_days.into(),
+        }
     }
 
     /// Working hours of a department.
@@ -499,6 +608,21 @@ mod tests {
                 "[server]\nnames = [\"bad name\"]\n",
                 "server.names",
                 "DNS names",
+            ),
+            (
+                "[retention]\nperson_day_days = 60\n",
+                "retention.person_day_days",
+                "1 to 35",
+            ),
+            (
+                "[retention]\nraw_days = 7\n",
+                "retention.raw_days",
+                "30 to 365",
+            ),
+            (
+                "[ingest]\nmax_batch_wait_ms = 5000\n",
+                "ingest.max_batch_wait_ms",
+                "0 to 1000",
             ),
         ];
         for (text, key, detail) in cases {

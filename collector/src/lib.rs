@@ -11,9 +11,11 @@
 //! - [`pki`]: the collector CA; device identity is a certificate's common name.
 //! - [`auth`]: which enrolled device is calling.
 //! - [`enrollment`]: the Enrollment service and enrollment tokens.
-//! - [`ingest`]: the Ingest service: decode, validate, store, ack.
+//! - [`ingest`]: the Ingest service: decode, validate, group-commit, ack.
+//! - [`jobs`]: periodic jobs (retention), once per period across replicas.
+//! - [`metrics`]: Prometheus counters for `/metrics`.
 //! - [`policy`]: the policy sent to agents.
-//! - [`store`]: everything kept, behind one type (SQLite embedded).
+//! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL.
 //! - [`demo`]: a simulated fleet that speaks only `sobrio.v1`.
 
 pub mod auth;
@@ -22,6 +24,8 @@ pub mod config;
 pub mod demo;
 pub mod enrollment;
 pub mod ingest;
+pub mod jobs;
+pub mod metrics;
 pub mod pki;
 pub mod policy;
 pub mod server;

@@ -19,7 +19,10 @@ use tokio::task::JoinHandle;
 use crate::config::CollectorConfig;
 use crate::enrollment::{EnrollmentService, random_secret};
 use crate::ingest::IngestService;
+use crate::ingest::writer::{GroupCommit, IngestWriter};
+use crate::metrics::{DeviceCounts, Metrics};
 use crate::pki::{CertificateAuthority, PkiError};
+use crate::store::Backend;
 use crate::store::{Store, StoreError};
 use crate::transport::{TransportError, incoming, server_tls_config};
 
@@ -36,6 +39,9 @@ pub struct Shared {
     /// Key of the HMAC that pseudonymises login names on devices; the same
     /// for the whole organisation so that one person's devices merge.
     pub pseudonym_key: Vec<u8>,
+    pub metrics: Arc<Metrics>,
+    /// This process's identity among replicas (lease holder).
+    pub replica_id: String,
 }
 
 impl Shared {
@@ -84,6 +90,7 @@ pub struct RunningCollector {
     shutdown: watch::Sender<bool>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
+    jobs: JoinHandle<()>,
 }
 
 impl RunningCollector {
@@ -95,6 +102,7 @@ impl RunningCollector {
         let _ = self.shutdown.send(true);
         self.grpc.await??;
         self.http.await??;
+        self.jobs.await?;
         Ok(())
     }
 }
@@ -161,13 +169,28 @@ pub async fn start(
     };
 
     let limits = config.limits.clone();
+    let group_commit = GroupCommit {
+        max_reports: config.ingest.max_batch_reports,
+        max_wait: Duration::from_millis(config.ingest.max_batch_wait_ms),
+        writers: match (config.ingest.writers, store.backend()) {
+            (0, Backend::Sqlite) => 2,
+            (0, Backend::Postgres) => 4,
+            (writers, _) => writers,
+        },
+    };
+    let metrics = Arc::new(Metrics::default());
+    let writer = IngestWriter::start(&store, group_commit, &metrics);
+    let replica_id = uuid::Uuid::now_v7().to_string();
     let shared = Arc::new(Shared {
         store,
         ca,
         config,
         pseudonym_key,
+        metrics,
+        replica_id,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let jobs = tokio::spawn(crate::jobs::run(shared.clone(), shutdown_rx.clone()));
 
     let enrollment = EnrollmentServer::new(EnrollmentService {
         shared: shared.clone(),
@@ -175,6 +198,7 @@ pub async fn start(
     .max_decoding_message_size(64 * 1024);
     let ingest = IngestServer::new(IngestService {
         shared: shared.clone(),
+        writer,
     })
     .max_decoding_message_size(limits.max_message_bytes)
     .max_encoding_message_size(limits.max_message_bytes);
@@ -193,6 +217,7 @@ pub async fn start(
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
         .with_state(shared.clone());
     let http = tokio::spawn(
         axum::serve(http_listener, app)
@@ -209,6 +234,7 @@ pub async fn start(
         shutdown,
         grpc,
         http,
+        jobs,
     })
 }
 
@@ -224,6 +250,33 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str)
             (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
         }
     }
+}
+
+async fn metrics_text(
+    State(shared): State<Arc<Shared>>,
+) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    let devices = match shared
+        .store
+        .device_status_counts(crate::store::now_unix_ms())
+        .await
+    {
+        Ok((active, silent, revoked)) => Some(DeviceCounts {
+            active,
+            revoked,
+            silent,
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "device counts unavailable for /metrics");
+            None
+        }
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        shared.metrics.render(devices),
+    )
 }
 
 /// The names the server certificate covers: the configured ones, the host

@@ -41,6 +41,77 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Whether every external part is required (CI sets `SOBRIO_REQUIRE_ALL=1`).
+pub fn require_all() -> bool {
+    std::env::var("SOBRIO_REQUIRE_ALL").is_ok_and(|value| value == "1")
+}
+
+/// Reports a missing external part: skips the test with a message naming it,
+/// or fails it when every part is required.
+///
+/// # Panics
+/// When `SOBRIO_REQUIRE_ALL=1`.
+pub fn missing(part: &str) {
+    assert!(
+        !require_all(),
+        "{part} is required (SOBRIO_REQUIRE_ALL=1) but not available"
+    );
+    eprintln!("skipping: {part} is not available");
+}
+
+/// A PostgreSQL schema of its own for one test, in the database
+/// `TEST_DATABASE_URL` names; dropped by [`TestDatabase::drop`].
+pub struct TestDatabase {
+    /// URL whose connections use the test's schema.
+    pub url: String,
+    admin: sqlx::AnyPool,
+    schema: String,
+}
+
+impl TestDatabase {
+    /// Creates a fresh schema, or returns `None` (after [`missing`]) when
+    /// `TEST_DATABASE_URL` is not set.
+    ///
+    /// # Panics
+    /// When the database cannot be reached.
+    pub async fn create() -> Option<Self> {
+        let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+            missing("PostgreSQL (set TEST_DATABASE_URL=postgres://…)");
+            return None;
+        };
+        sqlx::any::install_default_drivers();
+        let admin = sqlx::any::AnyPoolOptions::new()
+            .max_connections(2)
+            .connect(&base)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to TEST_DATABASE_URL: {e}"));
+        let schema = format!("sobrio_test_{}", uuid::Uuid::now_v7().simple());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options[search_path]={schema}");
+        Some(Self { url, admin, schema })
+    }
+
+    /// A store on the test's schema.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url).await.unwrap()
+    }
+
+    /// Drops the schema and everything in it.
+    pub async fn drop(self) {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.schema
+        )))
+        .execute(&self.admin)
+        .await
+        .unwrap();
+    }
+}
+
 /// Runs a binary to completion; returns its output.
 pub fn run(binary_name: &str, args: &[&str]) -> Output {
     Command::new(binary(binary_name))

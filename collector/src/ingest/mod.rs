@@ -5,20 +5,26 @@
 //! Ingest stores and maps, it never analyses.
 
 mod validate;
+pub mod writer;
 
 use std::sync::Arc;
 
 use sobrio_proto::Message;
 use sobrio_proto::v1::ingest_server::Ingest;
 use sobrio_proto::v1::{
-    Chassis, GetPolicyRequest, Inventory, Policy, Rejection, Report, SubmitRequest, SubmitResponse,
+    Chassis, GetPolicyRequest, Inventory, PersonDay, Policy, Rejection, Report, Storage,
+    SubmitRequest, SubmitResponse,
 };
 use tonic::{Request, Response, Status};
 
 use crate::auth::authenticate;
 use crate::policy::policy_for;
 use crate::server::Shared;
-use crate::store::{IncomingReport, InventoryRow, UsageHourRow, now_unix_ms};
+use crate::store::{
+    DeviceReports, IncomingReport, InventoryRow, PersonDayRow, StorageRow, UsageHourRow,
+    now_unix_ms,
+};
+use writer::IngestWriter;
 
 pub use validate::{Invalid, validate_report};
 
@@ -26,6 +32,7 @@ pub use validate::{Invalid, validate_report};
 #[derive(Clone)]
 pub struct IngestService {
     pub(crate) shared: Arc<Shared>,
+    pub(crate) writer: IngestWriter,
 }
 
 #[tonic::async_trait]
@@ -56,16 +63,31 @@ impl Ingest for IngestService {
                 reason = %rejection.reason,
                 "report rejected"
             );
+            shared
+                .metrics
+                .record_reject(reject_class(rejection), &rejection.field);
         }
-        shared.store.store_reports(&device.id, &accepted, now).await.map_err(|error| {
-            tracing::error!(device = %device.id, %error, "storing reports failed");
-            Status::unavailable(
-                "the collector's store is unavailable; nothing of this call was stored: retry later",
-            )
-        })?;
+        let accepted_ids: Vec<String> = accepted.iter().map(|r| r.report_id.clone()).collect();
+        let new = if accepted.is_empty() {
+            0
+        } else {
+            let group = DeviceReports {
+                device_id: device.id.clone(),
+                department: device.department.clone(),
+                reports: accepted,
+            };
+            self.writer.store(group).await.map_err(|error| {
+                tracing::warn!(device = %device.id, %error, "reports not stored");
+                Status::unavailable(
+                    "the collector's store is unavailable; nothing of this call was stored: \
+                     retry later",
+                )
+            })?
+        };
+        shared.metrics.record_submit(accepted_ids.len(), new);
         let policy = policy_for(&shared.config, &device.department, &shared.pseudonym_key);
         Ok(Response::new(SubmitResponse {
-            accepted: accepted.into_iter().map(|r| r.report_id).collect(),
+            accepted: accepted_ids,
             rejected,
             policy_version: policy.version,
         }))
@@ -83,6 +105,17 @@ impl Ingest for IngestService {
             &device.department,
             &shared.pseudonym_key,
         )))
+    }
+}
+
+/// The reason class of a rejection, for metrics.
+fn reject_class(rejection: &Rejection) -> &'static str {
+    if rejection.field != "report" {
+        "invalid"
+    } else if rejection.reason.starts_with("undecodable") {
+        "undecodable"
+    } else {
+        "too_large"
     }
 }
 
@@ -160,9 +193,64 @@ fn incoming(report: Report, payload: Vec<u8>) -> IncomingReport {
     IncomingReport {
         inventory: report.inventory.as_ref().map(inventory_row),
         usage,
+        storage: report.storage.as_ref().map(storage_row),
+        person_days: report
+            .digital_load
+            .as_ref()
+            .map(|load| load.days.iter().map(person_day_row).collect())
+            .unwrap_or_default(),
         report_id: report.report_id,
         collected_unix_ms: report.collected_unix_ms,
         payload,
+    }
+}
+
+fn storage_row(storage: &Storage) -> StorageRow {
+    let reclaimable = storage.reclaimable.as_ref();
+    let bytes = |pick: fn(
+        &sobrio_proto::v1::ReclaimableStorage,
+    ) -> Option<&sobrio_proto::v1::CategoryTotals>| {
+        reclaimable.and_then(pick).map(|totals| totals.bytes)
+    };
+    let duplicates = reclaimable.and_then(|r| r.duplicates.as_ref());
+    StorageRow {
+        total_bytes: storage.volumes.iter().map(|v| v.total_bytes).sum(),
+        used_bytes: storage.volumes.iter().map(|v| v.used_bytes).sum(),
+        scanned_unix_ms: reclaimable.map(|r| r.scanned_unix_ms),
+        duplicate_groups: duplicates.map(|d| d.groups),
+        duplicate_files: duplicates.map(|d| d.files),
+        duplicate_bytes: duplicates.map(|d| d.reclaimable_bytes),
+        temp_bytes: bytes(|r| r.temp.as_ref()),
+        cache_bytes: bytes(|r| r.cache.as_ref()),
+        trash_bytes: bytes(|r| r.trash.as_ref()),
+        stale_bytes: bytes(|r| r.stale.as_ref()),
+        mail_archives_bytes: bytes(|r| r.mail_archives.as_ref()),
+        old_downloads_bytes: bytes(|r| r.old_downloads.as_ref()),
+    }
+}
+
+fn person_day_row(day: &PersonDay) -> PersonDayRow {
+    let minutes = |value: Option<i32>| value.map(i64::from);
+    let by_category = day.notifications_by_category.as_ref();
+    PersonDayRow {
+        person_id: day.person_id.clone(),
+        day: day.date.clone(),
+        meeting_minutes: minutes(day.meeting_minutes),
+        meeting_count: minutes(day.meeting_count),
+        conflicting_minutes: minutes(day.conflicting_minutes),
+        back_to_back_count: minutes(day.back_to_back_count),
+        after_hours_meeting_minutes: minutes(day.after_hours_meeting_minutes),
+        call_minutes: minutes(day.call_minutes),
+        notifications_total: minutes(day.notifications_total),
+        notifications_after_hours: minutes(day.notifications_after_hours),
+        notifications_chat: by_category.map(|c| i64::from(c.chat)),
+        notifications_mail: by_category.map(|c| i64::from(c.mail)),
+        notifications_calendar: by_category.map(|c| i64::from(c.calendar)),
+        notifications_other: by_category.map(|c| i64::from(c.other)),
+        focus_minutes: minutes(day.focus_minutes),
+        active_minutes: minutes(day.active_minutes),
+        after_hours_active_minutes: minutes(day.after_hours_active_minutes),
+        weekend_active_minutes: minutes(day.weekend_active_minutes),
     }
 }
 
@@ -204,5 +292,10 @@ fn inventory_row(inventory: &Inventory) -> InventoryRow {
                 })
         }),
         battery_health_percent,
+        battery_cycles: inventory
+            .battery
+            .as_ref()
+            .and_then(|b| b.cycle_count)
+            .map(i64::from),
     }
 }

@@ -1,12 +1,22 @@
 //! The store: everything the collector keeps, behind one type.
 //!
-//! SQLite (WAL, one file in the data directory) is the embedded default.
-//! Queries are built at run time, so building needs no database. The store knows
-//! rows, not protocol messages: ingest maps reports to [`IncomingReport`]s.
+//! Two backends: SQLite (embedded default: WAL, one file in the data
+//! directory) and PostgreSQL (for scale: several collector replicas share
+//! it). Both run the same queries through sqlx's `Any` driver — written once,
+//! with `$N` placeholders both accept — and differ only in their migrations
+//! (`migrations/sqlite`, `migrations/postgres`) and in [`Backend`]-specific
+//! details. Queries are built at run time, so building needs no database.
+//!
+//! The store knows rows, not protocol messages: ingest maps reports to
+//! [`IncomingReport`]s. It maintains the rollups analysis reads (per-device
+//! weeks, per-department active hours) in the same transaction as the rows
+//! they summarise.
 
-mod sqlite;
+mod ingest;
+mod jobs;
+mod sql;
 
-pub use sqlite::Store;
+pub use sql::{Backend, Store};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +34,9 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    /// The database URL names a database the store does not support.
+    #[error("unsupported database URL: expected sqlite://… or postgres://…")]
+    UnsupportedUrl,
     /// Stored data is not what this version expects.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -107,6 +120,103 @@ pub struct IncomingReport {
     pub payload: Vec<u8>,
     pub inventory: Option<InventoryRow>,
     pub usage: Vec<UsageHourRow>,
+    pub storage: Option<StorageRow>,
+    pub person_days: Vec<PersonDayRow>,
+}
+
+/// One device's reports from one Submit call, as ingest hands them over.
+#[derive(Debug, Clone)]
+pub struct DeviceReports {
+    pub device_id: String,
+    pub department: String,
+    pub reports: Vec<IncomingReport>,
+}
+
+/// Totals of a storage snapshot.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StorageRow {
+    pub total_bytes: i64,
+    pub used_bytes: i64,
+    pub scanned_unix_ms: Option<i64>,
+    pub duplicate_groups: Option<i64>,
+    pub duplicate_files: Option<i64>,
+    pub duplicate_bytes: Option<i64>,
+    pub temp_bytes: Option<i64>,
+    pub cache_bytes: Option<i64>,
+    pub trash_bytes: Option<i64>,
+    pub stale_bytes: Option<i64>,
+    pub mail_archives_bytes: Option<i64>,
+    pub old_downloads_bytes: Option<i64>,
+}
+
+/// One person's day as one device saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PersonDayRow {
+    pub person_id: String,
+    /// `YYYY-MM-DD`, the device's local date.
+    pub day: String,
+    pub meeting_minutes: Option<i64>,
+    pub meeting_count: Option<i64>,
+    pub conflicting_minutes: Option<i64>,
+    pub back_to_back_count: Option<i64>,
+    pub after_hours_meeting_minutes: Option<i64>,
+    pub call_minutes: Option<i64>,
+    pub notifications_total: Option<i64>,
+    pub notifications_after_hours: Option<i64>,
+    pub notifications_chat: Option<i64>,
+    pub notifications_mail: Option<i64>,
+    pub notifications_calendar: Option<i64>,
+    pub notifications_other: Option<i64>,
+    pub focus_minutes: Option<i64>,
+    pub active_minutes: Option<i64>,
+    pub after_hours_active_minutes: Option<i64>,
+    pub weekend_active_minutes: Option<i64>,
+}
+
+/// A per-device weekly rollup.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceWeek {
+    pub device_id: String,
+    /// Monday 00:00 UTC.
+    pub week_start_unix_ms: i64,
+    pub powered_hours: i64,
+    /// Hours with at least 15 active minutes.
+    pub active_hours: i64,
+    /// Hours whose CPU p95 was at least 90%.
+    pub cpu_hot_hours: i64,
+    /// Hours whose memory p95 was at least 90%.
+    pub memory_hot_hours: i64,
+    pub disk_fill_max_percent: Option<f64>,
+}
+
+/// Retention periods, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw reports and hourly buckets.
+    pub raw_days: i64,
+    /// Person-day rows, counted from when their week was aggregated.
+    pub person_day_days: i64,
+    /// Rollups, storage snapshots and inventory history.
+    pub aggregate_days: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            raw_days: 90,
+            person_day_days: 35,
+            aggregate_days: 730,
+        }
+    }
+}
+
+/// What a retention pass deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RetentionOutcome {
+    pub reports: u64,
+    pub usage_hours: u64,
+    pub person_days: u64,
+    pub aggregates: u64,
 }
 
 /// The inventory facts the collector queries.
@@ -127,6 +237,7 @@ pub struct InventoryRow {
     pub age_since_date: Option<String>,
     pub age_source: Option<String>,
     pub battery_health_percent: Option<f64>,
+    pub battery_cycles: Option<i64>,
 }
 
 /// One hour of a device's use.

@@ -1,39 +1,66 @@
-//! SQLite backend: WAL, one file, migrations from `migrations/sqlite`.
+//! The store's connection and its general queries, shared by both backends.
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor, Row};
 
 use super::{
-    DepartmentSummary, DeviceCredentials, DeviceSummary, EnrollError, FleetSummary, IncomingReport,
-    NewDevice, NewToken, StoreError, TokenRefusal, rfc3339,
+    DepartmentSummary, DeviceCredentials, DeviceSummary, EnrollError, FleetSummary, NewDevice,
+    NewToken, StoreError, TokenRefusal, rfc3339,
 };
 
 /// Name of the database file in the data directory.
 pub const DATABASE_FILE: &str = "sobrio.db";
 
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded, one file; one writer at a time.
+    Sqlite,
+    /// A server shared by collector replicas.
+    Postgres,
+}
+
 /// The collector's store.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pub(super) pool: AnyPool,
+    pub(super) backend: Backend,
     /// SQLite has one writer at a time: queueing write transactions here
     /// costs nothing, where contending for the database lock makes each one
-    /// sleep in SQLite's busy handler.
-    write_lock: Arc<tokio::sync::Mutex<()>>,
+    /// sleep in SQLite's busy handler. `None` on PostgreSQL.
+    pub(super) write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// Percent-encodes a path for a `sqlite://` URL.
+fn url_path(path: &Path) -> String {
+    path.to_string_lossy()
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'.' | b'-' | b'_' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `data_dir` and migrates it.
+    /// Opens (creating if needed) the SQLite database in `data_dir` and
+    /// migrates it.
     ///
     /// # Errors
-    /// When the file cannot be opened or a migration fails.
+    /// When the file cannot be created or opened, or a migration fails.
     pub async fn open_data_dir(data_dir: &Path) -> Result<Self, StoreError> {
-        let path = data_dir.join(DATABASE_FILE);
+        let path =
+            std::path::absolute(data_dir.join(DATABASE_FILE)).map_err(|source| StoreError::Io {
+                path: data_dir.display().to_string(),
+                source,
+            })?;
         // The database holds the CA key: readable by the collector only.
         // SQLite gives its WAL and shared-memory files the same mode.
         std::fs::OpenOptions::new()
@@ -46,38 +73,81 @@ impl Store {
                 path: path.display().to_string(),
                 source,
             })?;
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true);
-        Self::open(options).await
+        Self::connect(&format!("sqlite://{}?mode=rwc", url_path(&path))).await
     }
 
-    /// Opens the database a `sqlite:` URL names and migrates it.
+    /// Opens the database a URL names (`sqlite://…` or `postgres://…`) and
+    /// migrates it.
     ///
     /// # Errors
-    /// When the URL is not a SQLite URL, or as [`Store::open_data_dir`].
+    /// When the URL names another database, the database cannot be reached,
+    /// or a migration fails.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?.create_if_missing(true);
-        Self::open(options).await
-    }
-
-    async fn open(options: SqliteConnectOptions) -> Result<Self, StoreError> {
-        let options = options
-            .journal_mode(SqliteJournalMode::Wal)
-            // An acked report must survive a power cut: FULL syncs the WAL at
-            // every commit (NORMAL would only survive a process crash).
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await?;
-        sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl);
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let options = sqlx::ConnectOptions::log_slow_statements(
+            options,
+            tracing::log::LevelFilter::Warn,
+            Duration::from_secs(5),
+        );
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .after_connect(|connection, _| {
+                        Box::pin(async move {
+                            // An acked report must survive a power cut: FULL
+                            // syncs the WAL at every commit.
+                            connection
+                                .execute(
+                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                                )
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        let write_lock = (backend == Backend::Sqlite).then(Arc::default);
         Ok(Self {
             pool,
-            write_lock: Arc::default(),
+            backend,
+            write_lock,
         })
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Waits for the single-writer lock on SQLite; nothing on PostgreSQL.
+    pub(super) async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
     }
 
     /// Checks the database answers.
@@ -94,7 +164,7 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+        let value = sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
@@ -107,11 +177,13 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn setting_or_insert(&self, key: &str, value: &str) -> Result<String, StoreError> {
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         self.setting(key)
             .await?
             .ok_or_else(|| StoreError::Corrupt(format!("setting {key} vanished after insert")))
@@ -141,7 +213,7 @@ impl Store {
     ) -> Result<(String, String), StoreError> {
         sqlx::query(
             "INSERT INTO certificate_authority (id, certificate_pem, key_pem, created_unix_ms)
-             VALUES (1, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+             VALUES (1, $1, $2, $3) ON CONFLICT (id) DO NOTHING",
         )
         .bind(certificate_pem)
         .bind(key_pem)
@@ -160,7 +232,7 @@ impl Store {
     pub async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "INSERT INTO departments (name, created_unix_ms) VALUES (?, ?)
+            "INSERT INTO departments (name, created_unix_ms) VALUES ($1, $2)
              ON CONFLICT (name) DO NOTHING",
         )
         .bind(&token.department)
@@ -170,7 +242,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO enrollment_tokens
              (token_sha256, department, created_unix_ms, expires_unix_ms, max_uses)
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&token.sha256[..])
         .bind(&token.department)
@@ -196,11 +268,11 @@ impl Store {
         token_sha256: &[u8; 32],
         device: &NewDevice,
     ) -> Result<String, EnrollError> {
-        let _writer = self.write_lock.lock().await;
+        let _writer = self.writer().await;
         let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
         let row = sqlx::query(
             "SELECT department, expires_unix_ms, max_uses, uses, revoked_unix_ms
-             FROM enrollment_tokens WHERE token_sha256 = ?",
+             FROM enrollment_tokens WHERE token_sha256 = $1",
         )
         .bind(&token_sha256[..])
         .fetch_optional(&mut *tx)
@@ -228,7 +300,7 @@ impl Store {
         {
             return Err(TokenRefusal::UsedUp { max_uses }.into());
         }
-        sqlx::query("UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_sha256 = ?")
+        sqlx::query("UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_sha256 = $1")
             .bind(&token_sha256[..])
             .execute(&mut *tx)
             .await
@@ -236,7 +308,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO devices (id, hostname, department, agent_version, enrolled_unix_ms,
                 certificate_serial, certificate_not_after_unix_ms, bearer_secret_sha256)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&device.id)
         .bind(&device.hostname)
@@ -263,7 +335,7 @@ impl Store {
     ) -> Result<Option<DeviceCredentials>, StoreError> {
         let row = sqlx::query(
             "SELECT id, department, revoked_unix_ms, bearer_secret_sha256
-             FROM devices WHERE id = ?",
+             FROM devices WHERE id = $1",
         )
         .bind(device_id)
         .fetch_optional(&self.pool)
@@ -287,8 +359,8 @@ impl Store {
         not_after_unix_ms: i64,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "UPDATE devices SET certificate_serial = ?, certificate_not_after_unix_ms = ?
-             WHERE id = ?",
+            "UPDATE devices SET certificate_serial = $1, certificate_not_after_unix_ms = $2
+             WHERE id = $3",
         )
         .bind(serial)
         .bind(not_after_unix_ms)
@@ -309,7 +381,7 @@ impl Store {
         now_unix_ms: i64,
     ) -> Result<bool, StoreError> {
         let exists = sqlx::query(
-            "UPDATE devices SET revoked_unix_ms = COALESCE(revoked_unix_ms, ?) WHERE id = ?",
+            "UPDATE devices SET revoked_unix_ms = COALESCE(revoked_unix_ms, $1) WHERE id = $2",
         )
         .bind(now_unix_ms)
         .bind(device_id)
@@ -344,119 +416,12 @@ impl Store {
             .collect())
     }
 
-    /// Stores a device's reports in one transaction; returns once committed.
-    ///
-    /// A report whose id is already stored is skipped (idempotent on
-    /// `report_id`), so a retried call stores nothing twice.
-    ///
-    /// Returns how many reports were new.
-    ///
-    /// # Errors
-    /// On a database error; then nothing of the batch is stored.
-    pub async fn store_reports(
-        &self,
-        device_id: &str,
-        reports: &[IncomingReport],
-        received_unix_ms: i64,
-    ) -> Result<u64, StoreError> {
-        let _writer = self.write_lock.lock().await;
-        let mut tx = self.pool.begin().await?;
-        let mut new_reports = 0_u64;
-        let mut last_seen = None::<i64>;
-        for report in reports {
-            let inserted = sqlx::query(
-                "INSERT INTO reports (report_id, device_id, collected_unix_ms, received_unix_ms,
-                    payload)
-                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (report_id) DO NOTHING",
-            )
-            .bind(&report.report_id)
-            .bind(device_id)
-            .bind(report.collected_unix_ms)
-            .bind(received_unix_ms)
-            .bind(&report.payload)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                continue;
-            }
-            new_reports += 1;
-            last_seen = last_seen.max(Some(report.collected_unix_ms));
-            if let Some(inventory) = &report.inventory {
-                sqlx::query(
-                    "INSERT INTO inventories (device_id, collected_unix_ms, hostname, vendor,
-                        model, serial_number, chassis, cpu_model, cpu_logical_cores,
-                        memory_bytes, disk_bytes, os_name, os_version, bios_date,
-                        age_since_date, age_source, battery_health_percent)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (device_id, collected_unix_ms) DO NOTHING",
-                )
-                .bind(device_id)
-                .bind(report.collected_unix_ms)
-                .bind(&inventory.hostname)
-                .bind(&inventory.vendor)
-                .bind(&inventory.model)
-                .bind(&inventory.serial_number)
-                .bind(&inventory.chassis)
-                .bind(&inventory.cpu_model)
-                .bind(inventory.cpu_logical_cores)
-                .bind(inventory.memory_bytes)
-                .bind(inventory.disk_bytes)
-                .bind(&inventory.os_name)
-                .bind(&inventory.os_version)
-                .bind(&inventory.bios_date)
-                .bind(&inventory.age_since_date)
-                .bind(&inventory.age_source)
-                .bind(inventory.battery_health_percent)
-                .execute(&mut *tx)
-                .await?;
-            }
-            for hour in &report.usage {
-                sqlx::query(
-                    "INSERT INTO usage_hours (device_id, hour_start_unix_ms, powered_minutes,
-                        active_minutes, cpu_p95_percent, memory_p95_percent, disk_fill_percent)
-                     VALUES (?, ?, ?, ?, ?, ?, ?)
-                     ON CONFLICT (device_id, hour_start_unix_ms) DO UPDATE SET
-                        powered_minutes = excluded.powered_minutes,
-                        active_minutes = excluded.active_minutes,
-                        cpu_p95_percent = excluded.cpu_p95_percent,
-                        memory_p95_percent = excluded.memory_p95_percent,
-                        disk_fill_percent = excluded.disk_fill_percent",
-                )
-                .bind(device_id)
-                .bind(hour.hour_start_unix_ms)
-                .bind(hour.powered_minutes)
-                .bind(hour.active_minutes)
-                .bind(hour.cpu_p95_percent)
-                .bind(hour.memory_p95_percent)
-                .bind(hour.disk_fill_percent)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        if new_reports > 0 {
-            let new_reports_i64 = i64::try_from(new_reports).unwrap_or(i64::MAX);
-            sqlx::query(
-                "UPDATE devices SET reports = reports + ?,
-                    last_seen_unix_ms = MAX(COALESCE(last_seen_unix_ms, 0), ?)
-                 WHERE id = ?",
-            )
-            .bind(new_reports_i64)
-            .bind(last_seen.unwrap_or(0))
-            .bind(device_id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(new_reports)
-    }
-
     /// Whether a report is stored.
     ///
     /// # Errors
     /// On a database error.
     pub async fn report_exists(&self, report_id: &str) -> Result<bool, StoreError> {
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE report_id = ?")
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reports WHERE report_id = $1")
             .bind(report_id)
             .fetch_one(&self.pool)
             .await?;
@@ -468,37 +433,41 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn report_payload(&self, report_id: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let payload = sqlx::query_scalar("SELECT payload FROM reports WHERE report_id = ?")
+        let payload = sqlx::query_scalar("SELECT payload FROM reports WHERE report_id = $1")
             .bind(report_id)
             .fetch_optional(&self.pool)
             .await?;
         Ok(payload)
     }
 
-    /// Counts of what the store holds, for summaries. Use over the 4 weeks
-    /// before `now_unix_ms`.
+    /// Counts of what the store holds, for summaries: use per device over the
+    /// 4 full weeks before the week of `now_unix_ms`, from the weekly rollup.
     ///
     /// # Errors
     /// On a database error.
     pub async fn fleet_summary(&self, now_unix_ms: i64) -> Result<FleetSummary, StoreError> {
         let (devices, revoked_devices, reports): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COUNT(revoked_unix_ms), COALESCE(SUM(reports), 0) FROM devices",
+            "SELECT COUNT(*), COUNT(revoked_unix_ms), CAST(COALESCE(SUM(reports), 0) AS BIGINT)
+             FROM devices",
         )
         .fetch_one(&self.pool)
         .await?;
         let usage_hours: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM usage_hours")
             .fetch_one(&self.pool)
             .await?;
-        let since = now_unix_ms - 28 * 24 * 3_600_000;
+        let this_week = super::ingest::week_start(now_unix_ms);
+        let since = this_week - 4 * super::ingest::WEEK_MS;
         let departments = sqlx::query(
-            "SELECT d.department, COUNT(*),
-                COALESCE(SUM((SELECT COUNT(*) FROM usage_hours u
-                    WHERE u.device_id = d.id AND u.hour_start_unix_ms >= ?
-                      AND u.active_minutes >= 15)), 0)
-             FROM devices d WHERE d.revoked_unix_ms IS NULL
+            "SELECT d.department, COUNT(DISTINCT d.id),
+                CAST(COALESCE(SUM(w.active_hours), 0) AS BIGINT)
+             FROM devices d
+             LEFT JOIN device_weeks w ON w.device_id = d.id
+                AND w.week_start_unix_ms >= $1 AND w.week_start_unix_ms < $2
+             WHERE d.revoked_unix_ms IS NULL
              GROUP BY d.department ORDER BY d.department",
         )
         .bind(since)
+        .bind(this_week)
         .fetch_all(&self.pool)
         .await?
         .into_iter()
@@ -521,5 +490,31 @@ impl Store {
             usage_hours,
             departments,
         })
+    }
+
+    /// Devices by status at `now_unix_ms`: (active, silent for 7 days or
+    /// never seen, revoked).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn device_status_counts(
+        &self,
+        now_unix_ms: i64,
+    ) -> Result<(i64, i64, i64), StoreError> {
+        let silent_before = now_unix_ms - 7 * 86_400_000;
+        let row = sqlx::query(
+            "SELECT
+                CAST(COALESCE(SUM(CASE WHEN revoked_unix_ms IS NULL AND last_seen_unix_ms >= $1
+                    THEN 1 ELSE 0 END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE WHEN revoked_unix_ms IS NULL
+                    AND (last_seen_unix_ms IS NULL OR last_seen_unix_ms < $1)
+                    THEN 1 ELSE 0 END), 0) AS BIGINT),
+                COUNT(revoked_unix_ms)
+             FROM devices",
+        )
+        .bind(silent_before)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.get(0), row.get(1), row.get(2)))
     }
 }

@@ -1,0 +1,526 @@
+//! One test suite, run on both backends: every store test below runs on
+//! SQLite (a fresh file) and on PostgreSQL (a fresh schema in the database
+//! `TEST_DATABASE_URL` names).
+
+use sobrio_collector::store::{
+    DeviceReports, IncomingReport, InventoryRow, NewDevice, NewToken, PersonDayRow, Retention,
+    StorageRow, Store, TokenRefusal, UsageHourRow,
+};
+
+/// Generates `sqlite::NAME` and `postgres::NAME` for each test function.
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = sobrio_collector::store::Store::open_data_dir(dir.path()).await.unwrap();
+                    super::$name(&store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(database) = sobrio_tests::TestDatabase::create().await else { return };
+                    let store = database.store().await;
+                    super::$name(&store).await;
+                    database.drop().await;
+                }
+            )*
+        }
+    };
+}
+
+store_tests!(
+    tokens_are_refused_when_unknown_expired_used_up_or_revoked,
+    the_certificate_authority_is_created_once_and_shared,
+    a_report_sent_twice_is_stored_once,
+    concurrent_batches_store_every_report_exactly_once,
+    rollups_follow_the_hourly_buckets_even_when_an_hour_is_resent,
+    person_days_and_storage_snapshots_are_kept_per_device,
+    retention_deletes_what_is_past_its_period_and_nothing_else,
+    one_holder_at_a_time_takes_a_lease,
+    forgetting_a_device_erases_its_data_everywhere,
+);
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// Monday 2026-11-16 00:00 UTC.
+const MONDAY: i64 = 1_794_787_200_000;
+
+fn now() -> i64 {
+    sobrio_collector::store::now_unix_ms()
+}
+
+async fn token(
+    store: &Store,
+    secret: &str,
+    department: &str,
+    expires: i64,
+    max_uses: Option<i64>,
+) -> [u8; 32] {
+    let sha256 = sobrio_collector::enrollment::sha256(secret);
+    store
+        .create_token(&NewToken {
+            sha256,
+            department: department.into(),
+            created_unix_ms: now(),
+            expires_unix_ms: expires,
+            max_uses,
+        })
+        .await
+        .unwrap();
+    sha256
+}
+
+fn new_device(id: &str) -> NewDevice {
+    NewDevice {
+        id: id.into(),
+        hostname: format!("host-{id}"),
+        agent_version: "test".into(),
+        enrolled_unix_ms: now(),
+        certificate_serial: "01".into(),
+        certificate_not_after_unix_ms: now() + 90 * DAY,
+        bearer_secret_sha256: [7; 32],
+    }
+}
+
+/// Enrolls a device in `department`.
+async fn device(store: &Store, id: &str, department: &str) {
+    let sha = token(store, &format!("t-{id}"), department, now() + DAY, None).await;
+    store.enroll_device(&sha, &new_device(id)).await.unwrap();
+}
+
+fn report(id_time: i64) -> IncomingReport {
+    IncomingReport {
+        report_id: uuid::Builder::from_unix_timestamp_millis(
+            u64::try_from(id_time).unwrap(),
+            &uuid::Uuid::now_v7().as_bytes()[6..16].try_into().unwrap(),
+        )
+        .into_uuid()
+        .to_string(),
+        collected_unix_ms: id_time,
+        payload: vec![1, 2, 3],
+        inventory: None,
+        usage: Vec::new(),
+        storage: None,
+        person_days: Vec::new(),
+    }
+}
+
+fn hour(start: i64, active: i64, cpu: f64, memory: f64) -> UsageHourRow {
+    UsageHourRow {
+        hour_start_unix_ms: start,
+        powered_minutes: 60,
+        active_minutes: Some(active),
+        cpu_p95_percent: Some(cpu),
+        memory_p95_percent: Some(memory),
+        disk_fill_percent: Some(50.0),
+    }
+}
+
+fn group(device: &str, department: &str, reports: Vec<IncomingReport>) -> DeviceReports {
+    DeviceReports {
+        device_id: device.into(),
+        department: department.into(),
+        reports,
+    }
+}
+
+async fn tokens_are_refused_when_unknown_expired_used_up_or_revoked(store: &Store) {
+    let refusal = |r: Result<String, sobrio_collector::store::EnrollError>| match r {
+        Err(sobrio_collector::store::EnrollError::Refused(refusal)) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    let unknown = store.enroll_device(&[0; 32], &new_device("a")).await;
+    assert_eq!(refusal(unknown), TokenRefusal::Unknown);
+    let expired = token(store, "expired", "HR", now() - DAY, None).await;
+    assert!(matches!(
+        refusal(store.enroll_device(&expired, &new_device("b")).await),
+        TokenRefusal::Expired { .. }
+    ));
+    let once = token(store, "once", "HR", now() + DAY, Some(1)).await;
+    assert_eq!(
+        store.enroll_device(&once, &new_device("c")).await.unwrap(),
+        "HR"
+    );
+    assert_eq!(
+        refusal(store.enroll_device(&once, &new_device("d")).await),
+        TokenRefusal::UsedUp { max_uses: 1 }
+    );
+    let devices = store.list_devices().await.unwrap();
+    assert_eq!(
+        devices.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+        ["c"]
+    );
+    assert!(store.revoke_device("c", now()).await.unwrap());
+    assert!(
+        store
+            .device_credentials("c")
+            .await
+            .unwrap()
+            .unwrap()
+            .revoked_unix_ms
+            .is_some()
+    );
+    assert!(!store.revoke_device("nope", now()).await.unwrap());
+}
+
+async fn the_certificate_authority_is_created_once_and_shared(store: &Store) {
+    assert!(store.certificate_authority().await.unwrap().is_none());
+    let first = store
+        .certificate_authority_or_insert("CERT-A", "KEY-A", now())
+        .await
+        .unwrap();
+    let second = store
+        .certificate_authority_or_insert("CERT-B", "KEY-B", now())
+        .await
+        .unwrap();
+    assert_eq!(first, ("CERT-A".to_owned(), "KEY-A".to_owned()));
+    assert_eq!(second, first, "a second replica uses the stored CA");
+}
+
+async fn a_report_sent_twice_is_stored_once(store: &Store) {
+    device(store, "d1", "IT").await;
+    let r = report(now() - HOUR);
+    let first = store
+        .store_batch(&[group("d1", "IT", vec![r.clone()])], now())
+        .await
+        .unwrap();
+    let second = store
+        .store_batch(&[group("d1", "IT", vec![r.clone(), r.clone()])], now())
+        .await
+        .unwrap();
+    assert_eq!((first, second), (vec![1], vec![0]));
+    assert_eq!(store.list_devices().await.unwrap()[0].reports, 1);
+    assert_eq!(
+        store.report_payload(&r.report_id).await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
+}
+
+async fn concurrent_batches_store_every_report_exactly_once(store: &Store) {
+    for d in 0..4 {
+        device(store, &format!("d{d}"), "Sales").await;
+    }
+    let reports: Vec<IncomingReport> = (0..200).map(|i| report(now() - DAY + i)).collect();
+    let mut tasks = Vec::new();
+    for round in 0..8 {
+        let store = store.clone();
+        // Every report goes twice, from overlapping concurrent batches.
+        let slice: Vec<IncomingReport> =
+            reports.iter().skip(round * 25).take(50).cloned().collect();
+        tasks.push(tokio::spawn(async move {
+            let device = format!("d{}", round % 4);
+            store
+                .store_batch(&[group(&device, "Sales", slice)], now())
+                .await
+                .unwrap()
+        }));
+    }
+    let mut new = 0;
+    for task in tasks {
+        new += task.await.unwrap()[0];
+    }
+    assert_eq!(
+        new, 200,
+        "each report stored once across concurrent batches"
+    );
+    for r in &reports {
+        assert!(store.report_exists(&r.report_id).await.unwrap());
+    }
+    let total: i64 = store
+        .list_devices()
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.reports)
+        .sum();
+    assert_eq!(total, 200);
+}
+
+async fn rollups_follow_the_hourly_buckets_even_when_an_hour_is_resent(store: &Store) {
+    device(store, "a", "Finance").await;
+    device(store, "b", "Finance").await;
+    let mut first = report(MONDAY + 12 * HOUR);
+    first.usage = vec![
+        hour(MONDAY + 9 * HOUR, 10, 20.0, 50.0), // powered, not active
+        hour(MONDAY + 10 * HOUR, 45, 95.0, 50.0), // active, CPU hot
+        hour(MONDAY + 11 * HOUR, 30, 20.0, 92.0), // active, memory hot
+    ];
+    let mut other = report(MONDAY + 12 * HOUR + 1);
+    other.usage = vec![hour(MONDAY + 10 * HOUR, 20, 10.0, 10.0)];
+    store
+        .store_batch(
+            &[
+                group("a", "Finance", vec![first]),
+                group("b", "Finance", vec![other]),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    // A fuller copy of 09:00 arrives later, and 10:00 again, quieter.
+    let mut later = report(MONDAY + 13 * HOUR);
+    later.usage = vec![
+        hour(MONDAY + 9 * HOUR, 40, 20.0, 50.0),
+        hour(MONDAY + 10 * HOUR, 5, 20.0, 50.0),
+    ];
+    // And an hour of the next week.
+    later
+        .usage
+        .push(hour(MONDAY + 7 * DAY + 9 * HOUR, 50, 20.0, 50.0));
+    store
+        .store_batch(&[group("a", "Finance", vec![later])], now())
+        .await
+        .unwrap();
+
+    let weeks = store.device_weeks("a").await.unwrap();
+    assert_eq!(weeks.len(), 2);
+    let week = &weeks[0];
+    assert_eq!(week.week_start_unix_ms, MONDAY);
+    assert_eq!(
+        (
+            week.powered_hours,
+            week.active_hours,
+            week.cpu_hot_hours,
+            week.memory_hot_hours
+        ),
+        (3, 2, 0, 1),
+        "09:00 active now, 10:00 no longer active nor hot, 11:00 active and memory-hot"
+    );
+    assert_eq!(weeks[1].active_hours, 1);
+    let hours = store
+        .department_hours("Finance", MONDAY, MONDAY + DAY)
+        .await
+        .unwrap();
+    assert_eq!(
+        hours,
+        vec![
+            (MONDAY + 9 * HOUR, 1),
+            (MONDAY + 10 * HOUR, 1),
+            (MONDAY + 11 * HOUR, 1)
+        ]
+    );
+    assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+}
+
+async fn person_days_and_storage_snapshots_are_kept_per_device(store: &Store) {
+    device(store, "a", "HR").await;
+    let mut r = report(now() - HOUR);
+    r.person_days = vec![PersonDayRow {
+        person_id: "ab".repeat(32),
+        day: "2026-11-02".into(),
+        meeting_minutes: Some(120),
+        notifications_total: Some(40),
+        ..PersonDayRow::default()
+    }];
+    r.storage = Some(StorageRow {
+        total_bytes: 500,
+        used_bytes: 200,
+        cache_bytes: Some(30),
+        ..StorageRow::default()
+    });
+    r.inventory = Some(InventoryRow {
+        hostname: "renamed".into(),
+        chassis: "laptop".into(),
+        ..InventoryRow::default()
+    });
+    store
+        .store_batch(&[group("a", "HR", vec![r])], now())
+        .await
+        .unwrap();
+    let counts = store.device_row_counts("a").await.unwrap();
+    for (table, count) in counts {
+        let expected = if table == "usage_hours" || table == "device_weeks" {
+            0
+        } else {
+            1
+        };
+        assert_eq!(count, expected, "{table}");
+    }
+    assert_eq!(
+        store.list_devices().await.unwrap()[0].hostname,
+        "renamed",
+        "the latest inventory names the device"
+    );
+}
+
+async fn retention_deletes_what_is_past_its_period_and_nothing_else(store: &Store) {
+    device(store, "a", "IT").await;
+    let now = now();
+    let old_time = now - 100 * DAY;
+    let mut old = report(old_time);
+    old.usage = vec![hour(old_time - old_time % HOUR - HOUR, 30, 10.0, 10.0)];
+    old.inventory = Some(InventoryRow {
+        hostname: "a".into(),
+        chassis: "laptop".into(),
+        ..InventoryRow::default()
+    });
+    old.person_days = vec![
+        PersonDayRow {
+            person_id: "cd".repeat(32),
+            day: "2026-07-06".into(),
+            ..PersonDayRow::default()
+        },
+        PersonDayRow {
+            person_id: "cd".repeat(32),
+            day: "2026-07-13".into(),
+            ..PersonDayRow::default()
+        },
+    ];
+    let recent = report(now - DAY);
+    // Stored long ago: received 100 days before now.
+    store
+        .store_batch(&[group("a", "IT", vec![old.clone()])], old_time)
+        .await
+        .unwrap();
+    store
+        .store_batch(&[group("a", "IT", vec![recent.clone()])], now)
+        .await
+        .unwrap();
+    // The week of 2026-07-06 was aggregated 40 days ago; the next one never.
+    store
+        .mark_week_aggregated(time::macros::date!(2026 - 07 - 06), now - 40 * DAY)
+        .await
+        .unwrap();
+
+    let deleted = store
+        .apply_retention(Retention::default(), now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (deleted.reports, deleted.usage_hours, deleted.person_days),
+        (1, 1, 1)
+    );
+    assert!(!store.report_exists(&old.report_id).await.unwrap());
+    assert!(store.report_exists(&recent.report_id).await.unwrap());
+    let counts: std::collections::HashMap<_, _> = store
+        .device_row_counts("a")
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        counts["person_days"], 1,
+        "a week never aggregated keeps its rows"
+    );
+    assert_eq!(counts["inventories"], 1, "the latest inventory stays");
+    assert_eq!(
+        store
+            .apply_retention(Retention::default(), now)
+            .await
+            .unwrap()
+            .reports,
+        0
+    );
+}
+
+async fn one_holder_at_a_time_takes_a_lease(store: &Store) {
+    let now = now();
+    assert!(
+        store
+            .try_lease("retention", "replica-1", now, now + 1000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .try_lease("retention", "replica-2", now + 10, now + 1010)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .try_lease("retention", "replica-1", now + 20, now + 1020)
+            .await
+            .unwrap(),
+        "renewal"
+    );
+    assert!(
+        store
+            .try_lease("retention", "replica-2", now + 1020, now + 2000)
+            .await
+            .unwrap(),
+        "after expiry"
+    );
+    let contenders: Vec<_> = (0..6)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .try_lease("race", &format!("r{i}"), now, now + 1000)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for contender in contenders {
+        winners += usize::from(contender.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn forgetting_a_device_erases_its_data_everywhere(store: &Store) {
+    device(store, "gone", "Legal").await;
+    device(store, "stays", "Legal").await;
+    let mut r = report(MONDAY + 12 * HOUR);
+    r.usage = vec![hour(MONDAY + 10 * HOUR, 40, 10.0, 10.0)];
+    r.person_days = vec![PersonDayRow {
+        person_id: "ef".repeat(32),
+        day: "2026-11-02".into(),
+        ..PersonDayRow::default()
+    }];
+    r.storage = Some(StorageRow::default());
+    r.inventory = Some(InventoryRow {
+        hostname: "gone".into(),
+        chassis: "desktop".into(),
+        ..InventoryRow::default()
+    });
+    let mut kept = report(MONDAY + 12 * HOUR + 1);
+    kept.usage = vec![hour(MONDAY + 10 * HOUR, 40, 10.0, 10.0)];
+    store
+        .store_batch(
+            &[
+                group("gone", "Legal", vec![r]),
+                group("stays", "Legal", vec![kept]),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .department_hours("Legal", MONDAY, MONDAY + DAY)
+            .await
+            .unwrap(),
+        vec![(MONDAY + 10 * HOUR, 2)]
+    );
+
+    assert!(store.forget_device("gone", "cli:test").await.unwrap());
+    for (table, count) in store.device_row_counts("gone").await.unwrap() {
+        assert_eq!(count, 0, "{table} still holds the device");
+    }
+    assert_eq!(
+        store
+            .department_hours("Legal", MONDAY, MONDAY + DAY)
+            .await
+            .unwrap(),
+        vec![(MONDAY + 10 * HOUR, 1)]
+    );
+    assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+    let audit = store.audit_log(10).await.unwrap();
+    assert_eq!(
+        (
+            audit[0].1.as_str(),
+            audit[0].2.as_str(),
+            audit[0].3.as_str()
+        ),
+        ("cli:test", "device.forget", "gone")
+    );
+    assert!(!store.forget_device("gone", "cli:test").await.unwrap());
+}

@@ -112,6 +112,98 @@ impl TestDatabase {
     }
 }
 
+/// A `sobrio-collector serve` process on loopback ports, killed when dropped.
+pub struct CollectorProcess {
+    child: std::process::Child,
+    /// `127.0.0.1:PORT` of its gRPC listener.
+    pub grpc_addr: String,
+    /// `127.0.0.1:PORT` of its HTTP listener.
+    pub http_addr: String,
+}
+
+impl CollectorProcess {
+    /// Starts `sobrio-collector --data-dir DATA [EXTRA…] serve` and waits for
+    /// it to announce its addresses.
+    ///
+    /// # Panics
+    /// When it exits before serving.
+    pub fn serve(data_dir: &str, extra: &[&str]) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(binary("sobrio-collector"))
+            .args(["--data-dir", data_dir])
+            .args(extra)
+            .args([
+                "serve",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .env("SOBRIO_LOG", "warn")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut seen = Vec::new();
+        let mut addresses = None;
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            if let Some(rest) = line.strip_prefix("sobrio-collector serving gRPC on ") {
+                let mut words = rest.split_whitespace();
+                let grpc = words.next().map(str::to_owned);
+                let http = words
+                    .last()
+                    .map(|w| w.trim_start_matches("http://").to_owned());
+                addresses = grpc.zip(http);
+                break;
+            }
+            seen.push(line);
+        }
+        // Keep draining stderr so the collector never blocks on a full pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        let (grpc_addr, http_addr) = addresses
+            .unwrap_or_else(|| panic!("the collector did not start:\n{}", seen.join("\n")));
+        Self {
+            child,
+            grpc_addr,
+            http_addr,
+        }
+    }
+}
+
+impl Drop for CollectorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `GET path` over HTTP/1.1 on `addr`; returns the status and body.
+///
+/// # Panics
+/// When the server cannot be reached or answers garbage.
+pub fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// Runs a binary to completion; returns its output.
 pub fn run(binary_name: &str, args: &[&str]) -> Output {
     Command::new(binary(binary_name))

@@ -1,55 +1,7 @@
 //! The real binaries, as IT and an employee use them: the collector serving,
 //! a token made on the command line, the agent enrolling and reporting.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-
-use sobrio_tests::{binary, run};
-
-/// A `sobrio-collector serve` process, killed when dropped.
-struct CollectorProcess {
-    child: Child,
-    grpc_addr: String,
-}
-
-impl Drop for CollectorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data_dir: &str) -> CollectorProcess {
-    let mut child = Command::new(binary("sobrio-collector"))
-        .args([
-            "--data-dir",
-            data_dir,
-            "serve",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ])
-        .env("SOBRIO_LOG", "warn")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut grpc_addr = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(rest) = line.strip_prefix("sobrio-collector serving gRPC on ") {
-            grpc_addr = rest.split_whitespace().next().map(str::to_owned);
-            break;
-        }
-    }
-    // Keep draining stderr so the collector never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    CollectorProcess {
-        child,
-        grpc_addr: grpc_addr.expect("the collector announces its address"),
-    }
-}
+use sobrio_tests::{CollectorProcess, run};
 
 fn stdout(output: &std::process::Output) -> String {
     assert!(
@@ -69,7 +21,7 @@ fn the_agent_binary_enrolls_with_the_collector_binary_and_its_report_is_listed()
     let data = data.to_str().unwrap();
     let state = dir.path().join("agent");
     let state = state.to_str().unwrap();
-    let collector = serve(data);
+    let collector = CollectorProcess::serve(data, &[]);
 
     let token = stdout(&run(
         "sobrio-collector",

@@ -58,6 +58,32 @@ pub enum Command {
     /// Enrolled devices.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The organisation's asset register.
+    #[command(subcommand)]
+    Assets(AssetsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AssetsCommand {
+    /// Import a register CSV (header: serial,hostname,category,purchase_date,
+    /// price_eur,department,warranty_end; comma or semicolon; ISO dates). The
+    /// register's purchase date wins over the agents' age estimates.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Report what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export devices and register facts as a CSV for GLPI or Snipe-IT.
+    Export {
+        /// Target inventory tool.
+        #[arg(long, value_enum)]
+        format: crate::assets::ExportFormat,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +255,51 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Assets(AssetsCommand::Import {
+            file,
+            dry_run,
+            json,
+        }) => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let store = open_store(&cli.store).await?;
+            let report = crate::assets::import(&store, &bytes, dry_run).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                let verb = if dry_run { "would be" } else { "were" };
+                println!(
+                    "{} rows: {} created, {} updated, {} unchanged, {} rejected ({verb} written); \
+                     {} match an enrolled device",
+                    report.rows,
+                    report.created,
+                    report.updated,
+                    report.unchanged,
+                    report.rejected.len(),
+                    report.matched_devices
+                );
+                for rejected in &report.rejected {
+                    println!("  line {}: {}", rejected.line, rejected.reason);
+                }
+            }
+            if !dry_run {
+                let detail = format!("{} created, {} updated", report.created, report.updated);
+                store
+                    .audit(
+                        &cli_actor(),
+                        "assets.import",
+                        &file.display().to_string(),
+                        &detail,
+                    )
+                    .await?;
+            }
+            Ok(())
+        }
+        Command::Assets(AssetsCommand::Export { format }) => {
+            let store = open_store(&cli.store).await?;
+            crate::assets::export(&store, format, std::io::stdout().lock()).await?;
             Ok(())
         }
         Command::Device(DeviceCommand::Forget { id }) => {

@@ -9,6 +9,7 @@
 //! - [`server`]: start-up: CA, listeners, services.
 //! - [`transport`]: the TLS 1.3 listener that exposes client certificates.
 //! - [`pki`]: the collector CA; device identity is a certificate's common name.
+//! - [`assets`]: the asset register: CSV import, GLPI and Snipe-IT export.
 //! - [`auth`]: which enrolled device is calling.
 //! - [`enrollment`]: the Enrollment service and enrollment tokens.
 //! - [`ingest`]: the Ingest service: decode, validate, group-commit, ack.
@@ -18,6 +19,7 @@
 //! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL.
 //! - [`demo`]: a simulated fleet that speaks only `sobrio.v1`.
 
+pub mod assets;
 pub mod auth;
 pub mod cli;
 pub mod config;

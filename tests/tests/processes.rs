@@ -189,3 +189,69 @@ fn a_bad_configuration_is_named_and_exits_64() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_asset_register_import_reports_line_numbers_and_exports_for_glpi_and_snipeit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let file = dir.path().join("register.csv");
+    std::fs::write(
+        &file,
+        "\u{feff}serial;hostname;category;purchase_date;price_eur;department;warranty_end\n\
+         SN-1;pc-1;laptop;2021-03-15;1 099,00;Finance;2024-03-15\n\
+         SN-2;pc-2;laptop;15/03/2021;900;Finance;\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let dry = stdout(&run(
+        "sobrio-collector",
+        &[
+            "--data-dir",
+            data,
+            "assets",
+            "import",
+            file,
+            "--dry-run",
+            "--json",
+        ],
+    ));
+    let dry: serde_json::Value = serde_json::from_str(&dry).unwrap();
+    assert_eq!(
+        (dry["created"].as_u64(), dry["dry_run"].as_bool()),
+        (Some(1), Some(true))
+    );
+    assert_eq!(dry["rejected"][0]["line"], 3);
+    assert!(
+        dry["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("YYYY-MM-DD")
+    );
+    let text = stdout(&run(
+        "sobrio-collector",
+        &["--data-dir", data, "assets", "import", file],
+    ));
+    assert!(
+        text.contains("1 created") && text.contains("line 3:"),
+        "{text}"
+    );
+    let again = stdout(&run(
+        "sobrio-collector",
+        &["--data-dir", data, "assets", "import", file],
+    ));
+    assert!(
+        again.contains("0 created, 0 updated, 1 unchanged"),
+        "{again}"
+    );
+    for (format, header) in [
+        ("glpi", "Name;Serial number;"),
+        ("snipeit", "Item Name,Serial Number,"),
+    ] {
+        let csv = stdout(&run(
+            "sobrio-collector",
+            &["--data-dir", data, "assets", "export", "--format", format],
+        ));
+        assert!(csv.starts_with(header), "{csv}");
+    }
+}

@@ -3,8 +3,8 @@
 //! `TEST_DATABASE_URL` names).
 
 use sobrio_collector::store::{
-    DeviceReports, IncomingReport, InventoryRow, NewDevice, NewToken, PersonDayRow, Retention,
-    StorageRow, Store, TokenRefusal, UsageHourRow,
+    AssetRow, DeviceReports, IncomingReport, InventoryRow, NewDevice, NewToken, PersonDayRow,
+    Retention, StorageRow, Store, TokenRefusal, UsageHourRow,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for each test function.
@@ -44,6 +44,7 @@ store_tests!(
     retention_deletes_what_is_past_its_period_and_nothing_else,
     one_holder_at_a_time_takes_a_lease,
     forgetting_a_device_erases_its_data_everywhere,
+    the_asset_register_imports_once_and_its_purchase_date_wins,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -523,4 +524,74 @@ async fn forgetting_a_device_erases_its_data_everywhere(store: &Store) {
         ("cli:test", "device.forget", "gone")
     );
     assert!(!store.forget_device("gone", "cli:test").await.unwrap());
+}
+
+async fn the_asset_register_imports_once_and_its_purchase_date_wins(store: &Store) {
+    device(store, "registered", "IT").await;
+    device(store, "unregistered", "IT").await;
+    for (id, serial) in [("registered", "SN-1"), ("unregistered", "SN-2")] {
+        let mut r = report(now() - HOUR);
+        r.inventory = Some(InventoryRow {
+            hostname: id.into(),
+            chassis: "laptop".into(),
+            serial_number: Some(serial.into()),
+            age_since_date: Some("2022-05-01".into()),
+            age_source: Some("bios_date".into()),
+            ..InventoryRow::default()
+        });
+        store
+            .store_batch(&[group(id, "IT", vec![r])], now())
+            .await
+            .unwrap();
+    }
+    let register = vec![
+        AssetRow {
+            serial: "SN-1".into(),
+            purchase_date: Some("2021-09-15".into()),
+            price_eur: Some(1100.0),
+            ..AssetRow::default()
+        },
+        AssetRow {
+            serial: "SN-9".into(),
+            hostname: Some("not-enrolled".into()),
+            ..AssetRow::default()
+        },
+    ];
+    let dry = store.import_assets(&register, true).await.unwrap();
+    assert_eq!((dry.created, dry.matched_devices), (2, 1));
+    assert!(
+        store
+            .asset_export_rows()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.purchase_date.is_none()),
+        "a dry run writes nothing"
+    );
+    let first = store.import_assets(&register, false).await.unwrap();
+    assert_eq!((first.created, first.updated, first.unchanged), (2, 0, 0));
+    let again = store.import_assets(&register, false).await.unwrap();
+    assert_eq!(
+        (again.created, again.updated, again.unchanged),
+        (0, 0, 2),
+        "idempotent"
+    );
+
+    let ages = store.device_ages().await.unwrap();
+    let age = |id: &str| {
+        ages.iter()
+            .find(|a| a.device_id == id)
+            .map(|a| (a.since_date.as_str(), a.provenance.as_str()))
+    };
+    assert_eq!(age("registered"), Some(("2021-09-15", "asset_register")));
+    assert_eq!(age("unregistered"), Some(("2022-05-01", "bios_date")));
+    let exported = store.asset_export_rows().await.unwrap();
+    let row = exported
+        .iter()
+        .find(|r| r.device_id == "registered")
+        .unwrap();
+    assert_eq!(
+        (row.serial.as_deref(), row.price_eur),
+        (Some("SN-1"), Some(1100.0))
+    );
 }

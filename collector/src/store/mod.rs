@@ -12,10 +12,12 @@
 //! weeks, per-department active hours) in the same transaction as the rows
 //! they summarise.
 
+mod assets;
 mod ingest;
 mod jobs;
 mod sql;
 
+pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
 pub use sql::{Backend, Store};
 
 /// Errors of the store.

@@ -1,0 +1,202 @@
+//! The asset register in the store, and what it decides: a device's age comes
+//! from the register first, then from the agent's own estimate.
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+
+/// One asset of the register.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AssetRow {
+    pub serial: String,
+    pub hostname: Option<String>,
+    pub category: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub purchase_date: Option<String>,
+    pub price_eur: Option<f64>,
+    pub department: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub warranty_end: Option<String>,
+}
+
+/// Counts of an import.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AssetImportOutcome {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub matched_devices: usize,
+}
+
+/// A device with its register facts, for export.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssetExportRow {
+    pub device_id: String,
+    pub hostname: String,
+    pub department: String,
+    pub serial: Option<String>,
+    pub category: Option<String>,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub purchase_date: Option<String>,
+    pub price_eur: Option<f64>,
+    pub warranty_end: Option<String>,
+}
+
+/// A device's age and where it comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAge {
+    pub device_id: String,
+    /// First day of use, `YYYY-MM-DD`.
+    pub since_date: String,
+    /// `asset_register`, or the agent's source: `configured_purchase_date`,
+    /// `bios_date`, `os_install_date`.
+    pub provenance: String,
+}
+
+/// The register entry of a device: by its serial number, else its host name.
+const DEVICE_ASSET_JOIN: &str = "
+    FROM devices d
+    LEFT JOIN inventories i ON i.device_id = d.id AND i.collected_unix_ms = d.inventory_unix_ms
+    LEFT JOIN assets a ON a.serial = i.serial_number
+        OR (i.serial_number IS NULL AND a.hostname = d.hostname)";
+
+impl Store {
+    /// Imports register rows (upsert by serial). With `dry_run`, computes
+    /// the same counts and writes nothing.
+    ///
+    /// # Errors
+    /// On a database error; then nothing is imported.
+    pub async fn import_assets(
+        &self,
+        rows: &[AssetRow],
+        dry_run: bool,
+    ) -> Result<AssetImportOutcome, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.pool.begin().await?;
+        let mut outcome = AssetImportOutcome::default();
+        let now = super::now_unix_ms();
+        for asset in rows {
+            let existing = sqlx::query(
+                "SELECT hostname, category, purchase_date, price_eur, department, warranty_end
+                 FROM assets WHERE serial = $1",
+            )
+            .bind(asset.serial.clone())
+            .fetch_optional(&mut *tx)
+            .await?;
+            let stored = existing.map(|row| AssetRow {
+                serial: asset.serial.clone(),
+                hostname: row.get(0),
+                category: row.get(1),
+                purchase_date: row.get(2),
+                price_eur: row.get(3),
+                department: row.get(4),
+                warranty_end: row.get(5),
+            });
+            match &stored {
+                Some(stored) if stored == asset => outcome.unchanged += 1,
+                Some(_) => outcome.updated += 1,
+                None => outcome.created += 1,
+            }
+            if stored.as_ref() != Some(asset) {
+                sqlx::query(
+                    "INSERT INTO assets (serial, hostname, category, purchase_date, price_eur,
+                        department, warranty_end, imported_unix_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (serial) DO UPDATE SET hostname = excluded.hostname,
+                        category = excluded.category, purchase_date = excluded.purchase_date,
+                        price_eur = excluded.price_eur, department = excluded.department,
+                        warranty_end = excluded.warranty_end,
+                        imported_unix_ms = excluded.imported_unix_ms",
+                )
+                .bind(asset.serial.clone())
+                .bind(asset.hostname.clone())
+                .bind(asset.category.clone())
+                .bind(asset.purchase_date.clone())
+                .bind(asset.price_eur)
+                .bind(asset.department.clone())
+                .bind(asset.warranty_end.clone())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let matched: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM devices d
+                 LEFT JOIN inventories i ON i.device_id = d.id
+                    AND i.collected_unix_ms = d.inventory_unix_ms
+                 WHERE i.serial_number = $1 OR (i.serial_number IS NULL AND d.hostname = $2)",
+            )
+            .bind(asset.serial.clone())
+            .bind(asset.hostname.clone().unwrap_or_default())
+            .fetch_one(&mut *tx)
+            .await?;
+            outcome.matched_devices += usize::from(matched > 0);
+        }
+        if dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Every device with its register facts, by department and host name.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn asset_export_rows(&self) -> Result<Vec<AssetExportRow>, StoreError> {
+        let sql = format!(
+            "SELECT d.id, d.hostname, d.department, i.serial_number,
+                COALESCE(a.category, i.chassis), i.vendor, i.model, a.purchase_date, a.price_eur,
+                a.warranty_end
+             {DEVICE_ASSET_JOIN}
+             ORDER BY d.department, d.hostname, d.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| AssetExportRow {
+                device_id: row.get(0),
+                hostname: row.get(1),
+                department: row.get(2),
+                serial: row.get(3),
+                category: row.get(4),
+                vendor: row.get(5),
+                model: row.get(6),
+                purchase_date: row.get(7),
+                price_eur: row.get(8),
+                warranty_end: row.get(9),
+            })
+            .collect())
+    }
+
+    /// Each device's age: the register's purchase date when the device is in
+    /// it, otherwise the agent's estimate. Devices with neither are left out.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn device_ages(&self) -> Result<Vec<DeviceAge>, StoreError> {
+        let sql = format!(
+            "SELECT d.id, COALESCE(a.purchase_date, i.age_since_date),
+                CASE WHEN a.purchase_date IS NOT NULL THEN 'asset_register' ELSE i.age_source END
+             {DEVICE_ASSET_JOIN}
+             WHERE a.purchase_date IS NOT NULL OR i.age_since_date IS NOT NULL
+             ORDER BY d.id"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DeviceAge {
+                device_id: row.get(0),
+                since_date: row.get(1),
+                provenance: row
+                    .get::<Option<String>, _>(2)
+                    .unwrap_or_else(|| "unknown".into()),
+            })
+            .collect())
+    }
+}

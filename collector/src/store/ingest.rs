@@ -186,7 +186,9 @@ impl Store {
         self.insert_storage(connection, &new).await?;
         self.insert_person_days(connection, &new).await?;
 
+        // Per device: reports added and the latest collection time.
         let mut per_group = Vec::with_capacity(groups.len());
+        let mut seen_devices: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
         for group in groups {
             let fresh: Vec<&IncomingReport> = new
                 .iter()
@@ -194,19 +196,28 @@ impl Store {
                 .map(|(_, r)| *r)
                 .collect();
             per_group.push(fresh.len() as u64);
-            let Some(last_seen) = fresh.iter().map(|r| r.collected_unix_ms).max() else {
-                continue;
-            };
-            sqlx::query(
-                "UPDATE devices SET reports = reports + $1,
-                    last_seen_unix_ms = CASE WHEN last_seen_unix_ms IS NULL OR last_seen_unix_ms < $2
-                        THEN $2 ELSE last_seen_unix_ms END
-                 WHERE id = $3",
+            if let Some(last_seen) = fresh.iter().map(|r| r.collected_unix_ms).max() {
+                let entry = seen_devices.entry(group.device_id.as_str()).or_insert((0, last_seen));
+                entry.0 += i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+                entry.1 = entry.1.max(last_seen);
+            }
+        }
+        let seen_devices: Vec<_> = seen_devices.into_iter().collect();
+        if !seen_devices.is_empty() {
+            execute_rows(
+                connection,
+                "UPDATE devices SET reports = devices.reports + r.column2,
+                    last_seen_unix_ms = CASE
+                        WHEN devices.last_seen_unix_ms IS NULL OR devices.last_seen_unix_ms < r.column3
+                        THEN r.column3 ELSE devices.last_seen_unix_ms END
+                 FROM (",
+                3,
+                ") AS r WHERE devices.id = r.column1",
+                &seen_devices,
+                |query, (device, (count, last_seen))| {
+                    query.bind((*device).to_owned()).bind(*count).bind(*last_seen)
+                },
             )
-            .bind(i64::try_from(fresh.len()).unwrap_or(i64::MAX))
-            .bind(last_seen)
-            .bind(group.device_id.clone())
-            .execute(&mut *connection)
             .await?;
         }
         tx.commit().await?;
@@ -310,32 +321,30 @@ impl Store {
             range.0 = range.0.min(*hour);
             range.1 = range.1.max(*hour);
         }
+        let ranges: Vec<(&str, (i64, i64))> = ranges.into_iter().collect();
+        let rows = execute_rows(
+            connection,
+            "SELECT u.device_id, u.hour_start_unix_ms, u.powered_minutes, u.active_minutes,
+                u.cpu_p95_percent, u.memory_p95_percent, u.disk_fill_percent
+             FROM usage_hours u JOIN (",
+            3,
+            ") AS r ON u.device_id = r.column1
+                AND u.hour_start_unix_ms BETWEEN r.column2 AND r.column3",
+            &ranges,
+            |query, (device, (from, to))| query.bind((*device).to_owned()).bind(*from).bind(*to),
+        )
+        .await?;
         let mut stored: HashMap<(String, i64), HourContribution> = HashMap::new();
-        for (device, (from, to)) in ranges {
-            let rows = sqlx::query(
-                "SELECT hour_start_unix_ms, powered_minutes, active_minutes, cpu_p95_percent,
-                    memory_p95_percent, disk_fill_percent
-                 FROM usage_hours WHERE device_id = $1 AND hour_start_unix_ms BETWEEN $2 AND $3",
-            )
-            .bind(device.to_owned())
-            .bind(from)
-            .bind(to)
-            .fetch_all(&mut *connection)
-            .await?;
-            for row in rows {
-                let hour = UsageHourRow {
-                    hour_start_unix_ms: row.get(0),
-                    powered_minutes: row.get(1),
-                    active_minutes: row.get(2),
-                    cpu_p95_percent: row.get(3),
-                    memory_p95_percent: row.get(4),
-                    disk_fill_percent: row.get(5),
-                };
-                stored.insert(
-                    (device.to_owned(), hour.hour_start_unix_ms),
-                    HourContribution::of(&hour),
-                );
-            }
+        for row in rows {
+            let hour = UsageHourRow {
+                hour_start_unix_ms: row.get(1),
+                powered_minutes: row.get(2),
+                active_minutes: row.get(3),
+                cpu_p95_percent: row.get(4),
+                memory_p95_percent: row.get(5),
+                disk_fill_percent: row.get(6),
+            };
+            stored.insert((row.get(0), hour.hour_start_unix_ms), HourContribution::of(&hour));
         }
         let mut deltas = RollupDeltas::default();
         for ((device, hour), (department, row)) in &hours {

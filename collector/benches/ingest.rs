@@ -18,8 +18,8 @@ use sobrio_collector::store::Store;
 use sobrio_proto::Message;
 use sobrio_proto::v1::ingest_server::{Ingest, IngestServer};
 use sobrio_proto::v1::{
-    AgentHealth, CategoryTotals, DuplicateTotals, EnrollRequest, ReclaimableStorage, Storage, Volume, GetPolicyRequest, Policy, Report, SubmitRequest, SubmitResponse,
-    Usage, UsageHour,
+    AgentHealth, CategoryTotals, DuplicateTotals, EnrollRequest, GetPolicyRequest, Policy,
+    ReclaimableStorage, Report, Storage, SubmitRequest, SubmitResponse, Usage, UsageHour, Volume,
 };
 use tonic::{Request, Response, Status};
 
@@ -30,9 +30,16 @@ struct Echo;
 
 #[tonic::async_trait]
 impl Ingest for Echo {
-    async fn submit(&self, request: Request<SubmitRequest>) -> Result<Response<SubmitResponse>, Status> {
+    async fn submit(
+        &self,
+        request: Request<SubmitRequest>,
+    ) -> Result<Response<SubmitResponse>, Status> {
         let count = request.into_inner().reports.len();
-        Ok(Response::new(SubmitResponse { accepted: vec![String::new(); count], rejected: Vec::new(), policy_version: 1 }))
+        Ok(Response::new(SubmitResponse {
+            accepted: vec![String::new(); count],
+            rejected: Vec::new(),
+            policy_version: 1,
+        }))
     }
 
     async fn get_policy(&self, _: Request<GetPolicyRequest>) -> Result<Response<Policy>, Status> {
@@ -45,7 +52,9 @@ async fn start_echo(ca: &CertificateAuthority) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (chain, key) = ca.issue_server_certificate(&["127.0.0.1".into()]).unwrap();
-    let tls = sobrio_collector::transport::server_tls_config(chain, key, ca.certificate_der().clone()).unwrap();
+    let tls =
+        sobrio_collector::transport::server_tls_config(chain, key, ca.certificate_der().clone())
+            .unwrap();
     let incoming = sobrio_collector::transport::incoming(listener, Some(Arc::new(tls)));
     tokio::spawn(
         tonic::transport::Server::builder()
@@ -70,7 +79,7 @@ fn report(now_ms: i64) -> Vec<u8> {
                 .map(|h| UsageHour {
                     hour_start_unix_ms: hour - h * 3_600_000,
                     powered_minutes: 60,
-                    active_minutes: Some(i32::try_from(h * 4).unwrap()),
+                    active_minutes: Some(i32::try_from(h * 7 % 60).unwrap()),
                     cpu_p95_percent: Some(37.5),
                     memory_p95_percent: Some(61.25),
                     disk_fill_percent: Some(48.0),
@@ -79,16 +88,44 @@ fn report(now_ms: i64) -> Vec<u8> {
                 .collect(),
         }),
         storage: Some(Storage {
-            volumes: vec![Volume { mount_point: "/".into(), filesystem: "ext4".into(), total_bytes: 512_000_000_000, used_bytes: 201_000_000_000, removable: false }],
+            volumes: vec![Volume {
+                mount_point: "/".into(),
+                filesystem: "ext4".into(),
+                total_bytes: 512_000_000_000,
+                used_bytes: 201_000_000_000,
+                removable: false,
+            }],
             reclaimable: Some(ReclaimableStorage {
                 scanned_unix_ms: now_ms - 60_000,
-                duplicates: Some(DuplicateTotals { groups: 120, files: 310, reclaimable_bytes: 2_400_000_000 }),
-                temp: Some(CategoryTotals { files: 1200, bytes: 340_000_000 }),
-                cache: Some(CategoryTotals { files: 9800, bytes: 2_100_000_000 }),
-                trash: Some(CategoryTotals { files: 45, bytes: 120_000_000 }),
-                stale: Some(CategoryTotals { files: 3, bytes: 4_500_000_000 }),
-                mail_archives: Some(CategoryTotals { files: 1, bytes: 3_000_000_000 }),
-                old_downloads: Some(CategoryTotals { files: 85, bytes: 900_000_000 }),
+                duplicates: Some(DuplicateTotals {
+                    groups: 120,
+                    files: 310,
+                    reclaimable_bytes: 2_400_000_000,
+                }),
+                temp: Some(CategoryTotals {
+                    files: 1200,
+                    bytes: 340_000_000,
+                }),
+                cache: Some(CategoryTotals {
+                    files: 9800,
+                    bytes: 2_100_000_000,
+                }),
+                trash: Some(CategoryTotals {
+                    files: 45,
+                    bytes: 120_000_000,
+                }),
+                stale: Some(CategoryTotals {
+                    files: 3,
+                    bytes: 4_500_000_000,
+                }),
+                mail_archives: Some(CategoryTotals {
+                    files: 1,
+                    bytes: 3_000_000_000,
+                }),
+                old_downloads: Some(CategoryTotals {
+                    files: 85,
+                    bytes: 900_000_000,
+                }),
             }),
         }),
         agent_health: Some(AgentHealth {
@@ -106,17 +143,33 @@ fn report(now_ms: i64) -> Vec<u8> {
 
 /// Identities of `AGENTS` devices enrolled with `collector`.
 async fn enroll(collector: &RunningCollector, ca_pem: &str) -> Vec<(String, String)> {
-    let token = sobrio_collector::enrollment::create_token(&collector.shared.store, "Bench", Duration::from_secs(600), None)
+    let token = sobrio_collector::enrollment::create_token(
+        &collector.shared.store,
+        "Bench",
+        Duration::from_secs(600),
+        None,
+    )
+    .await
+    .unwrap();
+    let channel = client::connect(collector.grpc_addr, ca_pem, None)
         .await
         .unwrap();
-    let channel = client::connect(collector.grpc_addr, ca_pem, None).await.unwrap();
     let (mut enrollment, _) = client::clients(channel);
     let mut identities = Vec::new();
     for i in 0..AGENTS {
         let key = rcgen::KeyPair::generate().unwrap();
-        let csr = rcgen::CertificateParams::default().serialize_request(&key).unwrap().pem().unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
         let response = enrollment
-            .enroll(EnrollRequest { token: token.clone(), csr_pem: csr, hostname: format!("bench-{i}"), agent_version: "bench".into() })
+            .enroll(EnrollRequest {
+                token: token.clone(),
+                csr_pem: csr,
+                hostname: format!("bench-{i}"),
+                agent_version: "bench".into(),
+            })
             .await
             .unwrap()
             .into_inner();
@@ -134,10 +187,18 @@ struct Figures {
 
 /// `AGENTS` concurrent agents, each on its own mTLS connection, submitting
 /// `batch` reports per call for `duration`.
-async fn drive(addr: SocketAddr, ca_pem: &str, identities: &[(String, String)], batch: usize, duration: Duration) -> Figures {
+async fn drive(
+    addr: SocketAddr,
+    ca_pem: &str,
+    identities: &[(String, String)],
+    batch: usize,
+    duration: Duration,
+) -> Figures {
     let mut clients = Vec::new();
     for (certificate, key) in identities {
-        let channel = client::connect(addr, ca_pem, Some((certificate, key))).await.unwrap();
+        let channel = client::connect(addr, ca_pem, Some((certificate, key)))
+            .await
+            .unwrap();
         clients.push(client::clients(channel).1);
     }
     let deadline = Instant::now() + duration;
@@ -149,10 +210,20 @@ async fn drive(addr: SocketAddr, ca_pem: &str, identities: &[(String, String)], 
                 let mut latencies = Vec::new();
                 let mut reports = 0_usize;
                 while Instant::now() < deadline {
-                    let now_ms = i64::try_from(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()).unwrap();
+                    let now_ms = i64::try_from(
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis(),
+                    )
+                    .unwrap();
                     let payload: Vec<Vec<u8>> = (0..batch).map(|_| report(now_ms)).collect();
                     let sent = Instant::now();
-                    let response = ingest.submit(SubmitRequest { reports: payload }).await.unwrap().into_inner();
+                    let response = ingest
+                        .submit(SubmitRequest { reports: payload })
+                        .await
+                        .unwrap()
+                        .into_inner();
                     latencies.push(sent.elapsed());
                     assert_eq!(response.accepted.len(), batch, "every report acknowledged");
                     reports += batch;
@@ -174,7 +245,11 @@ async fn drive(addr: SocketAddr, ca_pem: &str, identities: &[(String, String)], 
         let index = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[index].as_secs_f64() * 1000.0
     };
-    Figures { reports_per_sec: reports as f64 / elapsed, p50_ms: at(0.50), p99_ms: at(0.99) }
+    Figures {
+        reports_per_sec: reports as f64 / elapsed,
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+    }
 }
 
 async fn start_collector(store: Store, data_dir: &std::path::Path) -> RunningCollector {
@@ -188,12 +263,20 @@ async fn start_collector(store: Store, data_dir: &std::path::Path) -> RunningCol
 async fn batch_metrics(http: SocketAddr) -> (f64, f64, f64) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(http).await.unwrap();
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).await.unwrap();
     let value = |name: &str| {
         text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .strip_prefix(' ')?
+                    .parse::<f64>()
+                    .ok()
+            })
             .unwrap_or(0.0)
     };
     (
@@ -205,8 +288,16 @@ async fn batch_metrics(http: SocketAddr) -> (f64, f64, f64) {
 
 fn main() {
     let quick = std::env::var("SOBRIO_BENCH_QUICK").is_ok_and(|v| v == "1");
-    let duration = if quick { Duration::from_millis(500) } else { Duration::from_secs(5) };
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let duration = if quick {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(5)
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async move {
         let dir = tempfile::tempdir().unwrap();
         println!("ingest benchmark: {AGENTS} concurrent agents over gRPC + mTLS (TLS 1.3), {} s per run, 2 worker threads", duration.as_secs_f64());

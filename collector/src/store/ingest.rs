@@ -12,7 +12,7 @@ use std::fmt::Write;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
-use super::{DeviceReports, DeviceWeek, IncomingReport, Store, StoreError, UsageHourRow};
+use super::{Backend, DeviceReports, DeviceWeek, IncomingReport, Store, StoreError, UsageHourRow};
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -34,7 +34,17 @@ pub fn week_start(unix_ms: i64) -> i64 {
 type AnyQuery = sqlx::query::Query<'static, Any, AnyArguments>;
 
 /// `head VALUES ($1, …), (…) tail` for `rows` rows of `columns` parameters.
-fn values_statement(head: &str, columns: usize, rows: usize, tail: &str) -> String {
+///
+/// SQLite gets anonymous `?` placeholders: it resolves each named one (`$N`)
+/// by a linear search of the names before it, which makes a statement of
+/// thousands of parameters quadratic to prepare.
+fn values_statement(
+    backend: Backend,
+    head: &str,
+    columns: usize,
+    rows: usize,
+    tail: &str,
+) -> String {
     let mut sql = String::with_capacity(head.len() + tail.len() + rows * columns * 5);
     sql.push_str(head);
     sql.push_str(" VALUES ");
@@ -43,7 +53,13 @@ fn values_statement(head: &str, columns: usize, rows: usize, tail: &str) -> Stri
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..columns {
             n += 1;
-            let _ = write!(sql, "{}${n}", if column == 0 { "" } else { ", " });
+            let separator = if column == 0 { "" } else { ", " };
+            match backend {
+                Backend::Sqlite => sql.push_str(&format!("{separator}?")),
+                Backend::Postgres => {
+                    let _ = write!(sql, "{separator}${n}");
+                }
+            }
         }
         sql.push(')');
     }
@@ -55,6 +71,7 @@ fn values_statement(head: &str, columns: usize, rows: usize, tail: &str) -> Stri
 /// Runs a multi-row statement over `rows`, in chunks under the parameter
 /// limit; returns what the statements return.
 async fn execute_rows<T>(
+    backend: Backend,
     connection: &mut AnyConnection,
     head: &str,
     columns: usize,
@@ -64,7 +81,7 @@ async fn execute_rows<T>(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut returned = Vec::new();
     for chunk in rows.chunks((MAX_PARAMETERS / columns).max(1)) {
-        let sql = values_statement(head, columns, chunk.len(), tail);
+        let sql = values_statement(backend, head, columns, chunk.len(), tail);
         let query = chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), &bind);
         returned.extend(query.fetch_all(&mut *connection).await?);
     }
@@ -160,6 +177,7 @@ impl Store {
             .filter(|(_, report)| seen.insert(report.report_id.as_str()))
             .collect();
         let inserted = execute_rows(
+            self.backend,
             connection,
             "INSERT INTO reports (report_id, device_id, collected_unix_ms, received_unix_ms, payload)",
             5,
@@ -197,7 +215,9 @@ impl Store {
                 .collect();
             per_group.push(fresh.len() as u64);
             if let Some(last_seen) = fresh.iter().map(|r| r.collected_unix_ms).max() {
-                let entry = seen_devices.entry(group.device_id.as_str()).or_insert((0, last_seen));
+                let entry = seen_devices
+                    .entry(group.device_id.as_str())
+                    .or_insert((0, last_seen));
                 entry.0 += i64::try_from(fresh.len()).unwrap_or(i64::MAX);
                 entry.1 = entry.1.max(last_seen);
             }
@@ -205,6 +225,7 @@ impl Store {
         let seen_devices: Vec<_> = seen_devices.into_iter().collect();
         if !seen_devices.is_empty() {
             execute_rows(
+                self.backend,
                 connection,
                 "UPDATE devices SET reports = devices.reports + r.column2,
                     last_seen_unix_ms = CASE
@@ -241,6 +262,7 @@ impl Store {
             return Ok(());
         }
         execute_rows(
+            self.backend,
             connection,
             "INSERT INTO inventories (device_id, collected_unix_ms, hostname, vendor, model,
                 serial_number, chassis, cpu_model, cpu_logical_cores, memory_bytes, disk_bytes,
@@ -323,6 +345,7 @@ impl Store {
         }
         let ranges: Vec<(&str, (i64, i64))> = ranges.into_iter().collect();
         let rows = execute_rows(
+            self.backend,
             connection,
             "SELECT u.device_id, u.hour_start_unix_ms, u.powered_minutes, u.active_minutes,
                 u.cpu_p95_percent, u.memory_p95_percent, u.disk_fill_percent
@@ -344,7 +367,10 @@ impl Store {
                 memory_p95_percent: row.get(5),
                 disk_fill_percent: row.get(6),
             };
-            stored.insert((row.get(0), hour.hour_start_unix_ms), HourContribution::of(&hour));
+            stored.insert(
+                (row.get(0), hour.hour_start_unix_ms),
+                HourContribution::of(&hour),
+            );
         }
         let mut deltas = RollupDeltas::default();
         for ((device, hour), (department, row)) in &hours {
@@ -354,6 +380,7 @@ impl Store {
         let rows: Vec<(&String, &UsageHourRow)> =
             hours.iter().map(|((d, _), (_, row))| (d, row)).collect();
         execute_rows(
+            self.backend,
             connection,
             "INSERT INTO usage_hours (device_id, hour_start_unix_ms, powered_minutes,
                 active_minutes, cpu_p95_percent, memory_p95_percent, disk_fill_percent)",
@@ -379,6 +406,7 @@ impl Store {
         .await?;
         let weeks: Vec<_> = deltas.weeks.into_iter().collect();
         execute_rows(
+            self.backend,
             connection,
             "INSERT INTO device_weeks (device_id, week_start_unix_ms, powered_hours, active_hours,
                 cpu_hot_hours, memory_hot_hours, disk_fill_max_percent)",
@@ -413,6 +441,7 @@ impl Store {
             .collect();
         if !department_hours.is_empty() {
             execute_rows(
+                self.backend,
                 connection,
                 "INSERT INTO department_hours (department, hour_start_unix_ms, active_devices)",
                 3,
@@ -445,6 +474,7 @@ impl Store {
             return Ok(());
         }
         execute_rows(
+            self.backend,
             connection,
             "INSERT INTO storage_snapshots (device_id, collected_unix_ms, total_bytes, used_bytes,
                 scanned_unix_ms, duplicate_groups, duplicate_files, duplicate_bytes, temp_bytes,
@@ -498,6 +528,7 @@ impl Store {
         }
         let rows: Vec<_> = rows.into_iter().collect();
         execute_rows(
+            self.backend,
             connection,
             "INSERT INTO person_days (person_id, day, device_id, collected_unix_ms,
                 meeting_minutes, meeting_count, conflicting_minutes, back_to_back_count,
@@ -716,8 +747,18 @@ mod tests {
     #[test]
     fn multi_row_statements_number_their_parameters() {
         assert_eq!(
-            values_statement("INSERT INTO t (a, b)", 2, 2, "ON CONFLICT DO NOTHING"),
+            values_statement(
+                Backend::Postgres,
+                "INSERT INTO t (a, b)",
+                2,
+                2,
+                "ON CONFLICT DO NOTHING"
+            ),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            values_statement(Backend::Sqlite, "INSERT INTO t (a, b)", 2, 2, ""),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) "
         );
     }
 }

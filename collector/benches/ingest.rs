@@ -178,6 +178,9 @@ async fn enroll(collector: &RunningCollector, ca_pem: &str) -> Vec<(String, Stri
     identities
 }
 
+/// A collector under test: name, gRPC address, CA, enrolled identities.
+type Target = (String, SocketAddr, String, Vec<(String, String)>);
+
 /// Figures of one run.
 struct Figures {
     reports_per_sec: f64,
@@ -312,7 +315,7 @@ fn main() {
         let echo = start_echo(&sqlite.shared.ca).await;
         let identities = enroll(&sqlite, &ca_pem).await;
 
-        let mut targets: Vec<(String, SocketAddr, String, Vec<(String, String)>)> = vec![
+        let mut targets: Vec<Target> = vec![
             ("collector, SQLite".into(), sqlite.grpc_addr, ca_pem.clone(), identities.clone()),
         ];
         let postgres = match std::env::var("TEST_DATABASE_URL") {

@@ -156,6 +156,8 @@ struct Status {
     certificate_expires: Option<String>,
     policy_version: Option<u64>,
     report_interval_secs: Option<i32>,
+    /// Delivery: last success, spool depth, dropped reports, last errors.
+    delivery: Option<crate::run::DeliveryStatus>,
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -211,6 +213,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     .map(|e| rfc3339(e.certificate_not_after_unix_ms)),
                 policy_version: policy.as_ref().map(|p| p.version),
                 report_interval_secs: policy.as_ref().map(|p| p.report_interval_secs),
+                delivery: crate::run::read_status(&state),
             };
             if json {
                 println!("{}", serde_json::to_string_pretty(&status)?);
@@ -222,6 +225,23 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     "certificate expires: {}",
                     status.certificate_expires.unwrap_or_default()
                 );
+                if let Some(delivery) = &status.delivery {
+                    println!(
+                        "last delivery:       {}",
+                        delivery.last_success.as_deref().unwrap_or("never")
+                    );
+                    println!(
+                        "spool:               {} reports, {} bytes",
+                        delivery.spool_depth, delivery.spool_bytes
+                    );
+                    println!(
+                        "dropped:             {} (spool full or too old), {} damaged",
+                        delivery.dropped, delivery.quarantined
+                    );
+                    for error in &delivery.last_errors {
+                        println!("error:               {error}");
+                    }
+                }
                 match policy {
                     Some(p) => println!(
                         "policy:              version {}, report every {} s",
@@ -238,31 +258,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run { once, server } => {
             let config = load_config(cli.config.as_ref())?;
             let mut agent = Agent::new(state, config, &cli.root, server)?;
-            loop {
-                let outcome = agent.cycle().await;
-                tracing::info!(
-                    accepted = outcome.accepted,
-                    rejected = outcome.rejected,
-                    pending = outcome.pending,
-                    "cycle done"
-                );
-                if once {
-                    return Ok(match outcome.error {
-                        None => ExitCode::SUCCESS,
-                        Some(error) => {
-                            eprintln!("error: delivery failed: {error}");
-                            ExitCode::FAILURE
-                        }
-                    });
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(agent.interval()) => {}
-                    () = shutdown_signal() => {
-                        tracing::info!("stopping");
-                        return Ok(ExitCode::SUCCESS);
+            if once {
+                agent.collect();
+                return Ok(match agent.deliver().await {
+                    Ok(done) => {
+                        tracing::info!(
+                            accepted = done.accepted,
+                            rejected = done.rejected,
+                            "delivered"
+                        );
+                        ExitCode::SUCCESS
                     }
-                }
+                    Err(error) => {
+                        eprintln!(
+                            "error: delivery failed: {error:#} ({} reports stay in the spool)",
+                            agent.pending()
+                        );
+                        ExitCode::FAILURE
+                    }
+                });
             }
+            agent.run(shutdown_signal()).await;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

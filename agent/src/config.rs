@@ -38,9 +38,13 @@ pub struct AgentConfig {
     /// Signals collected on this device. Turning one off here keeps it off
     /// whatever the policy says.
     pub signals: LocalSignals,
-    /// Reports kept in memory for a later attempt when the collector cannot
-    /// be reached.
+    /// Reports kept in memory when the spool cannot be written (disk full),
+    /// until it can.
     pub max_pending_reports: u32,
+    /// The on-disk spool of reports not yet acknowledged.
+    pub spool: SpoolConfig,
+    /// Retries and pacing of delivery.
+    pub delivery: DeliveryConfig,
 }
 
 impl Default for AgentConfig {
@@ -50,6 +54,58 @@ impl Default for AgentConfig {
             purchase_date: None,
             signals: LocalSignals::default(),
             max_pending_reports: 500,
+            spool: SpoolConfig::default(),
+            delivery: DeliveryConfig::default(),
+        }
+    }
+}
+
+/// Bounds of the spool; when full, the oldest reports are dropped (and
+/// counted in AgentHealth).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Most bytes held (1 MiB to 10 GiB).
+    pub max_bytes: u64,
+    /// Reports older than this are dropped (1 to 365 days).
+    pub max_age_days: u32,
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            max_age_days: 30,
+        }
+    }
+}
+
+/// Retries with jittered exponential backoff, a random splay at start, and a
+/// deadline for the last delivery at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// First retry delay (1 to 3600 s).
+    pub retry_min_secs: u32,
+    /// Longest retry delay (retry_min_secs to 86400 s).
+    pub retry_max_secs: u32,
+    /// The first delivery waits a random delay up to this (0 to 3600 s), so
+    /// that agents starting together do not call at once.
+    pub splay_max_secs: u32,
+    /// Most reports per Submit call (1 to 1000; the policy's limit wins if lower).
+    pub batch_reports: u32,
+    /// How long a stopping agent tries to deliver what it holds (0 to 60 s).
+    pub shutdown_deadline_secs: u32,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            retry_min_secs: 5,
+            retry_max_secs: 900,
+            splay_max_secs: 120,
+            batch_reports: 100,
+            shutdown_deadline_secs: 10,
         }
     }
 }
@@ -127,6 +183,61 @@ impl AgentConfig {
                 expected: "expected 1 to 100000".into(),
             });
         }
+        let check =
+            |key: &str, value: u64, range: std::ops::RangeInclusive<u64>, expected: &str| {
+                if range.contains(&value) {
+                    Ok(())
+                } else {
+                    Err(ConfigError::Invalid {
+                        key: key.into(),
+                        value: value.to_string(),
+                        expected: expected.into(),
+                    })
+                }
+            };
+        check(
+            "spool.max_bytes",
+            self.spool.max_bytes,
+            (1 << 20)..=(10 << 30),
+            "expected 1048576 (1 MiB) to 10737418240 (10 GiB)",
+        )?;
+        check(
+            "spool.max_age_days",
+            self.spool.max_age_days.into(),
+            1..=365,
+            "expected 1 to 365 days",
+        )?;
+        let delivery = &self.delivery;
+        check(
+            "delivery.retry_min_secs",
+            delivery.retry_min_secs.into(),
+            1..=3600,
+            "expected 1 to 3600 seconds",
+        )?;
+        check(
+            "delivery.retry_max_secs",
+            delivery.retry_max_secs.into(),
+            u64::from(delivery.retry_min_secs)..=86_400,
+            "expected delivery.retry_min_secs to 86400 seconds",
+        )?;
+        check(
+            "delivery.splay_max_secs",
+            delivery.splay_max_secs.into(),
+            0..=3600,
+            "expected 0 to 3600 seconds",
+        )?;
+        check(
+            "delivery.batch_reports",
+            delivery.batch_reports.into(),
+            1..=1000,
+            "expected 1 to 1000",
+        )?;
+        check(
+            "delivery.shutdown_deadline_secs",
+            delivery.shutdown_deadline_secs.into(),
+            0..=60,
+            "expected 0 to 60 seconds",
+        )?;
         self.purchase_date()?;
         Ok(())
     }
@@ -193,6 +304,12 @@ mod tests {
                 "report_interval_secs = \"hourly\"\n",
                 "report_interval_secs",
                 "agent.toml",
+            ),
+            ("[spool]\nmax_bytes = 10\n", "spool.max_bytes", "1 MiB"),
+            (
+                "[delivery]\nretry_min_secs = 60\nretry_max_secs = 30\n",
+                "delivery.retry_max_secs",
+                "retry_min_secs",
             ),
         ];
         for (text, key, detail) in cases {

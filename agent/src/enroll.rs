@@ -1,6 +1,6 @@
 //! Enrollment: a fresh key that never leaves the device, a CSR, and the
-//! collector's answer saved in the state directory. Renewal works the same way
-//! over mTLS.
+//! collector's answer saved in the state directory. (Renewal, over mTLS, is
+//! part of the delivery cycle in `run`.)
 
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
 use sobrio_proto::v1::EnrollRequest;
@@ -91,21 +91,4 @@ pub async fn enroll(
         response.policy.as_ref(),
     )?;
     Ok(enrollment)
-}
-
-/// Renews the client certificate with a fresh key.
-///
-/// # Errors
-/// When the collector refuses or the state cannot be saved.
-pub async fn renew(
-    state: &StateDir,
-    client: &CollectorClient,
-    enrollment: &mut Enrollment,
-    hostname: &str,
-) -> Result<(), EnrollError> {
-    let (key_pem, csr_pem) = key_and_csr(hostname)?;
-    let response = client.renew(csr_pem).await.map_err(EnrollError::Refused)?;
-    enrollment.certificate_not_after_unix_ms = response.certificate_not_after_unix_ms;
-    state.save_certificate(enrollment, &key_pem, &response.certificate_pem)?;
-    Ok(())
 }

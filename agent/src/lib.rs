@@ -13,13 +13,17 @@
 //! - [`enroll`]: enrollment and certificate renewal.
 //! - [`probe`]: one module per source, returning the agent's own types.
 //! - [`report`]: maps probe facts to `sobrio.v1` reports.
-//! - [`run`]: the collect-and-submit cycle.
+//! - [`spool`]: the on-disk spool: nothing collected is lost before an ack.
+//! - [`backoff`]: retry pacing and start-up splay.
+//! - [`run`]: the collect-spool-deliver cycle.
 
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod enroll;
 pub mod probe;
 pub mod report;
 pub mod run;
+pub mod spool;
 pub mod state;
 pub mod transport;

@@ -1,55 +1,156 @@
-//! The agent's cycle: collect a report, submit what is pending, apply a new
-//! policy when the ack announces one, renew the certificate when due, sleep
-//! the policy's interval.
+//! The agent's cycle: collect a report into the spool on the policy's
+//! interval, deliver what the spool holds, retry with backoff when the
+//! collector cannot take it, apply a new policy when an ack announces one,
+//! renew the certificate when due, and stop gracefully.
 //!
-//! Reports that could not be delivered stay pending in memory (bounded, the
-//! oldest dropped first) and go with the next cycle.
+//! A report counts as collected once it is in the spool (synced to disk); it
+//! leaves the spool only when the collector answered for it. If the spool
+//! cannot be written (a full disk), reports wait in memory, bounded, and the
+//! agent keeps running.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
 use sobrio_proto::Message;
-use sobrio_proto::v1::Policy;
+use sobrio_proto::v1::{AgentHealth, Policy, RenewResponse, SubmitResponse};
+use tokio::time::Instant;
 
+use crate::backoff::{Backoff, Jitter};
 use crate::config::AgentConfig;
-use crate::enroll::renew;
+use crate::enroll::key_and_csr;
 use crate::report::{ReportBuilder, effective_signals, now_unix_ms};
+use crate::spool::{Spool, SpoolLimits};
 use crate::state::{Enrollment, StateDir, StateError};
 use crate::transport::{CollectorClient, CollectorEndpoint};
 
 /// Renew the certificate when fewer than this many days remain.
 const RENEW_BEFORE_DAYS: i64 = 30;
-/// Most reports in one Submit call unless the policy says otherwise.
-const DEFAULT_BATCH: usize = 100;
+/// Longest single sleep: lets the agent notice a suspend (wall clock jumps,
+/// monotonic clock does not) and catch up soon after resume.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
 
-/// What one cycle achieved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CycleOutcome {
+/// The collector as the agent's cycle sees it. The gRPC implementation is
+/// [`GrpcUplink`]; tests may bridge to a real collector running elsewhere.
+#[allow(async_fn_in_trait)]
+pub trait Uplink {
+    /// `Ingest.Submit`.
+    async fn submit(&mut self, reports: Vec<Vec<u8>>) -> anyhow::Result<SubmitResponse>;
+    /// `Ingest.GetPolicy`.
+    async fn get_policy(&mut self) -> anyhow::Result<Policy>;
+    /// `Enrollment.Renew`.
+    async fn renew(&mut self, csr_pem: String) -> anyhow::Result<RenewResponse>;
+    /// Forget the connection (after a failure or new credentials).
+    fn reset(&mut self);
+}
+
+/// The real uplink: gRPC over mutual TLS with the enrolled identity,
+/// connected lazily and again after a failure.
+#[derive(Debug)]
+pub struct GrpcUplink {
+    state: StateDir,
+    server: String,
+    bearer: String,
+    client: Option<CollectorClient>,
+}
+
+impl GrpcUplink {
+    pub fn new(state: StateDir, enrollment: &Enrollment) -> Self {
+        Self {
+            state,
+            server: enrollment.server.clone(),
+            bearer: format!("{}:{}", enrollment.device_id, enrollment.bearer_secret),
+            client: None,
+        }
+    }
+
+    async fn client(&mut self) -> anyhow::Result<&CollectorClient> {
+        if self.client.is_none() {
+            let (key, certificate, ca) = self.state.credentials()?;
+            let endpoint = CollectorEndpoint {
+                url: self.server.clone(),
+                ca_pem: Some(ca),
+                identity: Some((certificate, key)),
+                bearer: Some(self.bearer.clone()),
+            };
+            self.client = Some(CollectorClient::connect(&endpoint).await?);
+        }
+        Ok(self.client.as_ref().expect("connected above"))
+    }
+}
+
+impl Uplink for GrpcUplink {
+    async fn submit(&mut self, reports: Vec<Vec<u8>>) -> anyhow::Result<SubmitResponse> {
+        Ok(self.client().await?.submit(reports).await?)
+    }
+
+    async fn get_policy(&mut self) -> anyhow::Result<Policy> {
+        Ok(self.client().await?.get_policy().await?)
+    }
+
+    async fn renew(&mut self, csr_pem: String) -> anyhow::Result<RenewResponse> {
+        Ok(self.client().await?.renew(csr_pem).await?)
+    }
+
+    fn reset(&mut self) {
+        self.client = None;
+    }
+}
+
+/// What `sobrio-agent status` shows, kept in the state directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryStatus {
+    /// RFC 3339 of the last Submit the collector answered.
+    pub last_success: Option<String>,
+    /// The last errors, newest last (at most 5).
+    pub last_errors: Vec<String>,
+    pub spool_depth: u64,
+    pub spool_bytes: u64,
+    pub dropped: u64,
+    pub quarantined: u64,
+    /// Reports waiting in memory because the spool could not be written.
+    pub in_memory: u64,
+    pub accepted_total: u64,
+    pub rejected_total: u64,
+}
+
+const STATUS_FILE: &str = "status.json";
+
+/// Reads the status a running agent keeps.
+pub fn read_status(state: &StateDir) -> Option<DeliveryStatus> {
+    serde_json::from_slice(&std::fs::read(state.path().join(STATUS_FILE)).ok()?).ok()
+}
+
+/// What one delivery achieved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Delivered {
     pub accepted: usize,
     pub rejected: usize,
-    /// Reports still waiting for a later attempt.
-    pub pending: usize,
-    /// Why delivery failed, when it did.
-    pub error: Option<String>,
 }
 
 /// The running agent.
 #[derive(Debug)]
-pub struct Agent {
+pub struct Agent<U> {
     state: StateDir,
     config: AgentConfig,
     enrollment: Enrollment,
     policy: Option<Policy>,
     builder: ReportBuilder,
-    pending: VecDeque<Vec<u8>>,
-    dropped: u64,
+    spool: Spool,
+    /// Reports the spool could not take (disk full), oldest first.
+    memory: VecDeque<(String, Vec<u8>)>,
+    uplink: U,
+    backoff: Backoff,
+    jitter: Jitter,
     hostname: String,
+    status: DeliveryStatus,
 }
 
-impl Agent {
-    /// Loads the enrollment and policy from the state directory; `server`
-    /// overrides the collector URL of the enrollment.
+impl Agent<GrpcUplink> {
+    /// Loads the enrollment, policy and spool from the state directory;
+    /// `server` overrides the enrolled collector URL.
     ///
     /// # Errors
     /// When the device is not enrolled or the state is unreadable.
@@ -63,23 +164,62 @@ impl Agent {
         if let Some(server) = server {
             enrollment.server = server;
         }
+        let uplink = GrpcUplink::new(state.clone(), &enrollment);
+        Self::with_uplink(
+            state,
+            config,
+            root,
+            enrollment,
+            uplink,
+            Jitter::from_entropy(),
+        )
+    }
+}
+
+impl<U: Uplink> Agent<U> {
+    /// An agent delivering through `uplink`.
+    ///
+    /// # Errors
+    /// When the spool or policy cannot be opened.
+    pub fn with_uplink(
+        state: StateDir,
+        config: AgentConfig,
+        root: &Path,
+        enrollment: Enrollment,
+        uplink: U,
+        jitter: Jitter,
+    ) -> anyhow::Result<Self> {
         let policy = state.policy()?;
-        let purchase_date = config.purchase_date()?;
-        // The host name for renewal CSRs; reports carry the live one.
-        let hostname = crate::probe::inventory::host_name(root);
+        let spool = Spool::open(
+            &state.path().join("spool"),
+            SpoolLimits {
+                max_bytes: config.spool.max_bytes,
+                max_age_ms: i64::from(config.spool.max_age_days) * 86_400_000,
+            },
+        )?;
+        let backoff = Backoff::new(
+            Duration::from_secs(config.delivery.retry_min_secs.into()),
+            Duration::from_secs(config.delivery.retry_max_secs.into()),
+            jitter.clone(),
+        );
         Ok(Self {
-            builder: ReportBuilder::new(root, purchase_date),
+            builder: ReportBuilder::new(root, config.purchase_date()?),
+            // The host name for renewal CSRs; reports carry the live one.
+            hostname: crate::probe::inventory::host_name(root),
+            status: read_status(&state).unwrap_or_default(),
             state,
             config,
             enrollment,
             policy,
-            pending: VecDeque::new(),
-            dropped: 0,
-            hostname,
+            spool,
+            memory: VecDeque::new(),
+            uplink,
+            backoff,
+            jitter,
         })
     }
 
-    /// How long to wait between cycles: the policy's interval.
+    /// How long to wait between reports: the policy's interval.
     pub fn interval(&self) -> Duration {
         let secs = self
             .policy
@@ -90,72 +230,152 @@ impl Agent {
         Duration::from_secs(secs)
     }
 
-    async fn client(&self) -> anyhow::Result<CollectorClient> {
-        let (key, certificate, ca) = self.state.credentials()?;
-        let endpoint = CollectorEndpoint {
-            url: self.enrollment.server.clone(),
-            ca_pem: Some(ca),
-            identity: Some((certificate, key)),
-            bearer: Some(format!(
-                "{}:{}",
-                self.enrollment.device_id, self.enrollment.bearer_secret
-            )),
-        };
-        Ok(CollectorClient::connect(&endpoint).await?)
+    /// The spool's state as AgentHealth reports it.
+    fn health(&self) -> AgentHealth {
+        let (depth, bytes) = self.spool.depth();
+        let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        AgentHealth {
+            spool_depth: Some(to_i64(depth + self.memory.len() as u64)),
+            spool_bytes: Some(to_i64(bytes)),
+            reports_dropped: Some(to_i64(self.spool.stats().dropped)),
+            ..AgentHealth::default()
+        }
     }
 
-    /// Collects one report and submits everything pending.
-    pub async fn cycle(&mut self) -> CycleOutcome {
+    fn note_error(&mut self, error: &str) {
+        self.status
+            .last_errors
+            .push(format!("{}: {error}", rfc3339(now_unix_ms())));
+        let excess = self.status.last_errors.len().saturating_sub(5);
+        self.status.last_errors.drain(..excess);
+    }
+
+    fn save_status(&mut self) {
+        let (depth, bytes) = self.spool.depth();
+        let stats = self.spool.stats();
+        self.status.spool_depth = depth;
+        self.status.spool_bytes = bytes;
+        self.status.dropped = stats.dropped;
+        self.status.quarantined = stats.quarantined;
+        self.status.in_memory = self.memory.len() as u64;
+        let path = self.state.path().join(STATUS_FILE);
+        let temporary = self.state.path().join(".status.json.tmp");
+        if let Ok(json) = serde_json::to_vec_pretty(&self.status)
+            && std::fs::write(&temporary, json).is_ok()
+        {
+            let _ = std::fs::rename(&temporary, &path);
+        }
+    }
+
+    /// Collects one report into the spool (or memory, if the spool cannot
+    /// take it). Returns its id.
+    pub fn collect(&mut self) -> String {
         let signals = effective_signals(self.config.signals, self.policy.as_ref());
         let version = self.policy.as_ref().map_or(0, |p| p.version);
-        let report = self.builder.collect(signals, version);
-        self.pending.push_back(report.encode_to_vec());
-        let limit = usize::try_from(self.config.max_pending_reports).unwrap_or(usize::MAX);
-        while self.pending.len() > limit {
-            self.pending.pop_front();
-            self.dropped += 1;
-            tracing::warn!(
-                dropped = self.dropped,
-                "pending reports over the limit: oldest dropped"
-            );
+        let mut report = self.builder.collect(signals, version);
+        let mut health = self.health();
+        if let Some(own) = report.agent_health.take() {
+            health.rss_bytes = own.rss_bytes;
+            health.cpu_time_ms = own.cpu_time_ms;
+            health.uptime_secs = own.uptime_secs;
         }
-        let mut outcome = CycleOutcome::default();
-        if let Err(error) = self.deliver(&mut outcome).await {
-            tracing::warn!(error = %format!("{error:#}"), pending = self.pending.len(), "delivery failed; will retry");
-            outcome.error = Some(format!("{error:#}"));
-        }
-        outcome.pending = self.pending.len();
-        outcome
+        report.agent_health = Some(health);
+        let id = report.report_id.clone();
+        self.spool.expire(now_unix_ms());
+        self.store(id.clone(), report.encode_to_vec());
+        self.save_status();
+        id
     }
 
-    async fn deliver(&mut self, outcome: &mut CycleOutcome) -> anyhow::Result<()> {
-        let client = self.client().await?;
+    fn store(&mut self, id: String, payload: Vec<u8>) {
+        match self.spool.push(&id, &payload) {
+            Ok(()) => tracing::info!(report = %id, "report spooled"),
+            Err(error) => {
+                tracing::error!(%error, "report kept in memory: the spool cannot take it");
+                self.note_error(&error.to_string());
+                self.memory.push_back((id, payload));
+                let limit = usize::try_from(self.config.max_pending_reports).unwrap_or(usize::MAX);
+                while self.memory.len() > limit {
+                    self.memory.pop_front();
+                    self.status.dropped += 1;
+                }
+            }
+        }
+    }
+
+    /// Delivers everything held, in batches, oldest first.
+    ///
+    /// # Errors
+    /// When the collector cannot be reached or refuses the call; what was
+    /// not acknowledged stays for the next attempt.
+    pub async fn deliver(&mut self) -> anyhow::Result<Delivered> {
+        let result = self.try_deliver().await;
+        match &result {
+            Ok(_) => {
+                self.backoff.success();
+                self.status.last_success = Some(rfc3339(now_unix_ms()));
+            }
+            Err(error) => {
+                self.uplink.reset();
+                self.note_error(&format!("{error:#}"));
+            }
+        }
+        self.save_status();
+        result
+    }
+
+    async fn try_deliver(&mut self) -> anyhow::Result<Delivered> {
+        // Reports held in memory go to the spool as soon as it takes them.
+        while let Some((id, payload)) = self.memory.pop_front() {
+            if let Err(error) = self.spool.push(&id, &payload) {
+                tracing::warn!(%error, "spool still unavailable");
+                self.memory.push_front((id, payload));
+                break;
+            }
+        }
         let batch_limit = self
             .policy
             .as_ref()
             .and_then(|p| p.limits)
             .and_then(|l| usize::try_from(l.max_reports_per_submit).ok())
             .filter(|n| *n > 0)
-            .unwrap_or(DEFAULT_BATCH);
-        let mut announced_version = None;
-        while !self.pending.is_empty() {
-            let count = self.pending.len().min(batch_limit);
-            let batch: Vec<Vec<u8>> = self.pending.iter().take(count).cloned().collect();
-            let response = client.submit(batch).await?;
-            // Accepted are stored; rejected would be refused again: both leave.
-            self.pending.drain(..count);
-            outcome.accepted += response.accepted.len();
-            outcome.rejected += response.rejected.len();
+            .map_or(self.config.delivery.batch_reports as usize, |n| {
+                n.min(self.config.delivery.batch_reports as usize)
+            });
+        let mut delivered = Delivered::default();
+        let mut announced = None;
+        loop {
+            let from_spool = self.spool.oldest(batch_limit);
+            let (ids, payloads): (Vec<String>, Vec<Vec<u8>>) = if from_spool.is_empty() {
+                self.memory.iter().take(batch_limit).cloned().unzip()
+            } else {
+                from_spool
+                    .into_iter()
+                    .map(|e| (e.report_id, e.payload))
+                    .unzip()
+            };
+            if ids.is_empty() {
+                break;
+            }
+            let response = self.uplink.submit(payloads).await?;
             for rejection in &response.rejected {
                 tracing::warn!(index = rejection.index, field = %rejection.field, reason = %rejection.reason, "report rejected by the collector");
             }
-            announced_version = Some(response.policy_version);
+            // The collector answered for every report of the batch: accepted
+            // ones are stored, rejected ones would be refused again.
+            self.spool.remove(&ids);
+            self.memory.retain(|(id, _)| !ids.contains(id));
+            delivered.accepted += response.accepted.len();
+            delivered.rejected += response.rejected.len();
+            self.status.accepted_total += response.accepted.len() as u64;
+            self.status.rejected_total += response.rejected.len() as u64;
+            announced = Some(response.policy_version);
         }
         let current = self.policy.as_ref().map_or(0, |p| p.version);
-        if let Some(version) = announced_version
+        if let Some(version) = announced
             && version != current
         {
-            let policy = client.get_policy().await?;
+            let policy = self.uplink.get_policy().await?;
             tracing::info!(version = policy.version, "new policy applied");
             self.state.save_policy(&policy)?;
             self.policy = Some(policy);
@@ -163,9 +383,101 @@ impl Agent {
         let days_left =
             (self.enrollment.certificate_not_after_unix_ms - now_unix_ms()) / 86_400_000;
         if days_left < RENEW_BEFORE_DAYS {
-            renew(&self.state, &client, &mut self.enrollment, &self.hostname).await?;
+            let (key_pem, csr_pem) = key_and_csr(&self.hostname)?;
+            let renewed = self.uplink.renew(csr_pem).await?;
+            self.enrollment.certificate_not_after_unix_ms = renewed.certificate_not_after_unix_ms;
+            self.state
+                .save_certificate(&self.enrollment, &key_pem, &renewed.certificate_pem)?;
+            self.uplink.reset();
             tracing::info!(days_left, "client certificate renewed");
         }
-        Ok(())
+        Ok(delivered)
     }
+
+    /// Runs until `shutdown` resolves: a report every interval, deliveries
+    /// after each report (the first after a random splay), retries with
+    /// backoff; at shutdown, one last delivery within the configured deadline.
+    pub async fn run(&mut self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let splay = self.jitter.up_to(Duration::from_secs(
+            self.config.delivery.splay_max_secs.into(),
+        ));
+        let start = Instant::now();
+        let mut next_report = start;
+        let splay_until = start + splay;
+        let mut next_delivery = splay_until;
+        let mut last_wall = SystemTime::now();
+        let mut last_mono = start;
+        loop {
+            let now = Instant::now();
+            // A suspend stops the monotonic clock, not the wall clock: catch up.
+            let wall = SystemTime::now()
+                .duration_since(last_wall)
+                .unwrap_or_default();
+            let mono = now - last_mono;
+            if wall > mono + Duration::from_secs(5) {
+                let slept = wall - mono;
+                tracing::info!(secs = slept.as_secs(), "resumed after a suspend");
+                next_report = next_report.checked_sub(slept).unwrap_or(now).max(start);
+                next_delivery = next_delivery.checked_sub(slept).unwrap_or(now).max(start);
+            }
+            (last_wall, last_mono) = (SystemTime::now(), now);
+            if now >= next_report {
+                self.collect();
+                next_report = now + self.interval();
+                // A new report goes at once, unless the splay or a backoff
+                // says to wait.
+                if self.backoff.failures() == 0 {
+                    next_delivery = next_delivery.min(now).max(splay_until);
+                }
+            }
+            if now >= next_delivery {
+                match self.deliver().await {
+                    Ok(done) => {
+                        tracing::info!(
+                            accepted = done.accepted,
+                            rejected = done.rejected,
+                            "delivered"
+                        );
+                        next_delivery = next_report;
+                    }
+                    Err(error) => {
+                        let delay = self.backoff.failure();
+                        tracing::warn!(error = %format!("{error:#}"), retry_in_secs = delay.as_secs(), "delivery failed; will retry");
+                        next_delivery = Instant::now() + delay;
+                    }
+                }
+            }
+            let wake = next_report
+                .min(next_delivery)
+                .min(Instant::now() + MAX_SLEEP);
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = &mut shutdown => {
+                    let deadline = Duration::from_secs(self.config.delivery.shutdown_deadline_secs.into());
+                    match tokio::time::timeout(deadline, self.deliver()).await {
+                        Ok(Ok(_)) => tracing::info!("delivered before stopping"),
+                        Ok(Err(error)) => tracing::warn!(error = %format!("{error:#}"), "stopping with reports in the spool"),
+                        Err(_) => tracing::warn!("shutdown deadline reached; reports stay in the spool"),
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Reports held: in the spool and in memory.
+    pub fn pending(&self) -> u64 {
+        self.spool.depth().0 + self.memory.len() as u64
+    }
+}
+
+fn rfc3339(unix_ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix_ms.to_string())
 }

@@ -27,7 +27,11 @@ const STATS_FILE: &str = "stats.json";
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
     #[error("cannot {action} {path}: {source}{hint}", hint = disk_full_hint(source))]
-    Io { action: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("report of {0} bytes is larger than the whole spool: raise spool.max_bytes")]
     TooLarge(usize),
 }
@@ -71,8 +75,12 @@ pub struct Spool {
     stats: SpoolStats,
 }
 
-fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
-    move |source| SpoolError::Io { action, path: path.to_owned(), source }
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> SpoolError + 'a {
+    move |source| SpoolError::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
 }
 
 fn sync_dir(dir: &Path) {
@@ -89,8 +97,13 @@ fn digest(payload: &[u8]) -> [u8; 32] {
 
 /// The millisecond timestamp of a UUIDv7 report id.
 fn report_time_ms(report_id: &str) -> Option<i64> {
-    let (secs, nanos) = uuid::Uuid::parse_str(report_id).ok()?.get_timestamp()?.to_unix();
-    i64::try_from(secs).ok().map(|s| s * 1000 + i64::from(nanos / 1_000_000))
+    let (secs, nanos) = uuid::Uuid::parse_str(report_id)
+        .ok()?
+        .get_timestamp()?
+        .to_unix();
+    i64::try_from(secs)
+        .ok()
+        .map(|s| s * 1000 + i64::from(nanos / 1_000_000))
 }
 
 impl Spool {
@@ -113,7 +126,11 @@ impl Spool {
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .unwrap_or_default();
-        Ok(Self { dir: dir.to_owned(), limits, stats })
+        Ok(Self {
+            dir: dir.to_owned(),
+            limits,
+            stats,
+        })
     }
 
     pub fn stats(&self) -> SpoolStats {
@@ -153,7 +170,10 @@ impl Spool {
     /// Reports waiting and the bytes they hold.
     pub fn depth(&self) -> (u64, u64) {
         let entries = self.entries();
-        (entries.len() as u64, entries.iter().map(|(_, size)| size).sum())
+        (
+            entries.len() as u64,
+            entries.iter().map(|(_, size)| size).sum(),
+        )
     }
 
     /// Writes a report durably. Drops the oldest entries first if the spool
@@ -189,7 +209,8 @@ impl Spool {
             .truncate(true)
             .open(&temporary)
             .map_err(io("create", &temporary))?;
-        let length = u32::try_from(payload.len()).map_err(|_| SpoolError::TooLarge(payload.len()))?;
+        let length =
+            u32::try_from(payload.len()).map_err(|_| SpoolError::TooLarge(payload.len()))?;
         let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
         bytes.extend_from_slice(MAGIC);
         bytes.extend_from_slice(&length.to_be_bytes());
@@ -198,7 +219,11 @@ impl Spool {
         let written = file.write_all(&bytes).and_then(|()| file.sync_all());
         if let Err(source) = written {
             let _ = fs::remove_file(&temporary);
-            return Err(SpoolError::Io { action: "write", path: temporary, source });
+            return Err(SpoolError::Io {
+                action: "write",
+                path: temporary,
+                source,
+            });
         }
         let path = self.entry_path(report_id);
         fs::rename(&temporary, &path).map_err(io("rename", &path))?;
@@ -211,7 +236,8 @@ impl Spool {
     pub fn expire(&mut self, now_unix_ms: i64) -> u64 {
         let mut dropped = 0;
         for (id, _) in self.entries() {
-            let too_old = report_time_ms(&id).is_some_and(|t| now_unix_ms - t > self.limits.max_age_ms);
+            let too_old =
+                report_time_ms(&id).is_some_and(|t| now_unix_ms - t > self.limits.max_age_ms);
             if too_old && fs::remove_file(self.entry_path(&id)).is_ok() {
                 dropped += 1;
             }
@@ -233,7 +259,10 @@ impl Spool {
                 break;
             }
             match self.read_entry(&id) {
-                Ok(payload) => batch.push(SpoolEntry { report_id: id, payload }),
+                Ok(payload) => batch.push(SpoolEntry {
+                    report_id: id,
+                    payload,
+                }),
                 Err(reason) => self.quarantine(&id, &reason),
             }
         }
@@ -251,7 +280,10 @@ impl Spool {
         let length = u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
         let payload = &bytes[HEADER_BYTES..];
         if payload.len() != length {
-            return Err(format!("length {} where the header says {length}", payload.len()));
+            return Err(format!(
+                "length {} where the header says {length}",
+                payload.len()
+            ));
         }
         if digest(payload) != bytes[8..40] {
             return Err("checksum mismatch".into());
@@ -261,13 +293,20 @@ impl Spool {
 
     fn quarantine(&mut self, report_id: &str, reason: &str) {
         let from = self.entry_path(report_id);
-        let to = self.dir.join("quarantine").join(format!("{report_id}.{ENTRY_SUFFIX}"));
+        let to = self
+            .dir
+            .join("quarantine")
+            .join(format!("{report_id}.{ENTRY_SUFFIX}"));
         if fs::rename(&from, &to).is_err() {
             let _ = fs::remove_file(&from);
         }
         self.stats.quarantined += 1;
         self.save_stats();
-        tracing::warn!(report = report_id, reason, "damaged spool entry quarantined");
+        tracing::warn!(
+            report = report_id,
+            reason,
+            "damaged spool entry quarantined"
+        );
     }
 
     /// Removes acknowledged entries.
@@ -288,7 +327,10 @@ mod tests {
     }
 
     fn limits() -> SpoolLimits {
-        SpoolLimits { max_bytes: 10_000, max_age_ms: 86_400_000 }
+        SpoolLimits {
+            max_bytes: 10_000,
+            max_age_ms: 86_400_000,
+        }
     }
 
     #[test]
@@ -300,17 +342,34 @@ mod tests {
             spool.push(id, &[u8::try_from(i).unwrap(); 10]).unwrap();
         }
         let batch = spool.oldest(2);
-        assert_eq!(batch.iter().map(|e| e.report_id.clone()).collect::<Vec<_>>(), ids[..2]);
+        assert_eq!(
+            batch
+                .iter()
+                .map(|e| e.report_id.clone())
+                .collect::<Vec<_>>(),
+            ids[..2]
+        );
         assert_eq!(batch[1].payload, vec![1; 10]);
         spool.remove(&ids[..2]);
         let reopened = Spool::open(dir.path(), limits()).unwrap();
-        assert_eq!(reopened.depth().0, 1, "what is not acknowledged survives a restart");
+        assert_eq!(
+            reopened.depth().0,
+            1,
+            "what is not acknowledged survives a restart"
+        );
     }
 
     #[test]
     fn a_full_spool_drops_the_oldest_and_counts_them() {
         let dir = tempfile::tempdir().unwrap();
-        let mut spool = Spool::open(dir.path(), SpoolLimits { max_bytes: 3 * (HEADER_BYTES as u64 + 100), ..limits() }).unwrap();
+        let mut spool = Spool::open(
+            dir.path(),
+            SpoolLimits {
+                max_bytes: 3 * (HEADER_BYTES as u64 + 100),
+                ..limits()
+            },
+        )
+        .unwrap();
         let ids: Vec<String> = (0..5).map(|_| id()).collect();
         for id in &ids {
             spool.push(id, &[7; 100]).unwrap();
@@ -318,7 +377,11 @@ mod tests {
         let kept: Vec<String> = spool.oldest(10).into_iter().map(|e| e.report_id).collect();
         assert_eq!(kept, ids[2..]);
         assert_eq!(spool.stats().dropped, 2);
-        assert_eq!(Spool::open(dir.path(), limits()).unwrap().stats().dropped, 2, "persisted");
+        assert_eq!(
+            Spool::open(dir.path(), limits()).unwrap().stats().dropped,
+            2,
+            "persisted"
+        );
     }
 
     #[test]
@@ -339,7 +402,12 @@ mod tests {
         assert_eq!(batch.len(), 1);
         assert_eq!(batch[0].report_id, good);
         assert_eq!(spool.stats().quarantined, 2);
-        assert!(dir.path().join("quarantine").join(format!("{truncated}.rpt")).exists());
+        assert!(
+            dir.path()
+                .join("quarantine")
+                .join(format!("{truncated}.rpt"))
+                .exists()
+        );
     }
 
     #[test]
@@ -358,7 +426,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         Spool::open(dir.path(), limits()).unwrap();
         // What a SIGKILL between write and rename leaves behind.
-        fs::write(dir.path().join("tmp").join(format!("{}.tmp", id())), b"SBS1\0\0").unwrap();
+        fs::write(
+            dir.path().join("tmp").join(format!("{}.tmp", id())),
+            b"SBS1\0\0",
+        )
+        .unwrap();
         let mut spool = Spool::open(dir.path(), limits()).unwrap();
         assert!(spool.oldest(10).is_empty());
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);

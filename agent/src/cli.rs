@@ -104,6 +104,7 @@ pub fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     // One thread: the agent must stay light on the employee's machine.
     let runtime = match tokio::runtime::Builder::new_current_thread()

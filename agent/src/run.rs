@@ -377,7 +377,10 @@ impl<U: Uplink> Agent<U> {
         {
             let policy = self.uplink.get_policy().await?;
             tracing::info!(version = policy.version, "new policy applied");
-            self.state.save_policy(&policy)?;
+            if let Err(error) = self.state.save_policy(&policy) {
+                // Applied all the same; saved once the disk allows.
+                tracing::warn!(%error, "cannot save the new policy");
+            }
             self.policy = Some(policy);
         }
         let days_left =

@@ -128,6 +128,15 @@ impl CollectorProcess {
     /// # Panics
     /// When it exits before serving.
     pub fn serve(data_dir: &str, extra: &[&str]) -> Self {
+        Self::serve_at(data_dir, extra, "127.0.0.1:0")
+    }
+
+    /// As [`CollectorProcess::serve`], with gRPC on `grpc_addr` (to restart
+    /// a collector where its agents expect it).
+    ///
+    /// # Panics
+    /// When it exits before serving.
+    pub fn serve_at(data_dir: &str, extra: &[&str], grpc_addr: &str) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(binary("sobrio-collector"))
             .args(["--data-dir", data_dir])
@@ -135,7 +144,7 @@ impl CollectorProcess {
             .args([
                 "serve",
                 "--grpc-addr",
-                "127.0.0.1:0",
+                grpc_addr,
                 "--http-addr",
                 "127.0.0.1:0",
             ])

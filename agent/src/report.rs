@@ -5,17 +5,20 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sobrio_proto::v1::{
-    self, AgentHealth, Chassis, Confidence, Disk, DiskHealth, DiskKind, Inventory, Policy, Report,
+    self, ActivitySource, AgentHealth, Battery, Chassis, Confidence, Disk, DiskHealth, DiskKind,
+    Inventory, Policy, Report, Storage, Usage, UsageHour, Volume,
 };
 use time::Date;
 
 use crate::config::LocalSignals;
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{
-    AgeProvenance, ChassisKind, DiskTechnology, InventoryFacts, InventoryProbe,
+    AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
 };
+use crate::probe::usage::{HourlyUsage, UsageSampler};
+use crate::probe::volumes::{live_mounts, local_volumes};
 
-/// Inventory is resent at least this often even when unchanged.
+/// Inventory and volumes are resent at least this often even when unchanged.
 const INVENTORY_REFRESH: Duration = Duration::from_secs(24 * 3600);
 
 /// The signals in effect: the policy's, minus what local configuration turns
@@ -43,6 +46,10 @@ pub struct ReportBuilder {
     purchase_date: Option<Date>,
     /// The last inventory sent and when, to send it only on change or daily.
     last_inventory: Option<(InventoryFacts, Instant)>,
+    usage_sampler: Option<UsageSampler>,
+    usage: HourlyUsage,
+    /// When volumes were last sent: daily.
+    last_volumes: Option<Instant>,
 }
 
 impl ReportBuilder {
@@ -53,7 +60,73 @@ impl ReportBuilder {
             health: HealthProbe::default(),
             purchase_date,
             last_inventory: None,
+            usage_sampler: None,
+            usage: HourlyUsage::default(),
+            last_volumes: None,
         }
+    }
+
+    /// Takes a usage sample (cheap: CPU, memory, root fill, logind), folded
+    /// into the current hour's bucket.
+    pub fn sample_usage(&mut self) {
+        let sampler = self.usage_sampler.get_or_insert_with(UsageSampler::default);
+        let sample = sampler.sample(now_unix_ms());
+        self.usage.add(&sample);
+    }
+
+    fn usage_section(&mut self) -> Usage {
+        self.sample_usage();
+        let source = if self
+            .usage_sampler
+            .as_ref()
+            .is_some_and(UsageSampler::has_logind)
+        {
+            ActivitySource::Logind
+        } else {
+            ActivitySource::Unspecified
+        };
+        let hours = self
+            .usage
+            .buckets()
+            .into_iter()
+            .map(|bucket| UsageHour {
+                hour_start_unix_ms: bucket.hour_start_unix_ms,
+                powered_minutes: i32::try_from(bucket.powered_minutes).unwrap_or(60),
+                active_minutes: bucket.active_minutes.and_then(|m| i32::try_from(m).ok()),
+                cpu_p95_percent: bucket.cpu_p95_percent,
+                memory_p95_percent: bucket.memory_p95_percent,
+                disk_fill_percent: bucket.disk_fill_percent,
+                activity_source: source as i32,
+            })
+            .collect();
+        // Completed hours go out whole in this report; the current hour stays
+        // and goes again, fuller, in the next.
+        self.usage.forget_completed(now_unix_ms());
+        Usage { hours }
+    }
+
+    fn storage_section(&mut self) -> Option<Storage> {
+        if self
+            .last_volumes
+            .is_some_and(|at| at.elapsed() < INVENTORY_REFRESH)
+        {
+            return None;
+        }
+        self.last_volumes = Some(Instant::now());
+        let volumes = local_volumes(live_mounts())
+            .into_iter()
+            .map(|v| Volume {
+                mount_point: v.mount_point,
+                filesystem: v.filesystem,
+                total_bytes: to_i64(v.total_bytes),
+                used_bytes: to_i64(v.used_bytes),
+                removable: v.removable,
+            })
+            .collect();
+        Some(Storage {
+            volumes,
+            reclaimable: None,
+        })
     }
 
     /// Collects one report now.
@@ -78,8 +151,12 @@ impl ReportBuilder {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             policy_version,
             inventory,
-            usage: None,
-            storage: None,
+            usage: signals.usage.then(|| self.usage_section()),
+            storage: if signals.storage {
+                self.storage_section()
+            } else {
+                None
+            },
             digital_load: None,
             agent_health: Some(health_message(self.health.sample())),
         }
@@ -134,8 +211,13 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
                 } as i32,
                 size_bytes: to_i64(disk.size_bytes),
                 model: disk.model.clone(),
-                health: DiskHealth::Unknown as i32,
-                power_on_hours: None,
+                health: match disk.condition {
+                    DiskCondition::Unknown => DiskHealth::Unknown,
+                    DiskCondition::Ok => DiskHealth::Ok,
+                    DiskCondition::Warning => DiskHealth::Warning,
+                    DiskCondition::Failing => DiskHealth::Failing,
+                } as i32,
+                power_on_hours: disk.power_on_hours.map(to_i64),
             })
             .collect(),
         os_name: facts.os_name.clone(),
@@ -158,7 +240,13 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
                 confidence: confidence as i32,
             })
         }),
-        battery: None,
+        battery: facts.battery.map(|b| Battery {
+            design_capacity_mwh: b.design_uwh.map(|v| to_i64(v / 1000)),
+            full_capacity_mwh: b.full_uwh.map(|v| to_i64(v / 1000)),
+            design_capacity_mah: b.design_uah.map(|v| to_i64(v / 1000)),
+            full_capacity_mah: b.full_uah.map(|v| to_i64(v / 1000)),
+            cycle_count: b.cycle_count.map(to_i32),
+        }),
     }
 }
 

@@ -1,5 +1,5 @@
-//! The agent's cycle: collect a report into the spool on the policy's
-//! interval, deliver what the spool holds, retry with backoff when the
+//! The agent's cycle: sample use every minute, collect a report into the
+//! spool on the policy's interval, deliver what the spool holds, retry with backoff when the
 //! collector cannot take it, apply a new policy when an ack announces one,
 //! renew the certificate when due, and stop gracefully.
 //!
@@ -28,6 +28,8 @@ use crate::transport::{CollectorClient, CollectorEndpoint};
 
 /// Renew the certificate when fewer than this many days remain.
 const RENEW_BEFORE_DAYS: i64 = 30;
+/// How often use is sampled (CPU, memory, activity): often and cheaply.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest single sleep: lets the agent notice a suspend (wall clock jumps,
 /// monotonic clock does not) and catch up soon after resume.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -409,6 +411,7 @@ impl<U: Uplink> Agent<U> {
         let mut next_report = start;
         let splay_until = start + splay;
         let mut next_delivery = splay_until;
+        let mut next_sample = start + SAMPLE_INTERVAL;
         let mut last_wall = SystemTime::now();
         let mut last_mono = start;
         loop {
@@ -425,6 +428,12 @@ impl<U: Uplink> Agent<U> {
                 next_delivery = next_delivery.checked_sub(slept).unwrap_or(now).max(start);
             }
             (last_wall, last_mono) = (SystemTime::now(), now);
+            if now >= next_sample {
+                if effective_signals(self.config.signals, self.policy.as_ref()).usage {
+                    self.builder.sample_usage();
+                }
+                next_sample = now + SAMPLE_INTERVAL;
+            }
             if now >= next_report {
                 self.collect();
                 next_report = now + self.interval();

@@ -45,12 +45,48 @@ pub enum DiskTechnology {
     Unknown,
 }
 
+/// Health of a disk, where it can be read without extra privilege.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskCondition {
+    Unknown,
+    Ok,
+    Warning,
+    Failing,
+}
+
 /// One physical disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DiskFacts {
+    /// Kernel name (`nvme0n1`, `sda`), to match SMART data; never sent.
+    pub name: String,
     pub technology: DiskTechnology,
     pub size_bytes: u64,
     pub model: Option<String>,
+    pub condition: DiskCondition,
+    pub power_on_hours: Option<u64>,
+}
+
+/// Battery capacities as the kernel reports them: energy (µWh) or charge
+/// (µAh), whichever the battery offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatteryFacts {
+    pub design_uwh: Option<u64>,
+    pub full_uwh: Option<u64>,
+    pub design_uah: Option<u64>,
+    pub full_uah: Option<u64>,
+    pub cycle_count: Option<u32>,
+}
+
+impl BatteryFacts {
+    /// Full capacity over design capacity, in percent.
+    pub fn health_percent(&self) -> Option<f64> {
+        let (full, design) = match (self.full_uwh, self.design_uwh) {
+            (Some(full), Some(design)) => (full, design),
+            _ => (self.full_uah?, self.design_uah?),
+        };
+        #[allow(clippy::cast_precision_loss)]
+        (design > 0).then(|| full as f64 * 100.0 / design as f64)
+    }
 }
 
 /// Where an age estimate comes from, best first.
@@ -88,6 +124,7 @@ pub struct InventoryFacts {
     pub bios_version: Option<String>,
     pub bios_date: Option<Date>,
     pub age: Option<AgeEstimate>,
+    pub battery: Option<BatteryFacts>,
 }
 
 /// Reads inventory facts; keeps its sysinfo `System` between calls.
@@ -180,7 +217,7 @@ impl InventoryProbe {
                 .and_then(|n| u32::try_from(n).ok()),
             cpu_logical_cores: logical,
             memory_bytes,
-            disks: block_devices(&self.root),
+            disks: self.disks(),
             os_name: os_release.0,
             os_version: os_release.1,
             kernel_version: read_trimmed(&self.root.join("proc/sys/kernel/osrelease")),
@@ -188,8 +225,51 @@ impl InventoryProbe {
             bios_version: dmi("bios_version"),
             bios_date,
             age,
+            battery: battery(&self.root),
         }
     }
+}
+
+impl InventoryProbe {
+    /// Physical disks, with SMART health when this is the live system.
+    fn disks(&self) -> Vec<DiskFacts> {
+        let mut disks = block_devices(&self.root);
+        if self.system.is_some() && self.root == Path::new("/") {
+            for disk in &mut disks {
+                if let Some(health) = super::smart::read(&disk.name) {
+                    disk.condition = health.condition;
+                    disk.power_on_hours = health.power_on_hours;
+                }
+            }
+        }
+        disks
+    }
+}
+
+/// The first battery of `/sys/class/power_supply` (laptops have one; a
+/// desktop none).
+fn battery(root: &Path) -> Option<BatteryFacts> {
+    let mut supplies: Vec<_> = std::fs::read_dir(root.join("sys/class/power_supply"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    supplies.sort();
+    let dir = supplies
+        .into_iter()
+        .find(|dir| read_trimmed(&dir.join("type")).as_deref() == Some("Battery"))?;
+    let number = |name: &str| read_trimmed(&dir.join(name)).and_then(|v| v.parse::<u64>().ok());
+    let facts = BatteryFacts {
+        design_uwh: number("energy_full_design"),
+        full_uwh: number("energy_full"),
+        design_uah: number("charge_full_design"),
+        full_uah: number("charge_full"),
+        // Many firmwares report 0 cycles when they do not count.
+        cycle_count: number("cycle_count")
+            .filter(|c| *c > 0)
+            .and_then(|c| u32::try_from(c).ok()),
+    };
+    (facts.health_percent().is_some() || facts.cycle_count.is_some()).then_some(facts)
 }
 
 /// The host name, from the kernel or `/etc/hostname` under `root`.
@@ -274,19 +354,35 @@ fn read_os_release(root: &Path) -> (Option<String>, Option<String>) {
     (value("NAME"), value("VERSION_ID"))
 }
 
-/// The root filesystem's birth time, as an OS installation date. Some
-/// filesystems report none, or 0: then there is no estimate from it.
+/// The operating system's installation date: the root filesystem's birth
+/// time; where the filesystem reports none (or 0, as some virtual machines'
+/// do), the oldest of the installer's log directory and `/etc/machine-id`,
+/// both written at installation.
 fn os_install_date(root: &Path) -> Option<Date> {
-    let created = std::fs::metadata(root).ok()?.created().ok()?;
-    let secs = created
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    if secs == 0 {
-        return None;
-    }
-    let secs = i64::try_from(secs).ok()?;
-    Some(time::OffsetDateTime::from_unix_timestamp(secs).ok()?.date())
+    let birth = std::fs::metadata(root).ok().and_then(|m| m.created().ok());
+    install_date_from(birth, root)
+}
+
+fn install_date_from(birth: Option<std::time::SystemTime>, root: &Path) -> Option<Date> {
+    let date = |time: std::time::SystemTime| {
+        let secs = time.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+        // A zero birth time means "not recorded".
+        if secs == 0 {
+            return None;
+        }
+        Some(
+            time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?)
+                .ok()?
+                .date(),
+        )
+    };
+    birth.and_then(date).or_else(|| {
+        ["var/log/installer", "etc/machine-id"]
+            .iter()
+            .filter_map(|path| std::fs::metadata(root.join(path)).ok()?.modified().ok())
+            .filter_map(date)
+            .min()
+    })
 }
 
 /// Physical disks from `/sys/block`: loop, RAM, device-mapper and optical
@@ -295,7 +391,7 @@ fn block_devices(root: &Path) -> Vec<DiskFacts> {
     let Ok(entries) = std::fs::read_dir(root.join("sys/block")) else {
         return Vec::new();
     };
-    let mut disks: Vec<(String, DiskFacts)> = entries
+    let mut disks: Vec<DiskFacts> = entries
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -321,18 +417,18 @@ fn block_devices(root: &Path) -> Vec<DiskFacts> {
                 }
             };
             let model = read_trimmed(&dir.join("device/model"));
-            Some((
+            Some(DiskFacts {
                 name,
-                DiskFacts {
-                    technology,
-                    size_bytes: sectors * 512,
-                    model,
-                },
-            ))
+                technology,
+                size_bytes: sectors * 512,
+                model,
+                condition: DiskCondition::Unknown,
+                power_on_hours: None,
+            })
         })
         .collect();
-    disks.sort_by(|a, b| a.0.cmp(&b.0));
-    disks.into_iter().map(|(_, disk)| disk).collect()
+    disks.sort_by(|a, b| a.name.cmp(&b.name));
+    disks
 }
 
 #[cfg(test)]
@@ -390,6 +486,25 @@ mod tests {
             .unwrap();
         assert_eq!(age.provenance, AgeProvenance::ConfiguredPurchaseDate);
         assert_eq!(age.since, purchase);
+    }
+
+    #[test]
+    fn a_birth_time_of_zero_falls_back_to_the_machine_id() {
+        let root = tempfile::tempdir().unwrap();
+        write(root.path(), "etc/machine-id", "0123\n");
+        let installed = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_600_000_000);
+        std::fs::File::options()
+            .write(true)
+            .open(root.path().join("etc/machine-id"))
+            .unwrap()
+            .set_modified(installed)
+            .unwrap();
+        let zero = Some(std::time::UNIX_EPOCH);
+        assert_eq!(
+            install_date_from(zero, root.path()),
+            Some(time::macros::date!(2020 - 09 - 13))
+        );
+        assert_eq!(install_date_from(zero, &root.path().join("nothing")), None);
     }
 
     #[test]

@@ -3,3 +3,6 @@
 
 pub mod health;
 pub mod inventory;
+pub mod smart;
+pub mod usage;
+pub mod volumes;

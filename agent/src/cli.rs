@@ -73,6 +73,19 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show, locally, what could be cleaned: duplicate files and files by
+    /// category, with paths. Nothing is sent and nothing is deleted.
+    Storage {
+        /// As JSON: `duplicates {groups, files, reclaimable_bytes}`,
+        /// `categories {temp, cache, trash, stale, mail_archives,
+        /// old_downloads}` each `{files, bytes}`, and the largest sets with
+        /// their paths.
+        #[arg(long)]
+        json: bool,
+        /// Folders to scan [default: the home folders (all of them as root)
+        /// and the temporary folders].
+        roots: Vec<PathBuf>,
+    },
     /// Show enrollment and policy.
     Status {
         /// As JSON.
@@ -200,6 +213,42 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Storage { json, roots } => {
+            let roots = if roots.is_empty() {
+                default_scan_roots()
+            } else {
+                roots
+            };
+            let context = crate::probe::storage::ScanContext::for_roots(&roots);
+            let show_progress = !json && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let started = std::time::Instant::now();
+            let result = tokio::task::spawn_blocking(move || {
+                crate::probe::storage::scan(
+                    &roots,
+                    &context,
+                    std::time::SystemTime::now(),
+                    |files| {
+                        if show_progress {
+                            eprint!("\rscanning… {files} files");
+                        }
+                    },
+                )
+            })
+            .await?;
+            if show_progress {
+                eprintln!(
+                    "\rscanned {} files in {:.1} s",
+                    result.files_scanned,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&result)?);
+            } else {
+                print_storage(&result);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Status { json } => {
             let enrollment = state.enrollment()?;
             let policy = state.policy().unwrap_or(None);
@@ -282,6 +331,86 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             agent.run(shutdown_signal()).await;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Home folders (all of them as root, else the caller's) and temp folders.
+fn default_scan_roots() -> Vec<PathBuf> {
+    let is_root =
+        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    let mut roots = Vec::new();
+    if is_root {
+        roots.push(PathBuf::from("/home"));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        roots.push(PathBuf::from(home));
+    }
+    roots.extend(["/tmp", "/var/tmp"].map(PathBuf::from));
+    roots.retain(|root| root.is_dir());
+    roots
+}
+
+fn human_bytes(bytes: u64) -> String {
+    #[allow(clippy::cast_precision_loss)]
+    let value = bytes as f64;
+    match bytes {
+        0..=999 => format!("{bytes} B"),
+        1_000..=999_999 => format!("{:.1} kB", value / 1e3),
+        1_000_000..=999_999_999 => format!("{:.1} MB", value / 1e6),
+        _ => format!("{:.2} GB", value / 1e9),
+    }
+}
+
+fn print_storage(result: &crate::probe::storage::ScanResult) {
+    let d = &result.duplicates;
+    println!(
+        "Duplicates: {} sets, {} files; keeping one of each frees {}",
+        d.groups,
+        d.files,
+        human_bytes(d.reclaimable_bytes)
+    );
+    let c = &result.categories;
+    for (name, totals) in [
+        ("Trash", c.trash),
+        ("Caches", c.cache),
+        ("Temporary files", c.temp),
+        ("Mail archives", c.mail_archives),
+        ("Old downloads (> 90 days)", c.old_downloads),
+        ("Stale large files (> 100 MB, a year untouched)", c.stale),
+    ] {
+        println!(
+            "{name:<48} {:>8} files {:>12}",
+            totals.files,
+            human_bytes(totals.bytes)
+        );
+    }
+    if !result.largest_duplicate_groups.is_empty() {
+        println!("\nLargest duplicate sets:");
+        for group in result.largest_duplicate_groups.iter().take(10) {
+            println!(
+                "  {} × {}",
+                group.paths.len(),
+                human_bytes(group.size_bytes)
+            );
+            for path in &group.paths {
+                println!("      {}", path.display());
+            }
+        }
+    }
+    if !result.stale_files.is_empty() {
+        println!("\nStale large files:");
+        for file in result.stale_files.iter().take(10) {
+            println!(
+                "  {:>10}  {}",
+                human_bytes(file.size_bytes),
+                file.path.display()
+            );
+        }
+    }
+    if result.errors > 0 {
+        println!(
+            "\n{} entries could not be read (permissions or files that vanished)",
+            result.errors
+        );
     }
 }
 

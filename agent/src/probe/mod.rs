@@ -4,5 +4,6 @@
 pub mod health;
 pub mod inventory;
 pub mod smart;
+pub mod storage;
 pub mod usage;
 pub mod volumes;

@@ -1,0 +1,494 @@
+//! Reclaimable storage: a scan of the configured roots that finds duplicate
+//! files and counts files by cleanup category.
+//!
+//! Duplicates are sets of identical non-empty regular files, found as
+//! `jdupes -r` finds them: symbolic links are not followed, hard links to one
+//! file count once, unreadable files are left out. Files are grouped by size,
+//! then by a hash of their first 4 KiB, then by a hash of their whole content
+//! (XXH3-128).
+//!
+//! Categories are disjoint, tried in this order: trash, cache, temp, mail
+//! archives, old downloads (in the download folder, older than 90 days),
+//! stale (100 MB or more, not modified for 365 days). Duplicates may overlap
+//! them.
+//!
+//! Paths stay on the device: the report carries totals only; the person sees
+//! paths locally with `sobrio-agent storage`.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+/// Bytes hashed to split a size group before hashing whole files.
+const PARTIAL_BYTES: usize = 4096;
+/// Stale: at least this large…
+pub const STALE_MIN_BYTES: u64 = 100 * 1000 * 1000;
+/// …and not modified for this long.
+pub const STALE_AGE: Duration = Duration::from_secs(365 * 86_400);
+/// Downloads older than this are old downloads.
+pub const OLD_DOWNLOAD_AGE: Duration = Duration::from_secs(90 * 86_400);
+
+/// Names download folders take, by locale, when `user-dirs.dirs` says nothing.
+const DOWNLOAD_FOLDERS: [&str; 7] = [
+    "Downloads",
+    "Téléchargements",
+    "Descargas",
+    "Download",
+    "Scaricati",
+    "Downloads",
+    "Transferências",
+];
+
+/// Files and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+impl Totals {
+    fn add(&mut self, bytes: u64) {
+        self.files += 1;
+        self.bytes += bytes;
+    }
+}
+
+/// Totals of duplicate sets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DuplicateTotals {
+    /// Sets of identical files.
+    pub groups: u64,
+    /// Every member of those sets.
+    pub files: u64,
+    /// What keeping one file per set frees.
+    pub reclaimable_bytes: u64,
+}
+
+/// Totals by category (disjoint).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct CategoryTotals {
+    pub temp: Totals,
+    pub cache: Totals,
+    pub trash: Totals,
+    pub stale: Totals,
+    pub mail_archives: Totals,
+    pub old_downloads: Totals,
+}
+
+/// One set of identical files (local display only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DuplicateGroup {
+    pub size_bytes: u64,
+    pub paths: Vec<PathBuf>,
+}
+
+/// A large file not modified for a long time (local display only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaleFile {
+    pub path: PathBuf,
+    pub size_bytes: u64,
+}
+
+/// What a scan found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanResult {
+    pub duplicates: DuplicateTotals,
+    pub categories: CategoryTotals,
+    /// The largest duplicate sets by bytes to free, with paths.
+    pub largest_duplicate_groups: Vec<DuplicateGroup>,
+    /// The largest stale files, with paths.
+    pub stale_files: Vec<StaleFile>,
+    pub files_scanned: u64,
+    /// Entries that could not be read (permissions, vanished files).
+    pub errors: u64,
+}
+
+/// A regular file met during the walk.
+#[derive(Debug, Clone)]
+struct Candidate {
+    path: PathBuf,
+    size: u64,
+    inode: (u64, u64),
+}
+
+/// Where each category lives, for one scan.
+#[derive(Debug, Clone, Default)]
+pub struct ScanContext {
+    /// Temporary directories (`/tmp`, `/var/tmp`): everything below is temp.
+    pub temp_dirs: Vec<PathBuf>,
+    /// Download folders.
+    pub download_dirs: Vec<PathBuf>,
+}
+
+impl ScanContext {
+    /// Temporary directories of this system and the download folders of the
+    /// homes among `roots`.
+    pub fn for_roots(roots: &[PathBuf]) -> Self {
+        let mut download_dirs = Vec::new();
+        for root in roots {
+            download_dirs.extend(download_dir(root));
+            // A root holding homes (`/home`): each home's download folder.
+            if let Ok(entries) = std::fs::read_dir(root) {
+                for entry in entries.flatten() {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        download_dirs.extend(download_dir(&entry.path()));
+                    }
+                }
+            }
+        }
+        Self {
+            temp_dirs: vec![PathBuf::from("/tmp"), PathBuf::from("/var/tmp")],
+            download_dirs,
+        }
+    }
+}
+
+/// The download folder of the home `home`: `XDG_DOWNLOAD_DIR` from
+/// `~/.config/user-dirs.dirs`, else the first localised folder that exists.
+pub fn download_dir(home: &Path) -> Option<PathBuf> {
+    if let Ok(text) = std::fs::read_to_string(home.join(".config/user-dirs.dirs")) {
+        let configured = text.lines().find_map(|line| {
+            let value = line
+                .trim()
+                .strip_prefix("XDG_DOWNLOAD_DIR=")?
+                .trim_matches('"');
+            Some(match value.strip_prefix("$HOME/") {
+                Some(rest) => home.join(rest),
+                None => PathBuf::from(value),
+            })
+        });
+        if let Some(dir) = configured.filter(|d| d.is_dir()) {
+            return Some(dir);
+        }
+    }
+    DOWNLOAD_FOLDERS
+        .iter()
+        .map(|name| home.join(name))
+        .find(|dir| dir.is_dir())
+}
+
+fn has_component(path: &Path, names: &[&str]) -> bool {
+    path.components()
+        .any(|c| names.iter().any(|n| c.as_os_str() == *n))
+}
+
+/// The category of a file, if any.
+fn categorise(
+    path: &Path,
+    size: u64,
+    modified: Option<SystemTime>,
+    now: SystemTime,
+    context: &ScanContext,
+) -> Option<Category> {
+    let text = path.to_string_lossy();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    let age = modified
+        .and_then(|m| now.duration_since(m).ok())
+        .unwrap_or_default();
+    if text.contains("/.local/share/Trash/")
+        || path
+            .components()
+            .any(|c| c.as_os_str().to_string_lossy().starts_with(".Trash-"))
+        || has_component(path, &["$RECYCLE.BIN", ".Trash"])
+    {
+        return Some(Category::Trash);
+    }
+    if has_component(
+        path,
+        &[
+            ".cache",
+            "Cache",
+            "cache2",
+            "Code Cache",
+            "GPUCache",
+            ".thumbnails",
+            "CacheStorage",
+        ],
+    ) {
+        return Some(Category::Cache);
+    }
+    if context.temp_dirs.iter().any(|dir| path.starts_with(dir))
+        || [".tmp", ".temp", ".swp"]
+            .iter()
+            .any(|ext| name.ends_with(ext))
+        || name.starts_with("~$")
+        || name.starts_with(".~lock.")
+    {
+        return Some(Category::Temp);
+    }
+    if [".pst", ".ost", ".mbox", ".mbx"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+        || (has_component(path, &[".thunderbird", "Thunderbird"])
+            && has_component(path, &["Mail", "ImapMail"]))
+    {
+        return Some(Category::MailArchives);
+    }
+    if age >= OLD_DOWNLOAD_AGE
+        && context
+            .download_dirs
+            .iter()
+            .any(|dir| path.starts_with(dir))
+    {
+        return Some(Category::OldDownloads);
+    }
+    if size >= STALE_MIN_BYTES && age >= STALE_AGE {
+        return Some(Category::Stale);
+    }
+    None
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Category {
+    Trash,
+    Cache,
+    Temp,
+    MailArchives,
+    OldDownloads,
+    Stale,
+}
+
+/// Scans `roots`. `progress` is called now and then with files scanned so
+/// far (for a progress display).
+pub fn scan(
+    roots: &[PathBuf],
+    context: &ScanContext,
+    now: SystemTime,
+    mut progress: impl FnMut(u64),
+) -> ScanResult {
+    let mut result = ScanResult::default();
+    let mut candidates = Vec::new();
+    let mut seen_roots = HashSet::new();
+    for root in roots {
+        // The same tree given twice is scanned once.
+        let Ok(canonical) = root.canonicalize() else {
+            result.errors += 1;
+            continue;
+        };
+        if !seen_roots.insert(canonical) {
+            continue;
+        }
+        // Symbolic links are not followed, so nothing leads out of the roots,
+        // and loops cannot form; other filesystems (network mounts) are skipped.
+        let walker = walkdir::WalkDir::new(root)
+            .follow_links(false)
+            .same_file_system(true);
+        for entry in walker {
+            let Ok(entry) = entry else {
+                result.errors += 1;
+                continue;
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let Ok(metadata) = entry.metadata() else {
+                result.errors += 1;
+                continue;
+            };
+            result.files_scanned += 1;
+            if result.files_scanned % 1000 == 0 {
+                progress(result.files_scanned);
+            }
+            let size = metadata.len();
+            match categorise(entry.path(), size, metadata.modified().ok(), now, context) {
+                Some(Category::Trash) => result.categories.trash.add(size),
+                Some(Category::Cache) => result.categories.cache.add(size),
+                Some(Category::Temp) => result.categories.temp.add(size),
+                Some(Category::MailArchives) => result.categories.mail_archives.add(size),
+                Some(Category::OldDownloads) => result.categories.old_downloads.add(size),
+                Some(Category::Stale) => {
+                    result.categories.stale.add(size);
+                    result.stale_files.push(StaleFile {
+                        path: entry.path().to_owned(),
+                        size_bytes: size,
+                    });
+                }
+                None => {}
+            }
+            if size > 0 {
+                candidates.push(Candidate {
+                    path: entry.into_path(),
+                    size,
+                    inode: (metadata.dev(), metadata.ino()),
+                });
+            }
+        }
+    }
+    progress(result.files_scanned);
+    let groups = duplicate_groups(candidates, &mut result.errors);
+    for group in &groups {
+        let members = group.paths.len() as u64;
+        result.duplicates.groups += 1;
+        result.duplicates.files += members;
+        result.duplicates.reclaimable_bytes += group.size_bytes * (members - 1);
+    }
+    let mut groups = groups;
+    groups.sort_by_key(|g| std::cmp::Reverse(g.size_bytes * (g.paths.len() as u64 - 1)));
+    groups.truncate(20);
+    result.largest_duplicate_groups = groups;
+    result
+        .stale_files
+        .sort_by_key(|f| std::cmp::Reverse(f.size_bytes));
+    result.stale_files.truncate(20);
+    result
+}
+
+/// Sets of identical files among `candidates`: one path per inode, then by
+/// size, first block, whole content.
+fn duplicate_groups(candidates: Vec<Candidate>, errors: &mut u64) -> Vec<DuplicateGroup> {
+    let mut inodes = HashSet::new();
+    let mut by_size: HashMap<u64, Vec<Candidate>> = HashMap::new();
+    for candidate in candidates {
+        if inodes.insert(candidate.inode) {
+            by_size.entry(candidate.size).or_default().push(candidate);
+        }
+    }
+    let mut groups = Vec::new();
+    for (size, files) in by_size {
+        if files.len() < 2 {
+            continue;
+        }
+        let mut by_partial: HashMap<u128, Vec<PathBuf>> = HashMap::new();
+        for file in files {
+            match hash_file(&file.path, Some(PARTIAL_BYTES)) {
+                Some(hash) => by_partial.entry(hash).or_default().push(file.path),
+                None => *errors += 1,
+            }
+        }
+        for paths in by_partial.into_values().filter(|p| p.len() > 1) {
+            if size as usize <= PARTIAL_BYTES {
+                groups.push(DuplicateGroup {
+                    size_bytes: size,
+                    paths,
+                });
+                continue;
+            }
+            let mut by_full: HashMap<u128, Vec<PathBuf>> = HashMap::new();
+            for path in paths {
+                match hash_file(&path, None) {
+                    Some(hash) => by_full.entry(hash).or_default().push(path),
+                    None => *errors += 1,
+                }
+            }
+            groups.extend(by_full.into_values().filter(|p| p.len() > 1).map(|paths| {
+                DuplicateGroup {
+                    size_bytes: size,
+                    paths,
+                }
+            }));
+        }
+    }
+    for group in &mut groups {
+        group.paths.sort();
+    }
+    groups
+}
+
+/// XXH3-128 of a file's first `limit` bytes, or all of it. `None` when the
+/// file cannot be read (permissions, vanished).
+fn hash_file(path: &Path, limit: Option<usize>) -> Option<u128> {
+    let mut file = File::open(path).ok()?;
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    let mut buffer = vec![0_u8; 64 * 1024];
+    let mut remaining = limit.unwrap_or(usize::MAX);
+    while remaining > 0 {
+        let want = buffer.len().min(remaining);
+        let read = file.read(&mut buffer[..want]).ok()?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        remaining -= read;
+    }
+    Some(hasher.digest128())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_are_disjoint_and_tried_in_order() {
+        let now = SystemTime::now();
+        let old = Some(now - Duration::from_secs(400 * 86_400));
+        let context = ScanContext {
+            temp_dirs: vec!["/tmp".into()],
+            download_dirs: vec!["/home/a/Téléchargements".into()],
+        };
+        let cases = [
+            (
+                "/home/a/.local/share/Trash/files/x.tmp",
+                Some(Category::Trash),
+            ),
+            ("/home/a/.cache/mozilla/big.pst", Some(Category::Cache)),
+            ("/tmp/session", Some(Category::Temp)),
+            ("/home/a/Documents/~$report.docx", Some(Category::Temp)),
+            ("/home/a/Mail/archive.pst", Some(Category::MailArchives)),
+            (
+                "/home/a/.thunderbird/x.default/ImapMail/INBOX",
+                Some(Category::MailArchives),
+            ),
+            (
+                "/home/a/Téléchargements/setup.iso",
+                Some(Category::OldDownloads),
+            ),
+            ("/home/a/Videos/holiday.mkv", Some(Category::Stale)),
+        ];
+        for (path, expected) in cases {
+            assert_eq!(
+                categorise(Path::new(path), 200_000_000, old, now, &context),
+                expected,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            categorise(
+                Path::new("/home/a/Videos/new.mkv"),
+                200_000_000,
+                Some(now),
+                now,
+                &context
+            ),
+            None
+        );
+        assert_eq!(
+            categorise(
+                Path::new("/home/a/Téléchargements/new.pdf"),
+                10,
+                Some(now),
+                now,
+                &context
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn the_download_folder_comes_from_user_dirs_or_a_localised_name() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join("Téléchargements")).unwrap();
+        assert_eq!(
+            download_dir(home.path()),
+            Some(home.path().join("Téléchargements"))
+        );
+        std::fs::create_dir_all(home.path().join(".config")).unwrap();
+        std::fs::create_dir_all(home.path().join("Mes téléchargements")).unwrap();
+        std::fs::write(
+            home.path().join(".config/user-dirs.dirs"),
+            "XDG_DOWNLOAD_DIR=\"$HOME/Mes téléchargements\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            download_dir(home.path()),
+            Some(home.path().join("Mes téléchargements"))
+        );
+    }
+}

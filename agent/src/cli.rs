@@ -215,7 +215,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Storage { json, roots } => {
             let roots = if roots.is_empty() {
-                default_scan_roots()
+                crate::probe::storage::default_roots()
             } else {
                 roots
             };
@@ -332,21 +332,6 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// Home folders (all of them as root, else the caller's) and temp folders.
-fn default_scan_roots() -> Vec<PathBuf> {
-    let is_root =
-        std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
-    let mut roots = Vec::new();
-    if is_root {
-        roots.push(PathBuf::from("/home"));
-    } else if let Some(home) = std::env::var_os("HOME") {
-        roots.push(PathBuf::from(home));
-    }
-    roots.extend(["/tmp", "/var/tmp"].map(PathBuf::from));
-    roots.retain(|root| root.is_dir());
-    roots
 }
 
 fn human_bytes(bytes: u64) -> String {

@@ -15,6 +15,7 @@ use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{
     AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
 };
+use crate::probe::storage::{ScanResult, Totals};
 use crate::probe::usage::{HourlyUsage, UsageSampler};
 use crate::probe::volumes::{live_mounts, local_volumes};
 
@@ -50,6 +51,8 @@ pub struct ReportBuilder {
     usage: HourlyUsage,
     /// When volumes were last sent: daily.
     last_volumes: Option<Instant>,
+    /// Totals of the last complete storage scan, not sent yet.
+    pending_reclaimable: Option<v1::ReclaimableStorage>,
 }
 
 impl ReportBuilder {
@@ -63,7 +66,31 @@ impl ReportBuilder {
             usage_sampler: None,
             usage: HourlyUsage::default(),
             last_volumes: None,
+            pending_reclaimable: None,
         }
+    }
+
+    /// Keeps a storage scan's totals (never its paths) for the next report.
+    pub fn set_reclaimable(&mut self, result: &ScanResult, scanned_unix_ms: i64) {
+        let totals = |t: Totals| v1::CategoryTotals {
+            files: to_i64(t.files),
+            bytes: to_i64(t.bytes),
+        };
+        let c = &result.categories;
+        self.pending_reclaimable = Some(v1::ReclaimableStorage {
+            scanned_unix_ms,
+            duplicates: Some(v1::DuplicateTotals {
+                groups: to_i64(result.duplicates.groups),
+                files: to_i64(result.duplicates.files),
+                reclaimable_bytes: to_i64(result.duplicates.reclaimable_bytes),
+            }),
+            temp: Some(totals(c.temp)),
+            cache: Some(totals(c.cache)),
+            trash: Some(totals(c.trash)),
+            stale: Some(totals(c.stale)),
+            mail_archives: Some(totals(c.mail_archives)),
+            old_downloads: Some(totals(c.old_downloads)),
+        });
     }
 
     /// Takes a usage sample (cheap: CPU, memory, root fill, logind), folded

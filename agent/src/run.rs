@@ -28,6 +28,14 @@ use crate::transport::{CollectorClient, CollectorEndpoint};
 
 /// Renew the certificate when fewer than this many days remain.
 const RENEW_BEFORE_DAYS: i64 = 30;
+/// How often the storage scan runs.
+const SCAN_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// The first scan waits this long after start (and the splay), so that a
+/// booting machine is not slowed down.
+const FIRST_SCAN_DELAY: Duration = Duration::from_secs(600);
+/// Scan budget when the policy gives none.
+const DEFAULT_SCAN_BUDGET: Duration = Duration::from_secs(120);
+
 /// How often use is sampled (CPU, memory, activity): often and cheaply.
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
 /// Longest single sleep: lets the agent notice a suspend (wall clock jumps,
@@ -412,6 +420,7 @@ impl<U: Uplink> Agent<U> {
         let splay_until = start + splay;
         let mut next_delivery = splay_until;
         let mut next_sample = start + SAMPLE_INTERVAL;
+        let mut next_scan = splay_until + FIRST_SCAN_DELAY;
         let mut last_wall = SystemTime::now();
         let mut last_mono = start;
         loop {
@@ -433,6 +442,10 @@ impl<U: Uplink> Agent<U> {
                     self.builder.sample_usage();
                 }
                 next_sample = now + SAMPLE_INTERVAL;
+            }
+            if now >= next_scan {
+                self.scan_storage().await;
+                next_scan = Instant::now() + SCAN_INTERVAL;
             }
             if now >= next_report {
                 self.collect();
@@ -462,6 +475,8 @@ impl<U: Uplink> Agent<U> {
             }
             let wake = next_report
                 .min(next_delivery)
+                .min(next_sample)
+                .min(next_scan)
                 .min(Instant::now() + MAX_SLEEP);
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
@@ -475,6 +490,59 @@ impl<U: Uplink> Agent<U> {
                     return;
                 }
             }
+        }
+    }
+
+    /// Scans the storage roots (the policy's, else homes and temp folders)
+    /// within the policy's budget, on a blocking thread; a complete scan's
+    /// totals go with the next report.
+    pub async fn scan_storage(&mut self) {
+        if !effective_signals(self.config.signals, self.policy.as_ref()).storage {
+            return;
+        }
+        let roots: Vec<std::path::PathBuf> = match self.policy.as_ref().map(|p| &p.scan_roots) {
+            Some(roots) if !roots.is_empty() => {
+                roots.iter().map(std::path::PathBuf::from).collect()
+            }
+            _ => crate::probe::storage::default_roots(),
+        };
+        let budget = self
+            .policy
+            .as_ref()
+            .and_then(|p| p.limits)
+            .and_then(|l| u64::try_from(l.storage_scan_budget_secs).ok())
+            .filter(|s| *s > 0)
+            .map_or(DEFAULT_SCAN_BUDGET, Duration::from_secs);
+        let cache_path = self.state.path().join("hash-cache.bin");
+        let scanned = tokio::task::spawn_blocking(move || {
+            let mut cache = crate::probe::storage::HashCache::load(&cache_path);
+            let context = crate::probe::storage::ScanContext::for_roots(&roots);
+            let deadline = std::time::Instant::now() + budget;
+            let result = crate::probe::storage::scan_with(
+                &roots,
+                &context,
+                SystemTime::now(),
+                Some(deadline),
+                &mut cache,
+                |_| {},
+            );
+            if let Err(error) = cache.save(&cache_path) {
+                tracing::warn!(%error, "cannot save the storage scan's hash cache");
+            }
+            result
+        })
+        .await;
+        match scanned {
+            Ok(result) if result.complete => {
+                tracing::info!(files = result.files_scanned, "storage scan done");
+                self.builder.set_reclaimable(&result, now_unix_ms());
+            }
+            Ok(result) => tracing::warn!(
+                files = result.files_scanned,
+                budget_secs = budget.as_secs(),
+                "storage scan stopped at its budget; the next one goes further (unchanged files are not read again)"
+            ),
+            Err(error) => tracing::warn!(%error, "storage scan failed"),
         }
     }
 

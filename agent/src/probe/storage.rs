@@ -106,6 +106,8 @@ pub struct ScanResult {
     pub files_scanned: u64,
     /// Entries that could not be read (permissions, vanished files).
     pub errors: u64,
+    /// Whether the scan finished within its budget.
+    pub complete: bool,
 }
 
 /// A regular file met during the walk.
@@ -114,6 +116,113 @@ struct Candidate {
     path: PathBuf,
     size: u64,
     inode: (u64, u64),
+    modified_ns: i64,
+}
+
+/// Hashes of files seen in earlier scans, so that a file unchanged since
+/// (same device, inode, size and modification time) is not read again.
+#[derive(Debug, Default)]
+pub struct HashCache {
+    entries: HashMap<CacheKey, CachedHashes>,
+    /// Keys met in the current scan; the others are dropped on save.
+    seen: HashSet<CacheKey>,
+}
+
+type CacheKey = (u64, u64, u64, i64);
+
+#[derive(Debug, Clone, Copy, Default)]
+struct CachedHashes {
+    partial: Option<u128>,
+    full: Option<u128>,
+}
+
+/// One cache record on disk: key (4 × 8 bytes), flags, two hashes.
+const CACHE_RECORD: usize = 32 + 1 + 32;
+
+impl HashCache {
+    /// Loads a cache file; a missing or damaged one gives an empty cache.
+    pub fn load(path: &Path) -> Self {
+        let Ok(bytes) = std::fs::read(path) else {
+            return Self::default();
+        };
+        let mut entries = HashMap::new();
+        for record in bytes.chunks_exact(CACHE_RECORD) {
+            let u64_at =
+                |i: usize| u64::from_le_bytes(record[i..i + 8].try_into().expect("8 bytes"));
+            let u128_at =
+                |i: usize| u128::from_le_bytes(record[i..i + 16].try_into().expect("16 bytes"));
+            let key = (
+                u64_at(0),
+                u64_at(8),
+                u64_at(16),
+                i64::from_le_bytes(record[24..32].try_into().expect("8 bytes")),
+            );
+            let flags = record[32];
+            let hashes = CachedHashes {
+                partial: (flags & 1 != 0).then(|| u128_at(33)),
+                full: (flags & 2 != 0).then(|| u128_at(49)),
+            };
+            entries.insert(key, hashes);
+        }
+        Self {
+            entries,
+            seen: HashSet::new(),
+        }
+    }
+
+    /// Saves what the last scan met (atomically: temporary file, rename).
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save(&mut self, path: &Path) -> std::io::Result<()> {
+        let seen = std::mem::take(&mut self.seen);
+        self.entries.retain(|key, _| seen.contains(key));
+        let mut bytes = Vec::with_capacity(self.entries.len() * CACHE_RECORD);
+        for (key, hashes) in &self.entries {
+            bytes.extend_from_slice(&key.0.to_le_bytes());
+            bytes.extend_from_slice(&key.1.to_le_bytes());
+            bytes.extend_from_slice(&key.2.to_le_bytes());
+            bytes.extend_from_slice(&key.3.to_le_bytes());
+            bytes.push(u8::from(hashes.partial.is_some()) | (u8::from(hashes.full.is_some()) << 1));
+            bytes.extend_from_slice(&hashes.partial.unwrap_or(0).to_le_bytes());
+            bytes.extend_from_slice(&hashes.full.unwrap_or(0).to_le_bytes());
+        }
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, bytes)?;
+        std::fs::rename(&temporary, path)
+    }
+
+    /// Files whose hashes are cached.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The hash of `candidate` (its first block, or all of it), from the
+    /// cache or by reading the file.
+    fn hash(&mut self, candidate: &Candidate, partial: bool) -> Option<u128> {
+        let key = (
+            candidate.inode.0,
+            candidate.inode.1,
+            candidate.size,
+            candidate.modified_ns,
+        );
+        self.seen.insert(key);
+        let cached = self.entries.entry(key).or_default();
+        let slot = if partial {
+            &mut cached.partial
+        } else {
+            &mut cached.full
+        };
+        if slot.is_none() {
+            *slot = hash_file(&candidate.path, partial.then_some(PARTIAL_BYTES));
+        }
+        *slot
+    }
 }
 
 /// Where each category lives, for one scan.
@@ -146,6 +255,21 @@ impl ScanContext {
             download_dirs,
         }
     }
+}
+
+/// The default roots: the home folders (all of them as root, else the
+/// caller's) and the temporary folders.
+pub fn default_roots() -> Vec<PathBuf> {
+    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let mut roots = Vec::new();
+    if is_root {
+        roots.push(PathBuf::from("/home"));
+    } else if let Some(home) = std::env::var_os("HOME") {
+        roots.push(PathBuf::from(home));
+    }
+    roots.extend(["/tmp", "/var/tmp"].map(PathBuf::from));
+    roots.retain(|root| root.is_dir());
+    roots
 }
 
 /// The download folder of the home `home`: `XDG_DOWNLOAD_DIR` from
@@ -256,15 +380,39 @@ enum Category {
     Stale,
 }
 
-/// Scans `roots`. `progress` is called now and then with files scanned so
-/// far (for a progress display).
+/// Scans `roots` at once, with no budget and no cache. `progress` is called
+/// now and then with files scanned so far (for a progress display).
 pub fn scan(
     roots: &[PathBuf],
     context: &ScanContext,
     now: SystemTime,
+    progress: impl FnMut(u64),
+) -> ScanResult {
+    scan_with(
+        roots,
+        context,
+        now,
+        None,
+        &mut HashCache::default(),
+        progress,
+    )
+}
+
+/// Scans `roots` until `deadline` (then the result is marked incomplete),
+/// reading only files the cache does not know unchanged.
+pub fn scan_with(
+    roots: &[PathBuf],
+    context: &ScanContext,
+    now: SystemTime,
+    deadline: Option<std::time::Instant>,
+    cache: &mut HashCache,
     mut progress: impl FnMut(u64),
 ) -> ScanResult {
-    let mut result = ScanResult::default();
+    let out_of_time = || deadline.is_some_and(|d| std::time::Instant::now() > d);
+    let mut result = ScanResult {
+        complete: true,
+        ..ScanResult::default()
+    };
     let mut candidates = Vec::new();
     let mut seen_roots = HashSet::new();
     for root in roots {
@@ -294,8 +442,12 @@ pub fn scan(
                 continue;
             };
             result.files_scanned += 1;
-            if result.files_scanned % 1000 == 0 {
+            if result.files_scanned.is_multiple_of(1000) {
                 progress(result.files_scanned);
+                if out_of_time() {
+                    result.complete = false;
+                    return result;
+                }
             }
             let size = metadata.len();
             match categorise(entry.path(), size, metadata.modified().ok(), now, context) {
@@ -318,12 +470,16 @@ pub fn scan(
                     path: entry.into_path(),
                     size,
                     inode: (metadata.dev(), metadata.ino()),
+                    modified_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
                 });
             }
         }
     }
     progress(result.files_scanned);
-    let groups = duplicate_groups(candidates, &mut result.errors);
+    let Some(groups) = duplicate_groups(candidates, cache, &mut result.errors, &out_of_time) else {
+        result.complete = false;
+        return result;
+    };
     for group in &groups {
         let members = group.paths.len() as u64;
         result.duplicates.groups += 1;
@@ -342,8 +498,13 @@ pub fn scan(
 }
 
 /// Sets of identical files among `candidates`: one path per inode, then by
-/// size, first block, whole content.
-fn duplicate_groups(candidates: Vec<Candidate>, errors: &mut u64) -> Vec<DuplicateGroup> {
+/// size, first block, whole content. `None` when time ran out.
+fn duplicate_groups(
+    candidates: Vec<Candidate>,
+    cache: &mut HashCache,
+    errors: &mut u64,
+    out_of_time: &dyn Fn() -> bool,
+) -> Option<Vec<DuplicateGroup>> {
     let mut inodes = HashSet::new();
     let mut by_size: HashMap<u64, Vec<Candidate>> = HashMap::new();
     for candidate in candidates {
@@ -356,29 +517,32 @@ fn duplicate_groups(candidates: Vec<Candidate>, errors: &mut u64) -> Vec<Duplica
         if files.len() < 2 {
             continue;
         }
-        let mut by_partial: HashMap<u128, Vec<PathBuf>> = HashMap::new();
+        if out_of_time() {
+            return None;
+        }
+        let mut by_partial: HashMap<u128, Vec<Candidate>> = HashMap::new();
         for file in files {
-            match hash_file(&file.path, Some(PARTIAL_BYTES)) {
-                Some(hash) => by_partial.entry(hash).or_default().push(file.path),
+            match cache.hash(&file, true) {
+                Some(hash) => by_partial.entry(hash).or_default().push(file),
                 None => *errors += 1,
             }
         }
-        for paths in by_partial.into_values().filter(|p| p.len() > 1) {
-            if size as usize <= PARTIAL_BYTES {
-                groups.push(DuplicateGroup {
-                    size_bytes: size,
-                    paths,
-                });
-                continue;
-            }
-            let mut by_full: HashMap<u128, Vec<PathBuf>> = HashMap::new();
-            for path in paths {
-                match hash_file(&path, None) {
-                    Some(hash) => by_full.entry(hash).or_default().push(path),
-                    None => *errors += 1,
+        for files in by_partial.into_values().filter(|f| f.len() > 1) {
+            let same = if size as usize <= PARTIAL_BYTES {
+                vec![files]
+            } else {
+                let mut by_full: HashMap<u128, Vec<Candidate>> = HashMap::new();
+                for file in files {
+                    match cache.hash(&file, false) {
+                        Some(hash) => by_full.entry(hash).or_default().push(file),
+                        None => *errors += 1,
+                    }
                 }
-            }
-            groups.extend(by_full.into_values().filter(|p| p.len() > 1).map(|paths| {
+                by_full.into_values().collect()
+            };
+            groups.extend(same.into_iter().filter(|f| f.len() > 1).map(|files| {
+                let mut paths: Vec<PathBuf> = files.into_iter().map(|f| f.path).collect();
+                paths.sort();
                 DuplicateGroup {
                     size_bytes: size,
                     paths,
@@ -386,10 +550,7 @@ fn duplicate_groups(candidates: Vec<Candidate>, errors: &mut u64) -> Vec<Duplica
             }));
         }
     }
-    for group in &mut groups {
-        group.paths.sort();
-    }
-    groups
+    Some(groups)
 }
 
 /// XXH3-128 of a file's first `limit` bytes, or all of it. `None` when the
@@ -469,6 +630,85 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn a_second_scan_reads_only_what_changed_and_a_spent_budget_stops_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("files");
+        std::fs::create_dir_all(&root).unwrap();
+        for i in 0..6 {
+            std::fs::write(
+                root.join(format!("{i}")),
+                vec![u8::try_from(i % 2).unwrap(); 10_000],
+            )
+            .unwrap();
+        }
+        let context = ScanContext::default();
+        let now = SystemTime::now();
+        let mut cache = HashCache::default();
+        let first = scan_with(
+            std::slice::from_ref(&root),
+            &context,
+            now,
+            None,
+            &mut cache,
+            |_| {},
+        );
+        assert!(first.complete);
+        assert_eq!((first.duplicates.groups, first.duplicates.files), (2, 6));
+        let cache_path = dir.path().join("cache");
+        cache.save(&cache_path).unwrap();
+        let mut cache = HashCache::load(&cache_path);
+        assert_eq!(cache.len(), 6);
+        // New content behind the same size and time: the cache answers, the
+        // file is not read (so its old grouping stays).
+        let original = std::fs::metadata(root.join("0"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::fs::write(root.join("0"), vec![9_u8; 10_000]).unwrap();
+        File::options()
+            .write(true)
+            .open(root.join("0"))
+            .unwrap()
+            .set_modified(original)
+            .unwrap();
+        let second = scan_with(
+            std::slice::from_ref(&root),
+            &context,
+            now,
+            None,
+            &mut cache,
+            |_| {},
+        );
+        assert_eq!(second.duplicates, first.duplicates);
+        // A file whose time changed is read again.
+        File::options()
+            .write(true)
+            .open(root.join("0"))
+            .unwrap()
+            .set_modified(now)
+            .unwrap();
+        let third = scan_with(
+            std::slice::from_ref(&root),
+            &context,
+            now,
+            None,
+            &mut cache,
+            |_| {},
+        );
+        assert_eq!((third.duplicates.groups, third.duplicates.files), (2, 5));
+        let spent = Some(std::time::Instant::now() - Duration::from_secs(1));
+        let late = scan_with(
+            std::slice::from_ref(&root),
+            &context,
+            now,
+            spent,
+            &mut cache,
+            |_| {},
+        );
+        assert!(!late.complete);
     }
 
     #[test]

@@ -45,6 +45,25 @@ pub struct AgentConfig {
     pub spool: SpoolConfig,
     /// Retries and pacing of delivery.
     pub delivery: DeliveryConfig,
+    /// The storage scan's I/O budget (its time budget comes from the policy).
+    pub scan: ScanConfig,
+}
+
+/// Limits of one storage scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Most bytes read to hash files in one scan (64 MiB to 1 TiB); files
+    /// unchanged since an earlier scan are not read again.
+    pub max_read_bytes: u64,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            max_read_bytes: 4 << 30,
+        }
+    }
 }
 
 impl Default for AgentConfig {
@@ -56,6 +75,7 @@ impl Default for AgentConfig {
             max_pending_reports: 500,
             spool: SpoolConfig::default(),
             delivery: DeliveryConfig::default(),
+            scan: ScanConfig::default(),
         }
     }
 }
@@ -237,6 +257,12 @@ impl AgentConfig {
             delivery.shutdown_deadline_secs.into(),
             0..=60,
             "expected 0 to 60 seconds",
+        )?;
+        check(
+            "scan.max_read_bytes",
+            self.scan.max_read_bytes,
+            (64 << 20)..=(1 << 40),
+            "expected 67108864 (64 MiB) to 1099511627776 (1 TiB)",
         )?;
         self.purchase_date()?;
         Ok(())

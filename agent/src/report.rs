@@ -14,6 +14,7 @@ use crate::config::LocalSignals;
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{
     AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
+    InventorySource,
 };
 use crate::probe::storage::{ScanResult, Totals};
 use crate::probe::usage::{HourlyUsage, UsageSampler};
@@ -42,7 +43,9 @@ pub fn effective_signals(local: LocalSignals, policy: Option<&Policy>) -> LocalS
 /// Collects reports; keeps probes (and their sysinfo state) between reports.
 #[derive(Debug)]
 pub struct ReportBuilder {
-    inventory: InventoryProbe,
+    /// This platform's hardware facts: Linux files under the root, or
+    /// `system_profiler` on macOS.
+    inventory: Box<dyn InventorySource>,
     health: HealthProbe,
     purchase_date: Option<Date>,
     /// The last inventory sent and when, to send it only on change or daily.
@@ -59,7 +62,11 @@ impl ReportBuilder {
     /// A builder reading host files under `root`.
     pub fn new(root: &Path, purchase_date: Option<Date>) -> Self {
         Self {
-            inventory: InventoryProbe::new(root, true),
+            inventory: if cfg!(target_os = "macos") {
+                Box::new(crate::probe::macos::SystemProfiler)
+            } else {
+                Box::new(InventoryProbe::new(root, true))
+            },
             health: HealthProbe::default(),
             purchase_date,
             last_inventory: None,
@@ -273,6 +280,7 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
             design_capacity_mah: b.design_uah.map(|v| to_i64(v / 1000)),
             full_capacity_mah: b.full_uah.map(|v| to_i64(v / 1000)),
             cycle_count: b.cycle_count.map(to_i32),
+            reported_health_percent: b.reported_health_percent.map(f32::from),
         }),
     }
 }

@@ -514,15 +514,19 @@ impl<U: Uplink> Agent<U> {
             .filter(|s| *s > 0)
             .map_or(DEFAULT_SCAN_BUDGET, Duration::from_secs);
         let cache_path = self.state.path().join("hash-cache.bin");
+        let max_read_bytes = self.config.scan.max_read_bytes;
         let scanned = tokio::task::spawn_blocking(move || {
             let mut cache = crate::probe::storage::HashCache::load(&cache_path);
             let context = crate::probe::storage::ScanContext::for_roots(&roots);
-            let deadline = std::time::Instant::now() + budget;
+            let budget = crate::probe::storage::ScanBudget {
+                deadline: Some(std::time::Instant::now() + budget),
+                max_read_bytes: Some(max_read_bytes),
+            };
             let result = crate::probe::storage::scan_with(
                 &roots,
                 &context,
                 SystemTime::now(),
-                Some(deadline),
+                budget,
                 &mut cache,
                 |_| {},
             );

@@ -67,3 +67,36 @@ fn a_virtual_machine_without_dmi() {
     assert_eq!(age.provenance, AgeProvenance::OsInstallDate);
     assert!(age.since <= time::OffsetDateTime::now_utc().date());
 }
+
+#[test]
+fn a_macbook_from_system_profiler() {
+    let json = std::fs::read_to_string(fixture("macos-system-profiler.json")).unwrap();
+    let purchase = time::macros::date!(2021 - 02 - 01);
+    let facts = sobrio_agent::probe::macos::parse(&json, Some(purchase)).unwrap();
+    assert_eq!(facts.hostname, "MacBook-Air-de-Alice");
+    assert_eq!(facts.chassis, ChassisKind::Laptop);
+    assert_eq!(
+        (facts.model.as_deref(), facts.serial_number.as_deref()),
+        (Some("MacBookAir10,1"), Some("FVFDX0XXQ6L4"))
+    );
+    assert_eq!(
+        (facts.cpu_model.as_deref(), facts.cpu_logical_cores),
+        (Some("Apple M1"), Some(8))
+    );
+    assert_eq!(facts.memory_bytes, Some(8 << 30));
+    assert_eq!(
+        (facts.os_name.as_deref(), facts.os_version.as_deref()),
+        (Some("macOS"), Some("14.4.1"))
+    );
+    assert_eq!(facts.disks.len(), 1, "two volumes on one drive");
+    assert_eq!(facts.disks[0].technology, DiskTechnology::Ssd);
+    let battery = facts.battery.unwrap();
+    assert_eq!(
+        (battery.cycle_count, battery.health_percent()),
+        (Some(512), Some(83.0))
+    );
+    assert_eq!(
+        facts.age.unwrap().provenance,
+        AgeProvenance::ConfiguredPurchaseDate
+    );
+}

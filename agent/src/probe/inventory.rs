@@ -75,14 +75,21 @@ pub struct BatteryFacts {
     pub design_uah: Option<u64>,
     pub full_uah: Option<u64>,
     pub cycle_count: Option<u32>,
+    /// Maximum capacity in percent of design, where the platform reports only
+    /// that (macOS).
+    pub reported_health_percent: Option<u8>,
 }
 
 impl BatteryFacts {
     /// Full capacity over design capacity, in percent.
     pub fn health_percent(&self) -> Option<f64> {
-        let (full, design) = match (self.full_uwh, self.design_uwh) {
-            (Some(full), Some(design)) => (full, design),
-            _ => (self.full_uah?, self.design_uah?),
+        let capacities = match (self.full_uwh, self.design_uwh) {
+            (Some(full), Some(design)) => Some((full, design)),
+            _ => self.full_uah.zip(self.design_uah),
+        };
+        let Some((full, design)) = capacities else {
+            // Platforms that report only a percentage (macOS).
+            return self.reported_health_percent.map(f64::from);
         };
         #[allow(clippy::cast_precision_loss)]
         (design > 0).then(|| full as f64 * 100.0 / design as f64)
@@ -127,7 +134,21 @@ pub struct InventoryFacts {
     pub battery: Option<BatteryFacts>,
 }
 
-/// Reads inventory facts; keeps its sysinfo `System` between calls.
+/// A platform's source of hardware and OS facts.
+pub trait InventorySource: std::fmt::Debug + Send {
+    /// Collects the facts now. A fact that cannot be read is absent, never
+    /// an error.
+    fn collect(&mut self, purchase_date: Option<Date>) -> InventoryFacts;
+}
+
+impl InventorySource for InventoryProbe {
+    fn collect(&mut self, purchase_date: Option<Date>) -> InventoryFacts {
+        InventoryProbe::collect(self, purchase_date)
+    }
+}
+
+/// Reads inventory facts from Linux's files; keeps its sysinfo `System`
+/// between calls.
 pub struct InventoryProbe {
     root: PathBuf,
     system: Option<sysinfo::System>,
@@ -268,6 +289,7 @@ fn battery(root: &Path) -> Option<BatteryFacts> {
         cycle_count: number("cycle_count")
             .filter(|c| *c > 0)
             .and_then(|c| u32::try_from(c).ok()),
+        reported_health_percent: None,
     };
     (facts.health_percent().is_some() || facts.cycle_count.is_some()).then_some(facts)
 }

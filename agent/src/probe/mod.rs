@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod inventory;
+pub mod macos;
 pub mod smart;
 pub mod storage;
 pub mod usage;

@@ -126,6 +126,8 @@ pub struct HashCache {
     entries: HashMap<CacheKey, CachedHashes>,
     /// Keys met in the current scan; the others are dropped on save.
     seen: HashSet<CacheKey>,
+    /// Bytes read from disk to hash, in the current scan.
+    read_bytes: u64,
 }
 
 type CacheKey = (u64, u64, u64, i64);
@@ -167,6 +169,7 @@ impl HashCache {
         Self {
             entries,
             seen: HashSet::new(),
+            read_bytes: 0,
         }
     }
 
@@ -220,6 +223,11 @@ impl HashCache {
         };
         if slot.is_none() {
             *slot = hash_file(&candidate.path, partial.then_some(PARTIAL_BYTES));
+            self.read_bytes += if partial {
+                candidate.size.min(PARTIAL_BYTES as u64)
+            } else {
+                candidate.size
+            };
         }
         *slot
     }
@@ -392,23 +400,35 @@ pub fn scan(
         roots,
         context,
         now,
-        None,
+        ScanBudget::default(),
         &mut HashCache::default(),
         progress,
     )
 }
 
-/// Scans `roots` until `deadline` (then the result is marked incomplete),
+/// What one scan may spend: wall time and bytes read to hash.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScanBudget {
+    pub deadline: Option<std::time::Instant>,
+    pub max_read_bytes: Option<u64>,
+}
+
+/// Scans `roots` within `budget` (past it, the result is marked incomplete),
 /// reading only files the cache does not know unchanged.
 pub fn scan_with(
     roots: &[PathBuf],
     context: &ScanContext,
     now: SystemTime,
-    deadline: Option<std::time::Instant>,
+    budget: ScanBudget,
     cache: &mut HashCache,
     mut progress: impl FnMut(u64),
 ) -> ScanResult {
-    let out_of_time = || deadline.is_some_and(|d| std::time::Instant::now() > d);
+    cache.read_bytes = 0;
+    let out_of_time = || {
+        budget
+            .deadline
+            .is_some_and(|d| std::time::Instant::now() > d)
+    };
     let mut result = ScanResult {
         complete: true,
         ..ScanResult::default()
@@ -476,7 +496,13 @@ pub fn scan_with(
         }
     }
     progress(result.files_scanned);
-    let Some(groups) = duplicate_groups(candidates, cache, &mut result.errors, &out_of_time) else {
+    let Some(groups) = duplicate_groups(
+        candidates,
+        cache,
+        &mut result.errors,
+        &out_of_time,
+        budget.max_read_bytes,
+    ) else {
         result.complete = false;
         return result;
     };
@@ -504,7 +530,11 @@ fn duplicate_groups(
     cache: &mut HashCache,
     errors: &mut u64,
     out_of_time: &dyn Fn() -> bool,
+    max_read_bytes: Option<u64>,
 ) -> Option<Vec<DuplicateGroup>> {
+    let over_budget = |cache: &HashCache| {
+        out_of_time() || max_read_bytes.is_some_and(|max| cache.read_bytes > max)
+    };
     let mut inodes = HashSet::new();
     let mut by_size: HashMap<u64, Vec<Candidate>> = HashMap::new();
     for candidate in candidates {
@@ -517,11 +547,14 @@ fn duplicate_groups(
         if files.len() < 2 {
             continue;
         }
-        if out_of_time() {
+        if over_budget(cache) {
             return None;
         }
         let mut by_partial: HashMap<u128, Vec<Candidate>> = HashMap::new();
         for file in files {
+            if over_budget(cache) {
+                return None;
+            }
             match cache.hash(&file, true) {
                 Some(hash) => by_partial.entry(hash).or_default().push(file),
                 None => *errors += 1,
@@ -533,6 +566,9 @@ fn duplicate_groups(
             } else {
                 let mut by_full: HashMap<u128, Vec<Candidate>> = HashMap::new();
                 for file in files {
+                    if over_budget(cache) {
+                        return None;
+                    }
                     match cache.hash(&file, false) {
                         Some(hash) => by_full.entry(hash).or_default().push(file),
                         None => *errors += 1,
@@ -651,7 +687,7 @@ mod tests {
             std::slice::from_ref(&root),
             &context,
             now,
-            None,
+            ScanBudget::default(),
             &mut cache,
             |_| {},
         );
@@ -678,7 +714,7 @@ mod tests {
             std::slice::from_ref(&root),
             &context,
             now,
-            None,
+            ScanBudget::default(),
             &mut cache,
             |_| {},
         );
@@ -694,12 +730,15 @@ mod tests {
             std::slice::from_ref(&root),
             &context,
             now,
-            None,
+            ScanBudget::default(),
             &mut cache,
             |_| {},
         );
         assert_eq!((third.duplicates.groups, third.duplicates.files), (2, 5));
-        let spent = Some(std::time::Instant::now() - Duration::from_secs(1));
+        let spent = ScanBudget {
+            deadline: Some(std::time::Instant::now() - Duration::from_secs(1)),
+            max_read_bytes: None,
+        };
         let late = scan_with(
             std::slice::from_ref(&root),
             &context,
@@ -709,6 +748,23 @@ mod tests {
             |_| {},
         );
         assert!(!late.complete);
+        // An I/O budget spent: changed files cannot all be read again.
+        for i in 0..6 {
+            std::fs::write(root.join(format!("{i}")), vec![7_u8; 10_000]).unwrap();
+        }
+        let tight = ScanBudget {
+            deadline: None,
+            max_read_bytes: Some(4096),
+        };
+        let starved = scan_with(
+            std::slice::from_ref(&root),
+            &context,
+            now,
+            tight,
+            &mut HashCache::default(),
+            |_| {},
+        );
+        assert!(!starved.complete);
     }
 
     #[test]

@@ -165,6 +165,7 @@ fn inventory(device: &DeviceSpec, index: usize, rng: &mut SplitMix64) -> Invento
             design_capacity_mah: None,
             full_capacity_mah: None,
             cycle_count: Some(rng.between(100, 900)),
+            reported_health_percent: None,
         }
     });
     Inventory {

@@ -261,12 +261,15 @@ fn inventory_row(inventory: &Inventory) -> InventoryRow {
         .trim_start_matches("CHASSIS_")
         .to_ascii_lowercase();
     let battery_health_percent = inventory.battery.as_ref().and_then(|battery| {
-        let (full, design) = match (battery.full_capacity_mwh, battery.design_capacity_mwh) {
-            (Some(full), Some(design)) => (full, design),
-            _ => (battery.full_capacity_mah?, battery.design_capacity_mah?),
+        let capacities = match (battery.full_capacity_mwh, battery.design_capacity_mwh) {
+            (Some(full), Some(design)) => Some((full, design)),
+            _ => battery.full_capacity_mah.zip(battery.design_capacity_mah),
         };
         #[allow(clippy::cast_precision_loss)]
-        (design > 0).then(|| full as f64 * 100.0 / design as f64)
+        match capacities {
+            Some((full, design)) if design > 0 => Some(full as f64 * 100.0 / design as f64),
+            _ => battery.reported_health_percent.map(f64::from),
+        }
     });
     InventoryRow {
         hostname: inventory.hostname.clone(),

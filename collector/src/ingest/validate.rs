@@ -271,6 +271,10 @@ fn validate_inventory(inventory: &Inventory, collected: i64) -> Checked {
             100_000,
             "cycles",
         )?;
+        percent(
+            "inventory.battery.reported_health_percent",
+            battery.reported_health_percent,
+        )?;
     }
     Ok(())
 }

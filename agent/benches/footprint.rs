@@ -104,6 +104,36 @@ fn generate_tree(root: &Path, files: usize) {
     }
 }
 
+/// Duplicate sets a tool reports, from its own output.
+fn groups_found(name: &str, command: &[String], tree: &str) -> Option<u64> {
+    let run = |args: &[&str]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let program = command[0].as_str();
+    // "… in 123 groups"
+    let before_groups = |text: &str| -> Option<u64> {
+        let index = text.find(" groups")?;
+        text[..index].rsplit(' ').next()?.parse().ok()
+    };
+    if name.starts_with("sobrio") {
+        let json: serde_json::Value =
+            serde_json::from_str(&run(&[program, "storage", "--json", tree])?).ok()?;
+        json["duplicates"]["groups"].as_u64()
+    } else if name.starts_with("jdupes") {
+        let text = run(&[program, "-r", "-q", tree])?;
+        Some(text.split("\n\n").filter(|g| !g.trim().is_empty()).count() as u64)
+    } else if name.starts_with("rmlint") {
+        before_groups(&run(&[program, "-T", "df", "-o", "summary:stdout", tree])?)
+    } else {
+        before_groups(&run(&[program, "group", tree])?)
+    }
+}
+
 fn drop_caches() -> bool {
     let _ = Command::new("sync").status();
     std::fs::write("/proc/sys/vm/drop_caches", "3\n").is_ok()
@@ -282,8 +312,8 @@ fn main() {
     ];
     let can_drop = drop_caches();
     println!(
-        "{:<22} {:>12} {:>12} {:>12} {:>12}",
-        "tool", "warm s", "peak MB", "cold s", "vs jdupes"
+        "{:<22} {:>12} {:>12} {:>12} {:>12} {:>8}",
+        "tool", "warm s", "peak MB", "cold s", "vs jdupes", "groups"
     );
     let mut jdupes_warm = None;
     for (name, command) in &tools {
@@ -315,8 +345,9 @@ fn main() {
             jdupes_warm = Some(warm_s);
         }
         let ratio = jdupes_warm.map_or("-".into(), |j: f64| format!("{:.2}", warm_s / j.max(1e-9)));
+        let groups = groups_found(name, command, tree_arg).map_or("?".into(), |g| g.to_string());
         println!(
-            "{name:<22} {warm_s:>12.2} {:>12.1} {cold:>12} {ratio:>12}",
+            "{name:<22} {warm_s:>12.2} {:>12.1} {cold:>12} {ratio:>12} {groups:>8}",
             peak as f64 / 1024.0
         );
     }

@@ -12,6 +12,7 @@
 //! - [`transport`]: the TLS 1.3 gRPC client pinned to the collector's CA.
 //! - [`enroll`]: enrollment and certificate renewal.
 //! - [`probe`]: one module per source, returning the agent's own types.
+//! - [`load`]: a person's day of digital load, from meetings and activity.
 //! - [`report`]: maps probe facts to `sobrio.v1` reports.
 //! - [`spool`]: the on-disk spool: nothing collected is lost before an ack.
 //! - [`backoff`]: retry pacing and start-up splay.
@@ -21,6 +22,7 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod enroll;
+pub mod load;
 pub mod probe;
 pub mod report;
 pub mod run;

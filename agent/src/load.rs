@@ -1,0 +1,359 @@
+//! Digital load of one person's day, computed on the device exactly as
+//! `data/wellbeing_definitions.md` defines each field, from the day's
+//! meetings (already filtered: not cancelled, not free, not all-day, not
+//! declined, with another person) and the working hours of the policy.
+//!
+//! Times are minutes of the local wall-clock day (0 = midnight, 1440 = the
+//! next midnight): working hours are wall-clock hours, so on a day when the
+//! clocks change the day is measured as people live it.
+
+/// Minutes in a wall-clock day.
+pub const DAY_MINUTES: i32 = 1440;
+/// A stretch free of meetings counts as focus time from this long.
+pub const FOCUS_MIN_MINUTES: i32 = 120;
+/// A meeting starting less than this after the previous ones ended is
+/// back-to-back.
+pub const BACK_TO_BACK_GAP_MINUTES: i32 = 10;
+
+/// A meeting's span in minutes of the day, `start < end`; parts outside the
+/// day are clipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub start: i32,
+    pub end: i32,
+}
+
+/// Working hours of one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayHours {
+    /// Whether the day is a working day.
+    pub working: bool,
+    pub start_minute: i32,
+    pub end_minute: i32,
+}
+
+/// The calendar-derived fields of a person's day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MeetingLoad {
+    pub meeting_minutes: i32,
+    pub meeting_count: i32,
+    pub conflicting_minutes: i32,
+    pub back_to_back_count: i32,
+    pub after_hours_meeting_minutes: i32,
+    /// `None` on a non-working day (focus time is defined on working days).
+    pub focus_minutes: Option<i32>,
+}
+
+fn clip(span: Span) -> Option<Span> {
+    let start = span.start.max(0);
+    let end = span.end.min(DAY_MINUTES);
+    (start < end).then_some(Span { start, end })
+}
+
+/// Minutes covered by at least `depth` of `spans` at once.
+fn covered(spans: &[Span], depth: i32) -> Vec<Span> {
+    let mut edges: Vec<(i32, i32)> = spans
+        .iter()
+        .flat_map(|s| [(s.start, 1), (s.end, -1)])
+        .collect();
+    // Ends before starts at the same minute: touching meetings do not overlap.
+    edges.sort_unstable();
+    let mut result: Vec<Span> = Vec::new();
+    let mut level = 0_i32;
+    let mut opened = None;
+    for (at, change) in edges {
+        let before = level;
+        level += change;
+        if before < depth && level >= depth {
+            opened = Some(at);
+        } else if before >= depth
+            && level < depth
+            && let Some(start) = opened.take()
+            && start < at
+        {
+            result.push(Span { start, end: at });
+        }
+    }
+    result
+}
+
+fn total(spans: &[Span]) -> i32 {
+    spans.iter().map(|s| s.end - s.start).sum()
+}
+
+/// Minutes of `spans` (disjoint) inside `[from, to)`.
+fn inside(spans: &[Span], from: i32, to: i32) -> i32 {
+    spans
+        .iter()
+        .map(|s| (s.end.min(to) - s.start.max(from)).max(0))
+        .sum()
+}
+
+/// Computes the calendar-derived fields of a day.
+///
+/// `starting_today` are the meetings that start this day (for the count and
+/// back-to-back); `spans` every meeting span touching the day (a meeting from
+/// the previous evening counts in the minutes it covers today).
+/// `device_off_all_day` marks a working day on which the device never ran
+/// (leave, sickness): its focus time is 0.
+pub fn meeting_load(
+    spans: &[Span],
+    starting_today: &[Span],
+    hours: DayHours,
+    device_off_all_day: bool,
+) -> MeetingLoad {
+    let spans: Vec<Span> = spans.iter().copied().filter_map(clip).collect();
+    let union = covered(&spans, 1);
+    let meeting_minutes = total(&union);
+    let conflicting_minutes = total(&covered(&spans, 2));
+    let (work_start, work_end) = (hours.start_minute, hours.end_minute);
+    let after_hours_meeting_minutes = if hours.working {
+        meeting_minutes - inside(&union, work_start, work_end)
+    } else {
+        meeting_minutes
+    };
+
+    let mut by_start: Vec<Span> = starting_today.to_vec();
+    by_start.sort_by_key(|s| (s.start, s.end));
+    let mut back_to_back_count = 0;
+    for (i, meeting) in by_start.iter().enumerate() {
+        // The latest end of all meetings that started strictly earlier.
+        let latest_end = by_start[..i]
+            .iter()
+            .filter(|m| m.start < meeting.start)
+            .map(|m| m.end)
+            .max();
+        if let Some(latest_end) = latest_end
+            && meeting.start >= latest_end
+            && meeting.start - latest_end < BACK_TO_BACK_GAP_MINUTES
+        {
+            back_to_back_count += 1;
+        }
+    }
+
+    let focus_minutes = hours.working.then(|| {
+        if device_off_all_day {
+            return 0;
+        }
+        // Meeting-free stretches inside working hours, at least 2 hours long.
+        let mut free = 0;
+        let mut cursor = work_start;
+        for busy in union
+            .iter()
+            .filter(|s| s.end > work_start && s.start < work_end)
+        {
+            let gap = busy.start.max(work_start) - cursor;
+            if gap >= FOCUS_MIN_MINUTES {
+                free += gap;
+            }
+            cursor = cursor.max(busy.end.min(work_end));
+        }
+        let last = work_end - cursor;
+        if last >= FOCUS_MIN_MINUTES {
+            free += last;
+        }
+        free
+    });
+
+    MeetingLoad {
+        meeting_minutes,
+        meeting_count: i32::try_from(by_start.len()).unwrap_or(i32::MAX),
+        conflicting_minutes,
+        back_to_back_count,
+        after_hours_meeting_minutes,
+        focus_minutes,
+    }
+}
+
+/// Active minutes of a day split as the definitions ask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActivityLoad {
+    pub active_minutes: i32,
+    /// Outside working hours, on working days.
+    pub after_hours_active_minutes: i32,
+    /// On non-working days.
+    pub weekend_active_minutes: i32,
+}
+
+/// Splits the active minutes of a day (minutes of the day at which the
+/// session was in use).
+pub fn activity_load(active: &[i32], hours: DayHours) -> ActivityLoad {
+    let active_minutes = i32::try_from(active.len()).unwrap_or(i32::MAX);
+    if !hours.working {
+        return ActivityLoad {
+            active_minutes,
+            after_hours_active_minutes: 0,
+            weekend_active_minutes: active_minutes,
+        };
+    }
+    let after = active
+        .iter()
+        .filter(|m| **m < hours.start_minute || **m >= hours.end_minute)
+        .count();
+    ActivityLoad {
+        active_minutes,
+        after_hours_active_minutes: i32::try_from(after).unwrap_or(i32::MAX),
+        weekend_active_minutes: 0,
+    }
+}
+
+/// The pseudonymous person id: HMAC-SHA256, with the organisation's key, of
+/// the login name lower-cased (in `user@domain` form when a domain is known),
+/// as lowercase hex.
+pub fn person_id(pseudonym_key: &[u8], login: &str, domain: Option<&str>) -> String {
+    let name = match domain {
+        Some(domain) if !login.contains('@') => format!("{login}@{domain}"),
+        _ => login.to_owned(),
+    };
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pseudonym_key);
+    let tag = ring::hmac::sign(&key, name.to_lowercase().as_bytes());
+    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const fn at(hour: i32, minute: i32) -> i32 {
+        hour * 60 + minute
+    }
+
+    fn span(from: (i32, i32), to: (i32, i32)) -> Span {
+        Span {
+            start: at(from.0, from.1),
+            end: at(to.0, to.1),
+        }
+    }
+
+    const WORKDAY: DayHours = DayHours {
+        working: true,
+        start_minute: 540,
+        end_minute: 1080,
+    };
+
+    #[test]
+    fn a_day_of_meetings_worked_out_by_hand() {
+        // 08:30–09:30 (half before hours), 09:30–10:00 back-to-back (gap 0),
+        // 10:05–11:00 back-to-back (gap 5), 10:30–11:30 overlapping (a
+        // conflict, not back-to-back), 14:00–14:30, 18:30–19:00 after hours.
+        let meetings = [
+            span((8, 30), (9, 30)),
+            span((9, 30), (10, 0)),
+            span((10, 5), (11, 0)),
+            span((10, 30), (11, 30)),
+            span((14, 0), (14, 30)),
+            span((18, 30), (19, 0)),
+        ];
+        let load = meeting_load(&meetings, &meetings, WORKDAY, false);
+        // Union: 08:30–10:00 (90) + 10:05–11:30 (85) + 14:00–14:30 (30) + 18:30–19:00 (30).
+        assert_eq!(load.meeting_minutes, 235);
+        assert_eq!(load.meeting_count, 6);
+        assert_eq!(load.conflicting_minutes, 30, "10:30–11:00");
+        assert_eq!(load.back_to_back_count, 2, "09:30 and 10:05");
+        assert_eq!(
+            load.after_hours_meeting_minutes,
+            30 + 30,
+            "08:30–09:00 and 18:30–19:00"
+        );
+        // Free inside 09:00–18:00: 11:30–14:00 (150) and 14:30–18:00 (210);
+        // 10:00–10:05 is too short.
+        assert_eq!(load.focus_minutes, Some(360));
+    }
+
+    #[test]
+    fn meetings_a_gap_of_ten_minutes_apart_are_not_back_to_back() {
+        let meetings = [
+            span((9, 0), (10, 0)),
+            span((10, 10), (11, 0)),
+            span((11, 9), (12, 0)),
+        ];
+        assert_eq!(
+            meeting_load(&meetings, &meetings, WORKDAY, false).back_to_back_count,
+            1
+        );
+    }
+
+    #[test]
+    fn a_weekend_meeting_is_after_hours_and_has_no_focus_time() {
+        let weekend = DayHours {
+            working: false,
+            ..WORKDAY
+        };
+        let meetings = [span((10, 0), (11, 0))];
+        let load = meeting_load(&meetings, &meetings, weekend, false);
+        assert_eq!(
+            (load.after_hours_meeting_minutes, load.focus_minutes),
+            (60, None)
+        );
+    }
+
+    #[test]
+    fn a_day_off_has_no_focus_time_and_an_empty_day_is_all_focus() {
+        assert_eq!(meeting_load(&[], &[], WORKDAY, true).focus_minutes, Some(0));
+        assert_eq!(
+            meeting_load(&[], &[], WORKDAY, false).focus_minutes,
+            Some(540)
+        );
+    }
+
+    #[test]
+    fn a_meeting_from_the_evening_before_counts_in_the_minutes_it_covers_today() {
+        // 23:00 yesterday to 01:00 today, as minutes of today: -60 to 60.
+        let overnight = Span {
+            start: -60,
+            end: 60,
+        };
+        let load = meeting_load(&[overnight], &[], WORKDAY, false);
+        assert_eq!(
+            (
+                load.meeting_minutes,
+                load.meeting_count,
+                load.after_hours_meeting_minutes
+            ),
+            (60, 0, 60)
+        );
+    }
+
+    #[test]
+    fn active_minutes_split_inside_and_outside_working_hours() {
+        let minutes: Vec<i32> = (at(8, 0)..at(8, 30))
+            .chain(at(9, 0)..at(12, 0))
+            .chain(at(20, 0)..at(20, 15))
+            .collect();
+        let load = activity_load(&minutes, WORKDAY);
+        assert_eq!(
+            load,
+            ActivityLoad {
+                active_minutes: 225,
+                after_hours_active_minutes: 45,
+                weekend_active_minutes: 0
+            }
+        );
+        let weekend = activity_load(
+            &minutes,
+            DayHours {
+                working: false,
+                ..WORKDAY
+            },
+        );
+        assert_eq!(
+            (
+                weekend.after_hours_active_minutes,
+                weekend.weekend_active_minutes
+            ),
+            (0, 225)
+        );
+    }
+
+    #[test]
+    fn the_person_id_is_an_hmac_of_the_lower_cased_login() {
+        let a = person_id(b"org key", "Alice.Martin", Some("example.org"));
+        assert_eq!(a, person_id(b"org key", "alice.martin@EXAMPLE.org", None));
+        assert_ne!(
+            a,
+            person_id(b"other key", "alice.martin", Some("example.org"))
+        );
+        assert_eq!(a.len(), 64);
+        assert!(!a.contains("alice"));
+    }
+}

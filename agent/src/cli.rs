@@ -205,7 +205,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let policy = state.policy().unwrap_or(None);
             let signals = effective_signals(config.signals, policy.as_ref());
             let mut builder = ReportBuilder::new(&cli.root, config.purchase_date()?);
-            let report = builder.collect(signals, policy.as_ref().map_or(0, |p| p.version));
+            let report = builder.collect(signals, policy.as_ref());
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

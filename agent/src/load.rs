@@ -357,3 +357,236 @@ mod tests {
         assert!(!a.contains("alice"));
     }
 }
+
+/// One person's day of activity, ready to report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayActivity {
+    /// Login name (pseudonymised before it leaves the device).
+    pub login: String,
+    pub date: jiff::civil::Date,
+    pub activity: ActivityLoad,
+}
+
+/// Working hours as the policy gives them (wall-clock minutes, ISO days).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeekHours {
+    pub start_minute: i32,
+    pub end_minute: i32,
+    /// ISO weekday numbers (1 = Monday).
+    pub days: Vec<i32>,
+}
+
+impl Default for WeekHours {
+    fn default() -> Self {
+        Self {
+            start_minute: 540,
+            end_minute: 1080,
+            days: vec![1, 2, 3, 4, 5],
+        }
+    }
+}
+
+impl WeekHours {
+    fn on(&self, date: jiff::civil::Date) -> DayHours {
+        DayHours {
+            working: self
+                .days
+                .contains(&i32::from(date.weekday().to_monday_one_offset())),
+            start_minute: self.start_minute,
+            end_minute: self.end_minute,
+        }
+    }
+}
+
+/// Minutes each user's session was in use, by local day, from the usage
+/// samples; yields one row per person per completed day.
+#[derive(Debug)]
+pub struct DailyActivity {
+    tz: jiff::tz::TimeZone,
+    /// (login, day) → elapsed minute of the day → wall-clock minute of the
+    /// day. Keyed by elapsed minute so that the hour repeated when clocks go
+    /// back counts twice, as lived.
+    minutes: std::collections::BTreeMap<
+        (String, jiff::civil::Date),
+        std::collections::BTreeMap<i64, i32>,
+    >,
+    /// Users seen in a session since the agent started.
+    users: std::collections::BTreeSet<String>,
+    /// The first day observed; rows start there.
+    first_day: Option<jiff::civil::Date>,
+    /// Days up to this one were reported.
+    reported_through: Option<jiff::civil::Date>,
+}
+
+impl DailyActivity {
+    pub fn new(tz: jiff::tz::TimeZone) -> Self {
+        Self {
+            tz,
+            minutes: std::collections::BTreeMap::new(),
+            users: std::collections::BTreeSet::new(),
+            first_day: None,
+            reported_through: None,
+        }
+    }
+
+    /// Records one sample: the user sessions and which are in use.
+    pub fn record(&mut self, at_unix_ms: i64, sessions: &[(String, bool)]) {
+        let Ok(timestamp) = jiff::Timestamp::from_millisecond(at_unix_ms) else {
+            return;
+        };
+        let zoned = timestamp.to_zoned(self.tz.clone());
+        let date = zoned.date();
+        self.first_day.get_or_insert(date);
+        let Ok(midnight) = date.to_zoned(self.tz.clone()) else {
+            return;
+        };
+        let elapsed = (at_unix_ms - midnight.timestamp().as_millisecond()).div_euclid(60_000);
+        let wall = i32::from(zoned.hour()) * 60 + i32::from(zoned.minute());
+        for (user, in_use) in sessions {
+            self.users.insert(user.clone());
+            if *in_use {
+                self.minutes
+                    .entry((user.clone(), date))
+                    .or_default()
+                    .insert(elapsed, wall);
+            }
+        }
+    }
+
+    /// Rows for every completed day not reported yet (before today, in the
+    /// device's time zone): for each user seen, each working day and each day
+    /// with activity. The reported days are forgotten.
+    pub fn completed_days(&mut self, now_unix_ms: i64, hours: &WeekHours) -> Vec<DayActivity> {
+        let Ok(now) = jiff::Timestamp::from_millisecond(now_unix_ms) else {
+            return Vec::new();
+        };
+        let today = now.to_zoned(self.tz.clone()).date();
+        let Some(first) = self.first_day else {
+            return Vec::new();
+        };
+        let mut day = match self.reported_through {
+            Some(done) => done.tomorrow().unwrap_or(done),
+            None => first,
+        };
+        let mut rows = Vec::new();
+        while day < today {
+            let day_hours = hours.on(day);
+            for user in &self.users {
+                let walls: Vec<i32> = self
+                    .minutes
+                    .remove(&(user.clone(), day))
+                    .map(|m| m.into_values().collect())
+                    .unwrap_or_default();
+                if day_hours.working || !walls.is_empty() {
+                    rows.push(DayActivity {
+                        login: user.clone(),
+                        date: day,
+                        activity: activity_load(&walls, day_hours),
+                    });
+                }
+            }
+            self.reported_through = Some(day);
+            let Ok(next) = day.tomorrow() else { break };
+            day = next;
+        }
+        rows
+    }
+}
+
+#[cfg(test)]
+mod daily_tests {
+    use super::*;
+
+    fn paris() -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get("Europe/Paris").expect("the system time zone database")
+    }
+
+    fn ms(zoned: &str) -> i64 {
+        zoned
+            .parse::<jiff::Zoned>()
+            .unwrap()
+            .timestamp()
+            .as_millisecond()
+    }
+
+    #[test]
+    fn activity_is_split_by_local_day_and_working_hours() {
+        let mut daily = DailyActivity::new(paris());
+        let alice = vec![("alice".to_owned(), true), ("bob".to_owned(), false)];
+        // Thursday 2026-11-26: 08:00–08:30 (before hours), 09:00–10:00.
+        let start = ms("2026-11-26T08:00:00+01:00[Europe/Paris]");
+        for minute in (0..30).chain(60..120) {
+            daily.record(start + minute * 60_000, &alice);
+        }
+        // Saturday 2026-11-28: 20 minutes.
+        let saturday = ms("2026-11-28T15:00:00+01:00[Europe/Paris]");
+        for minute in 0..20 {
+            daily.record(saturday + minute * 60_000, &alice);
+        }
+        let rows = daily.completed_days(
+            ms("2026-11-29T12:00:00+01:00[Europe/Paris]"),
+            &WeekHours::default(),
+        );
+        let find = |login: &str, date: &str| {
+            rows.iter()
+                .find(|r| r.login == login && r.date.to_string() == date)
+                .map(|r| r.activity)
+        };
+        assert_eq!(
+            find("alice", "2026-11-26"),
+            Some(ActivityLoad {
+                active_minutes: 90,
+                after_hours_active_minutes: 30,
+                weekend_active_minutes: 0
+            })
+        );
+        assert_eq!(
+            find("alice", "2026-11-27"),
+            Some(ActivityLoad::default()),
+            "a working day without activity has a row"
+        );
+        assert_eq!(
+            find("alice", "2026-11-28").map(|a| a.weekend_active_minutes),
+            Some(20)
+        );
+        assert_eq!(
+            find("bob", "2026-11-26"),
+            Some(ActivityLoad::default()),
+            "bob had a session, never in use"
+        );
+        assert_eq!(
+            find("bob", "2026-11-28"),
+            None,
+            "no row on a weekend day without activity"
+        );
+        assert!(
+            rows.iter().all(|r| r.date.to_string() != "2026-11-29"),
+            "today is not complete"
+        );
+        assert!(
+            daily
+                .completed_days(
+                    ms("2026-11-29T18:00:00+01:00[Europe/Paris]"),
+                    &WeekHours::default()
+                )
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn the_hour_repeated_when_clocks_go_back_counts_twice() {
+        let mut daily = DailyActivity::new(paris());
+        let user = vec![("alice".to_owned(), true)];
+        // Sunday 2026-10-25 lasts 25 hours in Paris.
+        let midnight = ms("2026-10-25T00:00:00+02:00[Europe/Paris]");
+        for minute in 0..(25 * 60) {
+            daily.record(midnight + minute * 60_000, &user);
+        }
+        let rows = daily.completed_days(
+            ms("2026-10-26T09:00:00+01:00[Europe/Paris]"),
+            &WeekHours::default(),
+        );
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].activity.weekend_active_minutes, 1500);
+    }
+}

@@ -5,12 +5,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use sobrio_proto::v1::{
-    self, ActivitySource, AgentHealth, Battery, Chassis, Confidence, Disk, DiskHealth, DiskKind,
-    Inventory, Policy, Report, Storage, Usage, UsageHour, Volume,
+    self, ActivitySource, AgentHealth, Battery, Chassis, Confidence, DigitalLoad, Disk, DiskHealth,
+    DiskKind, Inventory, PersonDay, Policy, Report, Storage, Usage, UsageHour, Volume,
 };
 use time::Date;
 
 use crate::config::LocalSignals;
+use crate::load::{DailyActivity, WeekHours, person_id};
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{
     AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
@@ -52,6 +53,8 @@ pub struct ReportBuilder {
     last_inventory: Option<(InventoryFacts, Instant)>,
     usage_sampler: Option<UsageSampler>,
     usage: HourlyUsage,
+    /// Each user's active minutes by local day, for digital load.
+    activity: DailyActivity,
     /// When volumes were last sent: daily.
     last_volumes: Option<Instant>,
     /// Totals of the last complete storage scan, not sent yet.
@@ -72,6 +75,7 @@ impl ReportBuilder {
             last_inventory: None,
             usage_sampler: None,
             usage: HourlyUsage::default(),
+            activity: DailyActivity::new(jiff::tz::TimeZone::system()),
             last_volumes: None,
             pending_reclaimable: None,
         }
@@ -106,6 +110,36 @@ impl ReportBuilder {
         let sampler = self.usage_sampler.get_or_insert_with(UsageSampler::default);
         let sample = sampler.sample(now_unix_ms());
         self.usage.add(&sample);
+        self.activity.record(sample.at_unix_ms, &sample.sessions);
+    }
+
+    /// Each person's completed days of activity, pseudonymised with the
+    /// policy's key; `None` before a policy gives the key.
+    fn digital_load_section(&mut self, policy: Option<&Policy>) -> Option<DigitalLoad> {
+        let policy = policy.filter(|p| !p.pseudonym_key.is_empty())?;
+        let hours = policy
+            .working_hours
+            .as_ref()
+            .map_or_else(WeekHours::default, |h| WeekHours {
+                start_minute: h.start_minute,
+                end_minute: h.end_minute,
+                days: h.days.clone(),
+            });
+        let days: Vec<PersonDay> = self
+            .activity
+            .completed_days(now_unix_ms(), &hours)
+            .into_iter()
+            .map(|day| PersonDay {
+                person_id: person_id(&policy.pseudonym_key, &day.login, None),
+                date: day.date.to_string(),
+                active_minutes: Some(day.activity.active_minutes),
+                after_hours_active_minutes: Some(day.activity.after_hours_active_minutes),
+                weekend_active_minutes: Some(day.activity.weekend_active_minutes),
+                // Calendar, calls and notifications have no reader yet: null.
+                ..PersonDay::default()
+            })
+            .collect();
+        (!days.is_empty()).then_some(DigitalLoad { days })
     }
 
     fn usage_section(&mut self) -> Usage {
@@ -164,7 +198,8 @@ impl ReportBuilder {
     }
 
     /// Collects one report now.
-    pub fn collect(&mut self, signals: LocalSignals, policy_version: u64) -> Report {
+    pub fn collect(&mut self, signals: LocalSignals, policy: Option<&Policy>) -> Report {
+        let policy_version = policy.map_or(0, |p| p.version);
         let inventory = if signals.inventory {
             let facts = self.inventory.collect(self.purchase_date);
             let due = self
@@ -191,7 +226,11 @@ impl ReportBuilder {
             } else {
                 None
             },
-            digital_load: None,
+            digital_load: if signals.activity {
+                self.digital_load_section(policy)
+            } else {
+                None
+            },
             agent_health: Some(health_message(self.health.sample())),
         }
     }
@@ -330,10 +369,59 @@ mod tests {
         std::fs::write(root.path().join("etc/hostname"), "pc-1\n").unwrap();
         let mut builder = ReportBuilder::new(root.path(), None);
         let signals = LocalSignals::default();
-        assert!(builder.collect(signals, 0).inventory.is_some());
-        assert!(builder.collect(signals, 0).inventory.is_none());
+        assert!(builder.collect(signals, None).inventory.is_some());
+        assert!(builder.collect(signals, None).inventory.is_none());
         std::fs::write(root.path().join("etc/hostname"), "pc-2\n").unwrap();
-        let report = builder.collect(signals, 0);
+        let report = builder.collect(signals, None);
         assert_eq!(report.inventory.unwrap().hostname, "pc-2");
+    }
+
+    #[test]
+    fn completed_days_of_activity_leave_pseudonymised_and_nothing_else_does() {
+        let root = tempfile::tempdir().unwrap();
+        let mut builder = ReportBuilder::new(root.path(), None);
+        builder.activity = DailyActivity::new(jiff::tz::TimeZone::UTC);
+        let yesterday = now_unix_ms() - 86_400_000;
+        let day_start = yesterday - yesterday.rem_euclid(86_400_000);
+        for minute in 600..630 {
+            builder.activity.record(
+                day_start + minute * 60_000,
+                &[("alice.martin".to_owned(), true)],
+            );
+        }
+        let policy = Policy {
+            version: 3,
+            pseudonym_key: b"organisation key".to_vec(),
+            ..Policy::default()
+        };
+        let report = builder.collect(LocalSignals::default(), Some(&policy));
+        let days = report
+            .digital_load
+            .as_ref()
+            .expect("yesterday is complete")
+            .days
+            .clone();
+        assert_eq!(days.len(), 1);
+        assert_eq!(
+            days[0].person_id,
+            person_id(b"organisation key", "alice.martin", None)
+        );
+        assert_eq!(days[0].active_minutes, Some(30));
+        assert_eq!(
+            days[0].meeting_minutes, None,
+            "no calendar reader: null, never 0"
+        );
+        let encoded = sobrio_proto::Message::encode_to_vec(&report);
+        assert!(
+            !encoded.windows(5).any(|w| w == b"alice"),
+            "the login never leaves the device"
+        );
+        // Reported once.
+        assert!(
+            builder
+                .collect(LocalSignals::default(), Some(&policy))
+                .digital_load
+                .is_none()
+        );
     }
 }

@@ -281,8 +281,7 @@ impl<U: Uplink> Agent<U> {
     /// take it). Returns its id.
     pub fn collect(&mut self) -> String {
         let signals = effective_signals(self.config.signals, self.policy.as_ref());
-        let version = self.policy.as_ref().map_or(0, |p| p.version);
-        let mut report = self.builder.collect(signals, version);
+        let mut report = self.builder.collect(signals, self.policy.as_ref());
         let mut health = self.health();
         if let Some(own) = report.agent_health.take() {
             health.rss_bytes = own.rss_bytes;

@@ -14,7 +14,7 @@ const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 
 /// One sample.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     pub at_unix_ms: i64,
     pub cpu_percent: Option<f32>,
@@ -22,6 +22,8 @@ pub struct Sample {
     pub disk_fill_percent: Option<f32>,
     /// `None`: activity unknown (no logind).
     pub active: Option<bool>,
+    /// User sessions (login name, in use), when logind answers.
+    pub sessions: Vec<(String, bool)>,
 }
 
 /// One hour of use, as reported.
@@ -134,9 +136,22 @@ pub fn session_ids(list: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether any user session is in use now, per logind; `None` when logind
-/// cannot be asked.
-pub fn logind_activity() -> Option<bool> {
+/// The login name of a user session, from `loginctl show-session` output;
+/// `None` for other classes (greeters, lock screens, services).
+pub fn session_user(show_session: &str) -> Option<String> {
+    let value = |key: &str| {
+        show_session
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
+    };
+    (value("Class") == Some("user"))
+        .then(|| value("Name").map(str::to_owned))
+        .flatten()
+}
+
+/// The user sessions logind knows, each with whether it is in use now;
+/// `None` when logind cannot be asked.
+pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
     let list = Command::new("loginctl")
         .args(["list-sessions", "--no-legend"])
         .output()
@@ -144,11 +159,14 @@ pub fn logind_activity() -> Option<bool> {
     if !list.status.success() {
         return None;
     }
+    let mut sessions = Vec::new();
     for id in session_ids(&String::from_utf8_lossy(&list.stdout)) {
         let show = Command::new("loginctl")
             .args([
                 "show-session",
                 &id,
+                "-p",
+                "Name",
                 "-p",
                 "Class",
                 "-p",
@@ -160,11 +178,12 @@ pub fn logind_activity() -> Option<bool> {
             ])
             .output()
             .ok()?;
-        if session_in_use(&String::from_utf8_lossy(&show.stdout)) {
-            return Some(true);
+        let text = String::from_utf8_lossy(&show.stdout);
+        if let Some(user) = session_user(&text) {
+            sessions.push((user, session_in_use(&text)));
         }
     }
-    Some(false)
+    Some(sessions)
 }
 
 /// Takes samples of this machine; keeps its sysinfo state between samples
@@ -224,11 +243,14 @@ impl UsageSampler {
                 ((total - root.available_space().min(total)) as f64 * 100.0 / total as f64) as f32
             })
         });
-        let active = if self.logind == Some(false) {
+        let sessions = if self.logind == Some(false) {
             None
         } else {
-            logind_activity()
+            logind_sessions()
         };
+        let active = sessions
+            .as_ref()
+            .map(|s| s.iter().any(|(_, in_use)| *in_use));
         if self.logind.is_none() {
             self.logind = Some(active.is_some());
         }
@@ -238,6 +260,7 @@ impl UsageSampler {
             memory_percent,
             disk_fill_percent,
             active,
+            sessions: sessions.unwrap_or_default(),
         }
     }
 
@@ -260,6 +283,7 @@ mod tests {
             memory_percent: Some(50.0),
             disk_fill_percent: Some(40.0),
             active,
+            sessions: Vec::new(),
         }
     }
 
@@ -317,6 +341,11 @@ mod tests {
         assert!(!session_in_use(
             &busy.replace("Class=user", "Class=greeter")
         ));
+        assert_eq!(
+            session_user(&format!("Name=alice\n{busy}")).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(session_user("Name=gdm\nClass=greeter\n"), None);
         let list = "     2 1000 alice seat0 tty2\n    c1  120 gdm   seat0 tty1\n";
         assert_eq!(session_ids(list), ["2", "c1"]);
     }

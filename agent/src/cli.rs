@@ -112,13 +112,26 @@ const DEFAULT_CONFIG: &str = "/etc/sobrio/agent.toml";
 /// Runs the command line and maps errors to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SOBRIO_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // `SOBRIO_LOG`: `info`, `warn`, `sobrio_agent=debug,warn`… (targets and
+    // levels, without the regular expressions a fuller filter would bring).
+    let filter = std::env::var("SOBRIO_LOG")
+        .ok()
+        .and_then(|spec| spec.parse::<tracing_subscriber::filter::Targets>().ok())
+        .unwrap_or_else(|| {
+            tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+        });
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .with(filter)
+            .init();
+    }
     // One thread: the agent must stay light on the employee's machine.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

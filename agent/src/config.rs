@@ -47,6 +47,25 @@ pub struct AgentConfig {
     pub delivery: DeliveryConfig,
     /// The storage scan's I/O budget (its time budget comes from the policy).
     pub scan: ScanConfig,
+    /// Call detection.
+    pub calls: CallsConfig,
+}
+
+/// Which applications are conferencing applications (process names).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    pub applications: Vec<String>,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            applications: crate::probe::calls::DEFAULT_APPLICATIONS
+                .map(String::from)
+                .to_vec(),
+        }
+    }
 }
 
 /// Limits of one storage scan.
@@ -76,6 +95,7 @@ impl Default for AgentConfig {
             spool: SpoolConfig::default(),
             delivery: DeliveryConfig::default(),
             scan: ScanConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -264,6 +284,18 @@ impl AgentConfig {
             (64 << 20)..=(1 << 40),
             "expected 67108864 (64 MiB) to 1099511627776 (1 TiB)",
         )?;
+        if let Some(bad) = self
+            .calls
+            .applications
+            .iter()
+            .find(|a| a.trim().is_empty() || a.len() > 64)
+        {
+            return Err(ConfigError::Invalid {
+                key: "calls.applications".into(),
+                value: format!("{bad:?}"),
+                expected: "expected process names of 1 to 64 characters".into(),
+            });
+        }
         self.purchase_date()?;
         Ok(())
     }

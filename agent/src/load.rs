@@ -365,6 +365,8 @@ pub struct DayActivity {
     pub login: String,
     pub date: jiff::civil::Date,
     pub activity: ActivityLoad,
+    /// Minutes in a detected video call; `None` when calls were not watched.
+    pub call_minutes: Option<i32>,
 }
 
 /// Working hours as the policy gives them (wall-clock minutes, ISO days).
@@ -410,6 +412,10 @@ pub struct DailyActivity {
         (String, jiff::civil::Date),
         std::collections::BTreeMap<i64, i32>,
     >,
+    /// (login, day) → elapsed minutes spent in a call.
+    calls: std::collections::BTreeMap<(String, jiff::civil::Date), std::collections::BTreeSet<i64>>,
+    /// Whether calls were watched (the signal on).
+    calls_watched: bool,
     /// Users seen in a session since the agent started.
     users: std::collections::BTreeSet<String>,
     /// The first day observed; rows start there.
@@ -423,14 +429,19 @@ impl DailyActivity {
         Self {
             tz,
             minutes: std::collections::BTreeMap::new(),
+            calls: std::collections::BTreeMap::new(),
+            calls_watched: false,
             users: std::collections::BTreeSet::new(),
             first_day: None,
             reported_through: None,
         }
     }
 
-    /// Records one sample: the user sessions and which are in use.
-    pub fn record(&mut self, at_unix_ms: i64, sessions: &[(String, bool)]) {
+    /// Records one sample: the user sessions and which are in use, and
+    /// whether a video call was under way (`None`: calls not watched). A call
+    /// minute goes to the users whose session was in use, or — a call often
+    /// leaves keyboard and mouse idle — to every user with a session.
+    pub fn record(&mut self, at_unix_ms: i64, sessions: &[(String, bool)], in_call: Option<bool>) {
         let Ok(timestamp) = jiff::Timestamp::from_millisecond(at_unix_ms) else {
             return;
         };
@@ -449,6 +460,18 @@ impl DailyActivity {
                     .entry((user.clone(), date))
                     .or_default()
                     .insert(elapsed, wall);
+            }
+        }
+        self.calls_watched |= in_call.is_some();
+        if in_call == Some(true) {
+            let anyone_in_use = sessions.iter().any(|(_, in_use)| *in_use);
+            for (user, in_use) in sessions {
+                if *in_use || !anyone_in_use {
+                    self.calls
+                        .entry((user.clone(), date))
+                        .or_default()
+                        .insert(elapsed);
+                }
             }
         }
     }
@@ -477,11 +500,18 @@ impl DailyActivity {
                     .remove(&(user.clone(), day))
                     .map(|m| m.into_values().collect())
                     .unwrap_or_default();
-                if day_hours.working || !walls.is_empty() {
+                let calls = self
+                    .calls
+                    .remove(&(user.clone(), day))
+                    .map_or(0, |c| c.len());
+                if day_hours.working || !walls.is_empty() || calls > 0 {
                     rows.push(DayActivity {
                         login: user.clone(),
                         date: day,
                         activity: activity_load(&walls, day_hours),
+                        call_minutes: self
+                            .calls_watched
+                            .then(|| i32::try_from(calls).unwrap_or(i32::MAX)),
                     });
                 }
             }
@@ -516,12 +546,12 @@ mod daily_tests {
         // Thursday 2026-11-26: 08:00–08:30 (before hours), 09:00–10:00.
         let start = ms("2026-11-26T08:00:00+01:00[Europe/Paris]");
         for minute in (0..30).chain(60..120) {
-            daily.record(start + minute * 60_000, &alice);
+            daily.record(start + minute * 60_000, &alice, None);
         }
         // Saturday 2026-11-28: 20 minutes.
         let saturday = ms("2026-11-28T15:00:00+01:00[Europe/Paris]");
         for minute in 0..20 {
-            daily.record(saturday + minute * 60_000, &alice);
+            daily.record(saturday + minute * 60_000, &alice, Some(minute < 5));
         }
         let rows = daily.completed_days(
             ms("2026-11-29T12:00:00+01:00[Europe/Paris]"),
@@ -548,6 +578,15 @@ mod daily_tests {
         assert_eq!(
             find("alice", "2026-11-28").map(|a| a.weekend_active_minutes),
             Some(20)
+        );
+        let saturday = rows
+            .iter()
+            .find(|r| r.login == "alice" && r.date.to_string() == "2026-11-28")
+            .unwrap();
+        assert_eq!(
+            saturday.call_minutes,
+            Some(5),
+            "five minutes of call, to the user in use"
         );
         assert_eq!(
             find("bob", "2026-11-26"),
@@ -580,7 +619,7 @@ mod daily_tests {
         // Sunday 2026-10-25 lasts 25 hours in Paris.
         let midnight = ms("2026-10-25T00:00:00+02:00[Europe/Paris]");
         for minute in 0..(25 * 60) {
-            daily.record(midnight + minute * 60_000, &user);
+            daily.record(midnight + minute * 60_000, &user, None);
         }
         let rows = daily.completed_days(
             ms("2026-10-26T09:00:00+01:00[Europe/Paris]"),

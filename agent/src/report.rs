@@ -55,6 +55,10 @@ pub struct ReportBuilder {
     usage: HourlyUsage,
     /// Each user's active minutes by local day, for digital load.
     activity: DailyActivity,
+    /// Host root, where `/proc` is read for calls.
+    root: std::path::PathBuf,
+    /// Process names of conferencing applications.
+    call_applications: Vec<String>,
     /// When volumes were last sent: daily.
     last_volumes: Option<Instant>,
     /// Totals of the last complete storage scan, not sent yet.
@@ -76,6 +80,10 @@ impl ReportBuilder {
             usage_sampler: None,
             usage: HourlyUsage::default(),
             activity: DailyActivity::new(jiff::tz::TimeZone::system()),
+            root: root.to_owned(),
+            call_applications: crate::probe::calls::DEFAULT_APPLICATIONS
+                .map(String::from)
+                .to_vec(),
             last_volumes: None,
             pending_reclaimable: None,
         }
@@ -106,11 +114,19 @@ impl ReportBuilder {
 
     /// Takes a usage sample (cheap: CPU, memory, root fill, logind), folded
     /// into the current hour's bucket.
-    pub fn sample_usage(&mut self) {
+    pub fn sample_usage(&mut self, watch_calls: bool) {
         let sampler = self.usage_sampler.get_or_insert_with(UsageSampler::default);
         let sample = sampler.sample(now_unix_ms());
         self.usage.add(&sample);
-        self.activity.record(sample.at_unix_ms, &sample.sessions);
+        let in_call = watch_calls
+            .then(|| crate::probe::calls::read(&self.root, &self.call_applications).in_call());
+        self.activity
+            .record(sample.at_unix_ms, &sample.sessions, in_call);
+    }
+
+    /// The conferencing applications that count for calls.
+    pub fn set_call_applications(&mut self, applications: Vec<String>) {
+        self.call_applications = applications;
     }
 
     /// Each person's completed days of activity, pseudonymised with the
@@ -135,6 +151,7 @@ impl ReportBuilder {
                 active_minutes: Some(day.activity.active_minutes),
                 after_hours_active_minutes: Some(day.activity.after_hours_active_minutes),
                 weekend_active_minutes: Some(day.activity.weekend_active_minutes),
+                call_minutes: day.call_minutes,
                 // Calendar, calls and notifications have no reader yet: null.
                 ..PersonDay::default()
             })
@@ -142,8 +159,8 @@ impl ReportBuilder {
         (!days.is_empty()).then_some(DigitalLoad { days })
     }
 
-    fn usage_section(&mut self) -> Usage {
-        self.sample_usage();
+    fn usage_section(&mut self, watch_calls: bool) -> Usage {
+        self.sample_usage(watch_calls);
         let source = if self
             .usage_sampler
             .as_ref()
@@ -220,7 +237,7 @@ impl ReportBuilder {
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             policy_version,
             inventory,
-            usage: signals.usage.then(|| self.usage_section()),
+            usage: signals.usage.then(|| self.usage_section(signals.calls)),
             storage: if signals.storage {
                 self.storage_section()
             } else {
@@ -387,6 +404,7 @@ mod tests {
             builder.activity.record(
                 day_start + minute * 60_000,
                 &[("alice.martin".to_owned(), true)],
+                Some(false),
             );
         }
         let policy = Policy {

@@ -212,8 +212,10 @@ impl<U: Uplink> Agent<U> {
             Duration::from_secs(config.delivery.retry_max_secs.into()),
             jitter.clone(),
         );
+        let mut builder = ReportBuilder::new(root, config.purchase_date()?);
+        builder.set_call_applications(config.calls.applications.clone());
         Ok(Self {
-            builder: ReportBuilder::new(root, config.purchase_date()?),
+            builder,
             // The host name for renewal CSRs; reports carry the live one.
             hostname: crate::probe::inventory::host_name(root),
             status: read_status(&state).unwrap_or_default(),
@@ -437,8 +439,9 @@ impl<U: Uplink> Agent<U> {
             }
             (last_wall, last_mono) = (SystemTime::now(), now);
             if now >= next_sample {
-                if effective_signals(self.config.signals, self.policy.as_ref()).usage {
-                    self.builder.sample_usage();
+                let signals = effective_signals(self.config.signals, self.policy.as_ref());
+                if signals.usage {
+                    self.builder.sample_usage(signals.calls);
                 }
                 next_sample = now + SAMPLE_INTERVAL;
             }

@@ -1,6 +1,7 @@
 //! Probes: each reads one source and returns the agent's own domain types.
 //! Probes know nothing of the wire; `report` maps their facts to `sobrio.v1`.
 
+pub mod calls;
 pub mod health;
 pub mod inventory;
 pub mod macos;

@@ -273,7 +273,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 department: enrollment.as_ref().map(|e| e.department.clone()),
                 certificate_expires: enrollment
                     .as_ref()
-                    .map(|e| rfc3339(e.certificate_not_after_unix_ms)),
+                    .map(|e| crate::run::rfc3339(e.certificate_not_after_unix_ms)),
                 policy_version: policy.as_ref().map(|p| p.version),
                 report_interval_secs: policy.as_ref().map(|p| p.report_interval_secs),
                 delivery: crate::run::read_status(&state),
@@ -410,16 +410,6 @@ fn print_storage(result: &crate::probe::storage::ScanResult) {
             result.errors
         );
     }
-}
-
-fn rfc3339(unix_ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix_ms.to_string())
 }
 
 async fn shutdown_signal() {

@@ -558,7 +558,8 @@ impl<U: Uplink> Agent<U> {
     }
 }
 
-fn rfc3339(unix_ms: i64) -> String {
+/// A Unix time in milliseconds as RFC 3339 (UTC).
+pub(crate) fn rfc3339(unix_ms: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
         .ok()
         .and_then(|t| {

@@ -88,6 +88,13 @@ pub enum Category {
     MiniPc,
 }
 
+impl Category {
+    /// The part of generated host names that tells the kind of device.
+    fn hostname_kind(self) -> &'static str {
+        if self == Self::Laptop { "lt" } else { "pc" }
+    }
+}
+
 /// How a device is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -309,14 +316,9 @@ pub fn generated_fleet(seed: u64, today: Date) -> Fleet {
             } else {
                 Category::Desktop
             };
-            let kind = if category == Category::Laptop {
-                "lt"
-            } else {
-                "pc"
-            };
             devices.push(device(
                 &mut rng,
-                next_hostname(kind),
+                next_hostname(category.hostname_kind()),
                 department,
                 Some(login.clone()),
                 category,
@@ -330,14 +332,9 @@ pub fn generated_fleet(seed: u64, today: Date) -> Fleet {
                 } else {
                     Category::Laptop
                 };
-                let kind = if spare == Category::Laptop {
-                    "lt"
-                } else {
-                    "pc"
-                };
                 devices.push(device(
                     &mut rng,
-                    next_hostname(kind),
+                    next_hostname(spare.hostname_kind()),
                     department,
                     Some(login),
                     spare,

@@ -397,3 +397,43 @@ async fn in_development_mode_a_device_authenticates_with_its_bearer_secret() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated);
 }
+
+#[tokio::test]
+async fn person_day_rows_are_kept_apart_and_not_inside_the_stored_report() {
+    let collector = TestCollector::start().await;
+    let device = collector.enroll("HR", "pc-hr").await;
+    let mut report = valid_report();
+    report.digital_load = Some(sobrio_proto::v1::DigitalLoad {
+        days: vec![sobrio_proto::v1::PersonDay {
+            person_id: "ab".repeat(32),
+            date: "2026-11-23".into(),
+            active_minutes: Some(300),
+            ..Default::default()
+        }],
+    });
+    device
+        .client
+        .submit(vec![report.encode_to_vec()])
+        .await
+        .unwrap();
+    let stored = collector
+        .store
+        .report_payload(&report.report_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = sobrio_proto::v1::Report::decode(stored.as_slice()).unwrap();
+    assert_eq!(
+        stored.digital_load, None,
+        "person-level rows do not live on in raw reports"
+    );
+    assert_eq!(stored.agent_health, report.agent_health);
+    let counts: std::collections::HashMap<_, _> = collector
+        .store
+        .device_row_counts(&device.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect();
+    assert_eq!(counts["person_days"], 1);
+}

@@ -171,7 +171,12 @@ pub fn triage(
 }
 
 /// Maps a valid report to what the store keeps.
-fn incoming(report: Report, payload: Vec<u8>) -> IncomingReport {
+///
+/// The payload kept as received loses its digital-load section: person-day
+/// rows live in their own table, which retention clears 35 days after their
+/// week was aggregated, and must not outlive that inside raw reports (kept 90
+/// days). Reports without digital load are kept byte for byte.
+fn incoming(mut report: Report, payload: Vec<u8>) -> IncomingReport {
     let usage = report
         .usage
         .as_ref()
@@ -190,15 +195,21 @@ fn incoming(report: Report, payload: Vec<u8>) -> IncomingReport {
                 .collect()
         })
         .unwrap_or_default();
+    let person_days: Vec<PersonDayRow> = report
+        .digital_load
+        .take()
+        .map(|load| load.days.iter().map(person_day_row).collect())
+        .unwrap_or_default();
+    let payload = if person_days.is_empty() {
+        payload
+    } else {
+        report.encode_to_vec()
+    };
     IncomingReport {
         inventory: report.inventory.as_ref().map(inventory_row),
         usage,
         storage: report.storage.as_ref().map(storage_row),
-        person_days: report
-            .digital_load
-            .as_ref()
-            .map(|load| load.days.iter().map(person_day_row).collect())
-            .unwrap_or_default(),
+        person_days,
         report_id: report.report_id,
         collected_unix_ms: report.collected_unix_ms,
         payload,

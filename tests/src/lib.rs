@@ -187,6 +187,53 @@ impl Drop for CollectorProcess {
     }
 }
 
+/// Enrolls the `sobrio-agent` binary (state in `state_dir`) with the
+/// collector whose data directory is `data_dir` and whose gRPC listens on
+/// `grpc_addr`, in department IT, through a token made on the command line.
+///
+/// # Panics
+/// When a command fails.
+pub fn enroll_agent_binary(data_dir: &str, state_dir: &str, grpc_addr: &str) {
+    let token = run(
+        "sobrio-collector",
+        &[
+            "--data-dir",
+            data_dir,
+            "token",
+            "create",
+            "--department",
+            "IT",
+        ],
+    );
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let token = String::from_utf8(token.stdout).unwrap();
+    let server = format!("https://{grpc_addr}");
+    let ca = format!("{data_dir}/ca.pem");
+    let enrolled = run(
+        "sobrio-agent",
+        &[
+            "--state-dir",
+            state_dir,
+            "enroll",
+            "--server",
+            &server,
+            "--token",
+            token.trim(),
+            "--ca",
+            &ca,
+        ],
+    );
+    assert!(
+        enrolled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+}
+
 /// `GET path` over HTTP/1.1 on `addr`; returns the status and body.
 ///
 /// # Panics

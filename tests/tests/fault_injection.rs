@@ -52,33 +52,7 @@ fn reports_survive_sigkill_of_agent_and_collector_at_random_points() {
     let grpc = format!("127.0.0.1:{port}");
     let start_collector = || CollectorProcess::serve_at(&data, &[], &grpc);
     let mut collector = Some(start_collector());
-    let token = String::from_utf8(
-        run(
-            "sobrio-collector",
-            &["--data-dir", &data, "token", "create", "--department", "IT"],
-        )
-        .stdout,
-    )
-    .unwrap();
-    let enrolled = run(
-        "sobrio-agent",
-        &[
-            "--state-dir",
-            &state,
-            "enroll",
-            "--server",
-            &format!("https://{grpc}"),
-            "--token",
-            token.trim(),
-            "--ca",
-            &format!("{data}/ca.pem"),
-        ],
-    );
-    assert!(
-        enrolled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
+    sobrio_tests::enroll_agent_binary(&data, &state, &grpc);
 
     // How long an undisturbed cycle takes: kills land anywhere within it.
     let started = Instant::now();
@@ -217,34 +191,8 @@ fn a_full_disk_is_reported_clearly_and_the_agent_keeps_running() {
     let data = dir.path().join("collector");
     let data = data.to_str().unwrap();
     let collector = CollectorProcess::serve(data, &[]);
-    let token = String::from_utf8(
-        run(
-            "sobrio-collector",
-            &["--data-dir", data, "token", "create", "--department", "IT"],
-        )
-        .stdout,
-    )
-    .unwrap();
-    let server = format!("https://{}", collector.grpc_addr);
-    let enrolled = run(
-        "sobrio-agent",
-        &[
-            "--state-dir",
-            state,
-            "enroll",
-            "--server",
-            &server,
-            "--token",
-            token.trim(),
-            "--ca",
-            &format!("{data}/ca.pem"),
-        ],
-    );
-    assert!(
-        enrolled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
+    sobrio_tests::enroll_agent_binary(data, state, &collector.grpc_addr);
+
     // Fill the volume.
     let filler = std::fs::File::create(state_dir.join("filler")).unwrap();
     let mut filler = std::io::BufWriter::new(filler);

@@ -12,6 +12,7 @@
 //! - [`transport`]: the TLS 1.3 gRPC client pinned to the collector's CA.
 //! - [`enroll`]: enrollment and certificate renewal.
 //! - [`probe`]: one module per source, returning the agent's own types.
+//! - [`calendar`]: each person's calendar sources, reduced to meeting times.
 //! - [`load`]: a person's day of digital load, from meetings and activity.
 //! - [`report`]: maps probe facts to `sobrio.v1` reports.
 //! - [`spool`]: the on-disk spool: nothing collected is lost before an ack.
@@ -19,6 +20,7 @@
 //! - [`run`]: the collect-spool-deliver cycle.
 
 pub mod backoff;
+pub mod calendar;
 pub mod cli;
 pub mod config;
 pub mod enroll;

@@ -86,6 +86,26 @@ pub enum Command {
         /// and the temporary folders].
         roots: Vec<PathBuf>,
     },
+    /// Show you your own week — meetings, focus time, activity, calls and
+    /// notifications — on this device only; nothing is sent. Calendar fields
+    /// come from your sources in ~/.config/sobrio/calendar.toml (or
+    /// --calendar); the others from what the agent recorded for you.
+    Me {
+        /// As JSON: one object per day with the fields of a report's
+        /// DigitalLoad day (null where there is no data).
+        #[arg(long)]
+        json: bool,
+        /// ISO week, e.g. 2026-W48 [default: this week].
+        #[arg(long)]
+        week: Option<String>,
+        /// Calendar file or https URL, replacing the configured sources
+        /// (repeat for several).
+        #[arg(long)]
+        calendar: Vec<String>,
+        /// Whose week (root only) [default: you].
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Show enrollment and policy.
     Status {
         /// As JSON.
@@ -225,6 +245,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{report:#?}");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Me {
+            json,
+            week,
+            calendar,
+            user,
+        } => {
+            let config = load_config(cli.config.as_ref())?;
+            me(&cli.root, &state, &config, json, week, &calendar, user).await
         }
         Command::Storage { json, roots } => {
             let roots = if roots.is_empty() {
@@ -425,4 +454,103 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
     }
+}
+
+async fn me(
+    root: &std::path::Path,
+    state: &StateDir,
+    config: &AgentConfig,
+    json: bool,
+    week: Option<String>,
+    calendar: &[String],
+    user: Option<String>,
+) -> anyhow::Result<ExitCode> {
+    use crate::probe::accounts;
+    let own = accounts::own_uid().and_then(|uid| accounts::by_uid(root, uid));
+    let account = match (user, &own) {
+        (Some(login), Some(me)) if me.uid != 0 && me.login != login => {
+            anyhow::bail!("only root may show another person's week")
+        }
+        (Some(login), _) => accounts::find(root, &login),
+        (None, own) => own.clone(),
+    };
+    let login = account
+        .as_ref()
+        .map(|a| a.login.clone())
+        .or_else(|| std::env::var("USER").ok())
+        .context("cannot tell who you are (no passwd entry, no USER)")?;
+    let tz = jiff::tz::TimeZone::system();
+    let monday = match week {
+        Some(week) => crate::me::week_start(&week)?,
+        None => {
+            let today = jiff::Zoned::now().with_time_zone(tz.clone()).date();
+            today.saturating_sub(
+                jiff::Span::new().days(i64::from(today.weekday().to_monday_zero_offset())),
+            )
+        }
+    };
+    let people_dir = config
+        .people_dir
+        .clone()
+        .unwrap_or_else(|| crate::me::default_dir(state.path()));
+    let (days, notes) = crate::me::week(
+        &login,
+        account.as_ref().map(|a| a.home.as_path()),
+        &people_dir,
+        monday,
+        calendar,
+        &tz,
+    )
+    .await?;
+    for note in &notes {
+        eprintln!("note: {note}");
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&days)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cell = |day: &serde_json::Value, field: &str| {
+        day.get(field)
+            .and_then(serde_json::Value::as_i64)
+            .map_or_else(|| "-".to_owned(), |v| v.to_string())
+    };
+    let hours = |day: &serde_json::Value, field: &str| {
+        day.get(field)
+            .and_then(serde_json::Value::as_i64)
+            .map_or_else(|| "-".to_owned(), |m| format!("{}h{:02}", m / 60, m % 60))
+    };
+    println!(
+        "{:<12} {:>8} {:>5} {:>8} {:>5} {:>8} {:>8} {:>6} {:>6} {:>8}",
+        "day",
+        "meetings",
+        "count",
+        "conflict",
+        "b2b",
+        "late mtg",
+        "focus",
+        "calls",
+        "notif",
+        "active"
+    );
+    for day in &days {
+        println!(
+            "{:<12} {:>8} {:>5} {:>8} {:>5} {:>8} {:>8} {:>6} {:>6} {:>8}",
+            day.get("date")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or(""),
+            hours(day, "meeting_minutes"),
+            cell(day, "meeting_count"),
+            hours(day, "conflicting_minutes"),
+            cell(day, "back_to_back_count"),
+            hours(day, "after_hours_meeting_minutes"),
+            hours(day, "focus_minutes"),
+            hours(day, "call_minutes"),
+            cell(day, "notifications_total"),
+            hours(day, "active_minutes"),
+        );
+    }
+    println!(
+        "This stays on this device: the collector receives only counts like these, per day, under a pseudonym."
+    );
+    Ok(ExitCode::SUCCESS)
 }

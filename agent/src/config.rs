@@ -49,6 +49,10 @@ pub struct AgentConfig {
     pub scan: ScanConfig,
     /// Call detection.
     pub calls: CallsConfig,
+    /// Where each person's recent days are kept for `sobrio-agent me`
+    /// [default: /var/lib/sobrio-agent-people for the system service, the
+    /// state directory's `people` otherwise].
+    pub people_dir: Option<std::path::PathBuf>,
 }
 
 /// Which applications are conferencing applications (process names).
@@ -96,6 +100,7 @@ impl Default for AgentConfig {
             delivery: DeliveryConfig::default(),
             scan: ScanConfig::default(),
             calls: CallsConfig::default(),
+            people_dir: None,
         }
     }
 }

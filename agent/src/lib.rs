@@ -14,6 +14,8 @@
 //! - [`probe`]: one module per source, returning the agent's own types.
 //! - [`calendar`]: each person's calendar sources, reduced to meeting times.
 //! - [`load`]: a person's day of digital load, from meetings and activity.
+//! - [`me`]: a person's own week, shown locally.
+//! - [`people`]: notification monitors, calendars and files per user.
 //! - [`report`]: maps probe facts to `sobrio.v1` reports.
 //! - [`spool`]: the on-disk spool: nothing collected is lost before an ack.
 //! - [`backoff`]: retry pacing and start-up splay.
@@ -25,6 +27,8 @@ pub mod cli;
 pub mod config;
 pub mod enroll;
 pub mod load;
+pub mod me;
+pub mod people;
 pub mod probe;
 pub mod report;
 pub mod run;

@@ -358,6 +358,8 @@ mod tests {
     }
 }
 
+use crate::probe::notifications::{NotificationCategory, Notified};
+
 /// One person's day of activity, ready to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayActivity {
@@ -367,6 +369,23 @@ pub struct DayActivity {
     pub activity: ActivityLoad,
     /// Minutes in a detected video call; `None` when calls were not watched.
     pub call_minutes: Option<i32>,
+    /// Notifications shown; `None` when they were not watched for this user.
+    pub notifications: Option<NotificationDay>,
+    /// Whether the device ran at all that day (focus time is 0 on a working
+    /// day it did not: leave, sickness).
+    pub device_on: bool,
+}
+
+/// A day's notifications: counts only.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotificationDay {
+    pub total: i32,
+    /// Outside working hours, any day (all of a non-working day's).
+    pub after_hours: i32,
+    pub chat: i32,
+    pub mail: i32,
+    pub calendar: i32,
+    pub other: i32,
 }
 
 /// Working hours as the policy gives them (wall-clock minutes, ISO days).
@@ -389,7 +408,8 @@ impl Default for WeekHours {
 }
 
 impl WeekHours {
-    fn on(&self, date: jiff::civil::Date) -> DayHours {
+    /// The hours of `date`.
+    pub fn on(&self, date: jiff::civil::Date) -> DayHours {
         DayHours {
             working: self
                 .days
@@ -402,7 +422,7 @@ impl WeekHours {
 
 /// Minutes each user's session was in use, by local day, from the usage
 /// samples; yields one row per person per completed day.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DailyActivity {
     tz: jiff::tz::TimeZone,
     /// (login, day) → elapsed minute of the day → wall-clock minute of the
@@ -416,6 +436,15 @@ pub struct DailyActivity {
     calls: std::collections::BTreeMap<(String, jiff::civil::Date), std::collections::BTreeSet<i64>>,
     /// Whether calls were watched (the signal on).
     calls_watched: bool,
+    /// (login, day) → (wall-clock minute, category) → notifications.
+    notifications: std::collections::BTreeMap<
+        (String, jiff::civil::Date),
+        std::collections::BTreeMap<(i32, NotificationCategory), i32>,
+    >,
+    /// Users whose notifications are watched.
+    notifications_watched: std::collections::BTreeSet<String>,
+    /// Days on which the device took at least one sample.
+    device_days: std::collections::BTreeSet<jiff::civil::Date>,
     /// Users seen in a session since the agent started.
     users: std::collections::BTreeSet<String>,
     /// The first day observed; rows start there.
@@ -431,6 +460,9 @@ impl DailyActivity {
             minutes: std::collections::BTreeMap::new(),
             calls: std::collections::BTreeMap::new(),
             calls_watched: false,
+            notifications: std::collections::BTreeMap::new(),
+            notifications_watched: std::collections::BTreeSet::new(),
+            device_days: std::collections::BTreeSet::new(),
             users: std::collections::BTreeSet::new(),
             first_day: None,
             reported_through: None,
@@ -447,7 +479,8 @@ impl DailyActivity {
         };
         let zoned = timestamp.to_zoned(self.tz.clone());
         let date = zoned.date();
-        self.first_day.get_or_insert(date);
+        self.first_day = Some(self.first_day.map_or(date, |d| d.min(date)));
+        self.device_days.insert(date);
         let Ok(midnight) = date.to_zoned(self.tz.clone()) else {
             return;
         };
@@ -476,10 +509,62 @@ impl DailyActivity {
         }
     }
 
+    /// Marks `login`'s notifications as watched (from now on, their days
+    /// report counts, 0 included).
+    pub fn watch_notifications(&mut self, login: &str) {
+        self.notifications_watched.insert(login.to_owned());
+    }
+
+    /// Counts one notification shown to `login`.
+    pub fn record_notification(&mut self, login: &str, notified: Notified) {
+        let Ok(timestamp) = jiff::Timestamp::from_millisecond(notified.at_unix_ms) else {
+            return;
+        };
+        let zoned = timestamp.to_zoned(self.tz.clone());
+        self.first_day = Some(self.first_day.map_or(zoned.date(), |d| d.min(zoned.date())));
+        self.users.insert(login.to_owned());
+        self.notifications_watched.insert(login.to_owned());
+        let wall = i32::from(zoned.hour()) * 60 + i32::from(zoned.minute());
+        *self
+            .notifications
+            .entry((login.to_owned(), zoned.date()))
+            .or_default()
+            .entry((wall, notified.category))
+            .or_default() += 1;
+    }
+
+    /// Users seen so far.
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.users.iter().map(String::as_str)
+    }
+
+    /// The first day not reported yet, if any was observed.
+    pub fn first_unreported_day(&self) -> Option<jiff::civil::Date> {
+        match self.reported_through {
+            Some(done) => done.tomorrow().ok(),
+            None => self.first_day,
+        }
+    }
+
+    /// Today's and earlier unreported rows, without forgetting anything: what
+    /// the person may see locally (`sobrio-agent me`).
+    pub fn peek_days(&self, now_unix_ms: i64, hours: &WeekHours) -> Vec<DayActivity> {
+        let mut copy = self.clone();
+        // Tomorrow's midnight makes today complete.
+        copy.completed_days(now_unix_ms + 86_400_000, hours, &|_, _| false)
+    }
+
     /// Rows for every completed day not reported yet (before today, in the
     /// device's time zone): for each user seen, each working day and each day
     /// with activity. The reported days are forgotten.
-    pub fn completed_days(&mut self, now_unix_ms: i64, hours: &WeekHours) -> Vec<DayActivity> {
+    /// `has_meetings` tells which (login, day) had meetings: those days have
+    /// a row even without activity.
+    pub fn completed_days(
+        &mut self,
+        now_unix_ms: i64,
+        hours: &WeekHours,
+        has_meetings: &dyn Fn(&str, jiff::civil::Date) -> bool,
+    ) -> Vec<DayActivity> {
         let Ok(now) = jiff::Timestamp::from_millisecond(now_unix_ms) else {
             return Vec::new();
         };
@@ -504,7 +589,33 @@ impl DailyActivity {
                     .calls
                     .remove(&(user.clone(), day))
                     .map_or(0, |c| c.len());
-                if day_hours.working || !walls.is_empty() || calls > 0 {
+                let notified = self.notifications.remove(&(user.clone(), day));
+                let notifications = self.notifications_watched.contains(user).then(|| {
+                    let mut counts = NotificationDay::default();
+                    for ((wall, category), count) in notified.iter().flatten() {
+                        counts.total += count;
+                        if !day_hours.working
+                            || *wall < day_hours.start_minute
+                            || *wall >= day_hours.end_minute
+                        {
+                            counts.after_hours += count;
+                        }
+                        *match category {
+                            NotificationCategory::Chat => &mut counts.chat,
+                            NotificationCategory::Mail => &mut counts.mail,
+                            NotificationCategory::Calendar => &mut counts.calendar,
+                            NotificationCategory::Other => &mut counts.other,
+                        } += count;
+                    }
+                    counts
+                });
+                let has_notifications = notifications.is_some_and(|n| n.total > 0);
+                if day_hours.working
+                    || !walls.is_empty()
+                    || calls > 0
+                    || has_notifications
+                    || has_meetings(user, day)
+                {
                     rows.push(DayActivity {
                         login: user.clone(),
                         date: day,
@@ -512,9 +623,12 @@ impl DailyActivity {
                         call_minutes: self
                             .calls_watched
                             .then(|| i32::try_from(calls).unwrap_or(i32::MAX)),
+                        notifications,
+                        device_on: self.device_days.contains(&day),
                     });
                 }
             }
+            self.device_days.remove(&day);
             self.reported_through = Some(day);
             let Ok(next) = day.tomorrow() else { break };
             day = next;
@@ -556,6 +670,7 @@ mod daily_tests {
         let rows = daily.completed_days(
             ms("2026-11-29T12:00:00+01:00[Europe/Paris]"),
             &WeekHours::default(),
+            &|_, _| false,
         );
         let find = |login: &str, date: &str| {
             rows.iter()
@@ -606,7 +721,8 @@ mod daily_tests {
             daily
                 .completed_days(
                     ms("2026-11-29T18:00:00+01:00[Europe/Paris]"),
-                    &WeekHours::default()
+                    &WeekHours::default(),
+                    &|_, _| false
                 )
                 .is_empty()
         );
@@ -624,6 +740,7 @@ mod daily_tests {
         let rows = daily.completed_days(
             ms("2026-10-26T09:00:00+01:00[Europe/Paris]"),
             &WeekHours::default(),
+            &|_, _| false,
         );
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].activity.weekend_active_minutes, 1500);

@@ -6,17 +6,20 @@ use std::time::{Duration, Instant};
 
 use sobrio_proto::v1::{
     self, ActivitySource, AgentHealth, Battery, Chassis, Confidence, DigitalLoad, Disk, DiskHealth,
-    DiskKind, Inventory, PersonDay, Policy, Report, Storage, Usage, UsageHour, Volume,
+    DiskKind, Inventory, NotificationsByCategory, PersonDay, Policy, Report, Storage, Usage,
+    UsageHour, Volume,
 };
 use time::Date;
 
+use crate::calendar::{PersonMeetings, day_spans};
 use crate::config::LocalSignals;
-use crate::load::{DailyActivity, WeekHours, person_id};
+use crate::load::{DailyActivity, DayActivity, WeekHours, meeting_load, person_id};
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{
     AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
     InventorySource,
 };
+use crate::probe::notifications::Notified;
 use crate::probe::storage::{ScanResult, Totals};
 use crate::probe::usage::{HourlyUsage, UsageSampler};
 use crate::probe::volumes::{live_mounts, local_volumes};
@@ -55,6 +58,12 @@ pub struct ReportBuilder {
     usage: HourlyUsage,
     /// Each user's active minutes by local day, for digital load.
     activity: DailyActivity,
+    /// Each user's meetings, as last read from their calendar sources.
+    meetings: std::collections::HashMap<String, PersonMeetings>,
+    /// The device's time zone: days and working hours are local.
+    tz: jiff::tz::TimeZone,
+    /// Users with a session at the last sample.
+    session_users: Vec<String>,
     /// Host root, where `/proc` is read for calls.
     root: std::path::PathBuf,
     /// Process names of conferencing applications.
@@ -80,6 +89,9 @@ impl ReportBuilder {
             usage_sampler: None,
             usage: HourlyUsage::default(),
             activity: DailyActivity::new(jiff::tz::TimeZone::system()),
+            meetings: std::collections::HashMap::new(),
+            tz: jiff::tz::TimeZone::system(),
+            session_users: Vec::new(),
             root: root.to_owned(),
             call_applications: crate::probe::calls::DEFAULT_APPLICATIONS
                 .map(String::from)
@@ -122,6 +134,12 @@ impl ReportBuilder {
             .then(|| crate::probe::calls::read(&self.root, &self.call_applications).in_call());
         self.activity
             .record(sample.at_unix_ms, &sample.sessions, in_call);
+        self.session_users = sample.sessions.iter().map(|(u, _)| u.clone()).collect();
+    }
+
+    /// Users with a session at the last sample.
+    pub fn session_users(&self) -> &[String] {
+        &self.session_users
     }
 
     /// The conferencing applications that count for calls.
@@ -129,31 +147,62 @@ impl ReportBuilder {
         self.call_applications = applications;
     }
 
-    /// Each person's completed days of activity, pseudonymised with the
-    /// policy's key; `None` before a policy gives the key.
-    fn digital_load_section(&mut self, policy: Option<&Policy>) -> Option<DigitalLoad> {
+    /// Records a notification shown to `login` (counted, never kept).
+    pub fn record_notification(&mut self, login: &str, notified: Notified) {
+        self.activity.record_notification(login, notified);
+    }
+
+    /// Marks `login`'s notifications as watched.
+    pub fn watch_notifications(&mut self, login: &str) {
+        self.activity.watch_notifications(login);
+    }
+
+    /// Keeps `login`'s meetings (times only) for the days to report.
+    pub fn set_meetings(&mut self, login: &str, meetings: PersonMeetings) {
+        self.meetings.insert(login.to_owned(), meetings);
+    }
+
+    /// The device's time zone.
+    pub fn time_zone(&self) -> &jiff::tz::TimeZone {
+        &self.tz
+    }
+
+    /// Each user's days of activity so far.
+    pub fn activity(&self) -> &DailyActivity {
+        &self.activity
+    }
+
+    /// Each person's completed days, pseudonymised with the policy's key;
+    /// `None` before a policy gives the key.
+    fn digital_load_section(
+        &mut self,
+        policy: Option<&Policy>,
+        signals: LocalSignals,
+    ) -> Option<DigitalLoad> {
         let policy = policy.filter(|p| !p.pseudonym_key.is_empty())?;
-        let hours = policy
-            .working_hours
-            .as_ref()
-            .map_or_else(WeekHours::default, |h| WeekHours {
-                start_minute: h.start_minute,
-                end_minute: h.end_minute,
-                days: h.days.clone(),
-            });
+        let hours = week_hours(Some(policy));
+        let calendars = &self.meetings;
+        let tz = &self.tz;
+        let has_meetings = |login: &str, day: jiff::civil::Date| {
+            signals.calendar
+                && calendars
+                    .get(login)
+                    .is_some_and(|m| !day_spans(&m.meetings, day, tz).1.is_empty())
+        };
         let days: Vec<PersonDay> = self
             .activity
-            .completed_days(now_unix_ms(), &hours)
+            .completed_days(now_unix_ms(), &hours, &has_meetings)
             .into_iter()
-            .map(|day| PersonDay {
-                person_id: person_id(&policy.pseudonym_key, &day.login, None),
-                date: day.date.to_string(),
-                active_minutes: Some(day.activity.active_minutes),
-                after_hours_active_minutes: Some(day.activity.after_hours_active_minutes),
-                weekend_active_minutes: Some(day.activity.weekend_active_minutes),
-                call_minutes: day.call_minutes,
-                // Calendar, calls and notifications have no reader yet: null.
-                ..PersonDay::default()
+            .map(|day| {
+                let calendar = calendars.get(&day.login).filter(|_| signals.calendar);
+                let mut row = person_day(&day, calendar, &hours, tz);
+                row.person_id = person_id(&policy.pseudonym_key, &day.login, None);
+                if !signals.notifications {
+                    row.notifications_total = None;
+                    row.notifications_after_hours = None;
+                    row.notifications_by_category = None;
+                }
+                row
             })
             .collect();
         (!days.is_empty()).then_some(DigitalLoad { days })
@@ -244,12 +293,61 @@ impl ReportBuilder {
                 None
             },
             digital_load: if signals.activity {
-                self.digital_load_section(policy)
+                self.digital_load_section(policy, signals)
             } else {
                 None
             },
             agent_health: Some(health_message(self.health.sample())),
         }
+    }
+}
+
+/// The policy's working hours, or the default before a policy.
+pub fn week_hours(policy: Option<&Policy>) -> WeekHours {
+    policy
+        .and_then(|p| p.working_hours.as_ref())
+        .map_or_else(WeekHours::default, |h| WeekHours {
+            start_minute: h.start_minute,
+            end_minute: h.end_minute,
+            days: h.days.clone(),
+        })
+}
+
+/// A person's day as `sobrio.v1` fields (without the person id): activity,
+/// calls and notifications as observed, calendar fields from `calendar`
+/// when it was read (otherwise null).
+pub fn person_day(
+    day: &DayActivity,
+    calendar: Option<&PersonMeetings>,
+    hours: &WeekHours,
+    tz: &jiff::tz::TimeZone,
+) -> PersonDay {
+    let day_hours = hours.on(day.date);
+    let meetings = calendar.filter(|c| c.read_any).map(|c| {
+        let (spans, starting) = day_spans(&c.meetings, day.date, tz);
+        meeting_load(&spans, &starting, day_hours, !day.device_on)
+    });
+    PersonDay {
+        person_id: String::new(),
+        date: day.date.to_string(),
+        meeting_minutes: meetings.map(|m| m.meeting_minutes),
+        meeting_count: meetings.map(|m| m.meeting_count),
+        conflicting_minutes: meetings.map(|m| m.conflicting_minutes),
+        back_to_back_count: meetings.map(|m| m.back_to_back_count),
+        after_hours_meeting_minutes: meetings.map(|m| m.after_hours_meeting_minutes),
+        call_minutes: day.call_minutes,
+        notifications_total: day.notifications.map(|n| n.total),
+        notifications_after_hours: day.notifications.map(|n| n.after_hours),
+        notifications_by_category: day.notifications.map(|n| NotificationsByCategory {
+            chat: n.chat,
+            mail: n.mail,
+            calendar: n.calendar,
+            other: n.other,
+        }),
+        focus_minutes: meetings.and_then(|m| m.focus_minutes),
+        active_minutes: Some(day.activity.active_minutes),
+        after_hours_active_minutes: Some(day.activity.after_hours_active_minutes),
+        weekend_active_minutes: Some(day.activity.weekend_active_minutes),
     }
 }
 

@@ -156,6 +156,8 @@ pub struct Agent<U> {
     jitter: Jitter,
     hostname: String,
     status: DeliveryStatus,
+    /// Notification monitors, calendars and people's files.
+    people: crate::people::People,
 }
 
 impl Agent<GrpcUplink> {
@@ -214,7 +216,12 @@ impl<U: Uplink> Agent<U> {
         );
         let mut builder = ReportBuilder::new(root, config.purchase_date()?);
         builder.set_call_applications(config.calls.applications.clone());
+        let people_dir = config
+            .people_dir
+            .clone()
+            .unwrap_or_else(|| crate::me::default_dir(state.path()));
         Ok(Self {
+            people: crate::people::People::new(root, people_dir),
             builder,
             // The host name for renewal CSRs; reports carry the live one.
             hostname: crate::probe::inventory::host_name(root),
@@ -277,6 +284,21 @@ impl<U: Uplink> Agent<U> {
         {
             let _ = std::fs::rename(&temporary, &path);
         }
+    }
+
+    /// Before a report: each user's calendars read when due, and their days
+    /// kept for `me` before the report forgets the completed ones.
+    pub async fn prepare_digital_load(&mut self) {
+        let signals = effective_signals(self.config.signals, self.policy.as_ref());
+        if !signals.activity {
+            return;
+        }
+        if signals.calendar {
+            let tz = self.builder.time_zone().clone();
+            self.people.refresh_calendars(&mut self.builder, &tz).await;
+        }
+        let hours = crate::report::week_hours(self.policy.as_ref());
+        self.people.save(&self.builder, &hours, true);
     }
 
     /// Collects one report into the spool (or memory, if the spool cannot
@@ -442,6 +464,10 @@ impl<U: Uplink> Agent<U> {
                 let signals = effective_signals(self.config.signals, self.policy.as_ref());
                 if signals.usage {
                     self.builder.sample_usage(signals.calls);
+                    self.people
+                        .after_sample(&mut self.builder, signals.notifications && signals.activity);
+                    let hours = crate::report::week_hours(self.policy.as_ref());
+                    self.people.save(&self.builder, &hours, false);
                 }
                 next_sample = now + SAMPLE_INTERVAL;
             }
@@ -450,6 +476,7 @@ impl<U: Uplink> Agent<U> {
                 next_scan = Instant::now() + SCAN_INTERVAL;
             }
             if now >= next_report {
+                self.prepare_digital_load().await;
                 self.collect();
                 next_report = now + self.interval();
                 // A new report goes at once, unless the splay or a backoff

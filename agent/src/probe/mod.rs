@@ -1,10 +1,15 @@
 //! Probes: each reads one source and returns the agent's own domain types.
 //! Probes know nothing of the wire; `report` maps their facts to `sobrio.v1`.
 
+pub mod accounts;
 pub mod calls;
+pub mod dbus;
 pub mod health;
 pub mod inventory;
 pub mod macos;
+#[cfg(any(windows, target_os = "macos", test))]
+pub mod notification_db;
+pub mod notifications;
 pub mod smart;
 pub mod storage;
 pub mod usage;

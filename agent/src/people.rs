@@ -1,0 +1,308 @@
+//! The people using this device, for their digital load: a notification
+//! monitor per session user (run as that user: a session bus accepts no one
+//! else), each user's calendar sources read when a day completes, and each
+//! user's recent days kept for `sobrio-agent me`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::ToSpan;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::calendar::{self, CalendarConfig};
+use crate::load::WeekHours;
+use crate::probe::accounts::{self, Account};
+use crate::probe::notifications::{NotificationCategory, Notified};
+use crate::report::ReportBuilder;
+
+/// Calendars are read again at least this often (moved or new meetings of
+/// the days not reported yet).
+const CALENDAR_REFRESH: Duration = Duration::from_secs(6 * 3600);
+/// People's files are written at least this often.
+const SAVE_INTERVAL: Duration = Duration::from_secs(600);
+/// A monitor that stopped is started again after this long.
+const MONITOR_RETRY: Duration = Duration::from_secs(60);
+
+/// What a monitor says, one line each on its standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorLine {
+    /// The monitor is in place: from now on, counts are complete.
+    Ready,
+    Notified(Notified),
+}
+
+impl MonitorLine {
+    /// The line's text: `ready`, or `UNIX_MS CATEGORY`.
+    pub fn to_line(self) -> String {
+        match self {
+            Self::Ready => "ready".to_owned(),
+            Self::Notified(n) => format!("{} {}", n.at_unix_ms, category_name(n.category)),
+        }
+    }
+
+    /// Parses a line; anything else is ignored by the caller.
+    pub fn parse(line: &str) -> Option<Self> {
+        if line.trim() == "ready" {
+            return Some(Self::Ready);
+        }
+        let (at, category) = line.trim().split_once(' ')?;
+        Some(Self::Notified(Notified {
+            at_unix_ms: at.parse().ok()?,
+            category: match category {
+                "chat" => NotificationCategory::Chat,
+                "mail" => NotificationCategory::Mail,
+                "calendar" => NotificationCategory::Calendar,
+                "other" => NotificationCategory::Other,
+                _ => return None,
+            },
+        }))
+    }
+}
+
+fn category_name(category: NotificationCategory) -> &'static str {
+    match category {
+        NotificationCategory::Chat => "chat",
+        NotificationCategory::Mail => "mail",
+        NotificationCategory::Calendar => "calendar",
+        NotificationCategory::Other => "other",
+    }
+}
+
+/// Monitors, calendars and people's files.
+#[derive(Debug)]
+pub struct People {
+    root: PathBuf,
+    people_dir: PathBuf,
+    monitors: HashMap<String, tokio::task::JoinHandle<()>>,
+    events_tx: mpsc::UnboundedSender<(String, MonitorLine)>,
+    events_rx: mpsc::UnboundedReceiver<(String, MonitorLine)>,
+    /// When calendars were last read, and the first unreported day then.
+    calendars_read: Option<(Instant, Option<jiff::civil::Date>)>,
+    last_saved: Option<Instant>,
+}
+
+impl People {
+    pub fn new(root: &Path, people_dir: PathBuf) -> Self {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        Self {
+            root: root.to_owned(),
+            people_dir,
+            monitors: HashMap::new(),
+            events_tx,
+            events_rx,
+            calendars_read: None,
+            last_saved: None,
+        }
+    }
+
+    /// After a usage sample: starts a notification monitor for each session
+    /// user who has none (or stops them all when the signal is off), and
+    /// hands over what the monitors saw.
+    pub fn after_sample(&mut self, builder: &mut ReportBuilder, watch: bool) {
+        if !watch {
+            for (_, monitor) in self.monitors.drain() {
+                monitor.abort();
+            }
+        } else if cfg!(target_os = "linux") {
+            self.monitors.retain(|_, task| !task.is_finished());
+            let mut users: Vec<String> = builder.session_users().to_vec();
+            if users.is_empty()
+                && let Some(own) = accounts::own_uid().and_then(|u| accounts::by_uid(&self.root, u))
+            {
+                // No logind (a container, a test): the agent's own user.
+                users.push(own.login);
+            }
+            for login in users {
+                if self.monitors.contains_key(&login) {
+                    continue;
+                }
+                let Some(account) = accounts::find(&self.root, &login) else {
+                    continue;
+                };
+                let Some(address) = bus_address(&self.root, &account) else {
+                    continue;
+                };
+                let tx = self.events_tx.clone();
+                let task = tokio::spawn(monitor(account, address, tx));
+                self.monitors.insert(login, task);
+            }
+        }
+        while let Ok((login, line)) = self.events_rx.try_recv() {
+            match line {
+                MonitorLine::Ready => builder.watch_notifications(&login),
+                MonitorLine::Notified(notified) => builder.record_notification(&login, notified),
+            }
+        }
+    }
+
+    /// Reads each user's calendar sources when a day completed since the
+    /// last reading, or every few hours; keeps only meeting times.
+    pub async fn refresh_calendars(
+        &mut self,
+        builder: &mut ReportBuilder,
+        tz: &jiff::tz::TimeZone,
+    ) {
+        let first = builder.activity().first_unreported_day();
+        let due = self
+            .calendars_read
+            .is_none_or(|(at, day)| at.elapsed() >= CALENDAR_REFRESH || day != first);
+        if !due {
+            return;
+        }
+        self.calendars_read = Some((Instant::now(), first));
+        let today = jiff::Zoned::now().with_time_zone(tz.clone()).date();
+        let from_day = first.unwrap_or(today).min(today).saturating_sub(1.day());
+        let to_day = today.saturating_add(2.days());
+        let (Ok(from), Ok(to)) = (from_day.to_zoned(tz.clone()), to_day.to_zoned(tz.clone()))
+        else {
+            return;
+        };
+        let users: Vec<String> = builder.activity().users().map(str::to_owned).collect();
+        for login in users {
+            let Some(account) = accounts::find(&self.root, &login) else {
+                continue;
+            };
+            let config = match CalendarConfig::for_home(&account.home) {
+                Ok(Some(config)) if !config.sources.is_empty() => config,
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "calendar settings skipped");
+                    continue;
+                }
+            };
+            let meetings = calendar::read(
+                &config,
+                from.timestamp(),
+                to.timestamp(),
+                tz,
+                calendar::fetch::Limits::default(),
+            )
+            .await;
+            for problem in &meetings.problems {
+                tracing::warn!(user = %login, %problem, "calendar source");
+            }
+            builder.set_meetings(&login, meetings);
+        }
+    }
+
+    /// Writes each user's recent days for `me` (every few minutes, and
+    /// before a report forgets the completed days).
+    pub fn save(&mut self, builder: &ReportBuilder, hours: &WeekHours, force: bool) {
+        if !force
+            && self
+                .last_saved
+                .is_some_and(|at| at.elapsed() < SAVE_INTERVAL)
+        {
+            return;
+        }
+        self.last_saved = Some(Instant::now());
+        let now = crate::report::now_unix_ms();
+        let days = builder.activity().peek_days(now, hours);
+        let today = jiff::Zoned::now().date();
+        let users: Vec<&str> = builder.activity().users().collect();
+        for login in users {
+            let Some(account) = accounts::find(&self.root, login) else {
+                continue;
+            };
+            let mine: Vec<_> = days.iter().filter(|d| d.login == login).cloned().collect();
+            if let Err(error) = crate::me::save(&self.people_dir, &account, hours, &mine, today) {
+                tracing::warn!(error = %format!("{error:#}"), "cannot keep the person's days for `me`");
+            }
+        }
+    }
+}
+
+/// The user's session bus: the agent's own environment when it runs as
+/// that user, else `/run/user/UID/bus`.
+fn bus_address(root: &Path, account: &Account) -> Option<String> {
+    if accounts::own_uid() == Some(account.uid)
+        && let Ok(address) = std::env::var("DBUS_SESSION_BUS_ADDRESS")
+    {
+        return Some(address);
+    }
+    #[cfg(target_os = "linux")]
+    {
+        crate::probe::notifications::session_bus_address(account.uid, root)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = root;
+        None
+    }
+}
+
+/// Runs `sobrio-agent watch-notifications` as the session's user and
+/// forwards its lines, restarting it while the session lasts.
+async fn monitor(
+    account: Account,
+    address: String,
+    tx: mpsc::UnboundedSender<(String, MonitorLine)>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    loop {
+        // The session ended: its socket is gone. A new session starts a new
+        // monitor.
+        if let Some(path) = address.strip_prefix("unix:path=")
+            && !Path::new(path).exists()
+        {
+            return;
+        }
+        let mut command = tokio::process::Command::new(&exe);
+        command
+            .args(["watch-notifications", "--bus", &address])
+            .env_clear()
+            .env("SOBRIO_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        #[cfg(unix)]
+        if accounts::own_uid() == Some(0) && account.uid != 0 {
+            // std drops root's supplementary groups when it sets the uid.
+            command.uid(account.uid).gid(account.gid);
+        }
+        match command.spawn() {
+            Ok(mut child) => {
+                if let Some(stdout) = child.stdout.take() {
+                    let mut lines = tokio::io::BufReader::new(stdout).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if let Some(parsed) = MonitorLine::parse(&line)
+                            && tx.send((account.login.clone(), parsed)).is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+                let _ = child.wait().await;
+            }
+            Err(error) => {
+                tracing::warn!(user = %account.login, %error, "cannot start the notification monitor");
+            }
+        }
+        tokio::time::sleep(MONITOR_RETRY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn monitor_lines_round_trip_and_junk_is_ignored() {
+        for line in [
+            MonitorLine::Ready,
+            MonitorLine::Notified(Notified {
+                at_unix_ms: 1_764_400_000_000,
+                category: NotificationCategory::Mail,
+            }),
+        ] {
+            assert_eq!(MonitorLine::parse(&line.to_line()), Some(line));
+        }
+        assert_eq!(MonitorLine::parse("12 secret"), None);
+        assert_eq!(MonitorLine::parse("hello world"), None);
+    }
+}

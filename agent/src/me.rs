@@ -139,7 +139,11 @@ pub fn save(
     today: Date,
 ) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        // People cross it to their own file; they cannot list it.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+    }
     let path = file_path(dir, &account.login);
     let mut file: PersonFile = std::fs::read(&path)
         .ok()

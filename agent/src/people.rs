@@ -22,6 +22,9 @@ use crate::report::ReportBuilder;
 const CALENDAR_REFRESH: Duration = Duration::from_secs(6 * 3600);
 /// People's files are written at least this often.
 const SAVE_INTERVAL: Duration = Duration::from_secs(600);
+/// Windows and macOS notification databases are read this often.
+#[cfg(any(windows, target_os = "macos", test))]
+const DATABASE_INTERVAL: Duration = Duration::from_secs(300);
 /// A monitor that stopped is started again after this long.
 const MONITOR_RETRY: Duration = Duration::from_secs(60);
 
@@ -81,6 +84,11 @@ pub struct People {
     /// When calendars were last read, and the first unreported day then.
     calendars_read: Option<(Instant, Option<jiff::civil::Date>)>,
     last_saved: Option<Instant>,
+    /// Windows and macOS: each user's notification database reader.
+    #[cfg(any(windows, target_os = "macos", test))]
+    databases: HashMap<String, crate::probe::notification_db::NotificationDb>,
+    #[cfg(any(windows, target_os = "macos", test))]
+    databases_read: Option<Instant>,
 }
 
 impl People {
@@ -94,6 +102,10 @@ impl People {
             events_rx,
             calendars_read: None,
             last_saved: None,
+            #[cfg(any(windows, target_os = "macos", test))]
+            databases: HashMap::new(),
+            #[cfg(any(windows, target_os = "macos", test))]
+            databases_read: None,
         }
     }
 
@@ -129,10 +141,52 @@ impl People {
                 self.monitors.insert(login, task);
             }
         }
+        #[cfg(any(windows, target_os = "macos", test))]
+        if watch {
+            self.read_databases(builder);
+        }
         while let Ok((login, line)) = self.events_rx.try_recv() {
             match line {
                 MonitorLine::Ready => builder.watch_notifications(&login),
                 MonitorLine::Notified(notified) => builder.record_notification(&login, notified),
+            }
+        }
+    }
+
+    /// Windows and macOS: each session user's notification database, read
+    /// every few minutes for what arrived since the last reading (since the
+    /// agent started, the first time: earlier days may have been reported).
+    #[cfg(any(windows, target_os = "macos", test))]
+    fn read_databases(&mut self, builder: &mut ReportBuilder) {
+        use crate::probe::notification_db::NotificationDb;
+        if self
+            .databases_read
+            .is_some_and(|at| at.elapsed() < DATABASE_INTERVAL)
+        {
+            return;
+        }
+        self.databases_read = Some(Instant::now());
+        let now = crate::report::now_unix_ms();
+        for login in builder.session_users().to_vec() {
+            if !self.databases.contains_key(&login) {
+                let Some(database) = NotificationDb::find(&home_of(&self.root, &login)) else {
+                    continue;
+                };
+                self.databases.insert(login.clone(), database.since(now));
+            }
+            let Some(database) = self.databases.get_mut(&login) else {
+                continue;
+            };
+            match database.read_new_at(now) {
+                Ok(shown) => {
+                    builder.watch_notifications(&login);
+                    for notified in shown {
+                        builder.record_notification(&login, notified);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(user = %login, %error, "notification database");
+                }
             }
         }
     }
@@ -212,6 +266,24 @@ impl People {
             }
         }
     }
+}
+
+/// A user's home: from the accounts file, else where the system puts homes
+/// (macOS and Windows keep most accounts elsewhere).
+#[cfg(any(windows, target_os = "macos", test))]
+fn home_of(root: &Path, login: &str) -> PathBuf {
+    accounts::find(root, login).map_or_else(
+        || {
+            if cfg!(windows) {
+                PathBuf::from(r"C:\Users").join(login)
+            } else if cfg!(target_os = "macos") {
+                PathBuf::from("/Users").join(login)
+            } else {
+                PathBuf::from("/home").join(login)
+            }
+        },
+        |a| a.home,
+    )
 }
 
 /// The user's session bus: the agent's own environment when it runs as

@@ -12,6 +12,9 @@
 
 use serde::Serialize;
 
+#[cfg(target_os = "linux")]
+use super::dbus::{Connection, DbusError, Message, Value};
+
 /// The coarse category of a notification, from the application that sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -108,26 +111,17 @@ pub enum NotificationError {
          is running and that the monitor runs as the session's user (a session bus accepts no \
          other user, root included)"
     )]
-    Connect {
-        address: String,
-        source: super::dbus::DbusError,
-    },
+    Connect { address: String, source: DbusError },
     #[error(
         "the session bus at {address} does not let this connection monitor notifications: \
          {source}; the monitor must run as the session's user, on dbus-daemon 1.10 or later"
     )]
-    Monitor {
-        address: String,
-        source: super::dbus::DbusError,
-    },
+    Monitor { address: String, source: DbusError },
     #[error(
         "reading the session bus at {address} failed: {source}; notifications are not counted \
          until the monitor is started again"
     )]
-    Read {
-        address: String,
-        source: super::dbus::DbusError,
-    },
+    Read { address: String, source: DbusError },
 }
 
 /// The address of the session bus of user `uid` under the host root `root`
@@ -165,7 +159,6 @@ pub async fn watch_session_bus(
     address: &str,
     tx: tokio::sync::mpsc::UnboundedSender<Notified>,
 ) -> Result<(), NotificationError> {
-    use super::dbus::{Connection, DbusError};
     let mut bus =
         Connection::connect(address)
             .await
@@ -216,12 +209,9 @@ pub async fn watch_session_bus(
 /// The category of a `Notify(app_name, replaces_id, app_icon, summary, body,
 /// actions, hints, expire_timeout)` call.
 #[cfg(target_os = "linux")]
-fn notify_category(
-    message: &super::dbus::Message,
-) -> Result<NotificationCategory, super::dbus::DbusError> {
-    use super::dbus::Value;
+fn notify_category(message: &Message) -> Result<NotificationCategory, DbusError> {
     if !message.signature.starts_with("susssasa{sv}") {
-        return Err(super::dbus::DbusError::Malformed(
+        return Err(DbusError::Malformed(
             "a Notify call without the specification's arguments",
         ));
     }
@@ -230,8 +220,8 @@ fn notify_category(
     if !app_name.is_empty() {
         return Ok(categorize(app_name));
     }
-    // replaces_id, app_icon, summary, body and actions: skipped unread, as
-    // borrowed views of the message that is dropped right after.
+    // replaces_id, app_icon, summary, body and actions are skipped: read as
+    // views into the message, which is dropped right after, never copied.
     let Some(Value::Array(hints)) = args.nth(5).transpose()? else {
         return Ok(NotificationCategory::Other);
     };

@@ -115,6 +115,20 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Watch one user session (run by the agent as the session's user):
+    /// counts the notifications of its bus — `ready`, then `UNIX_MS
+    /// CATEGORY` per notification, never its text — and lists the
+    /// applications recording from a microphone through its sound server
+    /// (`capture NAME,…`).
+    #[command(hide = true)]
+    SessionMonitor {
+        /// The session bus address: count its notifications.
+        #[arg(long)]
+        bus: Option<String>,
+        /// Ask the sound server (pactl) who records, every 30 s.
+        #[arg(long)]
+        capture: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +269,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_ref())?;
             me(&cli.root, &state, &config, json, week, &calendar, user).await
         }
+        Command::SessionMonitor { bus, capture } => session_monitor(bus, capture).await,
         Command::Storage { json, roots } => {
             let roots = if roots.is_empty() {
                 crate::probe::storage::default_roots()
@@ -553,4 +568,55 @@ async fn me(
         "This stays on this device: the collector receives only counts like these, per day, under a pseudonym."
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(target_os = "linux")]
+async fn session_monitor(bus: Option<String>, capture: bool) -> anyhow::Result<ExitCode> {
+    use crate::people::{CAPTURE_INTERVAL, MonitorLine};
+    use std::io::Write;
+    // The agent reads these lines; if it is gone, stop.
+    let print = |line: &MonitorLine| {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", line.to_line()).and_then(|()| out.flush())
+    };
+    let captures = async {
+        if !capture {
+            return std::future::pending::<()>().await;
+        }
+        loop {
+            if let Some(names) = crate::probe::calls::capture_streams().await
+                && print(&MonitorLine::Capture(names)).is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(CAPTURE_INTERVAL).await;
+        }
+    };
+    let Some(bus) = bus else {
+        captures.await;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let watcher = crate::probe::notifications::watch_session_bus(&bus, tx, || {
+        let _ = print(&MonitorLine::Ready);
+    });
+    let printer = async {
+        while let Some(notified) = rx.recv().await {
+            if print(&MonitorLine::Notified(notified)).is_err() {
+                break;
+            }
+        }
+    };
+    // The session's bus closing ends the monitor; so does the agent going.
+    let watched = tokio::select! {
+        (watched, ()) = async { tokio::join!(watcher, printer) } => watched,
+        () = captures => Ok(()),
+    };
+    watched?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn session_monitor(_bus: Option<String>, _capture: bool) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("session monitoring exists on Linux only")
 }

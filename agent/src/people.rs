@@ -25,23 +25,29 @@ const SAVE_INTERVAL: Duration = Duration::from_secs(600);
 /// Windows and macOS notification databases are read this often.
 #[cfg(any(windows, target_os = "macos", test))]
 const DATABASE_INTERVAL: Duration = Duration::from_secs(300);
+/// How often a monitor asks the sound server who records.
+pub const CAPTURE_INTERVAL: Duration = Duration::from_secs(30);
 /// A monitor that stopped is started again after this long.
 const MONITOR_RETRY: Duration = Duration::from_secs(60);
 
 /// What a monitor says, one line each on its standard output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MonitorLine {
-    /// The monitor is in place: from now on, counts are complete.
+    /// The notification monitor is in place: from now on, counts are complete.
     Ready,
     Notified(Notified),
+    /// The applications recording from a microphone through the session's
+    /// sound server (process names), just now.
+    Capture(Vec<String>),
 }
 
 impl MonitorLine {
-    /// The line's text: `ready`, or `UNIX_MS CATEGORY`.
-    pub fn to_line(self) -> String {
+    /// The line's text: `ready`, `UNIX_MS CATEGORY` or `capture NAME,…`.
+    pub fn to_line(&self) -> String {
         match self {
             Self::Ready => "ready".to_owned(),
             Self::Notified(n) => format!("{} {}", n.at_unix_ms, category_name(n.category)),
+            Self::Capture(names) => format!("capture {}", names.join(",")).trim_end().to_owned(),
         }
     }
 
@@ -49,6 +55,16 @@ impl MonitorLine {
     pub fn parse(line: &str) -> Option<Self> {
         if line.trim() == "ready" {
             return Some(Self::Ready);
+        }
+        if let Some(names) = line.trim().strip_prefix("capture") {
+            return Some(Self::Capture(
+                names
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            ));
         }
         let (at, category) = line.trim().split_once(' ')?;
         Some(Self::Notified(Notified {
@@ -78,7 +94,11 @@ fn category_name(category: NotificationCategory) -> &'static str {
 pub struct People {
     root: PathBuf,
     people_dir: PathBuf,
-    monitors: HashMap<String, tokio::task::JoinHandle<()>>,
+    /// Per user: the monitor task and what it watches (notifications, capture).
+    monitors: HashMap<String, (tokio::task::JoinHandle<()>, (bool, bool))>,
+    /// Per user: the applications recording through the sound server, and
+    /// when the monitor said so.
+    capture: HashMap<String, (Vec<String>, Instant)>,
     events_tx: mpsc::UnboundedSender<(String, MonitorLine)>,
     events_rx: mpsc::UnboundedReceiver<(String, MonitorLine)>,
     /// When calendars were last read, and the first unreported day then.
@@ -98,6 +118,7 @@ impl People {
             root: root.to_owned(),
             people_dir,
             monitors: HashMap::new(),
+            capture: HashMap::new(),
             events_tx,
             events_rx,
             calendars_read: None,
@@ -109,16 +130,18 @@ impl People {
         }
     }
 
-    /// After a usage sample: starts a notification monitor for each session
-    /// user who has none (or stops them all when the signal is off), and
-    /// hands over what the monitors saw.
-    pub fn after_sample(&mut self, builder: &mut ReportBuilder, watch: bool) {
-        if !watch {
-            for (_, monitor) in self.monitors.drain() {
+    /// After a usage sample: starts a monitor for each session user who has
+    /// none — their notifications and their sound server's capture streams,
+    /// as the signals allow — and hands over what the monitors saw.
+    pub fn after_sample(&mut self, builder: &mut ReportBuilder, notifications: bool, calls: bool) {
+        let wanted = (notifications, calls);
+        self.monitors
+            .retain(|_, (task, watching)| !task.is_finished() && *watching == wanted);
+        if !notifications && !calls {
+            for (_, (monitor, _)) in self.monitors.drain() {
                 monitor.abort();
             }
         } else if cfg!(target_os = "linux") {
-            self.monitors.retain(|_, task| !task.is_finished());
             let mut users: Vec<String> = builder.session_users().to_vec();
             if users.is_empty()
                 && let Some(own) = accounts::own_uid().and_then(|u| accounts::by_uid(&self.root, u))
@@ -133,24 +156,45 @@ impl People {
                 let Some(account) = accounts::find(&self.root, &login) else {
                     continue;
                 };
-                let Some(address) = bus_address(&self.root, &account) else {
-                    continue;
+                let address = if notifications {
+                    bus_address(&self.root, &account)
+                } else {
+                    None
                 };
+                if address.is_none() && !calls {
+                    continue;
+                }
                 let tx = self.events_tx.clone();
-                let task = tokio::spawn(monitor(account, address, tx));
-                self.monitors.insert(login, task);
+                let runtime_dir = self.root.join(format!("run/user/{}", account.uid));
+                let task = tokio::spawn(monitor(account, address, calls, runtime_dir, tx));
+                self.monitors.insert(login, (task, wanted));
             }
         }
         #[cfg(any(windows, target_os = "macos", test))]
-        if watch {
+        if notifications {
             self.read_databases(builder);
         }
         while let Ok((login, line)) = self.events_rx.try_recv() {
             match line {
                 MonitorLine::Ready => builder.watch_notifications(&login),
                 MonitorLine::Notified(notified) => builder.record_notification(&login, notified),
+                MonitorLine::Capture(names) => {
+                    self.capture.insert(login, (names, Instant::now()));
+                }
             }
         }
+        // What the sound servers said in the last two minutes counts with
+        // the next sample's /proc reading.
+        self.capture
+            .retain(|_, (_, at)| at.elapsed() < 2 * CAPTURE_INTERVAL + Duration::from_secs(30));
+        let mut streams: Vec<String> = self
+            .capture
+            .values()
+            .flat_map(|(names, _)| names.iter().cloned())
+            .collect();
+        streams.sort();
+        streams.dedup();
+        builder.set_stream_capture(streams);
     }
 
     /// Windows and macOS: each session user's notification database, read
@@ -305,11 +349,14 @@ fn bus_address(root: &Path, account: &Account) -> Option<String> {
     }
 }
 
-/// Runs `sobrio-agent watch-notifications` as the session's user and
-/// forwards its lines, restarting it while the session lasts.
+/// Runs `sobrio-agent session-monitor` as the session's user (a session bus
+/// and a sound server serve no one else) and forwards its lines, restarting
+/// it while the session lasts.
 async fn monitor(
     account: Account,
-    address: String,
+    address: Option<String>,
+    capture: bool,
+    runtime_dir: PathBuf,
     tx: mpsc::UnboundedSender<(String, MonitorLine)>,
 ) {
     use tokio::io::AsyncBufReadExt;
@@ -317,18 +364,28 @@ async fn monitor(
         return;
     };
     loop {
-        // The session ended: its socket is gone. A new session starts a new
-        // monitor.
-        if let Some(path) = address.strip_prefix("unix:path=")
-            && !Path::new(path).exists()
-        {
+        // The session ended: its runtime folder or bus socket is gone. A new
+        // session starts a new monitor.
+        let bus_gone = address
+            .as_deref()
+            .and_then(|a| a.strip_prefix("unix:path="))
+            .is_some_and(|path| !Path::new(path).exists());
+        if bus_gone || (address.is_none() && !runtime_dir.exists()) {
             return;
         }
         let mut command = tokio::process::Command::new(&exe);
+        command.arg("session-monitor");
+        if let Some(address) = &address {
+            command.args(["--bus", address]);
+        }
+        if capture {
+            command.arg("--capture");
+        }
         command
-            .args(["watch-notifications", "--bus", &address])
             .env_clear()
             .env("SOBRIO_LOG", "warn")
+            .env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
@@ -352,7 +409,7 @@ async fn monitor(
                 let _ = child.wait().await;
             }
             Err(error) => {
-                tracing::warn!(user = %account.login, %error, "cannot start the notification monitor");
+                tracing::warn!(user = %account.login, %error, "cannot start the session monitor");
             }
         }
         tokio::time::sleep(MONITOR_RETRY).await;
@@ -367,12 +424,14 @@ mod tests {
     fn monitor_lines_round_trip_and_junk_is_ignored() {
         for line in [
             MonitorLine::Ready,
+            MonitorLine::Capture(vec!["chromium".into(), "zoom".into()]),
+            MonitorLine::Capture(Vec::new()),
             MonitorLine::Notified(Notified {
                 at_unix_ms: 1_764_400_000_000,
                 category: NotificationCategory::Mail,
             }),
         ] {
-            assert_eq!(MonitorLine::parse(&line.to_line()), Some(line));
+            assert_eq!(MonitorLine::parse(&line.to_line()), Some(line.clone()));
         }
         assert_eq!(MonitorLine::parse("12 secret"), None);
         assert_eq!(MonitorLine::parse("hello world"), None);

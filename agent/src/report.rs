@@ -64,6 +64,8 @@ pub struct ReportBuilder {
     tz: jiff::tz::TimeZone,
     /// Users with a session at the last sample.
     session_users: Vec<String>,
+    /// Applications recording through the sessions' sound servers.
+    stream_capture: Vec<String>,
     /// Host root, where `/proc` is read for calls.
     root: std::path::PathBuf,
     /// Process names of conferencing applications.
@@ -92,6 +94,7 @@ impl ReportBuilder {
             meetings: std::collections::HashMap::new(),
             tz: jiff::tz::TimeZone::system(),
             session_users: Vec::new(),
+            stream_capture: Vec::new(),
             root: root.to_owned(),
             call_applications: crate::probe::calls::DEFAULT_APPLICATIONS
                 .map(String::from)
@@ -130,11 +133,22 @@ impl ReportBuilder {
         let sampler = self.usage_sampler.get_or_insert_with(UsageSampler::default);
         let sample = sampler.sample(now_unix_ms());
         self.usage.add(&sample);
-        let in_call = watch_calls
-            .then(|| crate::probe::calls::read(&self.root, &self.call_applications).in_call());
+        let in_call = watch_calls.then(|| {
+            let mut signals = crate::probe::calls::read(&self.root, &self.call_applications);
+            signals
+                .capture_holders
+                .extend(self.stream_capture.iter().cloned());
+            signals.in_call()
+        });
         self.activity
             .record(sample.at_unix_ms, &sample.sessions, in_call);
         self.session_users = sample.sessions.iter().map(|(u, _)| u.clone()).collect();
+    }
+
+    /// The applications recording through the sound servers of the
+    /// sessions, for the next samples' call detection.
+    pub fn set_stream_capture(&mut self, applications: Vec<String>) {
+        self.stream_capture = applications;
     }
 
     /// Users with a session at the last sample.

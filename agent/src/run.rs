@@ -464,8 +464,11 @@ impl<U: Uplink> Agent<U> {
                 let signals = effective_signals(self.config.signals, self.policy.as_ref());
                 if signals.usage {
                     self.builder.sample_usage(signals.calls);
-                    self.people
-                        .after_sample(&mut self.builder, signals.notifications && signals.activity);
+                    self.people.after_sample(
+                        &mut self.builder,
+                        signals.notifications && signals.activity,
+                        signals.calls && signals.activity,
+                    );
                     let hours = crate::report::week_hours(self.policy.as_ref());
                     self.people.save(&self.builder, &hours, false);
                 }

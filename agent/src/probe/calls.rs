@@ -110,6 +110,65 @@ pub fn read(root: &Path, applications: &[String]) -> CallSignals {
     signals
 }
 
+/// Applications that read the microphone only to draw a level meter.
+const LEVEL_METERS: [&str; 4] = [
+    "pavucontrol",
+    "gnome-control-center",
+    "plasmashell",
+    "pwvucontrol",
+];
+
+/// The applications recording from a microphone through the sound server,
+/// from `pactl -f json list source-outputs` (PulseAudio, or PipeWire's
+/// PulseAudio service): process names of streams that are running (not
+/// corked), level meters left out. With PipeWire or PulseAudio, applications
+/// never hold `/dev/snd` themselves, so this is how their microphone use is
+/// seen. The stream and application titles are not kept.
+pub fn capture_streams_from_pactl(json: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Array(streams)) = serde_json::from_str(json) else {
+        return Vec::new();
+    };
+    let mut holders: Vec<String> = streams
+        .iter()
+        .filter(|s| s.get("corked").and_then(serde_json::Value::as_bool) == Some(false))
+        .filter_map(|s| {
+            let properties = s.get("properties")?;
+            let binary = properties
+                .get("application.process.binary")
+                .and_then(serde_json::Value::as_str)?;
+            let peaks = properties
+                .get("resample.peaks")
+                .and_then(serde_json::Value::as_str)
+                == Some("true");
+            (!peaks && !LEVEL_METERS.contains(&binary)).then(|| binary.to_owned())
+        })
+        .collect();
+    holders.sort();
+    holders.dedup();
+    holders
+}
+
+/// Runs `pactl` (as the session's user: a sound server serves no one else);
+/// `None` when it is not installed or does not answer.
+pub async fn capture_streams() -> Option<Vec<String>> {
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        tokio::process::Command::new("pactl")
+            .args(["-f", "json", "list", "source-outputs"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .ok()?
+    .ok()?;
+    output
+        .status
+        .success()
+        .then(|| capture_streams_from_pactl(&String::from_utf8_lossy(&output.stdout)))
+}
+
 #[cfg(test)]
 mod tests {
     use std::os::unix::fs::symlink;
@@ -156,6 +215,21 @@ mod tests {
             "running, but playing sound only"
         );
         assert!(!signals.in_call());
+    }
+
+    #[test]
+    fn sound_server_streams_show_who_records_from_the_microphone() {
+        let json = include_str!("../../tests/fixtures/calls/pactl-source-outputs.json");
+        // Chromium records; pavucontrol only draws a meter; Zoom's stream is
+        // corked (muted by the person).
+        assert_eq!(capture_streams_from_pactl(json), ["chromium"]);
+        assert!(capture_streams_from_pactl("not json").is_empty());
+        assert!(capture_streams_from_pactl("[]").is_empty());
+        let signals = CallSignals {
+            application_running: false,
+            capture_holders: capture_streams_from_pactl(json),
+        };
+        assert!(signals.in_call(), "a call in a browser tab");
     }
 
     #[test]

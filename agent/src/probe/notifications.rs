@@ -142,7 +142,7 @@ pub fn session_bus_address(uid: u32, root: &std::path::Path) -> Option<String> {
 
 /// Counts the notifications shown on the session bus at `address`: connects,
 /// becomes a monitor of `Notify` calls and sends one [`Notified`] per call to
-/// `tx`.
+/// `tx`; `ready` is called once the monitor is in place.
 ///
 /// Only the sending application's name (or, when it gives none, its
 /// `desktop-entry` hint) is read, to categorize it; the summary, body, icon
@@ -158,6 +158,7 @@ pub fn session_bus_address(uid: u32, root: &std::path::Path) -> Option<String> {
 pub async fn watch_session_bus(
     address: &str,
     tx: tokio::sync::mpsc::UnboundedSender<Notified>,
+    ready: impl FnOnce(),
 ) -> Result<(), NotificationError> {
     let mut bus =
         Connection::connect(address)
@@ -172,6 +173,8 @@ pub async fn watch_session_bus(
             address: address.to_owned(),
             source,
         })?;
+    // The bus answered BecomeMonitor: every Notify from now on is seen.
+    ready();
     loop {
         let message = match bus.next_message().await {
             Ok(message) => message,

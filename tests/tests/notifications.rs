@@ -1,0 +1,486 @@
+//! Notification counting on a real D-Bus session bus: a private
+//! `dbus-daemon`, a stand-in notification server owning
+//! `org.freedesktop.Notifications`, applications calling `Notify`, and the
+//! agent's monitor counting them by category.
+
+#![cfg(target_os = "linux")]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sobrio_agent::probe::dbus::{Arg, Connection, DbusError, process_uid};
+use sobrio_agent::probe::notifications::{
+    NotificationCategory, NotificationError, Notified, watch_session_bus,
+};
+use sobrio_tests::missing;
+use tempfile::TempDir;
+
+/// A guard against hanging on a failure, not a timing assertion: each step
+/// takes milliseconds.
+const GUARD: Duration = Duration::from_secs(5);
+
+const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
+
+/// A session bus of its own: no machine configuration, no activation.
+const CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=SOCKET</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#;
+
+/// A private `dbus-daemon`, killed when dropped.
+struct SessionBus {
+    child: Child,
+    address: String,
+    _dir: TempDir,
+}
+
+impl SessionBus {
+    /// Starts a bus as this process's user, or as `uid` through `setpriv`;
+    /// `None` (after [`missing`]) when a program is not installed.
+    fn start(uid: Option<u32>) -> Option<Self> {
+        if !installed("dbus-daemon", "dbus-daemon (Debian package dbus)") {
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("bus");
+        let config = dir.path().join("session.conf");
+        // Its warnings (it cannot raise its file limit in a container) are
+        // noise unless it fails.
+        let log = dir.path().join("daemon.log");
+        std::fs::write(&config, CONFIG.replace("SOCKET", socket.to_str().unwrap())).unwrap();
+        let mut command = match uid {
+            None => Command::new("dbus-daemon"),
+            Some(uid) => {
+                if !installed("setpriv", "setpriv (Debian package util-linux)") {
+                    return None;
+                }
+                // The other user creates the socket in the folder.
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
+                    .unwrap();
+                std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+                let mut command = Command::new("setpriv");
+                command.args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={uid}"),
+                    "--clear-groups",
+                    "dbus-daemon",
+                ]);
+                command
+            }
+        };
+        let mut child = command
+            .arg(format!("--config-file={}", config.display()))
+            .args(["--nofork", "--print-address"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        // Printed once the bus listens.
+        let mut address = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut address)
+            .unwrap();
+        if address.trim().is_empty() {
+            let status = child.wait().unwrap();
+            let errors = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("dbus-daemon did not start ({status}):\n{errors}");
+        }
+        Some(Self {
+            child,
+            address: address.trim().to_owned(),
+            _dir: dir,
+        })
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether `program` runs; reports it [`missing`] when it is not installed.
+fn installed(program: &str, part: &str) -> bool {
+    match Command::new(program).arg("--version").output() {
+        Ok(_) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            missing(part);
+            false
+        }
+        Err(error) => panic!("cannot run {program}: {error}"),
+    }
+}
+
+/// The stand-in notification server: answers each `Notify` with an id,
+/// until the bus goes away; returns the (application, summary) of each.
+async fn serve_notifications(mut server: Connection) -> Result<Vec<(String, String)>, DbusError> {
+    let mut shown = Vec::new();
+    loop {
+        let call = match server.next_message().await {
+            Ok(call) => call,
+            Err(DbusError::Disconnected) => return Ok(shown),
+            Err(error) => return Err(error),
+        };
+        if call.is_call_to(NOTIFICATIONS, "Notify") {
+            let mut args = call.body();
+            let app = args.next_str()?.to_owned();
+            let summary = args.nth(2).unwrap()?.as_str().unwrap().to_owned();
+            shown.push((app, summary));
+            let id = u32::try_from(shown.len()).unwrap();
+            server.reply(&call, &[Arg::U32(id)]).await?;
+        }
+    }
+}
+
+/// Shows a notification as an application does; returns its id.
+async fn notify(
+    client: &mut Connection,
+    app: &str,
+    desktop_entry: Option<&str>,
+    summary: &str,
+    body: &str,
+) -> u32 {
+    let mut hints = vec![("urgency", Arg::Byte(1))];
+    if let Some(entry) = desktop_entry {
+        hints.push(("desktop-entry", Arg::Str(entry)));
+    }
+    let reply = client
+        .call(
+            NOTIFICATIONS,
+            "/org/freedesktop/Notifications",
+            NOTIFICATIONS,
+            "Notify",
+            &[
+                Arg::Str(app),
+                Arg::U32(0),
+                Arg::Str("dialog-information"),
+                Arg::Str(summary),
+                Arg::Str(body),
+                Arg::StrArray(&["default", "Open"]),
+                Arg::Dict(&hints),
+                Arg::I32(-1),
+            ],
+        )
+        .await
+        .unwrap();
+    reply.body().next().unwrap().unwrap().as_u32().unwrap()
+}
+
+/// Waits until a connection's unique name is released while the bus stays
+/// up: what a connection becoming a monitor looks like to the others.
+async fn a_monitor_started(observer: &mut Connection) {
+    loop {
+        let signal = observer.next_message().await.unwrap();
+        if signal.member.as_deref() != Some("NameOwnerChanged") {
+            continue;
+        }
+        let mut args = signal.body();
+        let (name, old, new) = (
+            args.next_str().unwrap(),
+            args.next_str().unwrap(),
+            args.next_str().unwrap(),
+        );
+        if name.starts_with(':') && old == name && new.is_empty() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn notify_calls_on_the_session_bus_are_counted_by_category() {
+    use NotificationCategory::{Calendar, Chat, Mail, Other};
+    let Some(bus) = SessionBus::start(None) else {
+        return;
+    };
+
+    let mut server = Connection::connect(&bus.address).await.unwrap();
+    server.request_name(NOTIFICATIONS).await.unwrap();
+    let server = tokio::spawn(serve_notifications(server));
+
+    let mut observer = Connection::connect(&bus.address).await.unwrap();
+    observer
+        .add_match(
+            "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',\
+             member='NameOwnerChanged'",
+        )
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Notified>();
+    let mut watcher = tokio::spawn({
+        let address = bus.address.clone();
+        async move { watch_session_bus(&address, tx, || {}).await }
+    });
+    tokio::select! {
+        () = a_monitor_started(&mut observer) => {}
+        stopped = &mut watcher => panic!("the monitor stopped before it started: {stopped:?}"),
+        () = tokio::time::sleep(GUARD) => panic!("the monitor did not start"),
+    }
+
+    let sent = [
+        ("Slack", None, Chat),
+        ("Thunderbird", None, Mail),
+        ("evolution-alarm-notify", None, Calendar),
+        ("notify-send", None, Other),
+        ("Slack", None, Chat),
+        ("", Some("org.mozilla.Thunderbird"), Mail),
+        ("", Some("slack"), Chat),
+        ("Firefox", None, Other),
+        ("", None, Other),
+    ];
+    let before = now_unix_ms();
+    let mut client = Connection::connect(&bus.address).await.unwrap();
+    for (n, (app, desktop_entry, _)) in sent.iter().enumerate() {
+        let summary = format!("Quarterly figures {n}");
+        let body = format!("Please review the attached draft before Friday ({n})");
+        let id = notify(&mut client, app, *desktop_entry, &summary, &body).await;
+        assert_eq!(id as usize, n + 1, "the server's reply to {app:?}");
+    }
+
+    let mut counted = BTreeMap::new();
+    let mut seen = 0;
+    let all_counted = tokio::time::timeout(GUARD, async {
+        while seen < sent.len() {
+            let notified = rx.recv().await.expect("the monitor stopped");
+            assert!(
+                (before..=now_unix_ms()).contains(&notified.at_unix_ms),
+                "{notified:?} is stamped when it is seen"
+            );
+            *counted.entry(notified.category).or_insert(0) += 1;
+            seen += 1;
+        }
+    })
+    .await;
+    assert!(
+        all_counted.is_ok(),
+        "the monitor counted {seen} of {} notifications: {counted:?}",
+        sent.len()
+    );
+    let mut expected = BTreeMap::new();
+    for (_, _, category) in sent {
+        *expected.entry(category).or_insert(0) += 1;
+    }
+    assert_eq!(counted, expected);
+    assert_eq!(
+        expected,
+        BTreeMap::from([(Chat, 3), (Mail, 2), (Calendar, 1), (Other, 3)])
+    );
+    assert!(rx.try_recv().is_err(), "each notification is counted once");
+
+    // The bus going away (the session ends) ends the monitor without error.
+    drop(bus);
+    let stopped = tokio::time::timeout(GUARD, watcher)
+        .await
+        .expect("the monitor outlived its bus")
+        .unwrap();
+    assert!(stopped.is_ok(), "{stopped:?}");
+    let shown = server.await.unwrap().unwrap();
+    let shown_apps: Vec<&str> = shown.iter().map(|(app, _)| app.as_str()).collect();
+    let sent_apps: Vec<&str> = sent.iter().map(|(app, _, _)| *app).collect();
+    assert_eq!(
+        shown_apps, sent_apps,
+        "the monitor left every call to the server"
+    );
+    assert_eq!(shown[0].1, "Quarterly figures 0");
+}
+
+/// The agent runs as root, yet another user's session bus refuses root: the
+/// monitor has to run as the session's user.
+#[tokio::test]
+async fn another_users_session_bus_refuses_root() {
+    if process_uid().unwrap() != 0 {
+        eprintln!("skipping: this test runs as root, to connect to another user's bus");
+        return;
+    }
+    let nobody = 65534;
+    let Some(bus) = SessionBus::start(Some(nobody)) else {
+        return;
+    };
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let refused = tokio::time::timeout(GUARD, watch_session_bus(&bus.address, tx, || {}))
+        .await
+        .expect("the bus neither accepted nor refused root");
+    assert!(
+        matches!(
+            refused,
+            Err(NotificationError::Connect {
+                source: DbusError::Disconnected,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    let message = refused.unwrap_err().to_string();
+    assert!(message.contains("session's user"), "{message}");
+}
+
+fn now_unix_ms() -> i64 {
+    let elapsed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(elapsed.as_millis()).unwrap()
+}
+
+/// The agent's own monitor process (`sobrio-agent session-monitor`, what
+/// the service runs as each session's user) on a real bus; what it prints
+/// goes through the agent's counters into a report and its spool, and no
+/// byte of any notification's text is found in its output, the report, the
+/// spool or the person's local file.
+#[tokio::test]
+async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
+    use sobrio_agent::config::LocalSignals;
+    use sobrio_agent::people::MonitorLine;
+    use sobrio_agent::report::ReportBuilder;
+    use sobrio_agent::spool::{Spool, SpoolLimits};
+    use sobrio_proto::Message;
+    use tokio::io::AsyncBufReadExt;
+
+    let Some(bus) = SessionBus::start(None) else {
+        return;
+    };
+    let mut server = Connection::connect(&bus.address).await.unwrap();
+    server.request_name(NOTIFICATIONS).await.unwrap();
+    let _server = tokio::spawn(serve_notifications(server));
+
+    let mut monitor = tokio::process::Command::new(sobrio_tests::binary("sobrio-agent"))
+        .args(["session-monitor", "--bus", &bus.address])
+        .env("SOBRIO_LOG", "warn")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(monitor.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(GUARD, lines.next_line())
+        .await
+        .unwrap();
+    assert_eq!(first.unwrap().as_deref(), Some("ready"));
+
+    let secrets = [
+        (
+            "Microsoft Teams",
+            "Merger talks with Globex",
+            "Layoffs planned in Lyon",
+        ),
+        ("Thunderbird", "Salary review: Alice", "Your raise is 4.5%"),
+        (
+            "evolution-alarm-notify",
+            "Doctor appointment",
+            "Oncology, room 12",
+        ),
+    ];
+    let mut client = Connection::connect(&bus.address).await.unwrap();
+    for (app, summary, body) in secrets {
+        notify(&mut client, app, None, summary, body).await;
+    }
+    let mut output = String::new();
+    let mut builder = ReportBuilder::new(std::path::Path::new("/nonexistent"), None);
+    builder.watch_notifications("alice");
+    for _ in secrets {
+        let line = tokio::time::timeout(GUARD, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        output += &line;
+        let Some(MonitorLine::Notified(mut notified)) = MonitorLine::parse(&line) else {
+            panic!("unexpected line {line:?}");
+        };
+        // As if shown yesterday: a report carries completed days only.
+        notified.at_unix_ms -= 86_400_000;
+        builder.record_notification("alice", notified);
+    }
+    drop(monitor);
+
+    let policy = sobrio_proto::v1::Policy {
+        pseudonym_key: b"organisation key".to_vec(),
+        ..Default::default()
+    };
+    let report = builder.collect(LocalSignals::default(), Some(&policy));
+    let day = &report.digital_load.as_ref().expect("a completed day").days[0];
+    assert_eq!(day.notifications_total, Some(3));
+    let by_category = day.notifications_by_category.unwrap();
+    assert_eq!(
+        (
+            by_category.chat,
+            by_category.mail,
+            by_category.calendar,
+            by_category.other
+        ),
+        (1, 1, 1, 0)
+    );
+
+    let state = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(
+        &state.path().join("spool"),
+        SpoolLimits {
+            max_bytes: 1 << 20,
+            max_age_ms: 86_400_000,
+        },
+    )
+    .unwrap();
+    spool
+        .push(&report.report_id, &report.encode_to_vec())
+        .unwrap();
+    let account = sobrio_agent::probe::accounts::Account {
+        login: "alice".into(),
+        uid: process_uid().unwrap(),
+        gid: 0,
+        home: state.path().into(),
+    };
+    let hours = sobrio_agent::load::WeekHours::default();
+    sobrio_agent::me::save(
+        &state.path().join("people"),
+        &account,
+        &hours,
+        &builder.activity().peek_days(now_unix_ms(), &hours),
+        jiff::Zoned::now().date(),
+    )
+    .unwrap();
+
+    let mut stored = report.encode_to_vec();
+    stored.extend(serde_json::to_vec(&report).unwrap());
+    stored.extend(output.as_bytes());
+    for entry in walkdir(state.path()) {
+        stored.extend(std::fs::read(entry).unwrap());
+    }
+    for (app, summary, body) in secrets {
+        for text in [summary, body] {
+            for word in text.split_whitespace().filter(|w| w.len() > 3) {
+                assert!(
+                    !stored.windows(word.len()).any(|w| w == word.as_bytes()),
+                    "{word:?} from a notification was stored"
+                );
+            }
+        }
+        assert!(
+            !output.contains(app),
+            "the application name stays in the monitor"
+        );
+    }
+}
+
+fn walkdir(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walkdir(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

@@ -61,6 +61,145 @@ pub enum Command {
     /// The organisation's asset register.
     #[command(subcommand)]
     Assets(AssetsCommand),
+    /// Suggestions for IT: pool, reuse, extend, repair, upgrade, storage.
+    #[command(subcommand)]
+    Suggestions(SuggestionsCommand),
+    /// Needs IT records, which reuse suggestions fulfil ("Finance needs 2
+    /// laptops with 16 GB").
+    #[command(subcommand)]
+    Request(RequestCommand),
+    /// Dashboard and API accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The fleet's footprint, what was avoided, ages and the renewals of the
+    /// next four quarters.
+    Impact {
+        /// As JSON (the shape of /api/v1/impact).
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (analysis thresholds, reference data).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SuggestionsCommand {
+    /// List suggestions: open first, then accepted, done, dismissed.
+    List {
+        /// JSON array of {id, kind, status, departments, devices, rationale,
+        /// avoided_kgco2e {value, low, high, source}, avoided_cost_eur}.
+        #[arg(long)]
+        json: bool,
+        /// Only this kind.
+        #[arg(long, value_parser = ["pool", "reuse", "extend", "repair", "upgrade", "storage"])]
+        kind: Option<String>,
+    },
+    /// One suggestion and its decisions.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept an open suggestion.
+    Accept { id: String },
+    /// Mark an accepted suggestion done.
+    Done { id: String },
+    /// Dismiss an open or accepted suggestion, with a reason.
+    Dismiss {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Export every suggestion as CSV.
+    Export {
+        /// CSV on stdout (the only format).
+        #[arg(long, required = true)]
+        csv: bool,
+    },
+    /// Recompute now from the rollups (the server does it on its own every
+    /// `[analysis] interval_secs`).
+    Refresh {
+        /// Configuration file (analysis thresholds, working hours).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user (or add roles to one); asks for a password, or reads
+    /// one line from stdin with --password-stdin.
+    Add {
+        name: String,
+        /// admin, it or hr (repeat for several).
+        #[arg(long, required = true, value_parser = ["admin", "it", "hr"])]
+        role: Vec<String>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// API bearer tokens.
+    #[command(subcommand)]
+    Token(UserTokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserTokenCommand {
+    /// Create an API token for a user; prints only the token.
+    Create { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RequestCommand {
+    /// Record a need; prints its id.
+    Add {
+        #[arg(long)]
+        department: String,
+        /// laptop, desktop, tablet or thin_client.
+        #[arg(long)]
+        category: String,
+        #[arg(long, default_value_t = 1)]
+        quantity: u32,
+        /// Least memory, e.g. 16GB.
+        #[arg(long, value_parser = parse_size)]
+        min_memory: Option<i64>,
+        /// Fewest logical cores.
+        #[arg(long)]
+        min_cores: Option<u32>,
+        /// Least storage, e.g. 512GB or 1TB.
+        #[arg(long, value_parser = parse_size)]
+        min_storage: Option<i64>,
+    },
+    /// Open requests.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Close a request (fulfilled or withdrawn).
+    Close { id: i64 },
+}
+
+/// `16GB`, `512 GB`, `1TB`, `8192MB` (binary units, as memory is sold).
+fn parse_size(text: &str) -> Result<i64, String> {
+    let text = text.trim().to_ascii_uppercase().replace(' ', "");
+    let (number, unit) = text
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((text.as_str(), "GB"), |i| text.split_at(i));
+    let shift = match unit.trim_end_matches("IB").trim_end_matches('B') {
+        "M" => 20,
+        "G" | "" => 30,
+        "T" => 40,
+        _ => return Err(format!("unknown unit {unit:?}: use MB, GB or TB")),
+    };
+    let value: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 16GB"))?;
+    if !(1..=1 << 20).contains(&value) {
+        return Err(format!("{text:?} is out of range"));
+    }
+    Ok(value << shift)
 }
 
 #[derive(Debug, Subcommand)]
@@ -311,6 +450,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("device {id} and all its data erased");
             Ok(())
         }
+        Command::User(command) => users(&cli.store, command).await,
+        Command::Suggestions(command) => suggestions(&cli.store, command).await,
+        Command::Request(command) => requests(&cli.store, command).await,
+        Command::Impact { json, config } => {
+            let config = load_config(config.as_deref())?;
+            let store = open_store(&cli.store).await?;
+            let impact = crate::analysis::current_impact(&store, &config, now_unix_ms()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&impact)?);
+            } else {
+                let e = &impact.embodied_kgco2e;
+                println!(
+                    "{} devices; embodied {:.0} kgCO2e (range {:.0}–{:.0}), {:.0} kgCO2e a year of life",
+                    impact.devices, e.value, e.low, e.high, impact.embodied_kgco2e_per_year.value
+                );
+                let d = &impact.avoided_by_done_kgco2e;
+                println!(
+                    "avoided by {} done suggestions: {:.0} kgCO2e ({:.0}–{:.0}); by devices kept past their lifetime: {:.0} kgCO2e a year",
+                    impact.done_suggestions,
+                    d.value,
+                    d.low,
+                    d.high,
+                    impact.avoided_by_extension_kgco2e_per_year.value
+                );
+                let ages: Vec<String> = impact
+                    .age_histogram
+                    .iter()
+                    .map(|(age, n)| format!("{age}y: {n}"))
+                    .collect();
+                println!("ages: {}", ages.join(", "));
+                println!("past their lifetime now: {}", impact.overdue_devices);
+                for q in &impact.renewal_forecast {
+                    println!(
+                        "renewals due {}: {} devices, {:.0} EUR",
+                        q.quarter, q.devices, q.cost_eur
+                    );
+                }
+            }
+            Ok(())
+        }
         Command::Device(DeviceCommand::Revoke { id }) => {
             let store = open_store(&cli.store).await?;
             if !store.revoke_device(&id, now_unix_ms()).await? {
@@ -407,4 +586,268 @@ pub async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
     }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<CollectorConfig> {
+    match path {
+        Some(path) => Ok(CollectorConfig::load(path)?),
+        None => Ok(CollectorConfig::default()),
+    }
+}
+
+async fn suggestions(store_args: &StoreArgs, command: SuggestionsCommand) -> anyhow::Result<()> {
+    let store = open_store(store_args).await?;
+    match command {
+        SuggestionsCommand::List { json, kind } => {
+            let list = store.suggestions(kind.as_deref()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+                return Ok(());
+            }
+            if list.is_empty() {
+                eprintln!(
+                    "no suggestions (yet): `sobrio-collector suggestions refresh` computes them"
+                );
+            }
+            for s in list {
+                println!(
+                    "{:<24} {:<8} {:<9} {:>7.1} kgCO2e  {}",
+                    s.id,
+                    s.kind,
+                    s.status,
+                    s.avoided_kgco2e.value,
+                    s.departments.join(", ")
+                );
+                println!("    {}", s.rationale);
+            }
+            Ok(())
+        }
+        SuggestionsCommand::Show { id, json } => {
+            let (s, decisions) = store.suggestion(&id).await?.with_context(|| {
+                format!("no suggestion {id}: see `sobrio-collector suggestions list`")
+            })?;
+            if json {
+                let mut value = serde_json::to_value(&s)?;
+                value["decisions"] = serde_json::to_value(&decisions)?;
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                println!("{} ({}, {})", s.id, s.kind, s.status);
+                println!("{}", s.rationale);
+                println!(
+                    "avoided: {} kgCO2e (range {}–{}; {}), {}",
+                    s.avoided_kgco2e.value,
+                    s.avoided_kgco2e.low,
+                    s.avoided_kgco2e.high,
+                    s.avoided_kgco2e.source,
+                    s.avoided_cost_eur
+                        .map_or_else(|| "no cost figure".to_owned(), |c| format!("{c:.0} EUR"))
+                );
+                println!(
+                    "departments: {}; devices: {}",
+                    s.departments.join(", "),
+                    s.devices.join(", ")
+                );
+                for d in decisions {
+                    println!(
+                        "  {} {} by {}{}",
+                        d.at,
+                        d.status,
+                        d.actor,
+                        if d.reason.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", d.reason)
+                        }
+                    );
+                }
+            }
+            Ok(())
+        }
+        SuggestionsCommand::Accept { id } => decide(&store, &id, "accepted", "").await,
+        SuggestionsCommand::Done { id } => decide(&store, &id, "done", "").await,
+        SuggestionsCommand::Dismiss { id, reason } => {
+            decide(&store, &id, "dismissed", &reason).await
+        }
+        SuggestionsCommand::Export { csv: _ } => {
+            let list = store.suggestions(None).await?;
+            let mut out = std::io::stdout().lock();
+            crate::analysis::write_csv(&mut out, &list)?;
+            Ok(())
+        }
+        SuggestionsCommand::Refresh { config, json } => {
+            let config = load_config(config.as_deref())?;
+            let (outcome, holding) =
+                crate::analysis::recompute(&store, &config, now_unix_ms()).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcome)?);
+            } else {
+                println!(
+                    "{holding} suggestions hold: {} new, {} updated, {} reopened, {} kept as decided, {} no longer hold",
+                    outcome.created,
+                    outcome.updated,
+                    outcome.reopened,
+                    outcome.kept,
+                    outcome.removed
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn decide(store: &Store, id: &str, to: &str, reason: &str) -> anyhow::Result<()> {
+    let s = store.decide(id, to, reason, &cli_actor()).await?;
+    eprintln!("{} is now {}", s.id, s.status);
+    Ok(())
+}
+
+async fn requests(store_args: &StoreArgs, command: RequestCommand) -> anyhow::Result<()> {
+    let store = open_store(store_args).await?;
+    match command {
+        RequestCommand::Add {
+            department,
+            category,
+            quantity,
+            min_memory,
+            min_cores,
+            min_storage,
+        } => {
+            if crate::analysis::Category::from_name(&category).is_none() {
+                bail!(
+                    "unknown category {category:?}: expected laptop, desktop, tablet or thin_client"
+                );
+            }
+            if department.trim().is_empty() {
+                bail!("a request needs a department");
+            }
+            if !(1..=1000).contains(&quantity) {
+                bail!("quantity {quantity}: expected 1 to 1000");
+            }
+            let id = store
+                .add_request(
+                    &crate::analysis::DeviceRequest {
+                        id: 0,
+                        department: department.trim().to_owned(),
+                        category: category.to_ascii_lowercase(),
+                        quantity,
+                        min_memory_bytes: min_memory,
+                        min_logical_cores: min_cores.map(i64::from),
+                        min_storage_bytes: min_storage,
+                    },
+                    &cli_actor(),
+                )
+                .await?;
+            println!("{id}");
+            Ok(())
+        }
+        RequestCommand::List { json } => {
+            let list = store.open_requests().await?;
+            if json {
+                let values: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!({
+                            "id": r.id, "department": r.department, "category": r.category,
+                            "quantity": r.quantity, "min_memory_bytes": r.min_memory_bytes,
+                            "min_logical_cores": r.min_logical_cores,
+                            "min_storage_bytes": r.min_storage_bytes,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&values)?);
+            } else {
+                for r in list {
+                    println!(
+                        "#{} {}: {} × {}{}{}{}",
+                        r.id,
+                        r.department,
+                        r.quantity,
+                        r.category,
+                        r.min_memory_bytes
+                            .map_or(String::new(), |b| format!(", ≥ {} GB memory", b >> 30)),
+                        r.min_logical_cores
+                            .map_or(String::new(), |c| format!(", ≥ {c} cores")),
+                        r.min_storage_bytes
+                            .map_or(String::new(), |b| format!(", ≥ {} GB storage", b >> 30)),
+                    );
+                }
+            }
+            Ok(())
+        }
+        RequestCommand::Close { id } => {
+            if !store.close_request(id, &cli_actor()).await? {
+                bail!("no open request #{id}: see `sobrio-collector request list`");
+            }
+            eprintln!("request #{id} closed");
+            Ok(())
+        }
+    }
+}
+
+async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<()> {
+    let store = open_store(store_args).await?;
+    match command {
+        UserCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let name = name.trim();
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || "._-@".contains(c))
+            {
+                bail!("invalid user name {name:?}: 1 to 64 letters, digits, . _ - @");
+            }
+            let password = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                line.trim_end_matches(['\n', '\r']).to_owned()
+            } else if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                bail!(
+                    "give the password on stdin: `sobrio-collector user add {name} --role … --password-stdin`"
+                );
+            } else {
+                String::new()
+            };
+            if password.chars().count() < 12 {
+                bail!("the password must have at least 12 characters");
+            }
+            let hash = hash_password(&password)?;
+            store.upsert_user(name, Some(&hash), &role).await?;
+            store
+                .audit(&cli_actor(), "user.add", name, &role.join(","))
+                .await?;
+            eprintln!("user {name} has the roles {}", role.join(", "));
+            Ok(())
+        }
+        UserCommand::Token(UserTokenCommand::Create { name }) => {
+            if !store.user_exists(&name).await? {
+                bail!("no user {name:?}: `sobrio-collector user add {name} --role …` first");
+            }
+            let token = format!("sbu_{}", crate::enrollment::random_secret());
+            store.add_api_token(&name, &token).await?;
+            store
+                .audit(&cli_actor(), "user.token.create", &name, "")
+                .await?;
+            println!("{token}");
+            Ok(())
+        }
+    }
+}
+
+/// An argon2id hash (PHC string) with a random salt.
+fn hash_password(password: &str) -> anyhow::Result<String> {
+    use argon2::PasswordHasher;
+    let mut salt = [0_u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
+        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+    let salt = argon2::password_hash::SaltString::encode_b64(&salt)
+        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
+    Ok(argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?
+        .to_string())
 }

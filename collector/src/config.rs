@@ -45,6 +45,62 @@ pub struct CollectorConfig {
     pub ingest: IngestConfig,
     pub retention: RetentionConfig,
     pub policy: PolicyConfig,
+    pub analysis: AnalysisConfig,
+}
+
+/// Thresholds and defaults of the suggestions (DESIGN.md "Analysis").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnalysisConfig {
+    /// A device is underused below this many active hours a week (0 to 40).
+    pub underused_active_hours_per_week: f64,
+    /// Overloaded when CPU or memory is hot (p95 ≥ 90%) in at least this
+    /// share of active hours (0.05 to 1).
+    pub overloaded_hot_share: f64,
+    /// Overloaded (or disk-bound) at this disk fill, in percent (50 to 100).
+    pub disk_full_percent: f64,
+    /// A battery is worn below this health, in percent (10 to 100).
+    pub worn_battery_percent: f64,
+    /// Years an extension adds (1 to 5).
+    pub extension_years: f64,
+    /// Weeks of use considered (1 to 12).
+    pub weeks: u32,
+    /// Time zone of working hours for the pooling analysis (IANA name;
+    /// empty: the collector's own).
+    pub time_zone: String,
+    /// Price of a new device by category, in euros, when the asset register
+    /// has none.
+    pub default_price_eur: BTreeMap<String, f64>,
+    /// How often suggestions are recomputed, in seconds (60 to 86400).
+    pub interval_secs: u32,
+    /// A CSV replacing the embodied-carbon reference data (same columns as
+    /// the built-in `data/embodied_carbon.csv`): an organisation's own rows.
+    pub embodied_file: Option<PathBuf>,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        Self {
+            underused_active_hours_per_week: 5.0,
+            overloaded_hot_share: 0.2,
+            disk_full_percent: 90.0,
+            worn_battery_percent: 70.0,
+            extension_years: 2.0,
+            weeks: 4,
+            time_zone: String::new(),
+            default_price_eur: [
+                ("laptop", 1100.0),
+                ("desktop", 900.0),
+                ("tablet", 500.0),
+                ("thin_client", 400.0),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+            interval_secs: 3600,
+            embodied_file: None,
+        }
+    }
 }
 
 /// Group commit of reports.
@@ -492,6 +548,74 @@ impl CollectorConfig {
                 ));
             }
             hours.validate(&format!("policy.departments.{department}"))?;
+        }
+        let analysis = &self.analysis;
+        let ranges: [(&str, f64, f64, f64); 5] = [
+            (
+                "analysis.underused_active_hours_per_week",
+                analysis.underused_active_hours_per_week,
+                0.0,
+                40.0,
+            ),
+            (
+                "analysis.overloaded_hot_share",
+                analysis.overloaded_hot_share,
+                0.05,
+                1.0,
+            ),
+            (
+                "analysis.disk_full_percent",
+                analysis.disk_full_percent,
+                50.0,
+                100.0,
+            ),
+            (
+                "analysis.worn_battery_percent",
+                analysis.worn_battery_percent,
+                10.0,
+                100.0,
+            ),
+            (
+                "analysis.extension_years",
+                analysis.extension_years,
+                1.0,
+                5.0,
+            ),
+        ];
+        for (key, value, low, high) in ranges {
+            if !(low..=high).contains(&value) {
+                return Err(invalid(key, value, &format!("expected {low} to {high}")));
+            }
+        }
+        if !(1..=12).contains(&analysis.weeks) {
+            return Err(invalid(
+                "analysis.weeks",
+                analysis.weeks,
+                "expected 1 to 12",
+            ));
+        }
+        if !(60..=86_400).contains(&analysis.interval_secs) {
+            return Err(invalid(
+                "analysis.interval_secs",
+                analysis.interval_secs,
+                "expected 60 to 86400 seconds",
+            ));
+        }
+        if !analysis.time_zone.is_empty() && jiff::tz::TimeZone::get(&analysis.time_zone).is_err() {
+            return Err(invalid(
+                "analysis.time_zone",
+                format!("{:?}", analysis.time_zone),
+                "expected an IANA time zone such as Europe/Paris",
+            ));
+        }
+        for (category, price) in &analysis.default_price_eur {
+            if !(0.0..=100_000.0).contains(price) {
+                return Err(invalid(
+                    &format!("analysis.default_price_eur.{category}"),
+                    price,
+                    "expected 0 to 100000 euros",
+                ));
+            }
         }
         for name in &self.server.names {
             if name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace) {

@@ -1,4 +1,4 @@
-//! Periodic jobs (retention for now), run once per period across replicas:
+//! Periodic jobs (retention, suggestions), run once per period across replicas:
 //! every replica wakes up on the same schedule and tries to take the job's
 //! lease in the store; the one that gets it runs the job, the others skip.
 
@@ -13,16 +13,75 @@ use crate::store::now_unix_ms;
 /// Name of the retention job and of its lease.
 pub const RETENTION_JOB: &str = "retention";
 
+/// Name of the suggestions job and of its lease.
+pub const ANALYSIS_JOB: &str = "analysis";
+
 /// Runs periodic jobs until `shutdown` turns true.
 pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let interval = Duration::from_secs(u64::from(shared.config.retention.interval_secs));
+    let retention = Duration::from_secs(u64::from(shared.config.retention.interval_secs));
+    let analysis = Duration::from_secs(u64::from(shared.config.analysis.interval_secs));
+    let start = tokio::time::Instant::now();
+    let (mut next_retention, mut next_analysis) = (start, start);
     loop {
-        run_retention_once(&shared).await;
+        let now = tokio::time::Instant::now();
+        if now >= next_retention {
+            run_retention_once(&shared).await;
+            next_retention = now + retention;
+        }
+        if now >= next_analysis {
+            run_analysis_once(&shared).await;
+            next_analysis = now + analysis;
+        }
         tokio::select! {
-            () = tokio::time::sleep(interval) => {}
+            () = tokio::time::sleep_until(next_retention.min(next_analysis)) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
+}
+
+/// Recomputes suggestions if this replica wins the lease for the current
+/// period. Returns whether it ran.
+pub async fn run_analysis_once(shared: &Shared) -> bool {
+    let store = &shared.store;
+    let period = i64::from(shared.config.analysis.interval_secs) * 1000;
+    let now = now_unix_ms();
+    let period_end = (now / period + 1) * period;
+    match store
+        .try_lease(ANALYSIS_JOB, &shared.replica_id, now, period_end)
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => return false,
+        Err(error) => {
+            tracing::warn!(%error, "cannot take the analysis lease");
+            return false;
+        }
+    }
+    let started = now_unix_ms();
+    let outcome = match crate::analysis::recompute(store, &shared.config, started).await {
+        Ok((changes, holding)) => {
+            tracing::info!(holding, ?changes, "suggestions recomputed");
+            "ok"
+        }
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "suggestions not recomputed");
+            "error"
+        }
+    };
+    shared.metrics.record_job(ANALYSIS_JOB, outcome);
+    if let Err(error) = store
+        .record_job_run(
+            ANALYSIS_JOB,
+            &shared.replica_id,
+            started,
+            now_unix_ms(),
+            outcome,
+        )
+        .await
+    {
+        tracing::warn!(%error, "cannot record the analysis run");
+    }
+    true
 }
 
 /// Runs retention if this replica wins the lease for the current period.

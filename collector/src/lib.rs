@@ -19,6 +19,8 @@
 //! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL.
 //! - [`demo`]: a simulated fleet that speaks only `sobrio.v1`.
 
+pub mod analysis;
+pub mod api;
 pub mod assets;
 pub mod auth;
 pub mod cli;

@@ -218,6 +218,7 @@ pub async fn start(
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(crate::api::routes())
         .with_state(shared.clone());
     let http = tokio::spawn(
         axum::serve(http_listener, app)

@@ -45,6 +45,8 @@ store_tests!(
     one_holder_at_a_time_takes_a_lease,
     forgetting_a_device_erases_its_data_everywhere,
     the_asset_register_imports_once_and_its_purchase_date_wins,
+    suggestions_keep_their_decisions_across_recomputations,
+    the_analysis_reads_rollups_inventories_and_the_register,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -594,4 +596,207 @@ async fn the_asset_register_imports_once_and_its_purchase_date_wins(store: &Stor
         (row.serial.as_deref(), row.price_eur),
         (Some("SN-1"), Some(1100.0))
     );
+}
+
+fn suggestion(id: &str, facts: &str) -> sobrio_collector::analysis::Suggestion {
+    sobrio_collector::analysis::Suggestion {
+        id: id.into(),
+        kind: sobrio_collector::analysis::Kind::Extend,
+        departments: vec!["Finance".into()],
+        devices: vec![format!("device-{id}")],
+        rationale: format!("Keep {id} two more years"),
+        avoided_kgco2e: sobrio_collector::analysis::Avoided {
+            value: 10.4,
+            low: 10.0,
+            high: 16.1,
+            source: "ADEME".into(),
+        },
+        avoided_cost_eur: Some(314.3),
+        material_facts: facts.into(),
+        reuse: None,
+    }
+}
+
+async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
+    use sobrio_collector::store::DecisionError;
+    let first = store
+        .save_suggestions(&[
+            suggestion("a", "6"),
+            suggestion("b", "6"),
+            suggestion("c", "6"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(first.created, 3);
+    store.decide("a", "accepted", "", "user:it").await.unwrap();
+    store
+        .decide("b", "dismissed", "already ordered", "user:it")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.decide("c", "done", "", "user:it").await,
+        Err(DecisionError::Transition { .. })
+    ));
+    assert!(matches!(
+        store.decide("c", "dismissed", " ", "user:it").await,
+        Err(DecisionError::NoReason)
+    ));
+    assert!(matches!(
+        store.decide("zzz", "accepted", "", "user:it").await,
+        Err(DecisionError::Unknown(_))
+    ));
+
+    // Same facts: the accepted one stays accepted, the dismissed one stays
+    // dismissed, the open one that no longer holds goes, a new one comes.
+    let second = store
+        .save_suggestions(&[
+            suggestion("a", "6"),
+            suggestion("b", "6"),
+            suggestion("d", "6"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            second.created,
+            second.updated,
+            second.kept,
+            second.removed,
+            second.reopened
+        ),
+        (1, 1, 1, 1, 0)
+    );
+    let status = |list: &[sobrio_collector::store::StoredSuggestion], id: &str| {
+        list.iter().find(|s| s.id == id).map(|s| s.status.clone())
+    };
+    let list = store.suggestions(None).await.unwrap();
+    assert_eq!(status(&list, "a").as_deref(), Some("accepted"));
+    assert_eq!(status(&list, "b").as_deref(), Some("dismissed"));
+    assert_eq!(status(&list, "c"), None);
+    assert_eq!(status(&list, "d").as_deref(), Some("open"));
+
+    // The dismissed one's facts change materially: it is open again, and
+    // its history says why.
+    let third = store
+        .save_suggestions(&[
+            suggestion("a", "7"),
+            suggestion("b", "7"),
+            suggestion("d", "6"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(third.reopened, 1);
+    let (b, decisions) = store.suggestion("b").await.unwrap().unwrap();
+    assert_eq!(b.status, "open");
+    let trail: Vec<(&str, &str, &str)> = decisions
+        .iter()
+        .map(|d| (d.status.as_str(), d.actor.as_str(), d.reason.as_str()))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("dismissed", "user:it", "already ordered"),
+            ("open", "analysis", "its facts changed")
+        ]
+    );
+    store.decide("a", "done", "", "user:it").await.unwrap();
+    let done = store.done_avoided().await.unwrap();
+    assert_eq!(done.len(), 1);
+    assert!((done[0].value - 10.4).abs() < 1e-9);
+    assert_eq!(
+        store.suggestions(Some("extend")).await.unwrap().len(),
+        3,
+        "a, b and d; c is gone"
+    );
+}
+
+async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) {
+    use sobrio_collector::analysis::{Context, Kind, analyze, embodied::Embodied};
+    device(store, "old", "Finance").await;
+    device(store, "idle", "Legal").await;
+    let inventory = |serial: &str, memory_gb: i64| InventoryRow {
+        hostname: serial.to_lowercase(),
+        serial_number: Some(serial.into()),
+        chassis: "desktop".into(),
+        cpu_logical_cores: Some(8),
+        memory_bytes: Some(memory_gb << 30),
+        disk_bytes: Some(512 << 30),
+        age_since_date: Some("2024-01-15".into()),
+        age_source: Some("bios_date".into()),
+        disk_health: Some("ok".into()),
+        ..InventoryRow::default()
+    };
+    let mut old = report(MONDAY + 8 * HOUR);
+    old.inventory = Some(inventory("SER-OLD", 8));
+    old.usage = (0..5)
+        .map(|d| hour(MONDAY + d * DAY + 10 * HOUR, 50, 30.0, 40.0))
+        .collect();
+    let mut idle = report(MONDAY + 8 * HOUR + 1);
+    idle.inventory = Some(inventory("SER-IDLE", 16));
+    idle.usage = (0..5)
+        .map(|d| hour(MONDAY + d * DAY + 10 * HOUR, 0, 5.0, 20.0))
+        .collect();
+    store
+        .store_batch(
+            &[
+                group("old", "Finance", vec![old]),
+                group("idle", "Legal", vec![idle]),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    // The register knows the old one: bought in 2019, 950 EUR.
+    store
+        .import_assets(
+            &[AssetRow {
+                serial: "SER-OLD".into(),
+                category: Some("desktop".into()),
+                purchase_date: Some("2019-06-01".into()),
+                price_eur: Some(950.0),
+                ..AssetRow::default()
+            }],
+            false,
+        )
+        .await
+        .unwrap();
+
+    let input = store
+        .analysis_input(MONDAY, MONDAY + 7 * DAY)
+        .await
+        .unwrap();
+    let old = input.devices.iter().find(|d| d.device_id == "old").unwrap();
+    assert_eq!(old.age.as_ref().unwrap().provenance, "asset_register");
+    assert_eq!(old.price_eur, Some(950.0));
+    assert_eq!(old.usage.weeks, 1);
+    assert!((old.usage.active_hours - 5.0).abs() < 1e-9);
+    let idle_facts = input
+        .devices
+        .iter()
+        .find(|d| d.device_id == "idle")
+        .unwrap();
+    assert!((idle_facts.usage.active_hours).abs() < 1e-9);
+    assert_eq!(input.department_hours["Finance"].len(), 5);
+
+    let config = sobrio_collector::config::CollectorConfig::default();
+    let working = |department: &str| config.working_hours(department);
+    let embodied = Embodied::built_in();
+    let suggestions = analyze(
+        &input,
+        &Context {
+            config: &config.analysis,
+            embodied: &embodied,
+            today: jiff::civil::date(2026, 11, 23),
+            working_hours: &working,
+            time_zone: jiff::tz::TimeZone::UTC,
+        },
+    );
+    let reuse = suggestions.iter().find(|s| s.kind == Kind::Reuse).unwrap();
+    assert_eq!(reuse.devices, ["idle", "old"]);
+    assert_eq!(reuse.avoided_cost_eur, Some(950.0));
+    let outcome = store.save_suggestions(&suggestions).await.unwrap();
+    assert_eq!(outcome.created, suggestions.len());
+    let stored = store.suggestions(Some("reuse")).await.unwrap();
+    assert_eq!(stored[0].departments, ["Finance", "Legal"]);
+    assert_eq!(stored[0].avoided_kgco2e.value, 204.4);
 }

@@ -91,6 +91,15 @@ pub async fn run(store_args: &StoreArgs, args: DemoArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
+    // Suggestions from the history just stored (the server recomputes them
+    // on its own schedule afterwards).
+    let (changes, holding) =
+        crate::analysis::recompute(&store, &running.shared.config, now_unix_ms()).await?;
+    eprintln!(
+        "{holding} suggestions computed ({} new, {} kept as decided)",
+        changes.created, changes.kept
+    );
+
     let local_agent = if args.no_local_agent {
         LocalAgent::Skipped("--no-local-agent".into())
     } else {
@@ -459,6 +468,18 @@ async fn print_summary(
             "  {:<20} {:>8}  {:>22.1}",
             department.department, department.devices, department.active_hours_per_device_week
         );
+    }
+    println!();
+    let suggestions = store.suggestions(None).await?;
+    let mut by_kind: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+    for s in suggestions.iter().filter(|s| s.status == "open") {
+        let entry = by_kind.entry(s.kind.as_str()).or_default();
+        entry.0 += 1;
+        entry.1 += s.avoided_kgco2e.value;
+    }
+    println!("Suggestions for IT (sobrio-collector suggestions list):");
+    for (kind, (count, avoided)) in by_kind {
+        println!("  {kind:<8} {count:>4}  {avoided:>9.0} kgCO2e avoided");
     }
     println!();
     match local_agent {

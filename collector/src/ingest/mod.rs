@@ -311,5 +311,16 @@ fn inventory_row(inventory: &Inventory) -> InventoryRow {
             .as_ref()
             .and_then(|b| b.cycle_count)
             .map(i64::from),
+        disk_health: inventory
+            .disks
+            .iter()
+            .filter_map(|d| match sobrio_proto::v1::DiskHealth::try_from(d.health) {
+                Ok(sobrio_proto::v1::DiskHealth::Ok) => Some(0),
+                Ok(sobrio_proto::v1::DiskHealth::Warning) => Some(1),
+                Ok(sobrio_proto::v1::DiskHealth::Failing) => Some(2),
+                _ => None,
+            })
+            .max()
+            .map(|worst| ["ok", "warning", "failing"][worst].to_owned()),
     }
 }

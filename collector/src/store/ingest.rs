@@ -38,7 +38,7 @@ type AnyQuery = sqlx::query::Query<'static, Any, AnyArguments>;
 /// SQLite gets anonymous `?` placeholders: it resolves each named one (`$N`)
 /// by a linear search of the names before it, which makes a statement of
 /// thousands of parameters quadratic to prepare.
-fn values_statement(
+pub(super) fn values_statement(
     backend: Backend,
     head: &str,
     columns: usize,
@@ -267,8 +267,8 @@ impl Store {
             "INSERT INTO inventories (device_id, collected_unix_ms, hostname, vendor, model,
                 serial_number, chassis, cpu_model, cpu_logical_cores, memory_bytes, disk_bytes,
                 os_name, os_version, bios_date, age_since_date, age_source,
-                battery_health_percent, battery_cycles)",
-            18,
+                battery_health_percent, battery_cycles, disk_health)",
+            19,
             "ON CONFLICT (device_id, collected_unix_ms) DO NOTHING",
             &rows,
             |query, (device, collected, inventory)| {
@@ -291,6 +291,7 @@ impl Store {
                     .bind(inventory.age_source.clone())
                     .bind(inventory.battery_health_percent)
                     .bind(inventory.battery_cycles)
+                    .bind(inventory.disk_health.clone())
             },
         )
         .await?;

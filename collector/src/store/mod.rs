@@ -12,11 +12,15 @@
 //! weeks, per-department active hours) in the same transaction as the rows
 //! they summarise.
 
+mod accounts;
+mod analysis;
 mod assets;
 mod ingest;
 mod jobs;
 mod sql;
 
+pub use accounts::{Principal, ROLES};
+pub use analysis::{Decision, DecisionError, RecomputeOutcome, StoredSuggestion};
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
 pub use sql::{Backend, Store};
 
@@ -240,6 +244,8 @@ pub struct InventoryRow {
     pub age_source: Option<String>,
     pub battery_health_percent: Option<f64>,
     pub battery_cycles: Option<i64>,
+    /// The worst disk's health: `ok`, `warning`, `failing`.
+    pub disk_health: Option<String>,
 }
 
 /// One hour of a device's use.

@@ -1,0 +1,604 @@
+//! What the analysis reads (rollups, latest inventories, the register,
+//! storage snapshots, IT's requests) and how suggestions are kept: stable
+//! ids, decisions preserved across recomputations, every change recorded.
+
+use std::collections::HashMap;
+
+use sqlx::Row;
+
+use super::{Store, StoreError};
+use crate::analysis::{
+    Age, AnalysisInput, DeviceFacts, DeviceRequest, Reclaimable, Suggestion, Use,
+};
+
+/// A stored suggestion, as the contract shows it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredSuggestion {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub departments: Vec<String>,
+    pub devices: Vec<String>,
+    pub rationale: String,
+    pub avoided_kgco2e: crate::analysis::Avoided,
+    pub avoided_cost_eur: Option<f64>,
+    /// RFC 3339.
+    pub created: String,
+    pub updated: String,
+}
+
+/// One change of a suggestion's status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Decision {
+    pub status: String,
+    pub reason: String,
+    pub actor: String,
+    /// RFC 3339.
+    pub at: String,
+}
+
+/// What a recomputation did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RecomputeOutcome {
+    pub created: usize,
+    pub updated: usize,
+    /// Dismissed ones whose facts changed materially: open again.
+    pub reopened: usize,
+    /// Dismissed or done ones left as they are.
+    pub kept: usize,
+    /// Open ones that no longer hold.
+    pub removed: usize,
+}
+
+/// Why a decision was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionError {
+    #[error("no suggestion {0}; `sobrio-collector suggestions list` shows them")]
+    Unknown(String),
+    #[error(
+        "suggestion {id} is {from}: it cannot become {to} (open → accepted → done, or dismissed)"
+    )]
+    Transition {
+        id: String,
+        from: String,
+        to: String,
+    },
+    #[error("a dismissal needs a reason")]
+    NoReason,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn rfc3339(unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms).map_or_else(|_| String::new(), |t| t.to_string())
+}
+
+fn date(text: Option<String>) -> Option<jiff::civil::Date> {
+    text.and_then(|t| t.get(..10).and_then(|d| d.parse().ok()))
+}
+
+impl Store {
+    /// The facts of every enrolled device, their use over `[start, end)`,
+    /// departments' hourly activity and open requests.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn analysis_input(&self, start: i64, end: i64) -> Result<AnalysisInput, StoreError> {
+        let rows = sqlx::query(
+            "SELECT d.id, d.hostname, d.department, COALESCE(a.category, i.chassis),
+                i.memory_bytes, i.cpu_logical_cores, i.disk_bytes,
+                COALESCE(a.purchase_date, i.age_since_date),
+                CASE WHEN a.purchase_date IS NOT NULL THEN 'asset_register' ELSE i.age_source END,
+                a.price_eur, i.battery_health_percent, i.battery_cycles, i.disk_health
+             FROM devices d
+             LEFT JOIN inventories i ON i.device_id = d.id AND i.collected_unix_ms = d.inventory_unix_ms
+             LEFT JOIN assets a ON a.serial = i.serial_number
+                 OR (i.serial_number IS NULL AND a.hostname = d.hostname)
+             WHERE d.revoked_unix_ms IS NULL
+             ORDER BY d.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(rows.len());
+        let mut devices: Vec<DeviceFacts> = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.get(0);
+            if index.contains_key(&id) {
+                // Two register rows matched (serial and host name): the first wins.
+                continue;
+            }
+            index.insert(id.clone(), devices.len());
+            devices.push(DeviceFacts {
+                device_id: id,
+                hostname: row.get(1),
+                department: row.get(2),
+                category: row.get::<Option<String>, _>(3).unwrap_or_default(),
+                memory_bytes: row.get(4),
+                logical_cores: row.get(5),
+                disk_bytes: row.get(6),
+                age: date(row.get(7)).map(|since| Age {
+                    since,
+                    provenance: row
+                        .get::<Option<String>, _>(8)
+                        .unwrap_or_else(|| "unknown".into()),
+                }),
+                price_eur: row.get(9),
+                battery_health_percent: row.get(10),
+                battery_cycles: row.get(11),
+                disk_health: row.get(12),
+                ..DeviceFacts::default()
+            });
+        }
+
+        let weeks = sqlx::query(
+            "SELECT device_id, COUNT(*), CAST(SUM(powered_hours) AS BIGINT),
+                CAST(SUM(active_hours) AS BIGINT), CAST(SUM(cpu_hot_hours) AS BIGINT),
+                CAST(SUM(memory_hot_hours) AS BIGINT), MAX(disk_fill_max_percent)
+             FROM device_weeks WHERE week_start_unix_ms >= $1 AND week_start_unix_ms < $2
+             GROUP BY device_id",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?;
+        #[allow(clippy::cast_precision_loss)]
+        for row in weeks {
+            let id: String = row.get(0);
+            if let Some(&i) = index.get(&id) {
+                devices[i].usage = Use {
+                    weeks: u32::try_from(row.get::<i64, _>(1)).unwrap_or(0),
+                    powered_hours: row.get::<i64, _>(2) as f64,
+                    active_hours: row.get::<i64, _>(3) as f64,
+                    cpu_hot_hours: row.get::<i64, _>(4) as f64,
+                    memory_hot_hours: row.get::<i64, _>(5) as f64,
+                    disk_fill_max_percent: row.get(6),
+                };
+            }
+        }
+
+        let people = sqlx::query(
+            "SELECT DISTINCT device_id, person_id FROM person_days WHERE collected_unix_ms >= $1",
+        )
+        .bind(start)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in people {
+            let id: String = row.get(0);
+            if let Some(&i) = index.get(&id) {
+                devices[i].persons.push(row.get(1));
+            }
+        }
+
+        let snapshots = sqlx::query(
+            "SELECT s.device_id, s.duplicate_bytes, s.temp_bytes, s.cache_bytes, s.trash_bytes,
+                s.stale_bytes, s.mail_archives_bytes, s.old_downloads_bytes
+             FROM storage_snapshots s
+             JOIN (SELECT device_id, MAX(collected_unix_ms) AS latest FROM storage_snapshots
+                   WHERE scanned_unix_ms IS NOT NULL GROUP BY device_id) l
+               ON l.device_id = s.device_id AND l.latest = s.collected_unix_ms",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in snapshots {
+            let id: String = row.get(0);
+            if let Some(&i) = index.get(&id) {
+                let bytes = |n: usize| row.get::<Option<i64>, _>(n).unwrap_or(0);
+                devices[i].reclaimable = Some(Reclaimable {
+                    duplicates: bytes(1),
+                    temp: bytes(2),
+                    cache: bytes(3),
+                    trash: bytes(4),
+                    stale: bytes(5),
+                    mail_archives: bytes(6),
+                    old_downloads: bytes(7),
+                });
+            }
+        }
+
+        let hours = sqlx::query(
+            "SELECT department, hour_start_unix_ms, active_devices FROM department_hours
+             WHERE hour_start_unix_ms >= $1 AND hour_start_unix_ms < $2",
+        )
+        .bind(start)
+        .bind(end)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut department_hours: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        for row in hours {
+            department_hours
+                .entry(row.get(0))
+                .or_default()
+                .push((row.get(1), row.get(2)));
+        }
+        let requests = self.open_requests().await?;
+        Ok(AnalysisInput {
+            devices,
+            department_hours,
+            requests,
+            window: (start, end),
+        })
+    }
+
+    /// Requests IT recorded and did not close.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn open_requests(&self) -> Result<Vec<DeviceRequest>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, department, category, quantity, min_memory_bytes, min_logical_cores,
+                min_storage_bytes
+             FROM device_requests WHERE closed_unix_ms IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| DeviceRequest {
+                id: row.get(0),
+                department: row.get(1),
+                category: row.get(2),
+                quantity: u32::try_from(row.get::<i64, _>(3)).unwrap_or(0),
+                min_memory_bytes: row.get(4),
+                min_logical_cores: row.get(5),
+                min_storage_bytes: row.get(6),
+            })
+            .collect())
+    }
+
+    /// Records a need ("Finance needs 2 laptops with 16 GB"); returns its id.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn add_request(
+        &self,
+        request: &DeviceRequest,
+        actor: &str,
+    ) -> Result<i64, StoreError> {
+        let _writer = self.writer().await;
+        let row = sqlx::query(
+            "INSERT INTO device_requests (department, category, quantity, min_memory_bytes,
+                min_logical_cores, min_storage_bytes, created_by, created_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(request.department.clone())
+        .bind(request.category.clone())
+        .bind(i64::from(request.quantity))
+        .bind(request.min_memory_bytes)
+        .bind(request.min_logical_cores)
+        .bind(request.min_storage_bytes)
+        .bind(actor.to_owned())
+        .bind(super::now_unix_ms())
+        .fetch_one(&self.pool)
+        .await?;
+        let id: i64 = row.get(0);
+        drop(_writer);
+        self.audit(
+            actor,
+            "request.add",
+            &format!("request:{id}"),
+            &request.department,
+        )
+        .await?;
+        Ok(id)
+    }
+
+    /// Closes a request; `false` when there is no open request with that id.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn close_request(&self, id: i64, actor: &str) -> Result<bool, StoreError> {
+        let writer = self.writer().await;
+        let done = sqlx::query(
+            "UPDATE device_requests SET closed_unix_ms = $1 WHERE id = $2 AND closed_unix_ms IS NULL",
+        )
+        .bind(super::now_unix_ms())
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0;
+        drop(writer);
+        if done {
+            self.audit(actor, "request.close", &format!("request:{id}"), "")
+                .await?;
+        }
+        Ok(done)
+    }
+
+    /// Stores a recomputation: new suggestions open; open and accepted ones
+    /// updated; dismissed ones reopened only when their facts changed
+    /// materially; done ones untouched; open ones that no longer hold
+    /// removed.
+    ///
+    /// # Errors
+    /// On a database error; then nothing changed.
+    pub async fn save_suggestions(
+        &self,
+        computed: &[Suggestion],
+    ) -> Result<RecomputeOutcome, StoreError> {
+        let _writer = self.writer().await;
+        let now = super::now_unix_ms();
+        let mut tx = self.pool.begin().await?;
+        let existing: HashMap<String, (String, String)> =
+            sqlx::query("SELECT id, status, facts_sha256 FROM suggestions")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(|row| (row.get(0), (row.get(1), row.get(2))))
+                .collect();
+        let mut outcome = RecomputeOutcome::default();
+        let mut writes: Vec<(&Suggestion, String, &str)> = Vec::new();
+        let mut reopened: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for suggestion in computed {
+            let digest = digest(&suggestion.material_facts);
+            seen.insert(suggestion.id.as_str());
+            match existing.get(&suggestion.id) {
+                None => {
+                    outcome.created += 1;
+                    writes.push((suggestion, digest, "open"));
+                }
+                Some((status, _)) if status == "open" || status == "accepted" => {
+                    outcome.updated += 1;
+                    let status = if status == "open" { "open" } else { "accepted" };
+                    writes.push((suggestion, digest, status));
+                }
+                Some((status, old)) if status == "dismissed" && *old != digest => {
+                    outcome.reopened += 1;
+                    reopened.push(suggestion.id.clone());
+                    writes.push((suggestion, digest, "open"));
+                }
+                Some(_) => outcome.kept += 1,
+            }
+        }
+        for chunk in writes.chunks(500) {
+            let sql = super::ingest::values_statement(
+                self.backend,
+                "INSERT INTO suggestions (id, kind, status, departments, devices, rationale,
+                    avoided_kgco2e, avoided_kgco2e_low, avoided_kgco2e_high, avoided_source,
+                    avoided_cost_eur, facts_sha256, created_unix_ms, updated_unix_ms)",
+                14,
+                chunk.len(),
+                "ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                    departments = excluded.departments, devices = excluded.devices,
+                    rationale = excluded.rationale, avoided_kgco2e = excluded.avoided_kgco2e,
+                    avoided_kgco2e_low = excluded.avoided_kgco2e_low,
+                    avoided_kgco2e_high = excluded.avoided_kgco2e_high,
+                    avoided_source = excluded.avoided_source,
+                    avoided_cost_eur = excluded.avoided_cost_eur,
+                    facts_sha256 = excluded.facts_sha256, updated_unix_ms = excluded.updated_unix_ms",
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (s, digest, status) in chunk {
+                query = query
+                    .bind(s.id.clone())
+                    .bind(s.kind.name())
+                    .bind(*status)
+                    .bind(serde_json::to_string(&s.departments).unwrap_or_default())
+                    .bind(serde_json::to_string(&s.devices).unwrap_or_default())
+                    .bind(s.rationale.clone())
+                    .bind(s.avoided_kgco2e.value)
+                    .bind(s.avoided_kgco2e.low)
+                    .bind(s.avoided_kgco2e.high)
+                    .bind(s.avoided_kgco2e.source.clone())
+                    .bind(s.avoided_cost_eur)
+                    .bind(digest.clone())
+                    .bind(now)
+                    .bind(now);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        for id in &reopened {
+            sqlx::query(
+                "INSERT INTO suggestion_decisions (suggestion_id, status, reason, actor, at_unix_ms)
+                 VALUES ($1, 'open', 'its facts changed', 'analysis', $2)",
+            )
+            .bind(id.clone())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let stale: Vec<String> = existing
+            .iter()
+            .filter(|(id, (status, _))| status == "open" && !seen.contains(id.as_str()))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for chunk in stale.chunks(500) {
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "DELETE FROM suggestions WHERE status = 'open' AND id IN ({})",
+                placeholders.join(",")
+            );
+            let query = chunk
+                .iter()
+                .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, id| {
+                    q.bind(id.clone())
+                });
+            outcome.removed +=
+                usize::try_from(query.execute(&mut *tx).await?.rows_affected()).unwrap_or(0);
+        }
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Stored suggestions, optionally of one kind, newest decisions first
+    /// within open, accepted, done, dismissed.
+    ///
+    /// # Errors
+    /// On a database error or a stored row that does not parse.
+    pub async fn suggestions(
+        &self,
+        kind: Option<&str>,
+    ) -> Result<Vec<StoredSuggestion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, status, departments, devices, rationale, avoided_kgco2e,
+                avoided_kgco2e_low, avoided_kgco2e_high, avoided_source, avoided_cost_eur,
+                created_unix_ms, updated_unix_ms
+             FROM suggestions WHERE ($1 = '' OR kind = $1)
+             ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'accepted' THEN 1 WHEN 'done' THEN 2 ELSE 3 END,
+                avoided_kgco2e DESC, id",
+        )
+        .bind(kind.unwrap_or("").to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(|row| stored(&row)).collect()
+    }
+
+    /// One suggestion and its decisions, oldest first.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn suggestion(
+        &self,
+        id: &str,
+    ) -> Result<Option<(StoredSuggestion, Vec<Decision>)>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, kind, status, departments, devices, rationale, avoided_kgco2e,
+                avoided_kgco2e_low, avoided_kgco2e_high, avoided_source, avoided_cost_eur,
+                created_unix_ms, updated_unix_ms
+             FROM suggestions WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let decisions = sqlx::query(
+            "SELECT status, reason, actor, at_unix_ms FROM suggestion_decisions
+             WHERE suggestion_id = $1 ORDER BY at_unix_ms, id",
+        )
+        .bind(id.to_owned())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| Decision {
+            status: row.get(0),
+            reason: row.get(1),
+            actor: row.get(2),
+            at: rfc3339(row.get(3)),
+        })
+        .collect();
+        Ok(Some((stored(&row)?, decisions)))
+    }
+
+    /// Changes a suggestion's status (open → accepted → done, or dismissed
+    /// from open or accepted, with a reason), recorded with its actor.
+    ///
+    /// # Errors
+    /// An unknown id, a transition the lifecycle does not allow, a dismissal
+    /// without a reason, or a database error.
+    pub async fn decide(
+        &self,
+        id: &str,
+        to: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<StoredSuggestion, DecisionError> {
+        if to == "dismissed" && reason.trim().is_empty() {
+            return Err(DecisionError::NoReason);
+        }
+        let writer = self.writer().await;
+        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let from: Option<String> = sqlx::query("SELECT status FROM suggestions WHERE id = $1")
+            .bind(id.to_owned())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(StoreError::from)?
+            .map(|row| row.get(0));
+        let from = from.ok_or_else(|| DecisionError::Unknown(id.to_owned()))?;
+        let allowed = matches!(
+            (from.as_str(), to),
+            ("open", "accepted" | "dismissed") | ("accepted", "done" | "dismissed")
+        );
+        if !allowed {
+            return Err(DecisionError::Transition {
+                id: id.to_owned(),
+                from,
+                to: to.to_owned(),
+            });
+        }
+        let now = super::now_unix_ms();
+        sqlx::query("UPDATE suggestions SET status = $1, updated_unix_ms = $2 WHERE id = $3")
+            .bind(to.to_owned())
+            .bind(now)
+            .bind(id.to_owned())
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::from)?;
+        sqlx::query(
+            "INSERT INTO suggestion_decisions (suggestion_id, status, reason, actor, at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id.to_owned())
+        .bind(to.to_owned())
+        .bind(reason.trim().to_owned())
+        .bind(actor.to_owned())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        tx.commit().await.map_err(StoreError::from)?;
+        drop(writer);
+        self.audit(actor, &format!("suggestion.{to}"), id, reason.trim())
+            .await?;
+        self.suggestion(id)
+            .await?
+            .map(|(s, _)| s)
+            .ok_or_else(|| DecisionError::Unknown(id.to_owned()))
+    }
+
+    /// The avoided figures of done suggestions, for the impact.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn done_avoided(
+        &self,
+    ) -> Result<Vec<crate::analysis::impact::DoneAvoided>, StoreError> {
+        Ok(sqlx::query(
+            "SELECT avoided_kgco2e, avoided_kgco2e_low, avoided_kgco2e_high FROM suggestions
+             WHERE status = 'done'",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|row| crate::analysis::impact::DoneAvoided {
+            value: row.get(0),
+            low: row.get(1),
+            high: row.get(2),
+        })
+        .collect())
+    }
+}
+
+fn digest(text: &str) -> String {
+    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn stored(row: &sqlx::any::AnyRow) -> Result<StoredSuggestion, StoreError> {
+    let list = |n: usize| -> Result<Vec<String>, StoreError> {
+        serde_json::from_str(&row.get::<String, _>(n))
+            .map_err(|e| StoreError::Corrupt(format!("suggestion list: {e}")))
+    };
+    Ok(StoredSuggestion {
+        id: row.get(0),
+        kind: row.get(1),
+        status: row.get(2),
+        departments: list(3)?,
+        devices: list(4)?,
+        rationale: row.get(5),
+        avoided_kgco2e: crate::analysis::Avoided {
+            value: row.get(6),
+            low: row.get(7),
+            high: row.get(8),
+            source: row.get(9),
+        },
+        avoided_cost_eur: row.get(10),
+        created: rfc3339(row.get(11)),
+        updated: rfc3339(row.get(12)),
+    })
+}

@@ -1,0 +1,220 @@
+//! Suggestions end to end: a fleet file's twelve weeks go through the real
+//! gRPC path (`demo --fleet … --once`), the analysis runs on the rollups,
+//! and IT reviews the result from the command line and the JSON API, with
+//! roles enforced.
+
+use sobrio_tests::{CollectorProcess, http_request, run};
+
+fn ok(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn collector(data: &str, args: &[&str]) -> String {
+    let mut all = vec!["--data-dir", data];
+    all.extend_from_slice(args);
+    ok(&run("sobrio-collector", &all))
+}
+
+fn user_with_token(data: &str, name: &str, role: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(sobrio_tests::binary("sobrio-collector"))
+        .args([
+            "--data-dir",
+            data,
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"correct horse battery staple\n")
+        .unwrap();
+    ok(&child.wait_with_output().unwrap());
+    collector(data, &["user", "token", "create", name])
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let fleet = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/fleet.toml");
+    let summary = collector(
+        data,
+        &[
+            "demo",
+            "--fleet",
+            fleet,
+            "--once",
+            "--no-local-agent",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(summary.contains("Suggestions for IT"), "{summary}");
+
+    let devices: Vec<serde_json::Value> =
+        serde_json::from_str(&collector(data, &["device", "list", "--json"])).unwrap();
+    let id = |hostname: &str| {
+        devices
+            .iter()
+            .find(|d| d["hostname"] == hostname)
+            .unwrap_or_else(|| panic!("{hostname} enrolled"))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let list: Vec<serde_json::Value> =
+        serde_json::from_str(&collector(data, &["suggestions", "list", "--json"])).unwrap();
+    // Finance's idle 16 GB desktop (2023) replaces Design's overloaded 8 GB
+    // desktop of 2017, past the 6-year lifetime: a desktop not bought.
+    let reuse = list
+        .iter()
+        .find(|s| s["kind"] == "reuse")
+        .unwrap_or_else(|| panic!("a reuse suggestion: {list:#?}"));
+    assert_eq!(
+        reuse["devices"],
+        serde_json::json!([id("fin-pc-001"), id("des-pc-001")])
+    );
+    assert_eq!(
+        reuse["departments"],
+        serde_json::json!(["Design", "Finance"])
+    );
+    assert_eq!(reuse["avoided_kgco2e"]["value"], 204.4);
+    assert_eq!(reuse["avoided_kgco2e"]["low"], 202.6);
+    assert_eq!(reuse["avoided_kgco2e"]["high"], 328.0);
+    assert!(
+        reuse["avoided_kgco2e"]["source"]
+            .as_str()
+            .unwrap()
+            .contains("ADEME")
+    );
+    assert_eq!(reuse["status"], "open");
+    let reuse_id = reuse["id"].as_str().unwrap().to_owned();
+    // The 2020 laptop with a 64% battery: repaired, not replaced.
+    let repair = list
+        .iter()
+        .find(|s| s["kind"] == "repair")
+        .unwrap_or_else(|| panic!("a repair suggestion: {list:#?}"));
+    assert_eq!(repair["devices"], serde_json::json!([id("fin-lt-001")]));
+    let mut seen = std::collections::HashSet::new();
+    for s in &list {
+        for device in s["devices"].as_array().unwrap() {
+            assert!(seen.insert(device.clone()), "{device} in two suggestions");
+        }
+    }
+
+    let it = user_with_token(data, "ines", "it");
+    let hr = user_with_token(data, "hugo", "hr");
+    let server = CollectorProcess::serve(data, &[]);
+    let addr = server.http_addr.as_str();
+    let bearer = |token: &str| format!("Bearer {token}");
+    let get = |path: &str, token: Option<&str>| {
+        let auth = token.map(bearer);
+        let headers: Vec<(&str, &str)> = auth
+            .as_deref()
+            .map(|a| vec![("Authorization", a)])
+            .unwrap_or_default();
+        http_request(addr, "GET", path, &headers, "")
+    };
+    assert_eq!(get("/api/v1/suggestions", None).0, 401);
+    assert_eq!(get("/api/v1/suggestions", Some("sbu_not-a-token")).0, 401);
+    assert_eq!(
+        get("/api/v1/suggestions", Some(&hr)).0,
+        403,
+        "hr sees no devices"
+    );
+    assert_eq!(get("/api/v1/impact", Some(&hr)).0, 403);
+    let (status, body) = get("/api/v1/suggestions?kind=reuse", Some(&it));
+    assert_eq!(status, 200, "{body}");
+    let reuses: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert!(reuses.iter().all(|s| s["kind"] == "reuse"));
+    assert_eq!(get("/api/v1/suggestions?kind=bogus", Some(&it)).0, 400);
+
+    let post = |path: &str, body: &str| {
+        let auth = bearer(&it);
+        http_request(
+            addr,
+            "POST",
+            path,
+            &[
+                ("Authorization", &auth),
+                ("Content-Type", "application/json"),
+            ],
+            body,
+        )
+    };
+    let path = |action: &str| format!("/api/v1/suggestions/{reuse_id}/{action}");
+    assert_eq!(post(&path("done"), "").0, 409, "open cannot become done");
+    let (status, body) = post(&path("accept"), "");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"],
+        "accepted"
+    );
+    assert_eq!(post(&path("done"), "").0, 200);
+    assert_eq!(post("/api/v1/suggestions/nope/accept", "").0, 404);
+    let repair_id = repair["id"].as_str().unwrap();
+    let dismiss = format!("/api/v1/suggestions/{repair_id}/dismiss");
+    assert_eq!(post(&dismiss, "{}").0, 400, "a dismissal needs a reason");
+    assert_eq!(
+        post(&dismiss, r#"{"reason": "battery replaced last week"}"#).0,
+        200
+    );
+
+    let (status, body) = get("/api/v1/impact", Some(&it));
+    assert_eq!(status, 200, "{body}");
+    let impact: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(impact["done_suggestions"], 1);
+    assert_eq!(impact["avoided_by_done_kgco2e"]["value"], 204.4);
+    assert_eq!(impact["renewal_forecast"].as_array().unwrap().len(), 4);
+    assert!(impact["embodied_kgco2e"]["value"].as_f64().unwrap() > 1000.0);
+    drop(server);
+
+    // Recomputing keeps the decisions: done stays done, dismissed stays
+    // dismissed, and the audit trail names who decided.
+    collector(data, &["suggestions", "refresh"]);
+    let shown: serde_json::Value = serde_json::from_str(&collector(
+        data,
+        &["suggestions", "show", repair_id, "--json"],
+    ))
+    .unwrap();
+    assert_eq!(shown["status"], "dismissed");
+    assert_eq!(shown["decisions"][0]["actor"], "user:ines");
+    assert_eq!(
+        shown["decisions"][0]["reason"],
+        "battery replaced last week"
+    );
+    let after: Vec<serde_json::Value> =
+        serde_json::from_str(&collector(data, &["suggestions", "list", "--json"])).unwrap();
+    let status_of = |id: &str| {
+        after
+            .iter()
+            .find(|s| s["id"] == id)
+            .map(|s| s["status"].clone())
+    };
+    assert_eq!(status_of(&reuse_id), Some("done".into()));
+    assert_eq!(status_of(repair_id), Some("dismissed".into()));
+    let csv = collector(data, &["suggestions", "export", "--csv"]);
+    assert!(csv.starts_with("id,kind,status,departments,devices,rationale,avoided_kgco2e"));
+    assert_eq!(csv.lines().count(), after.len() + 1);
+}

@@ -93,6 +93,9 @@ pub fn routes() -> axum::Router<Arc<Shared>> {
         .route("/api/v1/suggestions", get(list_suggestions))
         .route("/api/v1/suggestions/{id}/{action}", post(decide))
         .route("/api/v1/impact", get(impact))
+        .route("/api/v1/devices", get(devices))
+        .route("/api/v1/devices/{id}", get(device))
+        .route("/api/v1/indicators", get(indicators))
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,4 +190,97 @@ async fn impact(State(shared): State<Arc<Shared>>, caller: Caller) -> Result<Res
         .await
         .map_err(internal)?;
     Ok(Json(impact).into_response())
+}
+
+/// HR's indicators: fixed groups only. The one parameter is `week`; any
+/// other is refused rather than ignored, so that no crafted query is taken
+/// for a filter.
+async fn indicators(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require(&["hr"])?;
+    if let Some(other) = query.keys().find(|k| k.as_str() != "week") {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("unknown parameter {other:?}: indicators take only week=YYYY-Www"),
+        ));
+    }
+    let tz = crate::analysis::time_zone(&shared.config.analysis);
+    let today = jiff::Zoned::now().with_time_zone(tz).date();
+    let week = match query.get("week") {
+        Some(week) => week.clone(),
+        // The last complete week.
+        None => crate::indicators::week_of(today.saturating_sub(jiff::Span::new().days(7))),
+    };
+    let release = crate::indicators::compute(&shared.store, &shared.config, &week, today)
+        .await
+        .map_err(|error| match error {
+            crate::indicators::IndicatorsError::Store(error) => internal(error),
+            crate::indicators::IndicatorsError::BudgetSpent(_)
+            | crate::indicators::IndicatorsError::NotComplete(_) => {
+                ApiError(StatusCode::CONFLICT, error.to_string())
+            }
+            other => ApiError(StatusCode::BAD_REQUEST, other.to_string()),
+        })?;
+    shared
+        .store
+        .audit(&caller.actor(), "indicators.view", &release.week, "")
+        .await
+        .map_err(internal)?;
+    Ok(Json(release).into_response())
+}
+
+/// Devices per page.
+const PAGE_SIZE: i64 = 100;
+
+async fn devices(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Query(query): Query<std::collections::BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    caller.require(&["it", "admin"])?;
+    let page: i64 = match query.get("page") {
+        None => 1,
+        Some(page) => page
+            .parse()
+            .ok()
+            .filter(|p| (1..=1_000_000).contains(p))
+            .ok_or_else(|| {
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    format!("invalid page {page:?}: expected a number from 1"),
+                )
+            })?,
+    };
+    let (devices, total) = shared
+        .store
+        .devices_page(page, PAGE_SIZE)
+        .await
+        .map_err(internal)?;
+    Ok(Json(serde_json::json!({
+        "page": page,
+        "page_size": PAGE_SIZE,
+        "total": total,
+        "devices": devices,
+    }))
+    .into_response())
+}
+
+async fn device(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&["it", "admin"])?;
+    let (summary, inventories) = shared
+        .store
+        .device_detail(&id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no device {id}")))?;
+    let mut value = serde_json::to_value(summary).map_err(internal)?;
+    value["inventories"] = serde_json::Value::Array(inventories);
+    Ok(Json(value).into_response())
 }

@@ -46,6 +46,60 @@ pub struct CollectorConfig {
     pub retention: RetentionConfig,
     pub policy: PolicyConfig,
     pub analysis: AnalysisConfig,
+    pub indicators: IndicatorsConfig,
+}
+
+/// HR indicators: group size, cut points, alerts, differential privacy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndicatorsConfig {
+    /// Smallest group published (5 or more; a lower value is refused).
+    pub k: u32,
+    /// Meeting hours per person and week.
+    pub meeting_cut_points: Vec<f64>,
+    /// After-hours hours (meetings and activity) per person and week.
+    pub after_hours_cut_points: Vec<f64>,
+    /// Focus hours per week under which a person is flagged.
+    pub focus_flag_hours: f64,
+    /// A group whose median stays above this two weeks running is flagged.
+    pub alert_meeting_hours: f64,
+    pub alert_after_hours: f64,
+    pub differential_privacy: DifferentialPrivacyConfig,
+}
+
+impl Default for IndicatorsConfig {
+    fn default() -> Self {
+        Self {
+            k: 5,
+            meeting_cut_points: vec![5.0, 10.0, 15.0],
+            after_hours_cut_points: vec![1.0, 2.0, 3.0],
+            focus_flag_hours: 10.0,
+            alert_meeting_hours: 15.0,
+            alert_after_hours: 3.0,
+            differential_privacy: DifferentialPrivacyConfig::default(),
+        }
+    }
+}
+
+/// Noise on published counts (off by default).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DifferentialPrivacyConfig {
+    pub enabled: bool,
+    /// ε of one release of one group (0.01 to 10), split over its counts.
+    pub epsilon: f64,
+    /// Most ε a group may spend on one week (epsilon to 100).
+    pub budget_per_week: f64,
+}
+
+impl Default for DifferentialPrivacyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            epsilon: 1.0,
+            budget_per_week: 3.0,
+        }
+    }
 }
 
 /// Thresholds and defaults of the suggestions (DESIGN.md "Analysis").
@@ -281,7 +335,7 @@ impl Default for WorkingHoursConfig {
 }
 
 /// Working hours, validated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct WorkingHours {
     pub start_minute: i32,
     pub end_minute: i32,
@@ -548,6 +602,63 @@ impl CollectorConfig {
                 ));
             }
             hours.validate(&format!("policy.departments.{department}"))?;
+        }
+        let indicators = &self.indicators;
+        if indicators.k < 5 {
+            return Err(invalid(
+                "indicators.k",
+                indicators.k,
+                "expected 5 or more: smaller groups could single people out",
+            ));
+        }
+        if indicators.k > 1000 {
+            return Err(invalid("indicators.k", indicators.k, "expected 5 to 1000"));
+        }
+        for (key, cuts) in [
+            (
+                "indicators.meeting_cut_points",
+                &indicators.meeting_cut_points,
+            ),
+            (
+                "indicators.after_hours_cut_points",
+                &indicators.after_hours_cut_points,
+            ),
+        ] {
+            if cuts.is_empty() || cuts.len() > 5 || cuts.iter().any(|c| !(0.0..=168.0).contains(c))
+            {
+                return Err(invalid(
+                    key,
+                    format!("{cuts:?}"),
+                    "expected 1 to 5 hours between 0 and 168",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("indicators.focus_flag_hours", indicators.focus_flag_hours),
+            (
+                "indicators.alert_meeting_hours",
+                indicators.alert_meeting_hours,
+            ),
+            ("indicators.alert_after_hours", indicators.alert_after_hours),
+        ] {
+            if !(0.0..=168.0).contains(&value) {
+                return Err(invalid(key, value, "expected 0 to 168 hours"));
+            }
+        }
+        let dp = &indicators.differential_privacy;
+        if !(0.01..=10.0).contains(&dp.epsilon) {
+            return Err(invalid(
+                "indicators.differential_privacy.epsilon",
+                dp.epsilon,
+                "expected 0.01 to 10",
+            ));
+        }
+        if !(dp.epsilon..=100.0).contains(&dp.budget_per_week) {
+            return Err(invalid(
+                "indicators.differential_privacy.budget_per_week",
+                dp.budget_per_week,
+                "expected epsilon to 100",
+            ));
         }
         let analysis = &self.analysis;
         let ranges: [(&str, f64, f64, f64); 5] = [

@@ -27,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod enrollment;
+pub mod indicators;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;

@@ -12,33 +12,43 @@
 //! # Method
 //! Devices that are identical for the objective form classes (donors by
 //! department, specs and age; recipients by department, needs and avoided
-//! grams), so the assignment is a min-cost flow between classes with their
-//! sizes as capacities, one category at a time. Specs are first reduced to
-//! the values that can decide a fit (a need is raised to the smallest donor
-//! value that meets it, a donor lowered to the largest need value it meets),
-//! which keeps classes few without changing any fit.
+//! grams), and each category is a min-cost flow between classes with their
+//! sizes as capacities. Specs are first reduced to the values that can
+//! decide a fit (a need is raised to the smallest donor value that meets it,
+//! a donor lowered to the largest need value it meets), which keeps classes
+//! few without changing any fit.
 //!
-//! The network has no edge per pair of classes: donors reach the recipients
-//! of their department through (department, spec) hubs, and moves between
-//! departments go through per-category spec hubs at the cost of one move.
-//! Where two sets of hubs meet, the three-dimensional dominance is either
-//! listed pair by pair or, when that is larger, laid out as a grid of the
-//! need values in which flow only steps down.
+//! Carbon and age do not depend on departments, so a category is solved in
+//! two steps. First without departments, on a small network of (spec, age)
+//! and (need, avoided) groups; by complementary slackness, its optimal dual
+//! prices tell which classes every assignment optimal for carbon and age
+//! matches entirely, which it may match, which it never does, and which
+//! specs may serve which needs (equal prices). Then with departments,
+//! restricted to that: the only costs left are a required unit left out
+//! and a move.
+//!
+//! That second network has no edge per pair of classes: donors enter at
+//! (department, spec) hubs and recipients leave at (department, need) hubs,
+//! the hubs of a department meet directly, and moves go through per-spec
+//! hubs at the cost of one move. Where two sets of hubs meet, the
+//! three-dimensional dominance is listed pair by pair or, when that is
+//! larger, laid out as a grid of need values in which flow only steps down.
 //!
 //! Costs are triples (−avoided grams, age, moves) compared
-//! lexicographically, so no weighting can overflow or be mis-scaled. The
-//! flow comes from successive shortest paths with potentials (Dijkstra),
-//! each distance saturated at once by a maximum flow over the edges of zero
-//! reduced cost (Dinic), until one more match would not improve the
-//! objective. There are as many phases as distinct marginal costs
-//! (avoided, age, moves): a few dozen on real fleets, each
-//! O(E log V) on a network of O(classes + hubs + spec pairs) edges.
+//! lexicographically, so no weighting can overflow or be mis-scaled. Both
+//! flows come from successive shortest paths: Dijkstra with potentials finds
+//! the next distance, push-relabel saturates every path at that distance at
+//! once, until one more unit would not lower the cost. Phases are the
+//! distinct marginal costs: a few dozen on the small network, a handful on
+//! the large one; each is O(E log V) for Dijkstra plus push-relabel, whose
+//! O(V² √E) worst case is in practice a few passes over the edges.
 //!
-//! Class flows become device matches in index order. A device given to
-//! itself is swapped with another match of the same hubs, which changes
-//! nothing in the objective; when there is none (its classes hold only
-//! itself), its category is solved again with that device's self-path cut,
-//! so the result stays exact.
+//! Class flows become device matches in index order. A device given itself
+//! trades places with another match of the same hubs, or else with any
+//! match where that adds no move, neither of which changes the objective;
+//! failing that (rare: its classes hold only itself), its category is
+//! solved again with that device's path to itself cut, so the result stays
+//! exact.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashSet, VecDeque};
@@ -194,7 +204,7 @@ struct Problem<'a> {
     demand: Vec<Class>,
 }
 
-/// A class-level match, expanded to devices.
+/// A match of devices, with the buckets they came through.
 #[derive(Clone, Copy)]
 struct Pair {
     donor: usize,
@@ -204,7 +214,7 @@ struct Pair {
 }
 
 /// What carbon and age ask of a class, by the prices of [`Problem::prices`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Role {
     /// None of it can be matched in an optimal assignment.
     Unused,
@@ -216,53 +226,51 @@ enum Role {
 
 impl Role {
     /// Cost of a unit through the class's source or sink edge.
-    fn cost(self) -> Option<Cost> {
-        match self {
-            Self::Unused => None,
-            Self::Optional => Some(ZERO),
-            Self::Required => Some(REQUIRED),
+    fn cost(self) -> Cost {
+        if self == Self::Required {
+            REQUIRED
+        } else {
+            ZERO
         }
     }
 }
 
+/// Classes that enter (or leave) the network by one edge: bucket `i` of
+/// `supply` by edge `supply_base + 2 * i`, of `demand` by `demand_base + 2 * i`.
+struct Buckets {
+    supply: Vec<Vec<usize>>,
+    demand: Vec<Vec<usize>>,
+    supply_base: usize,
+    demand_base: usize,
+}
+
 /// Optimal dual prices of the category without departments.
 struct Prices {
-    supply: Vec<Role>,
-    demand: Vec<Role>,
-    /// Potential of each donor spec's hub, and of each need's hub: a spec
-    /// may serve a need at optimal cost only where the two are equal.
+    /// Per class: its role, and its level, the price at which a unit of it
+    /// enters (donors) or is taken (recipients): a donor may serve a
+    /// recipient at optimal cost only where the two levels are equal.
+    supply: Vec<(Role, Cost)>,
+    demand: Vec<(Role, Cost)>,
+    /// Levels of the spec and need hubs.
     spec_level: BTreeMap<Spec, Cost>,
     need_level: BTreeMap<Spec, Cost>,
 }
 
-impl Prices {
-    /// [`Network::connect`] within each price level.
-    fn connect(
-        &self,
-        net: &mut Network,
-        sources: &[(Spec, usize)],
-        sinks: &[(Spec, usize)],
-        cost: Cost,
-    ) {
-        type Side = Vec<(Spec, usize)>;
-        let mut levels: BTreeMap<Cost, (Side, Side)> = BTreeMap::new();
-        for &source in sources {
-            levels
-                .entry(self.spec_level[&source.0])
-                .or_default()
-                .0
-                .push(source);
-        }
-        for &sink in sinks {
-            levels
-                .entry(self.need_level[&sink.0])
-                .or_default()
-                .1
-                .push(sink);
-        }
-        for (sources, sinks) in levels.values() {
-            net.connect(sources, sinks, cost);
-        }
+/// A spec or need, its node, and its price level.
+type Hub = (Spec, usize, Cost);
+
+/// [`Network::connect`] within each price level.
+fn connect_levels(net: &mut Network, sources: &[Hub], sinks: &[Hub], cost: Cost) {
+    type Side = Vec<(Spec, usize)>;
+    let mut levels: BTreeMap<Cost, (Side, Side)> = BTreeMap::new();
+    for &(spec, node, level) in sources {
+        levels.entry(level).or_default().0.push((spec, node));
+    }
+    for &(need, node, level) in sinks {
+        levels.entry(level).or_default().1.push((need, node));
+    }
+    for (sources, sinks) in levels.values() {
+        net.connect(sources, sinks, cost);
     }
 }
 
@@ -329,12 +337,12 @@ impl<'a> Problem<'a> {
         }
     }
 
-    fn supply_node(c: usize) -> usize {
-        2 + c
-    }
-
-    fn demand_node(&self, c: usize) -> usize {
-        2 + self.supply.len() + c
+    fn fits(&self, donor: usize, recipient: usize) -> bool {
+        let (d, r) = (&self.donors[donor], &self.recipients[recipient]);
+        fits(
+            (d.ram_mb, d.cores, d.storage_gb),
+            (r.ram_mb, r.cores, r.storage_gb),
+        )
     }
 
     fn same_device(&self, donor: usize, recipient: usize) -> bool {
@@ -347,15 +355,20 @@ impl<'a> Problem<'a> {
             return (Vec::new(), Vec::new());
         }
         let prices = self.prices();
-        let mut network = self.network(&prices);
+        let (mut network, buckets) = self.network(&prices);
         network.min_cost_flow(SOURCE, SINK, Goal::Gain);
-        let flows = network.decompose(SOURCE, SINK);
-        let offset = Self::supply_node(self.supply.len());
-        let flows: Vec<(usize, usize, u64)> = flows
+        let flows: Vec<(usize, usize, u64)> = network
+            .decompose(SOURCE, SINK)
             .into_iter()
-            .map(|(first, last, amount)| (first - Self::supply_node(0), last - offset, amount))
+            .map(|(first, last, amount)| {
+                (
+                    (first - buckets.supply_base) / 2,
+                    (last - buckets.demand_base) / 2,
+                    amount,
+                )
+            })
             .collect();
-        self.expand(&flows)
+        self.expand(&buckets, &flows)
     }
 
     /// Carbon and age do not depend on departments: solves the category
@@ -366,84 +379,83 @@ impl<'a> Problem<'a> {
     fn prices(&self) -> Prices {
         let mut net = Network::default();
         net.add_nodes(2);
-        // Donor groups (spec, age) and recipient groups (need, avoided):
-        // node and size.
-        let mut donor_groups: BTreeMap<(Spec, u64), (usize, u64)> = BTreeMap::new();
-        for class in &self.supply {
+        // Groups: donors by (spec, age), recipients by (need, avoided); a
+        // device kept apart is a group of its own. Values: node and size.
+        let group_of =
+            |c: usize, class: &Class| (class.spec, class.value, class.apart.then_some(c));
+        let mut donor_groups: BTreeMap<(Spec, u64, Option<usize>), (usize, u64)> = BTreeMap::new();
+        for (c, class) in self.supply.iter().enumerate() {
             donor_groups
-                .entry((class.spec, class.value))
+                .entry(group_of(c, class))
                 .or_insert_with(|| (net.add_nodes(1), 0))
                 .1 += class.members.len() as u64;
         }
-        let mut recipient_groups: BTreeMap<(Spec, u64), (usize, u64)> = BTreeMap::new();
-        for class in &self.demand {
+        let mut recipient_groups: BTreeMap<(Spec, u64, Option<usize>), (usize, u64)> =
+            BTreeMap::new();
+        for (c, class) in self.demand.iter().enumerate() {
             recipient_groups
-                .entry((class.spec, class.value))
+                .entry(group_of(c, class))
                 .or_insert_with(|| (net.add_nodes(1), 0))
                 .1 += class.members.len() as u64;
         }
-        // Every donor leaves the source, given (at its age) or kept (free),
-        // so every optimal flow has the same value and the prices describe
-        // them all.
         let mut specs: BTreeMap<Spec, usize> = BTreeMap::new();
-        let mut donor_edges = Vec::with_capacity(donor_groups.len());
-        for (&(spec, age), &(node, size)) in &donor_groups {
-            net.edge(SOURCE, node, size, ZERO);
-            let hub = *specs.entry(spec).or_insert_with(|| net.add_nodes(1));
-            let give = net.edge(node, hub, UNLIMITED, Cost::age(age));
-            let keep = net.edge(node, SINK, UNLIMITED, ZERO);
-            donor_edges.push(((spec, age), give, keep));
+        for &(spec, _, apart) in donor_groups.keys() {
+            if apart.is_none() {
+                specs.entry(spec).or_insert_with(|| net.add_nodes(1));
+            }
         }
         let mut needs: BTreeMap<Spec, usize> = BTreeMap::new();
-        let mut recipient_edges = Vec::with_capacity(recipient_groups.len());
-        for (&(need, avoided), &(node, size)) in &recipient_groups {
-            let hub = *needs.entry(need).or_insert_with(|| net.add_nodes(1));
-            let take = net.edge(hub, node, UNLIMITED, ZERO);
-            let serve = net.edge(node, SINK, size, Cost::avoided(avoided));
-            recipient_edges.push(((need, avoided), take, serve));
+        for &(need, _, apart) in recipient_groups.keys() {
+            if apart.is_none() {
+                needs.entry(need).or_insert_with(|| net.add_nodes(1));
+            }
         }
         let spec_hubs: Vec<(Spec, usize)> = specs.iter().map(|(&s, &n)| (s, n)).collect();
         let need_hubs: Vec<(Spec, usize)> = needs.iter().map(|(&s, &n)| (s, n)).collect();
         net.connect(&spec_hubs, &need_hubs, ZERO);
+
+        // Every donor leaves the source, given (at its age) or kept (free),
+        // so every optimal flow has the same value and the prices describe
+        // them all.
+        let mut donor_edges = BTreeMap::new();
+        for (&(spec, age, apart), &(node, size)) in &donor_groups {
+            net.edge(SOURCE, node, size, ZERO);
+            let keep = net.edge(node, SINK, UNLIMITED, ZERO);
+            let give = match apart {
+                None => Some(net.edge(node, specs[&spec], UNLIMITED, Cost::age(age))),
+                Some(c) => {
+                    net.connect(&[(spec, node)], &need_hubs, Cost::age(age));
+                    for (&(need, _, other), &(to, _)) in &recipient_groups {
+                        if let Some(k) = other
+                            && fits(spec, need)
+                            && !self
+                                .same_device(self.supply[c].members[0], self.demand[k].members[0])
+                        {
+                            net.edge(node, to, UNLIMITED, Cost::age(age));
+                        }
+                    }
+                    None
+                }
+            };
+            donor_edges.insert((spec, age, apart), (node, give, keep));
+        }
+        let mut recipient_edges = BTreeMap::new();
+        for (&(need, avoided, apart), &(node, size)) in &recipient_groups {
+            let take = match apart {
+                None => Some(net.edge(needs[&need], node, UNLIMITED, ZERO)),
+                Some(_) => {
+                    net.connect(&spec_hubs, &[(need, node)], ZERO);
+                    None
+                }
+            };
+            let serve = net.edge(node, SINK, size, Cost::avoided(avoided));
+            recipient_edges.insert((need, avoided, apart), (node, take, serve));
+        }
         net.min_cost_flow(SOURCE, SINK, Goal::MaxFlow);
 
-        let donor_roles: BTreeMap<(Spec, u64), Role> = donor_edges
-            .into_iter()
-            .map(|(group, give, keep)| {
-                let role = if net.reduced(give) > ZERO {
-                    Role::Unused
-                } else if net.reduced(keep) > ZERO {
-                    Role::Required
-                } else {
-                    Role::Optional
-                };
-                (group, role)
-            })
-            .collect();
-        let recipient_roles: BTreeMap<(Spec, u64), Role> = recipient_edges
-            .into_iter()
-            .map(|(group, take, serve)| {
-                let role = if net.reduced(take) > ZERO || net.reduced(serve) > ZERO {
-                    Role::Unused
-                } else if net.reduced(serve) < ZERO {
-                    Role::Required
-                } else {
-                    Role::Optional
-                };
-                (group, role)
-            })
-            .collect();
-        Prices {
-            supply: self
-                .supply
-                .iter()
-                .map(|c| donor_roles[&(c.spec, c.value)])
-                .collect(),
-            demand: self
-                .demand
-                .iter()
-                .map(|c| recipient_roles[&(c.spec, c.value)])
-                .collect(),
+        let mut prices = Prices {
+            supply: Vec::with_capacity(self.supply.len()),
+            demand: Vec::with_capacity(self.demand.len()),
             spec_level: specs
                 .into_iter()
                 .map(|(spec, hub)| (spec, net.potential[hub]))
@@ -452,49 +464,118 @@ impl<'a> Problem<'a> {
                 .into_iter()
                 .map(|(need, hub)| (need, net.potential[hub]))
                 .collect(),
+        };
+        for (c, class) in self.supply.iter().enumerate() {
+            let (node, give, keep) = donor_edges[&group_of(c, class)];
+            let role = if give.is_some_and(|give| net.reduced(give) > ZERO) {
+                Role::Unused
+            } else if net.reduced(keep) > ZERO {
+                Role::Required
+            } else {
+                Role::Optional
+            };
+            // What a unit costs where it enters a need: the hub's price, or
+            // for a device kept apart, its own price plus its age.
+            let level = if class.apart {
+                net.potential[node] + Cost::age(class.value)
+            } else {
+                prices.spec_level[&class.spec]
+            };
+            prices.supply.push((role, level));
         }
+        for (c, class) in self.demand.iter().enumerate() {
+            let (node, take, serve) = recipient_edges[&group_of(c, class)];
+            // Prices of nodes no flow can reach say nothing.
+            let role = if !net.reached[node]
+                || take.is_some_and(|take| net.reduced(take) > ZERO)
+                || net.reduced(serve) > ZERO
+            {
+                Role::Unused
+            } else if net.reduced(serve) < ZERO {
+                Role::Required
+            } else {
+                Role::Optional
+            };
+            let level = if class.apart {
+                net.potential[node]
+            } else {
+                prices.need_level[&class.spec]
+            };
+            prices.demand.push((role, level));
+        }
+        prices
     }
 
     /// The network with departments, restricted to what is optimal for
-    /// carbon and age: costs are (required units left out, moves).
-    fn network(&self, prices: &Prices) -> Network {
+    /// carbon and age: costs are (required units left out, moves). Donors
+    /// enter at their (department, spec) hub by one edge per role, as the
+    /// classes of a hub and role are interchangeable here; a device kept
+    /// apart enters alone. Recipients leave alike.
+    fn network(&self, prices: &Prices) -> (Network, Buckets) {
         let mut net = Network::default();
-        net.add_nodes(2 + self.supply.len() + self.demand.len());
-        let used = |role: Role| role != Role::Unused;
-        for (c, class) in self.supply.iter().enumerate() {
-            if let Some(cost) = prices.supply[c].cost() {
-                let size = class.members.len() as u64;
-                net.edge(SOURCE, Self::supply_node(c), size, cost);
-            }
-        }
-        for (c, class) in self.demand.iter().enumerate() {
-            if let Some(cost) = prices.demand[c].cost() {
-                let size = class.members.len() as u64;
-                net.edge(self.demand_node(c), SINK, size, cost);
-            }
-        }
-
-        // (department, spec) hubs, and per-spec hubs for moves.
+        net.add_nodes(2);
         let mut offers: BTreeMap<(u32, Spec), usize> = BTreeMap::new();
+        let mut apart_supply: Vec<(usize, usize)> = Vec::new();
+        let mut supply_buckets: BTreeMap<(usize, Role), Vec<usize>> = BTreeMap::new();
         for (c, class) in self.supply.iter().enumerate() {
-            if class.apart || !used(prices.supply[c]) {
+            let role = prices.supply[c].0;
+            if role == Role::Unused {
                 continue;
             }
-            let hub = *offers
-                .entry((class.department, class.spec))
-                .or_insert_with(|| net.add_nodes(1));
-            net.edge(Self::supply_node(c), hub, UNLIMITED, ZERO);
+            let node = if class.apart {
+                let node = net.add_nodes(1);
+                apart_supply.push((c, node));
+                node
+            } else {
+                *offers
+                    .entry((class.department, class.spec))
+                    .or_insert_with(|| net.add_nodes(1))
+            };
+            supply_buckets.entry((node, role)).or_default().push(c);
         }
         let mut wants: BTreeMap<(u32, Spec), usize> = BTreeMap::new();
+        let mut apart_demand: Vec<(usize, usize)> = Vec::new();
+        let mut demand_buckets: BTreeMap<(usize, Role), Vec<usize>> = BTreeMap::new();
         for (c, class) in self.demand.iter().enumerate() {
-            if class.apart || !used(prices.demand[c]) {
+            let role = prices.demand[c].0;
+            if role == Role::Unused {
                 continue;
             }
-            let hub = *wants
-                .entry((class.department, class.spec))
-                .or_insert_with(|| net.add_nodes(1));
-            net.edge(hub, self.demand_node(c), UNLIMITED, ZERO);
+            let node = if class.apart {
+                let node = net.add_nodes(1);
+                apart_demand.push((c, node));
+                node
+            } else {
+                *wants
+                    .entry((class.department, class.spec))
+                    .or_insert_with(|| net.add_nodes(1))
+            };
+            demand_buckets.entry((node, role)).or_default().push(c);
         }
+        let size = |classes: &[Class], members: &[usize]| -> u64 {
+            members
+                .iter()
+                .map(|&c| classes[c].members.len() as u64)
+                .sum()
+        };
+        let supply_base = net.head.len();
+        let supply_buckets: Vec<Vec<usize>> = supply_buckets
+            .into_iter()
+            .map(|((node, role), members)| {
+                net.edge(SOURCE, node, size(&self.supply, &members), role.cost());
+                members
+            })
+            .collect();
+        let demand_base = net.head.len();
+        let demand_buckets: Vec<Vec<usize>> = demand_buckets
+            .into_iter()
+            .map(|((node, role), members)| {
+                net.edge(node, SINK, size(&self.demand, &members), role.cost());
+                members
+            })
+            .collect();
+
+        // Per-spec hubs for moves between departments.
         let mut offers_anywhere: BTreeMap<Spec, usize> = BTreeMap::new();
         for (&(_, spec), &hub) in &offers {
             let any = *offers_anywhere
@@ -509,42 +590,58 @@ impl<'a> Problem<'a> {
                 .or_insert_with(|| net.add_nodes(1));
             net.edge(any, hub, UNLIMITED, ZERO);
         }
-        let offers_anywhere: Vec<(Spec, usize)> = offers_anywhere.into_iter().collect();
-        let wants_anywhere: Vec<(Spec, usize)> = wants_anywhere.into_iter().collect();
-        prices.connect(&mut net, &offers_anywhere, &wants_anywhere, ZERO);
-        let by_department = |hubs: &BTreeMap<(u32, Spec), usize>| {
-            let mut grouped: BTreeMap<u32, Vec<(Spec, usize)>> = BTreeMap::new();
-            for (&(department, spec), &hub) in hubs {
-                grouped.entry(department).or_default().push((spec, hub));
-            }
-            grouped
+        let offered = |hubs: &mut dyn Iterator<Item = (Spec, usize)>| -> Vec<Hub> {
+            hubs.map(|(spec, node)| (spec, node, prices.spec_level[&spec]))
+                .collect()
         };
-        let offers = by_department(&offers);
-        let wants = by_department(&wants);
+        let wanted = |hubs: &mut dyn Iterator<Item = (Spec, usize)>| -> Vec<Hub> {
+            hubs.map(|(need, node)| (need, node, prices.need_level[&need]))
+                .collect()
+        };
+        let offers_anywhere = offered(&mut offers_anywhere.into_iter());
+        let wants_anywhere = wanted(&mut wants_anywhere.into_iter());
+        connect_levels(&mut net, &offers_anywhere, &wants_anywhere, ZERO);
+        let mut offers_by_department: BTreeMap<u32, Vec<(Spec, usize)>> = BTreeMap::new();
+        for (&(department, spec), &hub) in &offers {
+            offers_by_department
+                .entry(department)
+                .or_default()
+                .push((spec, hub));
+        }
+        let mut wants_by_department: BTreeMap<u32, Vec<(Spec, usize)>> = BTreeMap::new();
+        for (&(department, need), &hub) in &wants {
+            wants_by_department
+                .entry(department)
+                .or_default()
+                .push((need, hub));
+        }
+        let offers: BTreeMap<u32, Vec<Hub>> = offers_by_department
+            .into_iter()
+            .map(|(department, hubs)| (department, offered(&mut hubs.into_iter())))
+            .collect();
+        let wants: BTreeMap<u32, Vec<Hub>> = wants_by_department
+            .into_iter()
+            .map(|(department, hubs)| (department, wanted(&mut hubs.into_iter())))
+            .collect();
         for (department, offered) in &offers {
             if let Some(wanted) = wants.get(department) {
-                prices.connect(&mut net, offered, wanted, ZERO);
+                connect_levels(&mut net, offered, wanted, ZERO);
             }
         }
 
         // Devices kept apart bypass the hubs on one side, so that no path
         // leads from one to itself.
-        let apart_demand: Vec<usize> = (0..self.demand.len())
-            .filter(|&k| self.demand[k].apart && used(prices.demand[k]))
-            .collect();
-        for (c, class) in self.supply.iter().enumerate() {
-            if !class.apart || !used(prices.supply[c]) {
-                continue;
-            }
-            let node = [(class.spec, Self::supply_node(c))];
+        for &(c, from) in &apart_supply {
+            let class = &self.supply[c];
+            let node = [(class.spec, from, prices.supply[c].1)];
             if let Some(wanted) = wants.get(&class.department) {
-                prices.connect(&mut net, &node, wanted, ZERO);
+                connect_levels(&mut net, &node, wanted, ZERO);
             }
-            prices.connect(&mut net, &node, &wants_anywhere, MOVE);
-            for &k in &apart_demand {
+            connect_levels(&mut net, &node, &wants_anywhere, MOVE);
+            for &(k, to) in &apart_demand {
                 let other = &self.demand[k];
                 if fits(class.spec, other.spec)
-                    && prices.spec_level[&class.spec] == prices.need_level[&other.spec]
+                    && prices.supply[c].1 == prices.demand[k].1
                     && !self.same_device(class.members[0], other.members[0])
                 {
                     let cost = if class.department == other.department {
@@ -552,35 +649,45 @@ impl<'a> Problem<'a> {
                     } else {
                         MOVE
                     };
-                    net.edge(Self::supply_node(c), self.demand_node(k), UNLIMITED, cost);
+                    net.edge(from, to, UNLIMITED, cost);
                 }
             }
         }
-        for &k in &apart_demand {
+        for &(k, to) in &apart_demand {
             let class = &self.demand[k];
-            let node = [(class.spec, self.demand_node(k))];
+            let node = [(class.spec, to, prices.demand[k].1)];
             if let Some(offered) = offers.get(&class.department) {
-                prices.connect(&mut net, offered, &node, ZERO);
+                connect_levels(&mut net, offered, &node, ZERO);
             }
-            prices.connect(&mut net, &offers_anywhere, &node, ZERO);
+            connect_levels(&mut net, &offers_anywhere, &node, ZERO);
         }
-        net
+        let buckets = Buckets {
+            supply: supply_buckets,
+            demand: demand_buckets,
+            supply_base,
+            demand_base,
+        };
+        (net, buckets)
     }
 
     /// Turns class flows into device matches, then undoes self-matches by
     /// swaps that keep the objective.
-    fn expand(&self, flows: &[(usize, usize, u64)]) -> (Vec<Match>, Vec<u64>) {
-        // Spare members, the smallest index last, as they are taken first.
-        let mut spare_donors: Vec<Vec<usize>> = self
-            .supply
-            .iter()
-            .map(|c| c.members.iter().rev().copied().collect())
-            .collect();
-        let mut spare_recipients: Vec<Vec<usize>> = self
-            .demand
-            .iter()
-            .map(|c| c.members.iter().rev().copied().collect())
-            .collect();
+    fn expand(&self, buckets: &Buckets, flows: &[(usize, usize, u64)]) -> (Vec<Match>, Vec<u64>) {
+        // Spare members, the first ones last, as they are taken first.
+        let spares = |classes: &[Class], buckets: &[Vec<usize>]| -> Vec<Vec<usize>> {
+            buckets
+                .iter()
+                .map(|bucket| {
+                    bucket
+                        .iter()
+                        .flat_map(|&c| classes[c].members.iter().copied())
+                        .rev()
+                        .collect()
+                })
+                .collect()
+        };
+        let mut spare_donors = spares(&self.supply, &buckets.supply);
+        let mut spare_recipients = spares(&self.demand, &buckets.demand);
         let mut pairs: Vec<Pair> = Vec::new();
         for &(supply, demand, amount) in flows {
             for _ in 0..amount {
@@ -600,19 +707,20 @@ impl<'a> Problem<'a> {
 
         // Matches by hub: devices of one hub meet the same needs (or are
         // met by the same donors) from the same department.
-        let hub_of = |classes: &[Class]| {
+        let hub_of = |classes: &[Class], buckets: &[Vec<usize>]| {
             let mut ids: BTreeMap<(u32, Spec), usize> = BTreeMap::new();
-            let hubs: Vec<usize> = classes
+            let hubs: Vec<usize> = buckets
                 .iter()
-                .map(|c| {
+                .map(|bucket| {
+                    let class = &classes[bucket[0]];
                     let next = ids.len();
-                    *ids.entry((c.department, c.spec)).or_insert(next)
+                    *ids.entry((class.department, class.spec)).or_insert(next)
                 })
                 .collect();
             (hubs, ids.len())
         };
-        let (supply_hub, supply_hubs) = hub_of(&self.supply);
-        let (demand_hub, demand_hubs) = hub_of(&self.demand);
+        let (supply_hub, supply_hubs) = hub_of(&self.supply, &buckets.supply);
+        let (demand_hub, demand_hubs) = hub_of(&self.demand, &buckets.demand);
         let mut by_supply_hub = vec![Vec::new(); supply_hubs];
         let mut by_demand_hub = vec![Vec::new(); demand_hubs];
         for (p, pair) in pairs.iter().enumerate() {
@@ -620,7 +728,7 @@ impl<'a> Problem<'a> {
             by_demand_hub[demand_hub[pair.demand]].push(p);
         }
 
-        let mut unresolved = Vec::new();
+        let mut stuck = Vec::new();
         for p in 0..pairs.len() {
             let Pair {
                 donor,
@@ -650,7 +758,8 @@ impl<'a> Problem<'a> {
                 (pairs[p].demand, pairs[q].demand) = (pairs[q].demand, demand);
                 continue;
             }
-            // A spare device of the very same class.
+            // A spare device of the same hub and role: the same age (or
+            // avoided grams) where there are spares at all.
             let spare = &mut spare_donors[supply];
             if let Some(i) = spare.iter().position(|&d| !self.same_device(d, recipient)) {
                 pairs[p].donor = std::mem::replace(&mut spare[i], donor);
@@ -661,7 +770,34 @@ impl<'a> Problem<'a> {
                 pairs[p].recipient = std::mem::replace(&mut spare[i], recipient);
                 continue;
             }
-            unresolved.push(self.donors[donor].device);
+            stuck.push(p);
+        }
+        // Then any match whose donor can trade places with this one: the
+        // same donors and recipients, so the same carbon and age; only
+        // taken if it adds no move. Hub lists are stale from here on.
+        let moves = |d: usize, r: usize| {
+            usize::from(self.donors[d].department != self.recipients[r].department)
+        };
+        let mut unresolved = Vec::new();
+        for p in stuck {
+            let Pair {
+                donor, recipient, ..
+            } = pairs[p];
+            let trade = (0..pairs.len()).find(|&q| {
+                let (d, r) = (pairs[q].donor, pairs[q].recipient);
+                q != p
+                    && self.fits(d, recipient)
+                    && self.fits(donor, r)
+                    && !self.same_device(d, recipient)
+                    && !self.same_device(donor, r)
+                    && moves(d, recipient) + moves(donor, r)
+                        <= moves(donor, recipient) + moves(d, r)
+            });
+            if let Some(q) = trade {
+                (pairs[p].donor, pairs[q].donor) = (pairs[q].donor, donor);
+            } else {
+                unresolved.push(self.donors[donor].device);
+            }
         }
         let matches = pairs
             .into_iter()
@@ -752,6 +888,8 @@ struct Network {
     first: Vec<usize>,
     out: Vec<usize>,
     potential: Vec<Cost>,
+    /// Nodes the source reaches in the network as built.
+    reached: Vec<bool>,
 }
 
 impl Network {
@@ -794,18 +932,28 @@ impl Network {
             .len()
             .saturating_mul(cores.len())
             .saturating_mul(storage.len());
-        let grid_edges = cells
-            .saturating_mul(3)
+        // A grid costs a node and about three edges per cell; pairs cost an
+        // edge per fit, counted unless there are far too many to list.
+        let grid = cells
+            .saturating_mul(4)
             .saturating_add(sources.len() + sinks.len());
-        if sources.len().saturating_mul(sinks.len()) <= grid_edges {
-            for &(have, from) in sources {
-                for &(need, to) in sinks {
-                    if fits(have, need) {
-                        self.edge(from, to, UNLIMITED, cost);
-                    }
+        let candidates = sources.len().saturating_mul(sinks.len());
+        if candidates <= grid.saturating_mul(8) {
+            let pairs: Vec<(usize, usize)> = sources
+                .iter()
+                .flat_map(|&(have, from)| {
+                    sinks
+                        .iter()
+                        .filter(move |&&(need, _)| fits(have, need))
+                        .map(move |&(_, to)| (from, to))
+                })
+                .collect();
+            if pairs.len() <= grid {
+                for (from, to) in pairs {
+                    self.edge(from, to, UNLIMITED, cost);
                 }
+                return;
             }
-            return;
         }
         // A cell per combination of need values; flow steps down one value
         // in one dimension at a time, so it reaches every cell below.
@@ -868,31 +1016,65 @@ impl Network {
         self.out = out;
     }
 
-    /// The cheapest flow of any amount (a flow of negative cost where one
-    /// exists), by successive shortest paths.
-    fn min_cost_flow(&mut self, source: usize, sink: usize) {
+    /// The cheapest flow for `goal`, by successive shortest paths.
+    fn min_cost_flow(&mut self, source: usize, sink: usize, goal: Goal) {
         self.index();
-        // Only edges into the sink cost less than zero: a sink potential
-        // below all of them makes every reduced cost non-negative.
-        self.potential = vec![ZERO; self.nodes];
-        self.potential[sink] = (0..self.head.len())
-            .step_by(2)
-            .filter(|&e| self.head[e] == sink)
-            .map(|e| self.cost[e])
-            .fold(ZERO, Cost::min);
+        self.initial_potentials(source);
         let mut work = Work {
             distance: vec![UNREACHED; self.nodes],
             heap: BinaryHeap::new(),
-            level: vec![usize::MAX; self.nodes],
+            tight: Vec::new(),
+            excess: Vec::new(),
+            label: Vec::new(),
             cursor: vec![0; self.nodes],
-            queue: VecDeque::new(),
-            path: Vec::new(),
+            active: VecDeque::new(),
+            queued: Vec::new(),
+            bfs: VecDeque::new(),
         };
         // The source keeps potential zero, so the sink's potential is the
         // true cost of the next unit of flow.
-        while self.shortest_paths(source, sink, &mut work) && self.potential[sink] < ZERO {
-            self.augment(source, sink, &mut work);
+        while self.shortest_paths(source, sink, &mut work) {
+            if goal == Goal::Gain && self.potential[sink] >= ZERO {
+                break;
+            }
+            self.push_relabel(source, sink, &mut work);
         }
+    }
+
+    /// Distances from the source over the edges as built, which form a
+    /// DAG: potentials under which no reduced cost is negative.
+    fn initial_potentials(&mut self, source: usize) {
+        let mut indegree = vec![0_usize; self.nodes];
+        for e in (0..self.head.len()).step_by(2) {
+            indegree[self.head[e]] += 1;
+        }
+        let mut order: Vec<usize> = (0..self.nodes).filter(|&v| indegree[v] == 0).collect();
+        let mut distance = vec![UNREACHED; self.nodes];
+        distance[source] = ZERO;
+        let mut next = 0;
+        while let Some(&u) = order.get(next) {
+            next += 1;
+            for &e in self.out_edges(u) {
+                if e % 2 == 1 {
+                    continue;
+                }
+                let v = self.head[e];
+                if distance[u] != UNREACHED {
+                    distance[v] = distance[v].min(distance[u] + self.cost[e]);
+                }
+                indegree[v] -= 1;
+                if indegree[v] == 0 {
+                    order.push(v);
+                }
+            }
+        }
+        debug_assert_eq!(order.len(), self.nodes, "the network has a cycle");
+        // Nodes the source cannot reach are never visited: any value does.
+        self.reached = distance.iter().map(|&d| d != UNREACHED).collect();
+        self.potential = distance
+            .into_iter()
+            .map(|d| if d == UNREACHED { ZERO } else { d })
+            .collect();
     }
 
     /// Dijkstra on reduced costs, then potentials raised so that shortest
@@ -935,83 +1117,119 @@ impl Network {
         true
     }
 
-    fn admissible(&self, e: usize, tail: usize) -> bool {
-        self.capacity[e] > 0 && self.cost[e] + self.potential[tail] == self.potential[self.head[e]]
-    }
-
-    /// A maximum flow over the edges of zero reduced cost (Dinic, without
-    /// recursion: augmenting paths can be long).
-    fn augment(&mut self, source: usize, sink: usize, work: &mut Work) {
-        loop {
-            work.level.fill(usize::MAX);
-            work.level[source] = 0;
-            work.queue.clear();
-            work.queue.push_back(source);
-            while let Some(u) = work.queue.pop_front() {
-                for &e in self.out_edges(u) {
-                    let v = self.head[e];
-                    if work.level[v] == usize::MAX && self.admissible(e, u) {
-                        work.level[v] = work.level[u] + 1;
-                        work.queue.push_back(v);
-                    }
-                }
+    /// A maximum flow over the edges of zero reduced cost, by push-relabel
+    /// (FIFO, with global relabelling): its work does not grow with the
+    /// number of distinct path lengths, unlike augmenting paths.
+    fn push_relabel(&mut self, source: usize, sink: usize, work: &mut Work) {
+        let n = self.nodes;
+        let edges = self.head.len();
+        // Pushing never changes a reduced cost, so which edges are tight is
+        // fixed for the phase; an edge and its reverse are tight together.
+        work.tight.clear();
+        work.tight
+            .extend((0..edges).map(|e| e % 2 == 0 && self.reduced(e) == ZERO));
+        for e in (0..edges).step_by(2) {
+            work.tight[e + 1] = work.tight[e];
+        }
+        work.excess.clear();
+        work.excess.resize(n, 0);
+        for i in self.first[source]..self.first[source + 1] {
+            let e = self.out[i];
+            if work.tight[e] && self.capacity[e] > 0 {
+                let amount = self.capacity[e];
+                self.capacity[e] = 0;
+                self.capacity[e ^ 1] += amount;
+                work.excess[self.head[e]] += amount;
             }
-            if work.level[sink] == usize::MAX {
-                return;
+        }
+        self.global_relabel(source, sink, work);
+        let mut relabels = 0;
+        while let Some(u) = work.active.pop_front() {
+            work.queued[u] = false;
+            if u == source || u == sink {
+                continue;
             }
-            work.cursor.copy_from_slice(&self.first[..self.nodes]);
-            work.path.clear();
-            let mut u = source;
-            loop {
-                if u == sink {
-                    let pushed = work
-                        .path
-                        .iter()
-                        .map(|&e| self.capacity[e])
-                        .min()
-                        .unwrap_or(0);
-                    for &e in &work.path {
-                        self.capacity[e] -= pushed;
-                        self.capacity[e ^ 1] += pushed;
-                    }
-                    // Resume from the tail of the first saturated edge.
-                    let saturated = work
-                        .path
-                        .iter()
-                        .position(|&e| self.capacity[e] == 0)
-                        .unwrap_or(0);
-                    work.path.truncate(saturated);
-                    u = work.path.last().map_or(source, |&e| self.head[e]);
-                    continue;
-                }
+            while work.excess[u] > 0 && work.label[u] < 2 * n {
                 let end = self.first[u + 1];
-                let mut next = None;
                 while work.cursor[u] < end {
                     let e = self.out[work.cursor[u]];
-                    if work.level[self.head[e]] == work.level[u] + 1 && self.admissible(e, u) {
-                        next = Some(e);
-                        break;
+                    let v = self.head[e];
+                    if work.tight[e] && self.capacity[e] > 0 && work.label[u] == work.label[v] + 1 {
+                        let amount = work.excess[u].min(self.capacity[e]);
+                        self.capacity[e] -= amount;
+                        self.capacity[e ^ 1] += amount;
+                        work.excess[u] -= amount;
+                        work.excess[v] += amount;
+                        if !work.queued[v] && v != source && v != sink {
+                            work.queued[v] = true;
+                            work.active.push_back(v);
+                        }
+                        if work.excess[u] == 0 {
+                            break;
+                        }
                     }
                     work.cursor[u] += 1;
                 }
-                if let Some(e) = next {
-                    work.path.push(e);
-                    u = self.head[e];
-                } else {
-                    let Some(e) = work.path.pop() else {
-                        break;
-                    };
-                    // A dead end: no later path needs it in this round.
-                    work.level[u] = usize::MAX;
-                    u = self.tail(e);
-                    work.cursor[u] += 1;
+                if work.excess[u] == 0 {
+                    break;
+                }
+                // Relabel: one above the lowest neighbour it can push to.
+                let mut lowest = 2 * n;
+                for &e in self.out_edges(u) {
+                    if work.tight[e] && self.capacity[e] > 0 {
+                        lowest = lowest.min(work.label[self.head[e]] + 1);
+                    }
+                }
+                work.label[u] = lowest;
+                work.cursor[u] = self.first[u];
+                relabels += 1;
+                if relabels >= n {
+                    relabels = 0;
+                    self.global_relabel(source, sink, work);
+                    break;
                 }
             }
         }
     }
 
-    /// Splits the flow into source-to-sink paths, as (first node after the
-    /// source, last node before the sink, amount), deterministically.
+    /// Exact labels: distance to the sink over tight residual edges, or
+    /// else `n` + distance to the source; then every node with excess is
+    /// queued afresh.
+    fn global_relabel(&self, source: usize, sink: usize, work: &mut Work) {
+        let n = self.nodes;
+        work.label.clear();
+        work.label.resize(n, 2 * n);
+        // Set first, so that no path to the sink goes through the source.
+        work.label[source] = n;
+        work.label[sink] = 0;
+        for root in [sink, source] {
+            work.bfs.clear();
+            work.bfs.push_back(root);
+            while let Some(v) = work.bfs.pop_front() {
+                for &e in self.out_edges(v) {
+                    // `e ^ 1` goes from `u` into `v`.
+                    let u = self.head[e];
+                    if work.label[u] == 2 * n && work.tight[e] && self.capacity[e ^ 1] > 0 {
+                        work.label[u] = work.label[v] + 1;
+                        work.bfs.push_back(u);
+                    }
+                }
+            }
+        }
+        work.cursor.copy_from_slice(&self.first[..n]);
+        work.active.clear();
+        work.queued.clear();
+        work.queued.resize(n, false);
+        for v in 0..n {
+            if work.excess[v] > 0 && v != source && v != sink {
+                work.queued[v] = true;
+                work.active.push_back(v);
+            }
+        }
+    }
+
+    /// Splits the flow into source-to-sink paths, as (first edge, last
+    /// edge, amount), deterministically.
     fn decompose(&self, source: usize, sink: usize) -> Vec<(usize, usize, u64)> {
         // The flow on a forward edge is what its reverse can send back.
         let mut left: Vec<u64> = (0..self.head.len())
@@ -1043,8 +1261,7 @@ impl Network {
                     left[e] -= amount;
                 }
                 if u == sink && path.len() >= 2 {
-                    let last = path[path.len() - 1];
-                    flows.push((self.head[start], self.tail(last), amount));
+                    flows.push((start, path[path.len() - 1], amount));
                 }
             }
         }
@@ -1056,10 +1273,24 @@ impl Network {
 struct Work {
     distance: Vec<Cost>,
     heap: BinaryHeap<Reverse<(Cost, usize)>>,
-    level: Vec<usize>,
+    /// Per edge: zero reduced cost in this phase.
+    tight: Vec<bool>,
+    excess: Vec<u64>,
+    label: Vec<usize>,
+    /// Per node: the next out-edge to try.
     cursor: Vec<usize>,
-    queue: VecDeque<usize>,
-    path: Vec<usize>,
+    active: VecDeque<usize>,
+    queued: Vec<bool>,
+    bfs: VecDeque<usize>,
+}
+
+/// When successive shortest paths stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Goal {
+    /// When one more unit would not lower the cost.
+    Gain,
+    /// When no more flow can pass.
+    MaxFlow,
 }
 
 #[cfg(test)]
@@ -1328,6 +1559,113 @@ mod tests {
         }
     }
 
+    /// The objective of an optimal assignment found by a plain flow with one
+    /// edge per fitting pair: no classes, hubs, grids or prices.
+    fn plain_flow(donors: &[Donor], recipients: &[Recipient]) -> (u128, u64, u64) {
+        let mut net = Network::default();
+        let first_recipient = 2 + donors.len();
+        net.add_nodes(first_recipient + recipients.len());
+        for (i, d) in donors.iter().enumerate() {
+            net.edge(SOURCE, 2 + i, 1, Cost::age(u64::from(d.age_years)));
+        }
+        for (j, r) in recipients.iter().enumerate() {
+            net.edge(first_recipient + j, SINK, 1, Cost::avoided(r.avoided_g));
+        }
+        let mut edges = Vec::new();
+        for (i, d) in donors.iter().enumerate() {
+            for (j, r) in recipients.iter().enumerate() {
+                if d.category == r.category
+                    && fits(
+                        (d.ram_mb, d.cores, d.storage_gb),
+                        (r.ram_mb, r.cores, r.storage_gb),
+                    )
+                    && r.device != Some(d.device)
+                {
+                    let cost = if d.department == r.department {
+                        ZERO
+                    } else {
+                        MOVE
+                    };
+                    edges.push((net.edge(2 + i, first_recipient + j, 1, cost), i, j));
+                }
+            }
+        }
+        net.min_cost_flow(SOURCE, SINK, Goal::Gain);
+        let matches: Vec<Match> = edges
+            .into_iter()
+            .filter(|&(e, _, _)| net.capacity[e] == 0)
+            .map(|(_, donor, recipient)| Match { donor, recipient })
+            .collect();
+        objective(donors, recipients, &matches)
+    }
+
+    fn medium_donor() -> impl Strategy<Value = (u64, u32, u64, u32, u32)> {
+        (
+            prop::sample::select(vec![4_u64, 8, 12, 16, 32]),
+            prop::sample::select(vec![2_u32, 4, 6, 8]),
+            prop::sample::select(vec![128_u64, 256, 512, 1024]),
+            0..5_u32,
+            0..4_u32,
+        )
+    }
+
+    fn medium_recipient() -> impl Strategy<Value = ((u64, u32, u64, u32), u64, Option<u64>)> {
+        (
+            (
+                prop::sample::select(vec![4_u64, 8, 12, 16, 24]),
+                prop::sample::select(vec![2_u32, 4, 6, 8]),
+                prop::sample::select(vec![128_u64, 200, 256, 512, 1024]),
+                0..4_u32,
+            ),
+            prop::sample::select(vec![0_u64, 150, 200, 300]),
+            proptest::option::weighted(0.5, 0..80_u64),
+        )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Large enough for grids, price levels and hubs shared by many
+        /// classes; one category, so every pair is in play.
+        #[test]
+        fn assign_equals_a_plain_flow_on_medium_instances(
+            donors in prop::collection::vec(medium_donor(), 10..=70),
+            recipients in prop::collection::vec(medium_recipient(), 10..=90),
+        ) {
+            let donors: Vec<Donor> = donors
+                .into_iter()
+                .zip(0..)
+                .map(|((ram_gb, cores, storage_gb, age_years, department), device)| Donor {
+                    device,
+                    category: 0,
+                    ram_mb: ram_gb * GB,
+                    cores,
+                    storage_gb,
+                    age_years,
+                    department,
+                })
+                .collect();
+            let mut seen = HashSet::new();
+            let recipients: Vec<Recipient> = recipients
+                .into_iter()
+                .map(|((ram_gb, cores, storage_gb, department), avoided_g, device)| Recipient {
+                    device: device.filter(|&d| seen.insert(d)),
+                    category: 0,
+                    ram_mb: ram_gb * GB,
+                    cores,
+                    storage_gb,
+                    department,
+                    avoided_g,
+                })
+                .collect();
+            let matches = assign(&donors, &recipients);
+            prop_assert_eq!(
+                objective(&donors, &recipients, &matches),
+                plain_flow(&donors, &recipients)
+            );
+        }
+    }
+
     #[test]
     fn a_fleet_sized_instance_is_assigned_consistently() {
         let mut state = 0x9e37_79b9_7f4a_7c15_u64;
@@ -1378,16 +1716,16 @@ mod tests {
         let matches = assign(&donors, &recipients);
         let (avoided, _, _) = objective(&donors, &recipients, &matches);
         assert!(avoided > 0);
+        assert_eq!(assign(&donors, &recipients), matches, "not deterministic");
 
         // Maximal at least: no recipient left that a spare donor fits.
         let given: HashSet<usize> = matches.iter().map(|m| m.donor).collect();
         let served: HashSet<usize> = matches.iter().map(|m| m.recipient).collect();
         // Per kind of spare donor: one of its devices, and how many.
         let mut spare: BTreeMap<(u8, Spec), (u64, usize)> = BTreeMap::new();
-        for (_, d) in donors
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !given.contains(i))
+        for d in (0..donors.len())
+            .filter(|i| !given.contains(i))
+            .map(|i| &donors[i])
         {
             spare
                 .entry((d.category, (d.ram_mb, d.cores, d.storage_gb)))

@@ -386,16 +386,13 @@ pub fn percentile(values: &mut [i64], p: f64) -> i64 {
     values[rank.min(values.len()) - 1]
 }
 
-/// The p95 of concurrently active devices over the working hours of the
-/// window (hours without a row count as 0).
-fn concurrency_p95(
-    hours: &[(i64, i64)],
+/// The hour starts of `window` inside `working` hours, local time.
+fn working_hour_starts(
     working: &WorkingHours,
     window: (i64, i64),
     tz: &jiff::tz::TimeZone,
-) -> i64 {
-    let counts: HashMap<i64, i64> = hours.iter().copied().collect();
-    let mut values = Vec::new();
+) -> Vec<i64> {
+    let mut starts = Vec::new();
     let mut hour = window.0 - window.0.rem_euclid(3_600_000);
     while hour < window.1 {
         if let Ok(at) = jiff::Timestamp::from_millisecond(hour) {
@@ -403,11 +400,22 @@ fn concurrency_p95(
             let day = usize::from(local.weekday().to_monday_zero_offset().unsigned_abs());
             let minute = i32::from(local.hour()) * 60 + i32::from(local.minute());
             if working.days[day] && minute >= working.start_minute && minute < working.end_minute {
-                values.push(counts.get(&hour).copied().unwrap_or(0));
+                starts.push(hour);
             }
         }
         hour += 3_600_000;
     }
+    starts
+}
+
+/// The p95 of concurrently active devices over the working hours (hours
+/// without a row count as 0).
+fn concurrency_p95(hours: &[(i64, i64)], working_starts: &[i64]) -> i64 {
+    let counts: HashMap<i64, i64> = hours.iter().copied().collect();
+    let mut values: Vec<i64> = working_starts
+        .iter()
+        .map(|h| counts.get(h).copied().unwrap_or(0))
+        .collect();
     percentile(&mut values, 95.0)
 }
 
@@ -463,17 +471,18 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
         }
     }
     let mut poolable: BTreeMap<&str, (i64, Vec<usize>)> = BTreeMap::new();
+    // Departments mostly share their working hours: their hours are listed once.
+    let mut working_starts: HashMap<WorkingHours, Vec<i64>> = HashMap::new();
     for (department, members) in &by_department {
         let hours = input
             .department_hours
             .get(*department)
             .map_or(&[][..], Vec::as_slice);
-        let p95 = concurrency_p95(
-            hours,
-            &(context.working_hours)(department),
-            input.window,
-            &context.time_zone,
-        );
+        let working = (context.working_hours)(department);
+        let starts = working_starts
+            .entry(working)
+            .or_insert_with(|| working_hour_starts(&working, input.window, &context.time_zone));
+        let p95 = concurrency_p95(hours, starts);
         let count = i64::try_from(members.len()).unwrap_or(i64::MAX);
         let spare = count - p95;
         if spare <= 0 {

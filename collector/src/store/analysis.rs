@@ -84,23 +84,38 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn analysis_input(&self, start: i64, end: i64) -> Result<AnalysisInput, StoreError> {
+        // One row per device, its weeks of use aggregated in the same query:
+        // rows, not columns, are what reading costs.
         let rows = sqlx::query(
             "SELECT d.id, d.hostname, d.department, COALESCE(a.category, i.chassis),
                 i.memory_bytes, i.cpu_logical_cores, i.disk_bytes,
                 COALESCE(a.purchase_date, i.age_since_date),
                 CASE WHEN a.purchase_date IS NOT NULL THEN 'asset_register' ELSE i.age_source END,
-                a.price_eur, i.battery_health_percent, i.battery_cycles, i.disk_health
+                a.price_eur, i.battery_health_percent, i.battery_cycles, i.disk_health,
+                w.weeks, w.powered, w.active, w.cpu_hot, w.memory_hot, w.fill
              FROM devices d
              LEFT JOIN inventories i ON i.device_id = d.id AND i.collected_unix_ms = d.inventory_unix_ms
              LEFT JOIN assets a ON a.serial = i.serial_number
                  OR (i.serial_number IS NULL AND a.hostname = d.hostname)
+             LEFT JOIN (
+                 SELECT device_id, COUNT(*) AS weeks, CAST(SUM(powered_hours) AS BIGINT) AS powered,
+                    CAST(SUM(active_hours) AS BIGINT) AS active,
+                    CAST(SUM(cpu_hot_hours) AS BIGINT) AS cpu_hot,
+                    CAST(SUM(memory_hot_hours) AS BIGINT) AS memory_hot,
+                    MAX(disk_fill_max_percent) AS fill
+                 FROM device_weeks WHERE week_start_unix_ms >= $1 AND week_start_unix_ms < $2
+                 GROUP BY device_id
+             ) w ON w.device_id = d.id
              WHERE d.revoked_unix_ms IS NULL
              ORDER BY d.id",
         )
+        .bind(start)
+        .bind(end)
         .fetch_all(&self.pool)
         .await?;
         let mut index: HashMap<String, usize> = HashMap::with_capacity(rows.len());
         let mut devices: Vec<DeviceFacts> = Vec::with_capacity(rows.len());
+        #[allow(clippy::cast_precision_loss)]
         for row in rows {
             let id: String = row.get(0);
             if index.contains_key(&id) {
@@ -108,6 +123,7 @@ impl Store {
                 continue;
             }
             index.insert(id.clone(), devices.len());
+            let hours = |n: usize| row.get::<Option<i64>, _>(n).unwrap_or(0) as f64;
             devices.push(DeviceFacts {
                 device_id: id,
                 hostname: row.get(1),
@@ -126,34 +142,16 @@ impl Store {
                 battery_health_percent: row.get(10),
                 battery_cycles: row.get(11),
                 disk_health: row.get(12),
+                usage: Use {
+                    weeks: u32::try_from(row.get::<Option<i64>, _>(13).unwrap_or(0)).unwrap_or(0),
+                    powered_hours: hours(14),
+                    active_hours: hours(15),
+                    cpu_hot_hours: hours(16),
+                    memory_hot_hours: hours(17),
+                    disk_fill_max_percent: row.get(18),
+                },
                 ..DeviceFacts::default()
             });
-        }
-
-        let weeks = sqlx::query(
-            "SELECT device_id, COUNT(*), CAST(SUM(powered_hours) AS BIGINT),
-                CAST(SUM(active_hours) AS BIGINT), CAST(SUM(cpu_hot_hours) AS BIGINT),
-                CAST(SUM(memory_hot_hours) AS BIGINT), MAX(disk_fill_max_percent)
-             FROM device_weeks WHERE week_start_unix_ms >= $1 AND week_start_unix_ms < $2
-             GROUP BY device_id",
-        )
-        .bind(start)
-        .bind(end)
-        .fetch_all(&self.pool)
-        .await?;
-        #[allow(clippy::cast_precision_loss)]
-        for row in weeks {
-            let id: String = row.get(0);
-            if let Some(&i) = index.get(&id) {
-                devices[i].usage = Use {
-                    weeks: u32::try_from(row.get::<i64, _>(1)).unwrap_or(0),
-                    powered_hours: row.get::<i64, _>(2) as f64,
-                    active_hours: row.get::<i64, _>(3) as f64,
-                    cpu_hot_hours: row.get::<i64, _>(4) as f64,
-                    memory_hot_hours: row.get::<i64, _>(5) as f64,
-                    disk_fill_max_percent: row.get(6),
-                };
-            }
         }
 
         let people = sqlx::query(
@@ -195,20 +193,38 @@ impl Store {
             }
         }
 
-        let hours = sqlx::query(
-            "SELECT department, hour_start_unix_ms, active_devices FROM department_hours
-             WHERE hour_start_unix_ms >= $1 AND hour_start_unix_ms < $2",
-        )
+        // One row per department, its hours packed as "start:count,…": a
+        // department has hundreds of hours in the window, and rows are what
+        // cost.
+        let aggregate = match self.backend {
+            super::Backend::Sqlite => {
+                "group_concat(hour_start_unix_ms || ':' || active_devices, ',')"
+            }
+            super::Backend::Postgres => {
+                "string_agg(hour_start_unix_ms::text || ':' || active_devices::text, ',')"
+            }
+        };
+        let hours = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT department, {aggregate} FROM department_hours
+             WHERE hour_start_unix_ms >= $1 AND hour_start_unix_ms < $2 GROUP BY department"
+        )))
         .bind(start)
         .bind(end)
         .fetch_all(&self.pool)
         .await?;
         let mut department_hours: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
         for row in hours {
-            department_hours
-                .entry(row.get(0))
-                .or_default()
-                .push((row.get(1), row.get(2)));
+            let packed: String = row.get::<Option<String>, _>(1).unwrap_or_default();
+            let parsed = packed
+                .split(',')
+                .filter(|p| !p.is_empty())
+                .map(|pair| {
+                    pair.split_once(':')
+                        .and_then(|(h, c)| Some((h.parse().ok()?, c.parse().ok()?)))
+                        .ok_or_else(|| StoreError::Corrupt(format!("department hour {pair:?}")))
+                })
+                .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
+            department_hours.insert(row.get(0), parsed);
         }
         let requests = self.open_requests().await?;
         Ok(AnalysisInput {
@@ -319,34 +335,43 @@ impl Store {
         let _writer = self.writer().await;
         let now = super::now_unix_ms();
         let mut tx = self.pool.begin().await?;
-        let existing: HashMap<String, (String, String)> =
-            sqlx::query("SELECT id, status, facts_sha256 FROM suggestions")
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(|row| (row.get(0), (row.get(1), row.get(2))))
-                .collect();
+        let rows = sqlx::query("SELECT id, status, facts_sha256, content_sha256 FROM suggestions")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut existing: HashMap<String, (String, String)> = HashMap::with_capacity(rows.len());
+        let mut contents: HashMap<String, String> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let id: String = row.get(0);
+            if let Some(content) = row.get::<Option<String>, _>(3) {
+                contents.insert(id.clone(), content);
+            }
+            existing.insert(id, (row.get(1), row.get(2)));
+        }
         let mut outcome = RecomputeOutcome::default();
-        let mut writes: Vec<(&Suggestion, String, &str)> = Vec::new();
+        let mut writes: Vec<(&Suggestion, String, &str, String)> = Vec::new();
         let mut reopened: Vec<String> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for suggestion in computed {
             let digest = digest(&suggestion.material_facts);
+            let content = content_digest(suggestion);
             seen.insert(suggestion.id.as_str());
             match existing.get(&suggestion.id) {
                 None => {
                     outcome.created += 1;
-                    writes.push((suggestion, digest, "open"));
+                    writes.push((suggestion, digest, "open", content));
                 }
                 Some((status, _)) if status == "open" || status == "accepted" => {
                     outcome.updated += 1;
-                    let status = if status == "open" { "open" } else { "accepted" };
-                    writes.push((suggestion, digest, status));
+                    // Unchanged: nothing to write.
+                    if contents.get(&suggestion.id) != Some(&content) {
+                        let status = if status == "open" { "open" } else { "accepted" };
+                        writes.push((suggestion, digest, status, content));
+                    }
                 }
                 Some((status, old)) if status == "dismissed" && *old != digest => {
                     outcome.reopened += 1;
                     reopened.push(suggestion.id.clone());
-                    writes.push((suggestion, digest, "open"));
+                    writes.push((suggestion, digest, "open", content));
                 }
                 Some(_) => outcome.kept += 1,
             }
@@ -356,8 +381,9 @@ impl Store {
                 self.backend,
                 "INSERT INTO suggestions (id, kind, status, departments, devices, rationale,
                     avoided_kgco2e, avoided_kgco2e_low, avoided_kgco2e_high, avoided_source,
-                    avoided_cost_eur, facts_sha256, created_unix_ms, updated_unix_ms)",
-                14,
+                    avoided_cost_eur, facts_sha256, created_unix_ms, updated_unix_ms,
+                    content_sha256)",
+                15,
                 chunk.len(),
                 "ON CONFLICT (id) DO UPDATE SET status = excluded.status,
                     departments = excluded.departments, devices = excluded.devices,
@@ -366,10 +392,11 @@ impl Store {
                     avoided_kgco2e_high = excluded.avoided_kgco2e_high,
                     avoided_source = excluded.avoided_source,
                     avoided_cost_eur = excluded.avoided_cost_eur,
-                    facts_sha256 = excluded.facts_sha256, updated_unix_ms = excluded.updated_unix_ms",
+                    facts_sha256 = excluded.facts_sha256, updated_unix_ms = excluded.updated_unix_ms,
+                    content_sha256 = excluded.content_sha256",
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for (s, digest, status) in chunk {
+            for (s, digest, status, content) in chunk {
                 query = query
                     .bind(s.id.clone())
                     .bind(s.kind.name())
@@ -384,7 +411,8 @@ impl Store {
                     .bind(s.avoided_cost_eur)
                     .bind(digest.clone())
                     .bind(now)
-                    .bind(now);
+                    .bind(now)
+                    .bind(content.clone());
             }
             query.execute(&mut *tx).await?;
         }
@@ -569,6 +597,21 @@ impl Store {
         })
         .collect())
     }
+}
+
+fn content_digest(s: &Suggestion) -> String {
+    digest(&format!(
+        "{}|{:?}|{:?}|{}|{}|{}|{}|{}|{:?}",
+        s.kind.name(),
+        s.departments,
+        s.devices,
+        s.rationale,
+        s.avoided_kgco2e.value,
+        s.avoided_kgco2e.low,
+        s.avoided_kgco2e.high,
+        s.avoided_kgco2e.source,
+        s.avoided_cost_eur
+    ))
 }
 
 fn digest(text: &str) -> String {

@@ -15,6 +15,7 @@
 mod accounts;
 mod analysis;
 mod assets;
+mod indicators;
 mod ingest;
 mod jobs;
 mod sql;

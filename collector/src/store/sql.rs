@@ -416,6 +416,102 @@ impl Store {
             .collect())
     }
 
+    /// One page of devices (by department and host name) and the total.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn devices_page(
+        &self,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<DeviceSummary>, i64), StoreError> {
+        let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+            .fetch_one(&self.pool)
+            .await?;
+        let rows = sqlx::query(
+            "SELECT id, hostname, department, last_seen_unix_ms, reports, revoked_unix_ms
+             FROM devices ORDER BY department, hostname, id LIMIT $1 OFFSET $2",
+        )
+        .bind(size)
+        .bind(page.saturating_sub(1).saturating_mul(size))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((
+            rows.into_iter()
+                .map(|row| DeviceSummary {
+                    id: row.get(0),
+                    hostname: row.get(1),
+                    department: row.get(2),
+                    last_seen: row.get::<Option<i64>, _>(3).map(rfc3339),
+                    reports: row.get(4),
+                    revoked: row.get::<Option<i64>, _>(5).map(rfc3339),
+                })
+                .collect(),
+            total,
+        ))
+    }
+
+    /// A device's summary and its inventory history (newest first), as
+    /// JSON objects; never any digital load.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn device_detail(
+        &self,
+        id: &str,
+    ) -> Result<Option<(DeviceSummary, Vec<serde_json::Value>)>, StoreError> {
+        let Some(row) = sqlx::query(
+            "SELECT id, hostname, department, last_seen_unix_ms, reports, revoked_unix_ms
+             FROM devices WHERE id = $1",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let summary = DeviceSummary {
+            id: row.get(0),
+            hostname: row.get(1),
+            department: row.get(2),
+            last_seen: row.get::<Option<i64>, _>(3).map(rfc3339),
+            reports: row.get(4),
+            revoked: row.get::<Option<i64>, _>(5).map(rfc3339),
+        };
+        let inventories = sqlx::query(
+            "SELECT collected_unix_ms, hostname, vendor, model, chassis, cpu_model,
+                cpu_logical_cores, memory_bytes, disk_bytes, os_name, os_version,
+                age_since_date, age_source, battery_health_percent, battery_cycles, disk_health
+             FROM inventories WHERE device_id = $1 ORDER BY collected_unix_ms DESC LIMIT 50",
+        )
+        .bind(id.to_owned())
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "collected": rfc3339(r.get(0)),
+                "hostname": r.get::<String, _>(1),
+                "vendor": r.get::<Option<String>, _>(2),
+                "model": r.get::<Option<String>, _>(3),
+                "chassis": r.get::<String, _>(4),
+                "cpu_model": r.get::<Option<String>, _>(5),
+                "cpu_logical_cores": r.get::<Option<i64>, _>(6),
+                "memory_bytes": r.get::<Option<i64>, _>(7),
+                "disk_bytes": r.get::<Option<i64>, _>(8),
+                "os_name": r.get::<Option<String>, _>(9),
+                "os_version": r.get::<Option<String>, _>(10),
+                "age_since_date": r.get::<Option<String>, _>(11),
+                "age_source": r.get::<Option<String>, _>(12),
+                "battery_health_percent": r.get::<Option<f64>, _>(13),
+                "battery_cycles": r.get::<Option<i64>, _>(14),
+                "disk_health": r.get::<Option<String>, _>(15),
+            })
+        })
+        .collect();
+        Ok(Some((summary, inventories)))
+    }
+
     /// Whether a report is stored.
     ///
     /// # Errors

@@ -45,7 +45,10 @@ fn a_week_from_a_calendar_file_as_json_and_as_a_table() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("no activity recorded"), "{stderr}");
     assert_eq!(days[5]["date"], "2026-10-31");
-    assert_eq!(days[5]["meeting_minutes"], 0, "read, and empty: 0, not null");
+    assert_eq!(
+        days[5]["meeting_minutes"], 0,
+        "read, and empty: 0, not null"
+    );
     assert!(
         days[5]["focus_minutes"].is_null(),
         "no focus time on a weekend"

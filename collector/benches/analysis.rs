@@ -18,7 +18,7 @@ use sobrio_collector::store::Store;
 
 const WEEK: i64 = 7 * 86_400_000;
 /// Monday 2026-11-30 00:00 UTC: "now" for the analysis.
-const NOW: i64 = 1_764_460_800_000;
+const NOW: i64 = 1_795_996_800_000;
 
 async fn generate(path: &std::path::Path, devices: i64) {
     let url = format!("sqlite://{}", path.display());
@@ -92,18 +92,22 @@ fn main() {
         .build()
         .unwrap();
     let quick = std::env::var_os("SOBRIO_BENCH_QUICK").is_some();
-    let sizes: &[i64] = if quick {
-        &[10_000]
-    } else {
-        &[10_000, 100_000, 1_000_000]
-    };
+    // SOBRIO_BENCH_MAX_DEVICES stops after that size (to iterate quickly).
+    let max: i64 = std::env::var("SOBRIO_BENCH_MAX_DEVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 10_000 } else { 1_000_000 });
+    let sizes: Vec<i64> = [10_000, 100_000, 1_000_000]
+        .into_iter()
+        .filter(|n| *n <= max)
+        .collect();
     let config = CollectorConfig::default();
     println!("analysis from rollups (SQLite, 2 cores), 12 weeks of history:");
     println!(
         "  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>11}  {:>8}",
         "devices", "generate", "read", "compute", "store", "suggestions", "total"
     );
-    for &devices in sizes {
+    for devices in sizes {
         let dir = tempfile::tempdir().unwrap();
         let store = runtime.block_on(Store::open_data_dir(dir.path())).unwrap();
         let started = Instant::now();
@@ -136,10 +140,16 @@ fn main() {
         let save = t2.elapsed().as_secs_f64();
         // The whole job again, as the server runs it, on stored suggestions.
         let t3 = Instant::now();
-        runtime
+        let (outcome, _) = runtime
             .block_on(analysis::recompute(&store, &config, NOW))
             .unwrap();
         let again = t3.elapsed().as_secs_f64();
+        if outcome.written > 0 {
+            println!(
+                "  (the recomputation rewrote {} suggestions: {outcome:?})",
+                outcome.written
+            );
+        }
         println!(
             "  {devices:>9}  {generated:>8.1}s  {read:>8.2}s  {compute:>8.2}s  {save:>8.2}s  {:>11}  {:>7.2}s  (recompute over stored: {again:.2}s)",
             suggestions.len(),

@@ -12,7 +12,7 @@ use crate::config::{AnalysisConfig, CollectorConfig};
 const GB: i64 = 1 << 30;
 const HOUR: i64 = 3_600_000;
 /// Monday 2026-11-02 00:00 UTC to Monday 2026-11-30: four weeks.
-const WINDOW: (i64, i64) = (1_762_041_600_000, 1_764_460_800_000);
+const WINDOW: (i64, i64) = (1_793_577_600_000, 1_795_996_800_000);
 
 fn laptop(id: &str, department: &str, active_per_week: f64, years: i16) -> DeviceFacts {
     DeviceFacts {
@@ -434,5 +434,43 @@ proptest! {
             prop_assert!(donor.logical_cores >= cores);
             prop_assert!(donor.disk_bytes >= disk);
         }
+    }
+}
+
+#[test]
+fn a_large_fleet_gives_the_same_suggestions_at_every_run() {
+    // A deterministic pseudo-random fleet of 3,000 devices with many ties.
+    let mut state = 42_u64;
+    let mut next = move |n: u64| {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    let devices: Vec<DeviceFacts> = (0..3000)
+        .map(|i| {
+            let mut d = laptop(
+                &format!("d{i:05}"),
+                ["Sales", "Finance", "Legal", "HR", "IT"][usize::try_from(next(5)).unwrap()],
+                f64::from(u32::try_from(next(40)).unwrap()),
+                i16::try_from(next(9)).unwrap(),
+            );
+            d.category =
+                ["laptop", "desktop", "all_in_one"][usize::try_from(next(3)).unwrap()].into();
+            d.memory_bytes = Some((4 << next(4)) * GB);
+            d.logical_cores = Some(2 << next(3));
+            d.usage.cpu_hot_hours = f64::from(u32::try_from(next(3)).unwrap()) * 10.0;
+            d
+        })
+        .collect();
+    let input = AnalysisInput {
+        devices,
+        department_hours: HashMap::from([("Sales".to_owned(), busy_hours(100))]),
+        requests: Vec::new(),
+        window: WINDOW,
+    };
+    let first = run(&input, &AnalysisConfig::default());
+    for _ in 0..3 {
+        assert_eq!(run(&input, &AnalysisConfig::default()), first);
     }
 }

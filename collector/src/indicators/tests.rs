@@ -291,3 +291,38 @@ fn weeks_are_iso_weeks_and_bad_ones_are_refused() {
         assert!(monday_of(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_k_under_five_is_refused_by_the_configuration() {
+    let error = crate::config::CollectorConfig::parse("[indicators]\nk = 4\n", "test.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("indicators.k") && error.contains("5 or more"),
+        "{error}"
+    );
+}
+
+#[test]
+fn under_differential_privacy_counts_are_noisy_and_each_group_spends_its_epsilon() {
+    let rows: Vec<DeviceDay> = (0..40)
+        .flat_map(|i| week_rows(&format!("p{i}"), "Sales", MONDAY, 60 * (i % 7), 60))
+        .collect();
+    let weeks = person_weeks(&rows, MONDAY, &weekdays);
+    let settings = settings();
+    let mut noise = DpNoise::new(1.0, settings.counts_per_cell()).unwrap();
+    let mut drawn = Vec::new();
+    for _ in 0..20 {
+        let release = release("2026-W47", &weeks, &["Sales".into()], &settings, &mut noise);
+        drawn.push(cell(&release, "Sales").people.unwrap());
+    }
+    assert!(
+        drawn.iter().any(|p| *p != 40),
+        "noise on the people count: {drawn:?}"
+    );
+    assert!(drawn.iter().all(|p| p.abs_diff(40) < 60), "{drawn:?}");
+    // Twenty releases of Sales and of the organisation, ε = 1 each.
+    for (group, spent) in noise.spent() {
+        assert!((spent - 20.0).abs() < 1e-6, "{group} spent {spent}");
+    }
+}

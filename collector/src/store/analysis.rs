@@ -48,6 +48,8 @@ pub struct RecomputeOutcome {
     pub kept: usize,
     /// Open ones that no longer hold.
     pub removed: usize,
+    /// Rows written (new, changed or reopened).
+    pub written: usize,
 }
 
 /// Why a decision was refused.
@@ -84,15 +86,32 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn analysis_input(&self, start: i64, end: i64) -> Result<AnalysisInput, StoreError> {
-        // One row per device, its weeks of use aggregated in the same query:
-        // rows, not columns, are what reading costs.
-        let rows = sqlx::query(
-            "SELECT d.id, d.hostname, d.department, COALESCE(a.category, i.chassis),
-                i.memory_bytes, i.cpu_logical_cores, i.disk_bytes,
-                COALESCE(a.purchase_date, i.age_since_date),
-                CASE WHEN a.purchase_date IS NOT NULL THEN 'asset_register' ELSE i.age_source END,
-                a.price_eur, i.battery_health_percent, i.battery_cycles, i.disk_health,
-                w.weeks, w.powered, w.active, w.cpu_hot, w.memory_hot, w.fill
+        // One row per device, its weeks of use aggregated in the same query,
+        // its facts packed in one text value (unit separator between them):
+        // reading costs per row and per value, far more than the packing.
+        // Devices are further packed 256 to a bucket of their id's last two
+        // characters: a million devices come back in 256 rows.
+        let (bucket, aggregate) = match self.backend {
+            super::Backend::Sqlite => ("substr(d.id, -2)", "group_concat(facts, '\x1e')"),
+            super::Backend::Postgres => ("right(d.id, 2)", "string_agg(facts, '\x1e')"),
+        };
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {aggregate} FROM (
+             SELECT {bucket} AS bucket, concat_ws('\x1f', d.id, d.hostname, d.department,
+                COALESCE(a.category, i.chassis, ''),
+                COALESCE(CAST(i.memory_bytes AS TEXT), ''),
+                COALESCE(CAST(i.cpu_logical_cores AS TEXT), ''),
+                COALESCE(CAST(i.disk_bytes AS TEXT), ''),
+                COALESCE(a.purchase_date, i.age_since_date, ''),
+                CASE WHEN a.purchase_date IS NOT NULL THEN 'asset_register'
+                     ELSE COALESCE(i.age_source, '') END,
+                COALESCE(CAST(a.price_eur AS TEXT), ''),
+                COALESCE(CAST(i.battery_health_percent AS TEXT), ''),
+                COALESCE(CAST(i.battery_cycles AS TEXT), ''),
+                COALESCE(i.disk_health, ''),
+                COALESCE(CAST(w.weeks AS TEXT), ''), COALESCE(CAST(w.powered AS TEXT), ''),
+                COALESCE(CAST(w.active AS TEXT), ''), COALESCE(CAST(w.cpu_hot AS TEXT), ''),
+                COALESCE(CAST(w.memory_hot AS TEXT), ''), COALESCE(CAST(w.fill AS TEXT), '')) AS facts
              FROM devices d
              LEFT JOIN inventories i ON i.device_id = d.id AND i.collected_unix_ms = d.inventory_unix_ms
              LEFT JOIN assets a ON a.serial = i.serial_number
@@ -107,48 +126,89 @@ impl Store {
                  GROUP BY device_id
              ) w ON w.device_id = d.id
              WHERE d.revoked_unix_ms IS NULL
-             ORDER BY d.id",
-        )
+             ) packed GROUP BY bucket"
+        )))
         .bind(start)
         .bind(end)
         .fetch_all(&self.pool)
         .await?;
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(rows.len());
-        let mut devices: Vec<DeviceFacts> = Vec::with_capacity(rows.len());
-        #[allow(clippy::cast_precision_loss)]
-        for row in rows {
-            let id: String = row.get(0);
-            if index.contains_key(&id) {
+        let packed_rows: Vec<String> = rows
+            .into_iter()
+            .map(|row| row.get::<Option<String>, _>(0).unwrap_or_default())
+            .collect();
+        let mut facts: Vec<&str> = packed_rows
+            .iter()
+            .flat_map(|p| p.split('\u{1e}'))
+            .filter(|f| !f.is_empty())
+            .collect();
+        // Ids lead each record: by id, as the analysis expects.
+        facts.sort_unstable();
+        let mut index: HashMap<String, usize> = HashMap::with_capacity(facts.len());
+        let mut devices: Vec<DeviceFacts> = Vec::with_capacity(facts.len());
+        for packed in facts {
+            let fields: Vec<&str> = packed.split('\u{1f}').collect();
+            let [
+                id,
+                hostname,
+                department,
+                category,
+                memory,
+                cores,
+                disk,
+                since,
+                provenance,
+                price,
+                battery,
+                cycles,
+                disk_health,
+                weeks,
+                powered,
+                active,
+                cpu_hot,
+                memory_hot,
+                fill,
+            ] = fields.as_slice()
+            else {
+                return Err(StoreError::Corrupt(format!(
+                    "device facts with {} fields (a separator in a name?)",
+                    fields.len()
+                )));
+            };
+            if index.contains_key(*id) {
                 // Two register rows matched (serial and host name): the first wins.
                 continue;
             }
-            index.insert(id.clone(), devices.len());
-            let hours = |n: usize| row.get::<Option<i64>, _>(n).unwrap_or(0) as f64;
+            let int = |text: &str| text.parse::<i64>().ok();
+            let real = |text: &str| text.parse::<f64>().ok();
+            let hours = |text: &str| real(text).unwrap_or(0.0);
+            index.insert((*id).to_owned(), devices.len());
             devices.push(DeviceFacts {
-                device_id: id,
-                hostname: row.get(1),
-                department: row.get(2),
-                category: row.get::<Option<String>, _>(3).unwrap_or_default(),
-                memory_bytes: row.get(4),
-                logical_cores: row.get(5),
-                disk_bytes: row.get(6),
-                age: date(row.get(7)).map(|since| Age {
+                device_id: (*id).to_owned(),
+                hostname: (*hostname).to_owned(),
+                department: (*department).to_owned(),
+                category: (*category).to_owned(),
+                memory_bytes: int(memory),
+                logical_cores: int(cores),
+                disk_bytes: int(disk),
+                age: date((!since.is_empty()).then(|| (*since).to_owned())).map(|since| Age {
                     since,
-                    provenance: row
-                        .get::<Option<String>, _>(8)
-                        .unwrap_or_else(|| "unknown".into()),
+                    provenance: if provenance.is_empty() {
+                        "unknown".to_owned()
+                    } else {
+                        (*provenance).to_owned()
+                    },
                 }),
-                price_eur: row.get(9),
-                battery_health_percent: row.get(10),
-                battery_cycles: row.get(11),
-                disk_health: row.get(12),
+                price_eur: real(price),
+                battery_health_percent: real(battery),
+                battery_cycles: int(cycles),
+                disk_health: (!disk_health.is_empty()).then(|| (*disk_health).to_owned()),
                 usage: Use {
-                    weeks: u32::try_from(row.get::<Option<i64>, _>(13).unwrap_or(0)).unwrap_or(0),
-                    powered_hours: hours(14),
-                    active_hours: hours(15),
-                    cpu_hot_hours: hours(16),
-                    memory_hot_hours: hours(17),
-                    disk_fill_max_percent: row.get(18),
+                    weeks: int(weeks).and_then(|w| u32::try_from(w).ok()).unwrap_or(0),
+                    powered_hours: hours(powered),
+                    active_hours: hours(active),
+                    cpu_hot_hours: hours(cpu_hot),
+                    memory_hot_hours: hours(memory_hot),
+                    disk_fill_max_percent: real(fill),
                 },
                 ..DeviceFacts::default()
             });
@@ -335,17 +395,34 @@ impl Store {
         let _writer = self.writer().await;
         let now = super::now_unix_ms();
         let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("SELECT id, status, facts_sha256, content_sha256 FROM suggestions")
-            .fetch_all(&mut *tx)
-            .await?;
-        let mut existing: HashMap<String, (String, String)> = HashMap::with_capacity(rows.len());
-        let mut contents: HashMap<String, String> = HashMap::with_capacity(rows.len());
-        for row in rows {
-            let id: String = row.get(0);
-            if let Some(content) = row.get::<Option<String>, _>(3) {
-                contents.insert(id.clone(), content);
+        // Packed and bucketed as the facts are: a few hundred rows.
+        let sql = match self.backend {
+            super::Backend::Sqlite => {
+                "SELECT group_concat(concat_ws(' ', id, status, facts_sha256,
+                    COALESCE(content_sha256, '-')), '\x1e')
+                 FROM suggestions GROUP BY substr(id, -2)"
             }
-            existing.insert(id, (row.get(1), row.get(2)));
+            super::Backend::Postgres => {
+                "SELECT string_agg(concat_ws(' ', id, status, facts_sha256,
+                    COALESCE(content_sha256, '-')), '\x1e')
+                 FROM suggestions GROUP BY right(id, 2)"
+            }
+        };
+        let rows = sqlx::query(sql).fetch_all(&mut *tx).await?;
+        let mut existing: HashMap<String, (String, String)> = HashMap::new();
+        let mut contents: HashMap<String, String> = HashMap::new();
+        for row in rows {
+            let packed: String = row.get::<Option<String>, _>(0).unwrap_or_default();
+            for record in packed.split('\u{1e}').filter(|r| !r.is_empty()) {
+                let mut fields = record.split(' ');
+                let (Some(id), Some(status), Some(facts), Some(content)) =
+                    (fields.next(), fields.next(), fields.next(), fields.next())
+                else {
+                    return Err(StoreError::Corrupt(format!("suggestion row {record:?}")));
+                };
+                contents.insert(id.to_owned(), content.to_owned());
+                existing.insert(id.to_owned(), (status.to_owned(), facts.to_owned()));
+            }
         }
         let mut outcome = RecomputeOutcome::default();
         let mut writes: Vec<(&Suggestion, String, &str, String)> = Vec::new();
@@ -376,6 +453,7 @@ impl Store {
                 Some(_) => outcome.kept += 1,
             }
         }
+        outcome.written = writes.len();
         for chunk in writes.chunks(500) {
             let sql = super::ingest::values_statement(
                 self.backend,
@@ -614,12 +692,16 @@ fn content_digest(s: &Suggestion) -> String {
     ))
 }
 
+/// The first 128 bits of SHA-256, as hex: enough to tell contents apart,
+/// and half the bytes to read back at every recomputation.
 fn digest(text: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    use std::fmt::Write as _;
+    let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+    let mut hex = String::with_capacity(32);
+    for b in &digest.as_ref()[..16] {
+        let _ = write!(hex, "{b:02x}");
+    }
+    hex
 }
 
 fn stored(row: &sqlx::any::AnyRow) -> Result<StoredSuggestion, StoreError> {

@@ -420,3 +420,49 @@ pub fn valid_report() -> sobrio_proto::v1::Report {
         ..Default::default()
     }
 }
+
+/// Creates a dashboard user with `role` (through `user add --password-stdin`)
+/// in the store of `data_dir`, and returns a new API token of theirs.
+///
+/// # Panics
+/// When a command fails.
+pub fn user_token(data_dir: &str, name: &str, role: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(binary("sobrio-collector"))
+        .args([
+            "--data-dir",
+            data_dir,
+            "user",
+            "add",
+            name,
+            "--role",
+            role,
+            "--password-stdin",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough passphrase\n")
+        .unwrap();
+    let added = child.wait_with_output().unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let output = run(
+        "sobrio-collector",
+        &["--data-dir", data_dir, "user", "token", "create", name],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}

@@ -5,7 +5,7 @@
 use sobrio_collector::store::{
     DeviceReports, IncomingReport, NewDevice, NewToken, PersonDayRow, Store,
 };
-use sobrio_tests::{CollectorProcess, http_request, run};
+use sobrio_tests::{CollectorProcess, http_request, user_token};
 
 const HOUR: i64 = 3_600_000;
 /// Monday 2026-11-16 (ISO week 2026-W47), 00:00 UTC.
@@ -78,38 +78,6 @@ async fn person_device(store: &Store, person: &str, department: &str, meeting_mi
         .unwrap();
 }
 
-fn token(data: &str, name: &str, role: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(sobrio_tests::binary("sobrio-collector"))
-        .args([
-            "--data-dir",
-            data,
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a long enough passphrase\n")
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
-    let output = run(
-        "sobrio-collector",
-        &["--data-dir", data, "user", "token", "create", name],
-    );
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hr_sees_fixed_groups_of_at_least_five_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
@@ -125,9 +93,9 @@ async fn hr_sees_fixed_groups_of_at_least_five_and_nothing_else() {
     for i in 0..4 {
         person_device(&store, &format!("legal{i}"), "Legal", 600).await;
     }
-    let hr = token(&data, "hana", "hr");
-    let it = token(&data, "ivan", "it");
-    let admin = token(&data, "ada", "admin");
+    let hr = user_token(&data, "hana", "hr");
+    let it = user_token(&data, "ivan", "it");
+    let admin = user_token(&data, "ada", "admin");
     let server = CollectorProcess::serve(&data, &[]);
     let get = |path: &str, token: &str| {
         let auth = format!("Bearer {token}");

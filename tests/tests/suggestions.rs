@@ -3,7 +3,7 @@
 //! and IT reviews the result from the command line and the JSON API, with
 //! roles enforced.
 
-use sobrio_tests::{CollectorProcess, http_request, run};
+use sobrio_tests::{CollectorProcess, http_request, run, user_token};
 
 fn ok(output: &std::process::Output) -> String {
     assert!(
@@ -19,35 +19,6 @@ fn collector(data: &str, args: &[&str]) -> String {
     let mut all = vec!["--data-dir", data];
     all.extend_from_slice(args);
     ok(&run("sobrio-collector", &all))
-}
-
-fn user_with_token(data: &str, name: &str, role: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(sobrio_tests::binary("sobrio-collector"))
-        .args([
-            "--data-dir",
-            data,
-            "user",
-            "add",
-            name,
-            "--role",
-            role,
-            "--password-stdin",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"correct horse battery staple\n")
-        .unwrap();
-    ok(&child.wait_with_output().unwrap());
-    collector(data, &["user", "token", "create", name])
-        .trim()
-        .to_owned()
 }
 
 #[test]
@@ -123,8 +94,8 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
         }
     }
 
-    let it = user_with_token(data, "ines", "it");
-    let hr = user_with_token(data, "hugo", "hr");
+    let it = user_token(data, "ines", "it");
+    let hr = user_token(data, "hugo", "hr");
     let server = CollectorProcess::serve(data, &[]);
     let addr = server.http_addr.as_str();
     let bearer = |token: &str| format!("Bearer {token}");

@@ -629,7 +629,7 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
                 let recipient = &assessed[recipient_index];
                 let reason = if recipient.cpu_bound {
                     format!(
-                        "its processor is busy (p95 ≥ 90%) in {:.0}% of active hours",
+                        "whose processor is busy (p95 ≥ 90%) in {:.0}% of active hours",
                         100.0
                             * recipient
                                 .facts
@@ -637,9 +637,14 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
                                 .hot_share(recipient.facts.usage.cpu_hot_hours)
                     )
                 } else if recipient.failing_disk {
-                    format!("is {} with a failing disk", recipient.age_text())
+                    format!("which is {} with a failing disk", recipient.age_text())
                 } else {
-                    format!("is {} and overloaded", recipient.age_text())
+                    format!(
+                        "which is {}, past the {:.0}-year lifetime of a {}",
+                        recipient.age_text(),
+                        recipient.footprint.lifetime_years,
+                        recipient.category.name()
+                    )
                 };
                 taken.insert(recipient_index);
                 let (need_ram, need_cores, need_storage) = recipient.specs();
@@ -655,7 +660,7 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
                         recipient.facts.device_id.clone(),
                     ],
                     rationale: format!(
-                        "Give {} ({why}, {:.1} active h/week, {}) to replace {}, which {reason}: \
+                        "Give {} ({why}, {:.1} active h/week, {}) to replace {}, {reason}: \
                          {} GB ≥ {} GB memory, {} ≥ {} cores, {} GB ≥ {} GB storage; no new {} to buy.",
                         donor.label(),
                         donor.active_per_week,

@@ -15,7 +15,8 @@ use crate::state::{StateDir, default_state_dir};
 /// Exit code for a bad configuration or bad arguments (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
 
-/// Sobrio agent: measures this device's age, health, use and storage and
+/// Sobrio agent: measures this device's age, health, use and storage, and
+/// its users' digital load (meetings, calls, notifications, activity), and
 /// reports counts and durations — never file names, paths, contents or
 /// titles — to the organisation's Sobrio collector over mutual TLS.
 #[derive(Debug, Parser)]

@@ -185,6 +185,9 @@ pub struct AnalysisInput {
     pub requests: Vec<DeviceRequest>,
     /// The analysed window `[start, end)`, Unix ms.
     pub window: (i64, i64),
+    /// Devices of accepted suggestions: IT has plans for them, so no new
+    /// suggestion names them.
+    pub reserved: HashSet<String>,
 }
 
 /// What a suggestion avoids.
@@ -458,7 +461,9 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
         })
         .collect();
     let mut suggestions = Vec::new();
-    let mut taken: HashSet<usize> = HashSet::new();
+    let mut taken: HashSet<usize> = (0..assessed.len())
+        .filter(|&i| input.reserved.contains(&assessed[i].facts.device_id))
+        .collect();
 
     // Departments' concurrency and poolable devices.
     let mut by_department: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
@@ -491,7 +496,9 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
         let mut candidates: Vec<usize> = members
             .iter()
             .copied()
-            .filter(|&i| !assessed[i].overloaded() && !assessed[i].failing_disk)
+            .filter(|&i| {
+                !assessed[i].overloaded() && !assessed[i].failing_disk && !taken.contains(&i)
+            })
             .collect();
         candidates.sort_by(|&a, &b| {
             assessed[a]
@@ -544,7 +551,8 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
         .filter(|&i| {
             let d = &assessed[i];
             // A device due for renewal is a recipient, never a donor.
-            d.healthy()
+            !taken.contains(&i)
+                && d.healthy()
                 && !d.overloaded()
                 && !d.due()
                 && (pooled.contains(&i) || surplus.contains(&i) || underused(d))
@@ -574,7 +582,7 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
     // or disk cannot help), then IT's requests. A due device no donor fits
     // is repaired, upgraded or kept longer below.
     let recipient_devices: Vec<usize> = (0..assessed.len())
-        .filter(|&i| assessed[i].due() || assessed[i].cpu_bound)
+        .filter(|&i| !taken.contains(&i) && (assessed[i].due() || assessed[i].cpu_bound))
         .collect();
     let mut recipients: Vec<assign::Recipient> = Vec::new();
     let mut recipient_subjects: Vec<RecipientSubject<'_>> = Vec::new();

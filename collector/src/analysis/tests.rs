@@ -115,6 +115,7 @@ fn fleet() -> AnalysisInput {
         ]),
         requests: Vec::new(),
         window: WINDOW,
+        reserved: HashSet::new(),
     }
 }
 
@@ -400,6 +401,7 @@ proptest! {
                 .collect(),
             devices,
             window: WINDOW,
+            reserved: HashSet::new(),
         };
         let suggestions = run(&input, &AnalysisConfig::default());
         let mut seen = HashSet::new();
@@ -468,9 +470,28 @@ fn a_large_fleet_gives_the_same_suggestions_at_every_run() {
         department_hours: HashMap::from([("Sales".to_owned(), busy_hours(100))]),
         requests: Vec::new(),
         window: WINDOW,
+        reserved: HashSet::new(),
     };
     let first = run(&input, &AnalysisConfig::default());
     for _ in 0..3 {
         assert_eq!(run(&input, &AnalysisConfig::default()), first);
     }
+}
+
+#[test]
+fn devices_of_an_accepted_suggestion_are_left_out_of_new_ones() {
+    let mut input = fleet();
+    input.reserved = HashSet::from(["legal-0".to_owned(), "ops-1".to_owned()]);
+    let suggestions = run(&input, &AnalysisConfig::default());
+    for s in &suggestions {
+        assert!(
+            !s.devices.iter().any(|d| d == "legal-0" || d == "ops-1"),
+            "{s:#?}"
+        );
+    }
+    // Finance's old desktop has no donor left: kept longer instead.
+    assert_eq!(
+        find(&suggestions, Kind::Extend, "finance-0").kind,
+        Kind::Extend
+    );
 }

@@ -287,11 +287,21 @@ impl Store {
             department_hours.insert(row.get(0), parsed);
         }
         let requests = self.open_requests().await?;
+        let mut reserved = std::collections::HashSet::new();
+        for row in sqlx::query("SELECT devices FROM suggestions WHERE status = 'accepted'")
+            .fetch_all(&self.pool)
+            .await?
+        {
+            let devices: Vec<String> = serde_json::from_str(&row.get::<String, _>(0))
+                .map_err(|e| StoreError::Corrupt(format!("suggestion devices: {e}")))?;
+            reserved.extend(devices);
+        }
         Ok(AnalysisInput {
             devices,
             department_hours,
             requests,
             window: (start, end),
+            reserved,
         })
     }
 

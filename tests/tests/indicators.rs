@@ -3,7 +3,7 @@
 //! the way ingest stores them.
 
 use sobrio_collector::store::{
-    DeviceReports, IncomingReport, NewDevice, NewToken, PersonDayRow, Store,
+    DeviceReports, IncomingReport, NewDevice, NewToken, PersonDayRow, Retention, Store,
 };
 use sobrio_tests::{CollectorProcess, http_request, user_token};
 
@@ -184,4 +184,28 @@ async fn hr_sees_fixed_groups_of_at_least_five_and_nothing_else() {
                 && subject == "2026-W47"),
         "{audit:?}"
     );
+
+    // The week was complete: released, it is marked aggregated, and its
+    // person-day rows go 35 days later — not before.
+    let rows = |store: Store| async move {
+        store
+            .device_row_counts("dev-sales0")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|(table, _)| *table == "person_days")
+            .map_or(0, |(_, n)| n)
+    };
+    let now = sobrio_collector::store::now_unix_ms();
+    let day = 24 * HOUR;
+    store
+        .apply_retention(Retention::default(), now + 34 * day)
+        .await
+        .unwrap();
+    assert_eq!(rows(store.clone()).await, 5);
+    store
+        .apply_retention(Retention::default(), now + 36 * day)
+        .await
+        .unwrap();
+    assert_eq!(rows(store.clone()).await, 0);
 }

@@ -708,6 +708,35 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
         3,
         "a, b and d; c is gone"
     );
+
+    // A decision made while a recomputation runs (after its snapshot was
+    // read) stands: d is accepted meanwhile, e is dismissed meanwhile.
+    store
+        .save_suggestions(&[
+            suggestion("b", "7"),
+            suggestion("d", "6"),
+            suggestion("e", "1"),
+        ])
+        .await
+        .unwrap();
+    let snapshot = store.suggestion_snapshot().await.unwrap();
+    store.decide("d", "accepted", "", "user:it").await.unwrap();
+    store
+        .decide("e", "dismissed", "no budget", "user:it")
+        .await
+        .unwrap();
+    let mut changed = suggestion("d", "6");
+    changed.rationale = "Keep d two more years, and more".into();
+    store
+        .save_suggestions_over(
+            &[suggestion("b", "7"), changed, suggestion("e", "2")],
+            &snapshot,
+        )
+        .await
+        .unwrap();
+    let list = store.suggestions(None).await.unwrap();
+    assert_eq!(status(&list, "d").as_deref(), Some("accepted"));
+    assert_eq!(status(&list, "e").as_deref(), Some("dismissed"));
 }
 
 async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) {

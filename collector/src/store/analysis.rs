@@ -52,6 +52,15 @@ pub struct RecomputeOutcome {
     pub written: usize,
 }
 
+/// Stored suggestions' states, read before a recomputation is written.
+#[derive(Debug, Clone, Default)]
+pub struct SuggestionSnapshot {
+    /// id → (status, material facts digest).
+    states: HashMap<String, (String, String)>,
+    /// id → content digest.
+    contents: HashMap<String, String>,
+}
+
 /// Why a decision was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DecisionError {
@@ -402,9 +411,16 @@ impl Store {
         &self,
         computed: &[Suggestion],
     ) -> Result<RecomputeOutcome, StoreError> {
-        let _writer = self.writer().await;
-        let now = super::now_unix_ms();
-        let mut tx = self.pool.begin().await?;
+        let snapshot = self.suggestion_snapshot().await?;
+        self.save_suggestions_over(computed, &snapshot).await
+    }
+
+    /// The stored suggestions' states, to diff a recomputation against; it
+    /// may be read while the facts are (the write re-checks statuses).
+    ///
+    /// # Errors
+    /// On a database error or a row that does not parse.
+    pub async fn suggestion_snapshot(&self) -> Result<SuggestionSnapshot, StoreError> {
         // Packed and bucketed as the facts are: a few hundred rows.
         let sql = match self.backend {
             super::Backend::Sqlite => {
@@ -418,9 +434,8 @@ impl Store {
                  FROM suggestions GROUP BY right(id, 2)"
             }
         };
-        let rows = sqlx::query(sql).fetch_all(&mut *tx).await?;
-        let mut existing: HashMap<String, (String, String)> = HashMap::new();
-        let mut contents: HashMap<String, String> = HashMap::new();
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        let mut snapshot = SuggestionSnapshot::default();
         for row in rows {
             let packed: String = row.get::<Option<String>, _>(0).unwrap_or_default();
             for record in packed.split('\u{1e}').filter(|r| !r.is_empty()) {
@@ -430,10 +445,32 @@ impl Store {
                 else {
                     return Err(StoreError::Corrupt(format!("suggestion row {record:?}")));
                 };
-                contents.insert(id.to_owned(), content.to_owned());
-                existing.insert(id.to_owned(), (status.to_owned(), facts.to_owned()));
+                snapshot.contents.insert(id.to_owned(), content.to_owned());
+                snapshot
+                    .states
+                    .insert(id.to_owned(), (status.to_owned(), facts.to_owned()));
             }
         }
+        Ok(snapshot)
+    }
+
+    /// As [`Store::save_suggestions`], against a snapshot read earlier.
+    /// Statuses are never taken from the snapshot: a decision made since it
+    /// was read stands (the write keeps the stored status; a reopening and
+    /// a removal each check the status they change).
+    ///
+    /// # Errors
+    /// On a database error; then nothing changed.
+    pub async fn save_suggestions_over(
+        &self,
+        computed: &[Suggestion],
+        snapshot: &SuggestionSnapshot,
+    ) -> Result<RecomputeOutcome, StoreError> {
+        let _writer = self.writer().await;
+        let now = super::now_unix_ms();
+        let mut tx = self.pool.begin().await?;
+        let existing = &snapshot.states;
+        let contents = &snapshot.contents;
         let mut outcome = RecomputeOutcome::default();
         let mut writes: Vec<(&Suggestion, String, &str, String)> = Vec::new();
         let mut reopened: Vec<String> = Vec::new();
@@ -473,7 +510,7 @@ impl Store {
                     content_sha256)",
                 15,
                 chunk.len(),
-                "ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+                "ON CONFLICT (id) DO UPDATE SET
                     departments = excluded.departments, devices = excluded.devices,
                     rationale = excluded.rationale, avoided_kgco2e = excluded.avoided_kgco2e,
                     avoided_kgco2e_low = excluded.avoided_kgco2e_low,
@@ -504,7 +541,19 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
+        outcome.reopened = 0;
         for id in &reopened {
+            let changed = sqlx::query(
+                "UPDATE suggestions SET status = 'open' WHERE id = $1 AND status = 'dismissed'",
+            )
+            .bind(id.clone())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if changed == 0 {
+                continue;
+            }
+            outcome.reopened += 1;
             sqlx::query(
                 "INSERT INTO suggestion_decisions (suggestion_id, status, reason, actor, at_unix_ms)
                  VALUES ($1, 'open', 'its facts changed', 'analysis', $2)",

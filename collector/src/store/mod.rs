@@ -21,7 +21,9 @@ mod jobs;
 mod sql;
 
 pub use accounts::{Principal, ROLES};
-pub use analysis::{Decision, DecisionError, RecomputeOutcome, StoredSuggestion};
+pub use analysis::{
+    Decision, DecisionError, RecomputeOutcome, StoredSuggestion, SuggestionSnapshot,
+};
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
 pub use sql::{Backend, Store};
 

@@ -403,17 +403,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeviceSummary {
-                id: row.get(0),
-                hostname: row.get(1),
-                department: row.get(2),
-                last_seen: row.get::<Option<i64>, _>(3).map(rfc3339),
-                reports: row.get(4),
-                revoked: row.get::<Option<i64>, _>(5).map(rfc3339),
-            })
-            .collect())
+        Ok(rows.into_iter().map(|row| device_summary(&row)).collect())
     }
 
     /// One page of devices (by department and host name) and the total.
@@ -437,16 +427,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok((
-            rows.into_iter()
-                .map(|row| DeviceSummary {
-                    id: row.get(0),
-                    hostname: row.get(1),
-                    department: row.get(2),
-                    last_seen: row.get::<Option<i64>, _>(3).map(rfc3339),
-                    reports: row.get(4),
-                    revoked: row.get::<Option<i64>, _>(5).map(rfc3339),
-                })
-                .collect(),
+            rows.into_iter().map(|row| device_summary(&row)).collect(),
             total,
         ))
     }
@@ -470,14 +451,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let summary = DeviceSummary {
-            id: row.get(0),
-            hostname: row.get(1),
-            department: row.get(2),
-            last_seen: row.get::<Option<i64>, _>(3).map(rfc3339),
-            reports: row.get(4),
-            revoked: row.get::<Option<i64>, _>(5).map(rfc3339),
-        };
+        let summary = device_summary(&row);
         let inventories = sqlx::query(
             "SELECT collected_unix_ms, hostname, vendor, model, chassis, cpu_model,
                 cpu_logical_cores, memory_bytes, disk_bytes, os_name, os_version,
@@ -612,5 +586,18 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok((row.get(0), row.get(1), row.get(2)))
+    }
+}
+
+/// A device's summary from the columns `id, hostname, department,
+/// last_seen_unix_ms, reports, revoked_unix_ms`, in that order.
+fn device_summary(row: &sqlx::any::AnyRow) -> DeviceSummary {
+    DeviceSummary {
+        id: row.get(0),
+        hostname: row.get(1),
+        department: row.get(2),
+        last_seen: row.get::<Option<i64>, _>(3).map(rfc3339),
+        reports: row.get(4),
+        revoked: row.get::<Option<i64>, _>(5).map(rfc3339),
     }
 }

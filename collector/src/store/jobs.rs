@@ -198,7 +198,9 @@ impl Store {
     }
 
     /// Marks the ISO week starting on `monday` (`YYYY-MM-DD`) as aggregated
-    /// at `now_unix_ms`; its person-day rows then age out.
+    /// at `now_unix_ms`; its person-day rows then age out. A week already
+    /// marked keeps its first time: looking at it again does not postpone
+    /// the deletion.
     ///
     /// # Errors
     /// On a database error.
@@ -212,7 +214,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO aggregated_weeks (week_start_day, week_end_day, aggregated_unix_ms)
              VALUES ($1, $2, $3)
-             ON CONFLICT (week_start_day) DO UPDATE SET aggregated_unix_ms = excluded.aggregated_unix_ms",
+             ON CONFLICT (week_start_day) DO NOTHING",
         )
         .bind(monday.to_string())
         .bind(next.to_string())

@@ -314,16 +314,8 @@ pub struct Release {
     pub differential_privacy: bool,
 }
 
-/// The settings of a release.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub k: u32,
-    pub meeting_cut_points: Vec<f64>,
-    pub after_hours_cut_points: Vec<f64>,
-    pub focus_flag_hours: f64,
-    pub alert_meeting_hours: f64,
-    pub alert_after_hours: f64,
-}
+/// The settings of a release: `[indicators]`.
+pub type Settings = crate::config::IndicatorsConfig;
 
 fn suppressed(group: &str, reason: &str) -> Cell {
     Cell {
@@ -393,12 +385,10 @@ impl CountNoise for DpNoise {
     }
 }
 
-impl Settings {
-    /// Counts released per published cell: people, and for each share the
-    /// people it is over and those above (or under) each cut point.
-    pub fn counts_per_cell(&self) -> usize {
-        1 + (1 + self.meeting_cut_points.len()) + (1 + self.after_hours_cut_points.len()) + 2
-    }
+/// Counts released per published cell: people, and for each share the
+/// people it is over and those above (or under) each cut point.
+pub fn counts_per_cell(settings: &Settings) -> usize {
+    1 + (1 + settings.meeting_cut_points.len()) + (1 + settings.after_hours_cut_points.len()) + 2
 }
 
 fn cut_label(cut: f64) -> String {
@@ -668,20 +658,6 @@ pub enum IndicatorsError {
     Store(#[from] crate::store::StoreError),
 }
 
-impl Settings {
-    /// From the configuration.
-    pub fn from_config(config: &crate::config::IndicatorsConfig) -> Self {
-        Self {
-            k: config.k,
-            meeting_cut_points: config.meeting_cut_points.clone(),
-            after_hours_cut_points: config.after_hours_cut_points.clone(),
-            focus_flag_hours: config.focus_flag_hours,
-            alert_meeting_hours: config.alert_meeting_hours,
-            alert_after_hours: config.alert_after_hours,
-        }
-    }
-}
-
 /// The release of `week` (`YYYY-Www`) on `today`: computed from the
 /// person-day rows (with trends and alerts from the four weeks before), or,
 /// under differential privacy, drawn once when the week is over and served
@@ -715,7 +691,7 @@ pub async fn compute(
             return Err(IndicatorsError::NotComplete(week.to_owned()));
         }
     }
-    let settings = Settings::from_config(&config.indicators);
+    let settings = &config.indicators;
     let first = monday.saturating_sub(28.days());
     let last = monday.saturating_add(6.days());
     let rows = store
@@ -731,17 +707,17 @@ pub async fn compute(
             &week_of(start),
             &weeks,
             &departments,
-            &settings,
+            settings,
             &mut Exact,
         ));
     }
     let weeks = person_weeks(&rows, monday, &working);
     let current = if dp.enabled {
-        let mut noise = DpNoise::new(dp.epsilon, settings.counts_per_cell())
+        let mut noise = DpNoise::new(dp.epsilon, counts_per_cell(settings))
             .map_err(|e| IndicatorsError::BadWeek(e.to_string()))?;
-        let mut drawn = release(week, &weeks, &departments, &settings, &mut noise);
+        let mut drawn = release(week, &weeks, &departments, settings, &mut noise);
         drawn.differential_privacy = true;
-        let drawn = with_history(drawn, &earlier, &settings);
+        let drawn = with_history(drawn, &earlier, settings);
         let json = serde_json::to_string(&drawn).unwrap_or_default();
         if !store
             .keep_indicator_release(week, &json, &noise.spent(), dp.budget_per_week)
@@ -752,9 +728,9 @@ pub async fn compute(
         drawn
     } else {
         with_history(
-            release(week, &weeks, &departments, &settings, &mut Exact),
+            release(week, &weeks, &departments, settings, &mut Exact),
             &earlier,
-            &settings,
+            settings,
         )
     };
     if complete {

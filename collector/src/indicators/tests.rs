@@ -11,7 +11,7 @@ use super::*;
 const MONDAY: Date = date(2026, 11, 16);
 
 fn settings() -> Settings {
-    Settings::from_config(&crate::config::IndicatorsConfig::default())
+    Settings::default()
 }
 
 fn weekdays(_: &str) -> [bool; 7] {
@@ -310,7 +310,7 @@ fn under_differential_privacy_counts_are_noisy_and_each_group_spends_its_epsilon
         .collect();
     let weeks = person_weeks(&rows, MONDAY, &weekdays);
     let settings = settings();
-    let mut noise = DpNoise::new(1.0, settings.counts_per_cell()).unwrap();
+    let mut noise = DpNoise::new(1.0, counts_per_cell(&settings)).unwrap();
     let mut drawn = Vec::new();
     for _ in 0..20 {
         let release = release("2026-W47", &weeks, &["Sales".into()], &settings, &mut noise);

@@ -1129,14 +1129,14 @@ pub async fn current_impact(
 ) -> anyhow::Result<impact::Impact> {
     let analysis = &config.analysis;
     let end = week_start(now_unix_ms);
-    let input = store.analysis_input(end - 7 * 86_400_000, end).await?;
+    let devices = store.device_facts(end - 7 * 86_400_000, end).await?;
     let embodied = reference_data(analysis)?;
     let today = jiff::Timestamp::from_millisecond(now_unix_ms)?
         .to_zoned(time_zone(analysis))
         .date();
     let done = store.done_avoided().await?;
     Ok(impact::impact(
-        &input.devices,
+        &devices,
         &done,
         &embodied,
         &analysis.default_price_eur,

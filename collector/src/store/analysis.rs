@@ -89,12 +89,12 @@ fn date(text: Option<String>) -> Option<jiff::civil::Date> {
 }
 
 impl Store {
-    /// The facts of every enrolled device, their use over `[start, end)`,
-    /// departments' hourly activity and open requests.
+    /// The facts of every enrolled device (latest inventory, the register,
+    /// its use over `[start, end)`), by id.
     ///
     /// # Errors
-    /// On a database error.
-    pub async fn analysis_input(&self, start: i64, end: i64) -> Result<AnalysisInput, StoreError> {
+    /// On a database error or a stored value that does not parse.
+    pub async fn device_facts(&self, start: i64, end: i64) -> Result<Vec<DeviceFacts>, StoreError> {
         // One row per device, its weeks of use aggregated in the same query,
         // its facts packed in one text value (unit separator between them):
         // reading costs per row and per value, far more than the packing.
@@ -152,7 +152,6 @@ impl Store {
             .collect();
         // Ids lead each record: by id, as the analysis expects.
         facts.sort_unstable();
-        let mut index: HashMap<String, usize> = HashMap::with_capacity(facts.len());
         let mut devices: Vec<DeviceFacts> = Vec::with_capacity(facts.len());
         for packed in facts {
             let fields: Vec<&str> = packed.split('\u{1f}').collect();
@@ -183,14 +182,16 @@ impl Store {
                     fields.len()
                 )));
             };
-            if index.contains_key(*id) {
+            if devices
+                .last()
+                .is_some_and(|d: &DeviceFacts| d.device_id == *id)
+            {
                 // Two register rows matched (serial and host name): the first wins.
                 continue;
             }
             let int = |text: &str| text.parse::<i64>().ok();
             let real = |text: &str| text.parse::<f64>().ok();
             let hours = |text: &str| real(text).unwrap_or(0.0);
-            index.insert((*id).to_owned(), devices.len());
             devices.push(DeviceFacts {
                 device_id: (*id).to_owned(),
                 hostname: (*hostname).to_owned(),
@@ -222,6 +223,21 @@ impl Store {
                 ..DeviceFacts::default()
             });
         }
+        Ok(devices)
+    }
+
+    /// The facts of every enrolled device, their use over `[start, end)`,
+    /// departments' hourly activity and open requests.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn analysis_input(&self, start: i64, end: i64) -> Result<AnalysisInput, StoreError> {
+        let mut devices = self.device_facts(start, end).await?;
+        let index: HashMap<String, usize> = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.device_id.clone(), i))
+            .collect();
 
         let people = sqlx::query(
             "SELECT DISTINCT device_id, person_id FROM person_days WHERE collected_unix_ms >= $1",

@@ -93,6 +93,8 @@ fn category_name(category: NotificationCategory) -> &'static str {
 #[derive(Debug)]
 pub struct People {
     root: PathBuf,
+    /// The agent's own login, watched when logind lists no session.
+    own_login: Option<String>,
     people_dir: PathBuf,
     /// Per user: the monitor task and what it watches (notifications, capture).
     monitors: HashMap<String, (tokio::task::JoinHandle<()>, (bool, bool))>,
@@ -115,6 +117,9 @@ impl People {
     pub fn new(root: &Path, people_dir: PathBuf) -> Self {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Self {
+            own_login: accounts::own_uid()
+                .and_then(|u| accounts::by_uid(root, u))
+                .map(|a| a.login),
             root: root.to_owned(),
             people_dir,
             monitors: HashMap::new(),
@@ -144,10 +149,10 @@ impl People {
         } else if cfg!(target_os = "linux") {
             let mut users: Vec<String> = builder.session_users().to_vec();
             if users.is_empty()
-                && let Some(own) = accounts::own_uid().and_then(|u| accounts::by_uid(&self.root, u))
+                && let Some(own) = &self.own_login
             {
                 // No logind (a container, a test): the agent's own user.
-                users.push(own.login);
+                users.push(own.clone());
             }
             for login in users {
                 if self.monitors.contains_key(&login) {

@@ -1,7 +1,9 @@
 //! The JSON API: suggestions and their review, and the fleet's impact, for
 //! the `it` and `admin` roles. Credentials: `Authorization: Bearer TOKEN`
-//! (`sobrio-collector user token create NAME`). 401 without valid
-//! credentials, 403 for a role that may not see a route.
+//! (`sobrio-collector user token create NAME`), or a signed-in browser's
+//! session (with `X-CSRF-Token` on calls that change something). 401
+//! without valid credentials, 403 for a role that may not see a route. The
+//! routes are described by `/api/v1/openapi.json`.
 
 use std::sync::Arc;
 
@@ -14,7 +16,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::server::Shared;
-use crate::store::{DecisionError, Principal, now_unix_ms};
+use crate::store::{DecisionError, Principal};
 
 /// An API error: status and a message saying what to do.
 #[derive(Debug)]
@@ -52,11 +54,20 @@ impl FromRequestParts<Arc<Shared>> for Caller {
                     .into(),
             )
         };
-        let token = parts
+        let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| v.to_str().ok());
+        let Some(header) = header else {
+            // A signed-in browser may call the API too.
+            let session = crate::web::session::api_session(parts, shared)
+                .await
+                .map_err(internal)?
+                .ok_or_else(unauthorized)?;
+            return Ok(Self(session.principal));
+        };
+        let token = header
+            .strip_prefix("Bearer ")
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 256)
             .ok_or_else(unauthorized)?;
@@ -96,7 +107,20 @@ pub fn routes() -> axum::Router<Arc<Shared>> {
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/devices/{id}", get(device))
         .route("/api/v1/indicators", get(indicators))
+        .route("/api/v1/openapi.json", get(openapi))
 }
+
+/// The API's description (OpenAPI 3.1), public like any API document.
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+/// `/api/v1/openapi.json`, checked against the routes by the tests.
+pub const OPENAPI: &str = include_str!("openapi.json");
 
 #[derive(Debug, Deserialize)]
 struct ListQuery {
@@ -169,7 +193,10 @@ async fn decide(
         ));
     }
     match shared.store.decide(&id, to, &reason, &caller.actor()).await {
-        Ok(suggestion) => Ok(Json(suggestion).into_response()),
+        Ok(suggestion) => {
+            shared.impact_changed().await;
+            Ok(Json(suggestion).into_response())
+        }
         Err(DecisionError::Unknown(_)) => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no suggestion {id}"),
@@ -186,10 +213,8 @@ async fn decide(
 
 async fn impact(State(shared): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&["it", "admin"])?;
-    let impact = crate::analysis::current_impact(&shared.store, &shared.config, now_unix_ms())
-        .await
-        .map_err(internal)?;
-    Ok(Json(impact).into_response())
+    let impact = shared.impact().await.map_err(internal)?;
+    Ok(Json(&*impact).into_response())
 }
 
 /// HR's indicators: fixed groups only. The one parameter is `week`; any

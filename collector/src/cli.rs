@@ -839,7 +839,7 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
 }
 
 /// An argon2id hash (PHC string) with a random salt.
-fn hash_password(password: &str) -> anyhow::Result<String> {
+pub fn hash_password(password: &str) -> anyhow::Result<String> {
     use argon2::PasswordHasher;
     let mut salt = [0_u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)

@@ -61,6 +61,7 @@ pub async fn run_analysis_once(shared: &Shared) -> bool {
     let outcome = match crate::analysis::recompute(store, &shared.config, started).await {
         Ok((changes, holding)) => {
             tracing::info!(holding, ?changes, "suggestions recomputed");
+            shared.impact_changed().await;
             "ok"
         }
         Err(error) => {

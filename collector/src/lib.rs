@@ -17,6 +17,7 @@
 //! - [`metrics`]: Prometheus counters for `/metrics`.
 //! - [`policy`]: the policy sent to agents.
 //! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL.
+//! - [`api`]: the JSON API under `/api/v1`; [`web`]: the dashboards.
 //! - [`demo`]: a simulated fleet that speaks only `sobrio.v1`.
 
 pub mod analysis;
@@ -36,3 +37,4 @@ pub mod policy;
 pub mod server;
 pub mod store;
 pub mod transport;
+pub mod web;

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::analysis::impact::Impact;
 use crate::config::CollectorConfig;
 use crate::enrollment::{EnrollmentService, random_secret};
 use crate::ingest::IngestService;
@@ -42,9 +43,42 @@ pub struct Shared {
     pub metrics: Arc<Metrics>,
     /// This process's identity among replicas (lease holder).
     pub replica_id: String,
+    /// Failed dashboard sign-ins, per account and address.
+    pub login_limiter: crate::web::LoginLimiter,
+    /// The fleet's impact, computed from every device's facts: kept for
+    /// [`IMPACT_FRESH`] so that the overview page stays fast on large
+    /// fleets; a decision on a suggestion drops it.
+    impact_cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Impact>)>>,
 }
 
+/// How long a computed impact is served before it is computed again.
+pub const IMPACT_FRESH: Duration = Duration::from_secs(10 * 60);
+
 impl Shared {
+    /// The fleet's impact now, computed at most every [`IMPACT_FRESH`].
+    ///
+    /// # Errors
+    /// When the store or the reference data fail.
+    pub async fn impact(&self) -> anyhow::Result<Arc<Impact>> {
+        let mut cache = self.impact_cache.lock().await;
+        if let Some((at, impact)) = cache.as_ref()
+            && at.elapsed() < IMPACT_FRESH
+        {
+            return Ok(impact.clone());
+        }
+        let impact = Arc::new(
+            crate::analysis::current_impact(&self.store, &self.config, crate::store::now_unix_ms())
+                .await?,
+        );
+        *cache = Some((std::time::Instant::now(), impact.clone()));
+        Ok(impact)
+    }
+
+    /// Drops the cached impact: suggestions changed.
+    pub async fn impact_changed(&self) {
+        *self.impact_cache.lock().await = None;
+    }
+
     /// Lifetime of device certificates.
     pub fn client_certificate_validity(&self) -> Duration {
         Duration::from_secs(u64::from(self.config.tls.client_certificate_days) * 86_400)
@@ -188,6 +222,8 @@ pub async fn start(
         pseudonym_key,
         metrics,
         replica_id,
+        login_limiter: crate::web::LoginLimiter::default(),
+        impact_cache: tokio::sync::Mutex::new(None),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let jobs = tokio::spawn(crate::jobs::run(shared.clone(), shutdown_rx.clone()));
@@ -219,11 +255,15 @@ pub async fn start(
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .merge(crate::api::routes())
+        .merge(crate::web::routes())
         .with_state(shared.clone());
     let http = tokio::spawn(
-        axum::serve(http_listener, app)
-            .with_graceful_shutdown(wait_for(shutdown_rx))
-            .into_future(),
+        axum::serve(
+            http_listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(wait_for(shutdown_rx))
+        .into_future(),
     );
 
     tracing::info!(%grpc_addr, %http_addr, ca = %ca_path.display(), "collector serving");

@@ -51,6 +51,14 @@ pub struct Impact {
     pub devices: u64,
     pub by_category: BTreeMap<String, u64>,
     pub by_department: BTreeMap<String, u64>,
+    /// Devices per department, then category.
+    pub by_department_category: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Reclaimable storage in bytes by kind, over the devices whose last
+    /// scan reported it: `duplicates` may overlap the other kinds, which
+    /// are disjoint.
+    pub reclaimable_bytes: BTreeMap<String, i64>,
+    /// Devices whose storage scan is counted in `reclaimable_bytes`.
+    pub scanned_devices: u64,
     /// Manufacturing footprint of the devices in use.
     pub embodied_kgco2e: Range,
     /// Its share per year of life (embodied / lifetime).
@@ -95,6 +103,9 @@ pub fn impact(
         devices: 0,
         by_category: BTreeMap::new(),
         by_department: BTreeMap::new(),
+        by_department_category: BTreeMap::new(),
+        reclaimable_bytes: BTreeMap::new(),
+        scanned_devices: 0,
         embodied_kgco2e: Range::default(),
         embodied_kgco2e_per_year: Range::default(),
         avoided_by_done_kgco2e: Range::default(),
@@ -141,6 +152,18 @@ pub fn impact(
             .by_department
             .entry(device.department.clone())
             .or_default() += 1;
+        *result
+            .by_department_category
+            .entry(device.department.clone())
+            .or_default()
+            .entry(category.name().to_owned())
+            .or_default() += 1;
+        if let Some(reclaimable) = device.reclaimable {
+            result.scanned_devices += 1;
+            for (kind, bytes) in reclaimable.by_kind() {
+                *result.reclaimable_bytes.entry(kind.to_owned()).or_default() += bytes;
+            }
+        }
         result.sources.insert(
             category.name().to_owned(),
             format!("{}; range: {}", footprint.source, footprint.source_range),

@@ -31,6 +31,10 @@ pub enum Category {
 }
 
 impl Category {
+    /// The categories a department can ask for.
+    pub const REQUESTABLE: [Self; 4] =
+        [Self::Laptop, Self::Desktop, Self::Tablet, Self::ThinClient];
+
     /// From the asset register's category or the agent's chassis; servers,
     /// virtual machines and unknown chassis are never suggested (`None`).
     /// The flag says an all-in-one: a desktop with its monitor.
@@ -122,6 +126,19 @@ pub struct Reclaimable {
 }
 
 impl Reclaimable {
+    /// The amounts under stable keys, for tables and the API.
+    pub fn by_kind(self) -> [(&'static str, i64); 7] {
+        [
+            ("duplicates", self.duplicates),
+            ("temp", self.temp),
+            ("cache", self.cache),
+            ("trash", self.trash),
+            ("stale", self.stale),
+            ("mail_archives", self.mail_archives),
+            ("old_downloads", self.old_downloads),
+        ]
+    }
+
     fn parts(self) -> [(&'static str, i64); 7] {
         [
             ("duplicates", self.duplicates),
@@ -1129,7 +1146,13 @@ pub async fn current_impact(
 ) -> anyhow::Result<impact::Impact> {
     let analysis = &config.analysis;
     let end = week_start(now_unix_ms);
-    let devices = store.device_facts(end - 7 * 86_400_000, end).await?;
+    let mut devices = store.device_facts(end - 7 * 86_400_000, end).await?;
+    let index: HashMap<String, usize> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.device_id.clone(), i))
+        .collect();
+    store.add_reclaimable(&mut devices, &index).await?;
     let embodied = reference_data(analysis)?;
     let today = jiff::Timestamp::from_millisecond(now_unix_ms)?
         .to_zoned(time_zone(analysis))

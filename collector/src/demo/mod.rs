@@ -100,22 +100,18 @@ pub async fn run(store_args: &StoreArgs, args: DemoArgs) -> anyhow::Result<()> {
         changes.created, changes.kept
     );
 
+    let accounts = demo_accounts(&store).await?;
+
     let local_agent = if args.no_local_agent {
         LocalAgent::Skipped("--no-local-agent".into())
     } else {
         start_local_agent(&store, &store_args.data_dir, grpc, &running).await
     };
-    print_summary(
-        &store,
-        &running,
-        &fleet,
-        &local_agent,
-        &store_args.data_dir,
-        args.once,
-    )
-    .await?;
+    print_summary(&store, &running, &fleet, &local_agent, &store_args.data_dir).await?;
+    print_accounts(running.http_addr, &accounts);
 
     if !args.once {
+        println!("Serving until interrupted: press Ctrl-C to stop.");
         shutdown_signal().await;
         eprintln!("shutting down");
     }
@@ -428,13 +424,39 @@ async fn try_start_local_agent(
     Ok(LocalAgent::Running { child, device_id })
 }
 
+/// The demo's dashboard accounts, one per role, with fresh passwords at
+/// every run: (name, role, password).
+async fn demo_accounts(store: &Store) -> anyhow::Result<Vec<(String, String, String)>> {
+    let mut accounts = Vec::new();
+    for role in ["admin", "it", "hr"] {
+        let name = format!("demo-{role}");
+        let secret = crate::enrollment::random_secret();
+        let password = format!("{role}-{}", &secret[..16]);
+        let hash = crate::cli::hash_password(&password)?;
+        store
+            .upsert_user(&name, Some(&hash), &[role.to_owned()])
+            .await?;
+        accounts.push((name, role.to_owned(), password));
+    }
+    Ok(accounts)
+}
+
+fn print_accounts(http_addr: SocketAddr, accounts: &[(String, String, String)]) {
+    println!();
+    println!("Dashboards: http://{}/", loopback(http_addr));
+    println!("  {:<12} {:<6} password (new at every run)", "user", "role");
+    for (name, role, password) in accounts {
+        println!("  {name:<12} {role:<6} {password}");
+    }
+    println!();
+}
+
 async fn print_summary(
     store: &Store,
     running: &RunningCollector,
     fleet: &Fleet,
     local_agent: &LocalAgent,
     data_dir: &Path,
-    once: bool,
 ) -> anyhow::Result<()> {
     let summary = store.fleet_summary(now_unix_ms()).await?;
     println!();
@@ -488,9 +510,6 @@ async fn print_summary(
              (see what it sends: sobrio-agent collect --once --json)"
         ),
         LocalAgent::Skipped(reason) => println!("This machine's agent is not running: {reason}"),
-    }
-    if !once {
-        println!("Serving until interrupted: press Ctrl-C to stop.");
     }
     Ok(())
 }

@@ -226,6 +226,43 @@ impl Store {
         Ok(devices)
     }
 
+    /// Fills in each device's reclaimable storage from its latest scan.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn add_reclaimable(
+        &self,
+        devices: &mut [DeviceFacts],
+        index: &HashMap<String, usize>,
+    ) -> Result<(), StoreError> {
+        let snapshots = sqlx::query(
+            "SELECT s.device_id, s.duplicate_bytes, s.temp_bytes, s.cache_bytes, s.trash_bytes,
+                s.stale_bytes, s.mail_archives_bytes, s.old_downloads_bytes
+             FROM storage_snapshots s
+             JOIN (SELECT device_id, MAX(collected_unix_ms) AS latest FROM storage_snapshots
+                   WHERE scanned_unix_ms IS NOT NULL GROUP BY device_id) l
+               ON l.device_id = s.device_id AND l.latest = s.collected_unix_ms",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for row in snapshots {
+            let id: String = row.get(0);
+            if let Some(&i) = index.get(&id) {
+                let bytes = |n: usize| row.get::<Option<i64>, _>(n).unwrap_or(0);
+                devices[i].reclaimable = Some(Reclaimable {
+                    duplicates: bytes(1),
+                    temp: bytes(2),
+                    cache: bytes(3),
+                    trash: bytes(4),
+                    stale: bytes(5),
+                    mail_archives: bytes(6),
+                    old_downloads: bytes(7),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The facts of every enrolled device, their use over `[start, end)`,
     /// departments' hourly activity and open requests.
     ///
@@ -252,31 +289,7 @@ impl Store {
             }
         }
 
-        let snapshots = sqlx::query(
-            "SELECT s.device_id, s.duplicate_bytes, s.temp_bytes, s.cache_bytes, s.trash_bytes,
-                s.stale_bytes, s.mail_archives_bytes, s.old_downloads_bytes
-             FROM storage_snapshots s
-             JOIN (SELECT device_id, MAX(collected_unix_ms) AS latest FROM storage_snapshots
-                   WHERE scanned_unix_ms IS NOT NULL GROUP BY device_id) l
-               ON l.device_id = s.device_id AND l.latest = s.collected_unix_ms",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        for row in snapshots {
-            let id: String = row.get(0);
-            if let Some(&i) = index.get(&id) {
-                let bytes = |n: usize| row.get::<Option<i64>, _>(n).unwrap_or(0);
-                devices[i].reclaimable = Some(Reclaimable {
-                    duplicates: bytes(1),
-                    temp: bytes(2),
-                    cache: bytes(3),
-                    trash: bytes(4),
-                    stale: bytes(5),
-                    mail_archives: bytes(6),
-                    old_downloads: bytes(7),
-                });
-            }
-        }
+        self.add_reclaimable(&mut devices, &index).await?;
 
         // One row per department, its hours packed as "start:count,…": a
         // department has hundreds of hours in the window, and rows are what
@@ -623,6 +636,79 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(|row| stored(&row)).collect()
+    }
+
+    /// One page of suggestions matching a kind, a status and a department
+    /// (each optional, `""` for any), by status then avoided kgCO2e, and how
+    /// many match.
+    ///
+    /// # Errors
+    /// On a database error or a stored row that does not parse.
+    pub async fn suggestions_page(
+        &self,
+        kind: &str,
+        status: &str,
+        department: &str,
+        page: i64,
+        size: i64,
+    ) -> Result<(Vec<StoredSuggestion>, i64), StoreError> {
+        // `departments` holds a JSON array: a department matches as its
+        // JSON string, with LIKE's wildcards escaped.
+        let pattern = if department.is_empty() {
+            String::new()
+        } else {
+            let quoted = serde_json::to_string(department)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let escaped = quoted
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("%{escaped}%")
+        };
+        let filter = "($1 = '' OR kind = $1) AND ($2 = '' OR status = $2)
+             AND ($3 = '' OR departments LIKE $3 ESCAPE '\\')";
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM suggestions WHERE {filter}"
+        )))
+        .bind(kind.to_owned())
+        .bind(status.to_owned())
+        .bind(pattern.clone())
+        .fetch_one(&self.pool)
+        .await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id, kind, status, departments, devices, rationale, avoided_kgco2e,
+                avoided_kgco2e_low, avoided_kgco2e_high, avoided_source, avoided_cost_eur,
+                created_unix_ms, updated_unix_ms
+             FROM suggestions WHERE {filter}
+             ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'accepted' THEN 1 WHEN 'done' THEN 2 ELSE 3 END,
+                avoided_kgco2e DESC, id
+             LIMIT $4 OFFSET $5"
+        )))
+        .bind(kind.to_owned())
+        .bind(status.to_owned())
+        .bind(pattern)
+        .bind(size)
+        .bind(page.saturating_sub(1).saturating_mul(size))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok((rows.iter().map(stored).collect::<Result<_, _>>()?, total))
+    }
+
+    /// Suggestions by kind and status: how many, and the kgCO2e they avoid.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn suggestion_counts(&self) -> Result<Vec<(String, String, i64, f64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT kind, status, COUNT(*), COALESCE(SUM(avoided_kgco2e), 0.0)
+             FROM suggestions GROUP BY kind, status ORDER BY kind, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect())
     }
 
     /// One suggestion and its decisions, oldest first.

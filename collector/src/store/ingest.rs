@@ -12,7 +12,10 @@ use std::fmt::Write;
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
-use super::{Backend, DeviceReports, DeviceWeek, IncomingReport, Store, StoreError, UsageHourRow};
+use super::{
+    Backend, DeviceReports, DeviceWeek, IncomingReport, InventoryRow, Store, StoreError,
+    UsageHourRow,
+};
 
 pub(crate) const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 24 * HOUR_MS;
@@ -295,22 +298,28 @@ impl Store {
             },
         )
         .await?;
-        let mut latest: HashMap<&str, (i64, &str)> = HashMap::new();
+        // The latest inventory's sortable facts are kept on the device, for
+        // the device list.
+        let mut latest: HashMap<&str, (i64, &InventoryRow)> = HashMap::new();
         for (device, collected, inventory) in &rows {
             let entry = latest
                 .entry(device.as_str())
-                .or_insert((*collected, &inventory.hostname));
+                .or_insert((*collected, inventory));
             if *collected > entry.0 {
-                *entry = (*collected, &inventory.hostname);
+                *entry = (*collected, inventory);
             }
         }
-        for (device, (collected, hostname)) in latest {
+        for (device, (collected, inventory)) in latest {
             sqlx::query(
-                "UPDATE devices SET inventory_unix_ms = $1, hostname = $2
-                 WHERE id = $3 AND (inventory_unix_ms IS NULL OR inventory_unix_ms < $1)",
+                "UPDATE devices SET inventory_unix_ms = $1, hostname = $2,
+                    chassis = $3, model = $4, age_since_date = $5
+                 WHERE id = $6 AND (inventory_unix_ms IS NULL OR inventory_unix_ms < $1)",
             )
             .bind(collected)
-            .bind(hostname.to_owned())
+            .bind(inventory.hostname.clone())
+            .bind(inventory.chassis.clone())
+            .bind(inventory.model.clone())
+            .bind(inventory.age_since_date.clone())
             .bind(device.to_owned())
             .execute(&mut *connection)
             .await?;

@@ -13,18 +13,24 @@
 //! they summarise.
 
 mod accounts;
+mod admin;
 mod analysis;
 mod assets;
+mod fleet;
 mod indicators;
 mod ingest;
 mod jobs;
+mod sessions;
 mod sql;
 
 pub use accounts::{Principal, ROLES};
+pub use admin::{EnrollmentTokenRow, UserRow};
 pub use analysis::{
     Decision, DecisionError, RecomputeOutcome, StoredSuggestion, SuggestionSnapshot,
 };
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
+pub use fleet::{DeviceListRow, DeviceSort};
+pub use sessions::BrowserSession;
 pub use sql::{Backend, Store};
 
 /// Errors of the store.

@@ -1,0 +1,299 @@
+//! The dashboards: pages rendered on the server from the templates in
+//! `dashboards/templates` (askama, compiled in), for IT (`/`, `/devices`,
+//! `/suggestions`), HR (`/digital-load`) and administrators (`/admin`).
+//!
+//! # Layout
+//! - [`session`]: sign-in, sign-out, the session cookie, CSRF and the
+//!   sign-in rate limit; the [`Visitor`] every page starts from.
+//! - [`i18n`]: French and English catalogues and number formats.
+//! - [`table`] and [`charts`]: every table can be downloaded as CSV; every
+//!   chart is SVG drawn here, beside the table with its figures.
+//! - one file per page.
+//!
+//! The pages practise what Sobrio measures: one stylesheet, no script, no
+//! third-party request, a few kilobytes each; they work without JavaScript
+//! and with the keyboard alone.
+
+pub mod admin;
+pub mod charts;
+pub mod devices;
+pub mod digital_load;
+pub mod i18n;
+pub mod overview;
+pub mod session;
+pub mod suggestions;
+pub mod table;
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+
+use crate::server::Shared;
+use crate::store::Principal;
+pub use i18n::{Catalogue, Lang};
+pub use session::{LoginLimiter, Visitor};
+
+/// Where the stylesheet is served; the query changes with its content so
+/// that browsers may keep it for a year.
+pub static STYLESHEET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let digest = ring::digest::digest(&ring::digest::SHA256, CSS.as_bytes());
+    let short: String = digest.as_ref()[..6]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("/static/sobrio.css?v={short}")
+});
+const CSS: &str = include_str!("../../../dashboards/static/sobrio.css");
+
+/// The pages' routes.
+pub fn routes() -> axum::Router<Arc<Shared>> {
+    axum::Router::new()
+        .route("/", get(overview::page))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/lang/{tag}", get(session::switch_language))
+        .route("/devices", get(devices::list))
+        .route("/devices/{id}", get(devices::detail))
+        .route("/suggestions", get(suggestions::page))
+        .route("/suggestions/{id}/{action}", post(suggestions::decide))
+        .route("/requests", post(suggestions::add_request))
+        .route("/requests/{id}/close", post(suggestions::close_request))
+        .route("/digital-load", get(digital_load::page))
+        .route("/admin", get(admin::page))
+        .route("/admin/tokens", post(admin::create_token))
+        .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
+        .route("/admin/users", post(admin::add_user))
+        .route("/admin/users/{name}/disable", post(admin::disable_user))
+        .route("/static/sobrio.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+/// What every page's layout needs: the language, the signed-in user and
+/// the session's CSRF token for the sign-out form.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub tr: &'static Catalogue,
+    pub user: Option<Principal>,
+    pub csrf: String,
+    /// The current path and query: where the language switch comes back.
+    pub here: String,
+    /// The navigation entry to mark as current.
+    pub section: &'static str,
+    pub stylesheet: &'static str,
+}
+
+impl Ctx {
+    /// The string for `key` in the page's language.
+    pub fn t<'a>(&'a self, key: &'a str) -> &'a str {
+        self.tr.t(key)
+    }
+
+    /// The page's language tag.
+    pub fn lang(&self) -> &'static str {
+        self.tr.lang.tag()
+    }
+
+    /// Whether the user holds one of `roles`.
+    pub fn can(&self, roles: &[&str]) -> bool {
+        self.user.as_ref().is_some_and(|u| u.has_any(roles))
+    }
+
+    /// `aria-current` for a navigation entry.
+    pub fn current(&self, section: &str) -> &'static str {
+        if self.section == section {
+            "page"
+        } else {
+            "false"
+        }
+    }
+
+    /// The links of the language switch: (tag, name, href, current).
+    pub fn languages(&self) -> Vec<(&'static str, &'static str, String, bool)> {
+        Lang::ALL
+            .iter()
+            .map(|&lang| {
+                (
+                    lang.tag(),
+                    match lang {
+                        Lang::En => "English",
+                        Lang::Fr => "Français",
+                    },
+                    format!("/lang/{}?back={}", lang.tag(), url_encode(&self.here)),
+                    lang == self.tr.lang,
+                )
+            })
+            .collect()
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A page's answer: HTML with the headers every page carries.
+pub fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No script runs, nothing loads from elsewhere, no page frames these.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// Renders a template as a page.
+pub fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(body) => html(status, body),
+        Err(error) => {
+            tracing::error!(%error, "page not rendered");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "page not rendered; see the collector's log\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A CSV download.
+pub fn csv(name: &str, body: String) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}
+
+/// The page that says what went wrong and what to do.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub ctx: Ctx,
+    pub title: String,
+    pub message: String,
+    /// A link onwards: (href, label).
+    pub onward: Option<(String, String)>,
+}
+
+/// A page's failure, shown in the page's language.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in: to the sign-in page, then back here.
+    SignIn(String),
+    /// Signed in without a role the page needs.
+    Forbidden(Ctx),
+    NotFound(Ctx, String),
+    /// A request the page refuses (bad form field, refused transition):
+    /// status and message, with a link back.
+    Refused(Ctx, StatusCode, String, String),
+    /// The store failed; logged, not shown.
+    Internal(Ctx, String),
+}
+
+impl PageError {
+    /// Logs an internal error and keeps the page context to answer in.
+    pub fn internal(ctx: &Ctx, error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, page = %ctx.here, "page failed");
+        Self::Internal(ctx.clone(), error.to_string())
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn(here) => {
+                Redirect::to(&format!("/login?next={}", url_encode(&here))).into_response()
+            }
+            Self::Forbidden(ctx) => {
+                let page = MessagePage {
+                    title: ctx.t("error.forbidden.title").to_owned(),
+                    message: ctx.t("error.forbidden.text").to_owned(),
+                    onward: Some(("/".into(), ctx.t("error.home").to_owned())),
+                    ctx,
+                };
+                render(StatusCode::FORBIDDEN, &page)
+            }
+            Self::NotFound(ctx, what) => {
+                let page = MessagePage {
+                    title: ctx.t("error.not_found.title").to_owned(),
+                    message: ctx.tr.f("error.not_found.text", &[("what", &what)]),
+                    onward: Some(("/".into(), ctx.t("error.home").to_owned())),
+                    ctx,
+                };
+                render(StatusCode::NOT_FOUND, &page)
+            }
+            Self::Refused(ctx, status, message, back) => {
+                let page = MessagePage {
+                    title: ctx.t("error.refused.title").to_owned(),
+                    message,
+                    onward: Some((back, ctx.t("error.back").to_owned())),
+                    ctx,
+                };
+                render(status, &page)
+            }
+            Self::Internal(ctx, _) => {
+                let page = MessagePage {
+                    title: ctx.t("error.internal.title").to_owned(),
+                    message: ctx.t("error.internal.text").to_owned(),
+                    onward: None,
+                    ctx,
+                };
+                render(StatusCode::INTERNAL_SERVER_ERROR, &page)
+            }
+        }
+    }
+}
+
+/// Shown for a missing value.
+pub const NONE: &str = "—";
+
+/// A Unix time in ms as `YYYY-MM-DD HH:MM` UTC.
+pub fn when(unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|_| NONE.into())
+}

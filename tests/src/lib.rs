@@ -254,6 +254,22 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
+    let (status, _, body) = http_exchange(addr, method, path, headers, body);
+    (status, body)
+}
+
+/// An HTTP/1.1 request; returns the status, the response headers (names
+/// lower-cased, in order) and the body.
+///
+/// # Panics
+/// When the connection fails.
+pub fn http_exchange(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
@@ -266,18 +282,23 @@ pub fn http_request(
     request += "\r\n";
     request += body;
     stream.write_all(request.as_bytes()).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .map_or((response.as_str(), ""), |(h, b)| (h, b));
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    (status, headers, body.to_owned())
 }
 
 /// Runs a binary to completion; returns its output.
@@ -427,6 +448,25 @@ pub fn valid_report() -> sobrio_proto::v1::Report {
 /// # Panics
 /// When a command fails.
 pub fn user_token(data_dir: &str, name: &str, role: &str) -> String {
+    add_user(data_dir, name, role, "a long enough passphrase");
+    let output = run(
+        "sobrio-collector",
+        &["--data-dir", data_dir, "user", "token", "create", name],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// Adds a dashboard user with `role` and `password` to the store of
+/// `data_dir`, through the command line.
+///
+/// # Panics
+/// When the command fails.
+pub fn add_user(data_dir: &str, name: &str, role: &str, password: &str) {
     use std::io::Write;
     let mut child = Command::new(binary("sobrio-collector"))
         .args([
@@ -447,7 +487,7 @@ pub fn user_token(data_dir: &str, name: &str, role: &str) -> String {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"a long enough passphrase\n")
+        .write_all(format!("{password}\n").as_bytes())
         .unwrap();
     let added = child.wait_with_output().unwrap();
     assert!(
@@ -455,14 +495,4 @@ pub fn user_token(data_dir: &str, name: &str, role: &str) -> String {
         "{}",
         String::from_utf8_lossy(&added.stderr)
     );
-    let output = run(
-        "sobrio-collector",
-        &["--data-dir", data_dir, "user", "token", "create", name],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }

@@ -326,7 +326,7 @@ pub async fn page(
             "tokens" => Ok(csv("enrollment-tokens", page.tokens.to_csv())),
             "departments" => Ok(csv("departments", page.departments.to_csv())),
             "users" => Ok(csv("users", page.users.to_csv())),
-            other => Err(PageError::NotFound(ctx, format!("csv={other}"))),
+            other => Err(PageError::not_found(ctx, format!("csv={other}"))),
         };
     }
     let page = admin_page(&shared, &visitor, ctx, None).await?;
@@ -346,7 +346,7 @@ pub struct TokenForm {
 }
 
 fn refused(ctx: &Ctx, message: String) -> PageError {
-    PageError::Refused(
+    PageError::refused(
         ctx.clone(),
         StatusCode::BAD_REQUEST,
         message,
@@ -437,7 +437,7 @@ pub async fn revoke_token(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
     {
-        return Err(PageError::NotFound(
+        return Err(PageError::not_found(
             ctx.clone(),
             ctx.tr.f("admin.no_token", &[("id", &id)]),
         ));
@@ -540,7 +540,7 @@ pub async fn disable_user(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
     {
-        return Err(PageError::NotFound(ctx.clone(), name));
+        return Err(PageError::not_found(ctx.clone(), name));
     }
     shared
         .store

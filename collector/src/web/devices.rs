@@ -134,7 +134,7 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     let ctx = visitor.require(&["it", "admin"], "devices")?;
     let refuse = |message: String| {
-        PageError::Refused(
+        PageError::refused(
             ctx.clone(),
             StatusCode::BAD_REQUEST,
             message,
@@ -292,7 +292,7 @@ pub async fn detail(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
     else {
-        return Err(PageError::NotFound(
+        return Err(PageError::not_found(
             ctx.clone(),
             ctx.tr.f("devices.unknown", &[("id", &id)]),
         ));
@@ -515,7 +515,7 @@ pub async fn detail(
     if let Some(name) = query.csv {
         return match sections.iter().find(|s| s.table.id == name) {
             Some(section) => Ok(csv(&name, section.table.to_csv())),
-            None => Err(PageError::NotFound(ctx, format!("csv={name}"))),
+            None => Err(PageError::not_found(ctx, format!("csv={name}"))),
         };
     }
     let page = DevicePage {

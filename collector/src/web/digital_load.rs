@@ -245,13 +245,13 @@ fn card(
 fn error(ctx: &Ctx, error: IndicatorsError) -> PageError {
     match error {
         IndicatorsError::Store(e) => PageError::internal(ctx, e),
-        IndicatorsError::BudgetSpent(_) | IndicatorsError::NotComplete(_) => PageError::Refused(
+        IndicatorsError::BudgetSpent(_) | IndicatorsError::NotComplete(_) => PageError::refused(
             ctx.clone(),
             StatusCode::CONFLICT,
             error.to_string(),
             "/digital-load".into(),
         ),
-        other => PageError::Refused(
+        other => PageError::refused(
             ctx.clone(),
             StatusCode::BAD_REQUEST,
             ctx.tr.f("load.bad_week", &[("error", &other.to_string())]),
@@ -291,7 +291,7 @@ pub async fn page(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     let monday = indicators::monday_of(&release.week).map_err(|e| {
-        PageError::Refused(
+        PageError::refused(
             ctx.clone(),
             StatusCode::BAD_REQUEST,
             e,
@@ -400,7 +400,7 @@ pub async fn page(
         return match name {
             "groups" => Ok(csv("digital-load", table.to_csv())),
             "trend" => Ok(csv("digital-load-trend", trend_table.to_csv())),
-            other => Err(PageError::NotFound(ctx, format!("csv={other}"))),
+            other => Err(PageError::not_found(ctx, format!("csv={other}"))),
         };
     }
 

@@ -221,7 +221,11 @@ pub struct MessagePage {
 
 /// A page's failure, shown in the page's language.
 #[derive(Debug)]
-pub enum PageError {
+pub struct PageError(Box<PageFailure>);
+
+/// What went wrong with a page.
+#[derive(Debug)]
+pub enum PageFailure {
     /// Not signed in: to the sign-in page, then back here.
     SignIn(String),
     /// Signed in without a role the page needs.
@@ -238,17 +242,40 @@ impl PageError {
     /// Logs an internal error and keeps the page context to answer in.
     pub fn internal(ctx: &Ctx, error: impl std::fmt::Display) -> Self {
         tracing::error!(%error, page = %ctx.here, "page failed");
-        Self::Internal(ctx.clone(), error.to_string())
+        Self(Box::new(PageFailure::Internal(
+            ctx.clone(),
+            error.to_string(),
+        )))
+    }
+
+    /// To sign-in, then back to `here`.
+    pub fn sign_in(here: String) -> Self {
+        Self(Box::new(PageFailure::SignIn(here)))
+    }
+
+    /// 403.
+    pub fn forbidden(ctx: Ctx) -> Self {
+        Self(Box::new(PageFailure::Forbidden(ctx)))
+    }
+
+    /// 404, naming what was not found.
+    pub fn not_found(ctx: Ctx, what: String) -> Self {
+        Self(Box::new(PageFailure::NotFound(ctx, what)))
+    }
+
+    /// A refused request: its status, the message, and where to go back.
+    pub fn refused(ctx: Ctx, status: StatusCode, message: String, back: String) -> Self {
+        Self(Box::new(PageFailure::Refused(ctx, status, message, back)))
     }
 }
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        match self {
-            Self::SignIn(here) => {
+        match *self.0 {
+            PageFailure::SignIn(here) => {
                 Redirect::to(&format!("/login?next={}", url_encode(&here))).into_response()
             }
-            Self::Forbidden(ctx) => {
+            PageFailure::Forbidden(ctx) => {
                 let page = MessagePage {
                     title: ctx.t("error.forbidden.title").to_owned(),
                     message: ctx.t("error.forbidden.text").to_owned(),
@@ -257,7 +284,7 @@ impl IntoResponse for PageError {
                 };
                 render(StatusCode::FORBIDDEN, &page)
             }
-            Self::NotFound(ctx, what) => {
+            PageFailure::NotFound(ctx, what) => {
                 let page = MessagePage {
                     title: ctx.t("error.not_found.title").to_owned(),
                     message: ctx.tr.f("error.not_found.text", &[("what", &what)]),
@@ -266,7 +293,7 @@ impl IntoResponse for PageError {
                 };
                 render(StatusCode::NOT_FOUND, &page)
             }
-            Self::Refused(ctx, status, message, back) => {
+            PageFailure::Refused(ctx, status, message, back) => {
                 let page = MessagePage {
                     title: ctx.t("error.refused.title").to_owned(),
                     message,
@@ -275,7 +302,7 @@ impl IntoResponse for PageError {
                 };
                 render(status, &page)
             }
-            Self::Internal(ctx, _) => {
+            PageFailure::Internal(ctx, _) => {
                 let page = MessagePage {
                     title: ctx.t("error.internal.title").to_owned(),
                     message: ctx.t("error.internal.text").to_owned(),

@@ -266,7 +266,7 @@ pub async fn page(
     if let Some(name) = query.csv {
         return match sections.iter().find(|s| s.table.id == name) {
             Some(section) => Ok(csv(&name, section.table.to_csv())),
-            None => Err(PageError::NotFound(ctx, format!("csv={name}"))),
+            None => Err(PageError::not_found(ctx, format!("csv={name}"))),
         };
     }
     let page = OverviewPage {

@@ -261,9 +261,9 @@ impl Visitor {
     pub fn require(&self, roles: &[&str], section: &'static str) -> Result<Ctx, PageError> {
         let ctx = self.ctx(section);
         match &self.session {
-            None => Err(PageError::SignIn(self.here.clone())),
+            None => Err(PageError::sign_in(self.here.clone())),
             Some(session) if session.principal.has_any(roles) => Ok(ctx),
-            Some(_) => Err(PageError::Forbidden(ctx)),
+            Some(_) => Err(PageError::forbidden(ctx)),
         }
     }
 
@@ -274,7 +274,7 @@ impl Visitor {
     pub fn check_csrf(&self, ctx: &Ctx, token: &str) -> Result<(), PageError> {
         match &self.session {
             Some(session) if same_secret(&session.csrf_token, token) => Ok(()),
-            _ => Err(PageError::Refused(
+            _ => Err(PageError::refused(
                 ctx.clone(),
                 StatusCode::FORBIDDEN,
                 ctx.t("error.csrf").to_owned(),

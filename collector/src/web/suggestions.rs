@@ -74,16 +74,16 @@ struct SuggestionsPage {
     request_ids: Vec<(i64, String)>,
 }
 
-fn check<'a>(
+fn check(
     ctx: &Ctx,
-    allowed: &[&'a str],
+    allowed: &[&str],
     value: Option<&str>,
     name: &str,
 ) -> Result<String, PageError> {
     match value {
         None | Some("") => Ok(String::new()),
         Some(v) if allowed.contains(&v) => Ok(v.to_owned()),
-        Some(v) => Err(PageError::Refused(
+        Some(v) => Err(PageError::refused(
             ctx.clone(),
             StatusCode::BAD_REQUEST,
             ctx.tr.f("error.filter", &[("name", name), ("value", v)]),
@@ -105,7 +105,7 @@ pub async fn page(
     let status = check(&ctx, &STATUSES, query.status.as_deref(), "status")?;
     let department = query.department.clone().unwrap_or_default();
     let page = page_number(&ctx, query.page.as_deref()).map_err(|message| {
-        PageError::Refused(
+        PageError::refused(
             ctx.clone(),
             StatusCode::BAD_REQUEST,
             message,
@@ -123,6 +123,10 @@ pub async fn page(
         if what == "summary" {
             let summary = summary_table(&ctx, &shared).await?;
             return Ok(csv("suggestions-summary", summary.to_csv()));
+        }
+        if what == "requests" {
+            let (requests, _) = requests_table(&ctx, &shared).await?;
+            return Ok(csv("requests", requests.to_csv()));
         }
         let (all, _) = shared
             .store
@@ -150,48 +154,7 @@ pub async fn page(
         .map_err(|e| PageError::internal(&ctx, e))?;
     let cards = list.iter().map(|s| card(&ctx, s, &names)).collect();
 
-    let requests_list = shared
-        .store
-        .open_requests()
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
-    let mut requests = Table::new(
-        "requests",
-        tr.t("requests.caption").to_owned(),
-        &[
-            (tr.t("col.department"), false),
-            (tr.t("col.category"), false),
-            (tr.t("col.quantity"), true),
-            (tr.t("col.min_memory"), true),
-            (tr.t("col.min_cores"), true),
-            (tr.t("col.min_storage"), true),
-        ],
-    );
-    requests.empty = tr.t("requests.none").to_owned();
-    let opt_bytes = |b: Option<i64>| {
-        b.map_or_else(|| Cell::text(super::NONE), |b| Cell::number(tr.bytes(b), b))
-    };
-    let mut request_ids = Vec::new();
-    for r in &requests_list {
-        request_ids.push((
-            r.id,
-            format!(
-                "{} · {} × {}",
-                r.department,
-                r.quantity,
-                category_name(&ctx, &r.category)
-            ),
-        ));
-        requests.rows.push(vec![
-            Cell::text(r.department.clone()),
-            Cell::text(category_name(&ctx, &r.category)),
-            Cell::number(tr.int(i64::from(r.quantity)), r.quantity),
-            opt_bytes(r.min_memory_bytes),
-            r.min_logical_cores
-                .map_or_else(|| Cell::text(super::NONE), |c| Cell::number(tr.int(c), c)),
-            opt_bytes(r.min_storage_bytes),
-        ]);
-    }
+    let (requests, request_ids) = requests_table(&ctx, &shared).await?;
 
     let departments = shared
         .store
@@ -228,6 +191,59 @@ pub async fn page(
         ctx,
     };
     Ok(render(StatusCode::OK, &page))
+}
+
+/// Open requests as a table, and (id, label) for their close buttons.
+async fn requests_table(
+    ctx: &Ctx,
+    shared: &Shared,
+) -> Result<(Table, Vec<(i64, String)>), PageError> {
+    let tr = ctx.tr;
+    let requests_list = shared
+        .store
+        .open_requests()
+        .await
+        .map_err(|e| PageError::internal(ctx, e))?;
+    let mut requests = Table::new(
+        "requests",
+        tr.t("requests.caption").to_owned(),
+        &[
+            (tr.t("col.department"), false),
+            (tr.t("col.category"), false),
+            (tr.t("col.quantity"), true),
+            (tr.t("col.min_memory"), true),
+            (tr.t("col.min_cores"), true),
+            (tr.t("col.min_storage"), true),
+        ],
+    );
+    requests.empty = tr.t("requests.none").to_owned();
+    let opt_bytes = |b: Option<i64>| {
+        b.map_or_else(|| Cell::text(super::NONE), |b| Cell::number(tr.bytes(b), b))
+    };
+    let mut request_ids = Vec::new();
+    for r in &requests_list {
+        request_ids.push((
+            r.id,
+            format!(
+                "{} · {} × {}",
+                r.department,
+                r.quantity,
+                category_name(ctx, &r.category)
+            ),
+        ));
+        requests.rows.push(vec![
+            Cell::text(r.department.clone()),
+            Cell::text(category_name(ctx, &r.category)),
+            Cell::number(tr.int(i64::from(r.quantity)), r.quantity),
+            opt_bytes(r.min_memory_bytes),
+            r.min_logical_cores
+                .map_or_else(|| Cell::text(super::NONE), |c| Cell::number(tr.int(c), c)),
+            opt_bytes(r.min_storage_bytes),
+        ]);
+    }
+
+    requests.csv_href = Some("/suggestions?csv=requests".into());
+    Ok((requests, request_ids))
 }
 
 async fn summary_table(ctx: &Ctx, shared: &Shared) -> Result<Table, PageError> {
@@ -342,12 +358,12 @@ pub async fn decide(
     visitor.check_csrf(&ctx, &form.csrf)?;
     let back = back_to(&form.back);
     let refuse =
-        |status, message: String| PageError::Refused(ctx.clone(), status, message, back.clone());
+        |status, message: String| PageError::refused(ctx.clone(), status, message, back.clone());
     let to = match action.as_str() {
         "accept" => "accepted",
         "done" => "done",
         "dismiss" => "dismissed",
-        _ => return Err(PageError::NotFound(ctx.clone(), action)),
+        _ => return Err(PageError::not_found(ctx.clone(), action)),
     };
     if form.reason.len() > 2000 {
         return Err(refuse(
@@ -364,7 +380,7 @@ pub async fn decide(
             shared.impact_changed().await;
             Ok(Redirect::to(&back).into_response())
         }
-        Err(DecisionError::Unknown(_)) => Err(PageError::NotFound(ctx.clone(), id)),
+        Err(DecisionError::Unknown(_)) => Err(PageError::not_found(ctx.clone(), id)),
         Err(DecisionError::Transition { from, .. }) => Err(refuse(
             StatusCode::CONFLICT,
             ctx.tr.f(
@@ -442,7 +458,7 @@ pub async fn add_request(
     visitor.check_csrf(&ctx, &form.csrf)?;
     let back = back_to(&form.back);
     let refuse = |message: String| {
-        PageError::Refused(ctx.clone(), StatusCode::BAD_REQUEST, message, back.clone())
+        PageError::refused(ctx.clone(), StatusCode::BAD_REQUEST, message, back.clone())
     };
     let department = form.department.trim();
     if department.is_empty() || department.len() > 200 {
@@ -499,7 +515,7 @@ pub async fn close_request(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
     {
-        return Err(PageError::NotFound(ctx.clone(), format!("request {id}")));
+        return Err(PageError::not_found(ctx.clone(), format!("request {id}")));
     }
     Ok(Redirect::to(&back_to(&form.back)).into_response())
 }

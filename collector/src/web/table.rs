@@ -34,6 +34,7 @@ impl Cell {
     }
 
     /// A number: shown localised, exported raw.
+    #[allow(clippy::needless_pass_by_value)] // Numbers and strings alike.
     pub fn number(shown: String, raw: impl ToString) -> Self {
         Self {
             text: shown,

@@ -1,0 +1,933 @@
+//! The dashboards end to end: a fleet file's history goes through the real
+//! gRPC path (`demo --fleet … --once`), then `sobrio-collector serve` serves
+//! the pages. Over plain HTTP: every page for every role and for an
+//! anonymous visitor, page weight and requests, escaping, CSRF, the
+//! sign-in limit, languages and the API description. In headless Chromium
+//! over WebDriver: signing in as each role, reviewing suggestions so that the
+//! decisions persist, and what HR may not see.
+
+use std::collections::HashMap;
+
+use sobrio_tests::{CollectorProcess, add_user, http_exchange, missing, run};
+
+const PASSWORD: &str = "a long enough passphrase";
+/// A host name that would run script if it were not escaped.
+const HOSTILE: &str = "<img src=x onerror=alert(1)>fin-lt-002";
+
+/// Five people each in Legal and Sales, one laptop each: with Finance and
+/// Design under k, one of them joins "other teams" (complementary
+/// suppression) and the other is published.
+const LEGAL: &str = r#"
+[[departments]]
+name = "Legal"
+
+[[departments]]
+name = "Sales"
+
+[[devices]]
+hostname = "leg-lt-001"
+department = "Legal"
+person = "legal1@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-01-10"
+profile = "office"
+
+[[devices]]
+hostname = "leg-lt-002"
+department = "Legal"
+person = "legal2@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-02-10"
+profile = "office"
+
+[[devices]]
+hostname = "leg-lt-003"
+department = "Legal"
+person = "legal3@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-03-10"
+profile = "office"
+
+[[devices]]
+hostname = "leg-lt-004"
+department = "Legal"
+person = "legal4@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-04-10"
+profile = "office"
+
+[[devices]]
+hostname = "leg-lt-005"
+department = "Legal"
+person = "legal5@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-05-10"
+profile = "office"
+
+[[devices]]
+hostname = "sal-lt-001"
+department = "Sales"
+person = "sales1@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-01-10"
+profile = "office"
+
+[[devices]]
+hostname = "sal-lt-002"
+department = "Sales"
+person = "sales2@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-02-10"
+profile = "office"
+
+[[devices]]
+hostname = "sal-lt-003"
+department = "Sales"
+person = "sales3@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-03-10"
+profile = "office"
+
+[[devices]]
+hostname = "sal-lt-004"
+department = "Sales"
+person = "sales4@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-04-10"
+profile = "office"
+
+[[devices]]
+hostname = "sal-lt-005"
+department = "Sales"
+person = "sales5@example.org"
+category = "laptop"
+vendor = "Dell"
+model = "Latitude 7420"
+memory_gb = 16
+logical_cores = 8
+storage_gb = 512
+purchase_date = "2023-05-10"
+profile = "office"
+"#;
+
+/// A collector serving a fleet with a hostile host name, and users it, hr,
+/// admin and one to lock out.
+struct Site {
+    _dir: tempfile::TempDir,
+    collector: CollectorProcess,
+    /// Host name → device id.
+    devices: HashMap<String, String>,
+}
+
+fn site() -> Site {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data = data.to_str().unwrap().to_owned();
+    let fleet = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/fleet.toml"
+    ))
+    .unwrap()
+    .replace(
+        "hostname = \"fin-lt-002\"",
+        &format!("hostname = \"{HOSTILE}\""),
+    ) + LEGAL;
+    let fleet_path = dir.path().join("fleet.toml");
+    std::fs::write(&fleet_path, fleet).unwrap();
+    let seeded = run(
+        "sobrio-collector",
+        &[
+            "--data-dir",
+            &data,
+            "demo",
+            "--fleet",
+            fleet_path.to_str().unwrap(),
+            "--once",
+            "--no-local-agent",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    for (name, role) in [
+        ("ines", "it"),
+        ("hugo", "hr"),
+        ("ada", "admin"),
+        ("locked", "it"),
+    ] {
+        add_user(&data, name, role, PASSWORD);
+    }
+    let listed = run(
+        "sobrio-collector",
+        &["--data-dir", &data, "device", "list", "--json"],
+    );
+    let devices: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    let devices = devices
+        .iter()
+        .map(|d| {
+            (
+                d["hostname"].as_str().unwrap().to_owned(),
+                d["id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let collector = CollectorProcess::serve(&data, &[]);
+    Site {
+        _dir: dir,
+        collector,
+        devices,
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn cookies(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next()?.split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+        + marker.len();
+    body[start..start + body[start..].find('"').unwrap()].to_owned()
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", sobrio_collector::web::url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Signs in over HTTP; returns the `Cookie` header value, or the status of
+/// a refused sign-in.
+fn sign_in(addr: &str, user: &str, password: &str) -> Result<String, u16> {
+    let (status, headers, body) = http_exchange(addr, "GET", "/login", &[], "");
+    assert_eq!(status, 200);
+    let signin = cookies(&headers)
+        .into_iter()
+        .find(|(n, _)| n == "sobrio_signin")
+        .expect("the sign-in page sets its token cookie");
+    let cookie = format!("sobrio_signin={}", signin.1);
+    let body = form(&[
+        ("username", user),
+        ("password", password),
+        ("csrf", &hidden(&body, "csrf")),
+        ("next", "/"),
+    ]);
+    let (status, headers, _) = http_exchange(
+        addr,
+        "POST",
+        "/login",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &body,
+    );
+    if status != 303 {
+        return Err(status);
+    }
+    let session = cookies(&headers)
+        .into_iter()
+        .find(|(n, v)| n == "sobrio_session" && !v.is_empty())
+        .expect("a session cookie");
+    Ok(format!("sobrio_session={}", session.1))
+}
+
+/// A page's weight: the HTML and every resource it links, fetched as a
+/// browser would; (bytes, requests, third-party links).
+fn weigh(addr: &str, cookie: &str, path: &str) -> (usize, usize, Vec<String>) {
+    let (status, _, body) = http_exchange(addr, "GET", path, &[("Cookie", cookie)], "");
+    assert!(status == 200, "{path}: {status}");
+    let mut bytes = body.len();
+    let mut requests = 1;
+    let mut outside = Vec::new();
+    for attribute in ["src=\"", "href=\""] {
+        for (at, _) in body.match_indices(attribute) {
+            let rest = &body[at + attribute.len()..];
+            let url = &rest[..rest.find('"').unwrap()];
+            if url.starts_with("http:") || url.starts_with("https:") || url.starts_with("//") {
+                outside.push(url.to_owned());
+            }
+            // Resources the browser loads by itself: the stylesheet (links
+            // and forms load only when followed).
+            let tag_start = body[..at].rfind('<').unwrap();
+            let tag = &body[tag_start..at];
+            let loads = tag.starts_with("<img")
+                || tag.starts_with("<script")
+                || (tag.starts_with("<link") && tag.contains("stylesheet"));
+            if loads && !url.starts_with("data:") {
+                let (status, _, resource) = http_exchange(addr, "GET", url, &[], "");
+                assert_eq!(status, 200, "{url}");
+                bytes += resource.len();
+                requests += 1;
+            }
+        }
+    }
+    (bytes, requests, outside)
+}
+
+#[test]
+fn pages_follow_the_roles_stay_light_and_show_hostile_text_inert() {
+    let site = site();
+    let addr = site.collector.http_addr.as_str();
+    let hostile_id = site.devices[HOSTILE].clone();
+    let device_page = format!("/devices/{hostile_id}");
+    let pages = [
+        "/",
+        "/devices",
+        "/devices?sort=age&dir=desc",
+        device_page.as_str(),
+        "/suggestions",
+        "/digital-load",
+        "/admin",
+    ];
+
+    // Anonymous: every page sends to sign-in, and comes back after.
+    for page in pages {
+        let (status, headers, _) = http_exchange(addr, "GET", page, &[], "");
+        assert_eq!(status, 303, "{page}");
+        let location = header(&headers, "location").unwrap();
+        assert!(
+            location.starts_with("/login?next=%2F"),
+            "{page}: {location}"
+        );
+    }
+
+    let it = sign_in(addr, "ines", PASSWORD).unwrap();
+    let hr = sign_in(addr, "hugo", PASSWORD).unwrap();
+    let admin = sign_in(addr, "ada", PASSWORD).unwrap();
+    // The role matrix of the pages, as DESIGN.md gives it.
+    let expected: [(&str, &str, [u16; 7]); 3] = [
+        ("it", &it, [200, 200, 200, 200, 200, 403, 403]),
+        ("hr", &hr, [303, 403, 403, 403, 403, 200, 403]),
+        ("admin", &admin, [200, 200, 200, 200, 200, 403, 200]),
+    ];
+    println!("page weight (budget: 100 KB and 10 requests, no third party):");
+    for (role, cookie, statuses) in &expected {
+        for (page, want) in pages.iter().zip(statuses) {
+            let (status, headers, body) =
+                http_exchange(addr, "GET", page, &[("Cookie", cookie)], "");
+            assert_eq!(status, *want, "{role} {page}: {body}");
+            if status == 200 {
+                assert_eq!(
+                    header(&headers, "content-security-policy")
+                        .map(|c| c.contains("default-src 'none'")),
+                    Some(true)
+                );
+                let (bytes, requests, outside) = weigh(addr, cookie, page);
+                println!("  {role:<6} {page:<40} {bytes:>7} B  {requests} requests");
+                assert!(bytes <= 100_000, "{role} {page}: {bytes} bytes");
+                assert!(requests <= 10, "{role} {page}: {requests} requests");
+                assert!(
+                    outside.is_empty(),
+                    "{role} {page} links outside: {outside:?}"
+                );
+                // Every table can be downloaded.
+                assert!(
+                    body.matches("<table").count() <= body.matches(" download>").count(),
+                    "{role} {page}: a table without its CSV"
+                );
+            }
+        }
+    }
+    // HR's landing page is the digital load, which shows groups only.
+    let (_, headers, _) = http_exchange(addr, "GET", "/", &[("Cookie", &hr)], "");
+    assert_eq!(header(&headers, "location"), Some("/digital-load"));
+    let (_, _, load) = http_exchange(addr, "GET", "/digital-load", &[("Cookie", &hr)], "");
+    assert!(load.contains("Organisation") && load.contains("What the indicators mean"));
+    // One of Legal and Sales is published with its five people's figures;
+    // the other joins "other teams" so that Finance and Design stay hidden.
+    let card = |group: &str| {
+        let card = &load[load.find(&format!("<h3>{group}")).expect("a card")..];
+        card[..card.find("</li>").unwrap()].to_owned()
+    };
+    let (legal, sales) = (card("Legal"), card("Sales"));
+    let published: Vec<&String> = [&legal, &sales]
+        .into_iter()
+        .filter(|c| c.contains("5 people") && c.contains("median"))
+        .collect();
+    assert_eq!(published.len(), 1, "{legal}\n{sales}");
+    assert!(card("Other teams").contains("median"));
+    assert!(card("Finance").contains("Not shown"));
+    for (hostname, id) in &site.devices {
+        assert!(!load.contains(id.as_str()), "a device id on HR's page");
+        let name = hostname.rsplit('>').next().unwrap();
+        assert!(!load.contains(name), "host name {name} on HR's page");
+    }
+
+    // Hostile text is shown as text.
+    for page in ["/devices?sort=hostname", device_page.as_str()] {
+        let (_, _, body) = http_exchange(addr, "GET", page, &[("Cookie", &it)], "");
+        // Escaped as character references (askama writes `&#60;`).
+        assert!(
+            body.contains("&#60;img src=x onerror=alert(1)&#62;fin-lt-002"),
+            "{page}"
+        );
+        assert!(!body.contains("<img"), "{page}");
+    }
+    let (_, headers, csv) = http_exchange(addr, "GET", "/devices?csv=all", &[("Cookie", &it)], "");
+    assert_eq!(
+        header(&headers, "content-type"),
+        Some("text/csv; charset=utf-8")
+    );
+    assert!(csv.contains(HOSTILE), "the CSV keeps the name verbatim");
+
+    // A form without the session's CSRF token is refused, and changes nothing.
+    let (_, _, before) = http_exchange(
+        addr,
+        "GET",
+        "/suggestions?status=accepted",
+        &[("Cookie", &it)],
+        "",
+    );
+    let (_, _, list) = http_exchange(
+        addr,
+        "GET",
+        "/suggestions?status=open",
+        &[("Cookie", &it)],
+        "",
+    );
+    let id = list
+        .split("id=\"s-")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (status, _, _) = http_exchange(
+        addr,
+        "POST",
+        &format!("/suggestions/{id}/accept"),
+        &[
+            ("Cookie", &it),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "csrf=forged",
+    );
+    assert_eq!(status, 403);
+    let (_, _, after) = http_exchange(
+        addr,
+        "GET",
+        "/suggestions?status=accepted",
+        &[("Cookie", &it)],
+        "",
+    );
+    assert_eq!(
+        before.matches("class=\"card\"").count(),
+        after.matches("class=\"card\"").count()
+    );
+
+    // The API takes the session for reading, and wants the CSRF header to write.
+    let (status, _, _) = http_exchange(addr, "GET", "/api/v1/impact", &[("Cookie", &it)], "");
+    assert_eq!(status, 200);
+    let (status, _, _) = http_exchange(addr, "GET", "/api/v1/impact", &[("Cookie", &hr)], "");
+    assert_eq!(status, 403);
+    let (status, _, _) = http_exchange(
+        addr,
+        "POST",
+        &format!("/api/v1/suggestions/{id}/accept"),
+        &[("Cookie", &it)],
+        "",
+    );
+    assert_eq!(status, 401);
+
+    // Every route the OpenAPI document describes exists and wants credentials.
+    let (status, _, spec) = http_exchange(addr, "GET", "/api/v1/openapi.json", &[], "");
+    assert_eq!(status, 200);
+    let spec: serde_json::Value = serde_json::from_str(&spec).unwrap();
+    for (path, methods) in spec["paths"].as_object().unwrap() {
+        let concrete = path.replace("{id}", &id).replace("{action}", "accept");
+        for method in methods.as_object().unwrap().keys() {
+            let (status, _, _) = http_exchange(addr, &method.to_uppercase(), &concrete, &[], "");
+            let want = if path.ends_with("openapi.json") {
+                200
+            } else {
+                401
+            };
+            assert_eq!(status, want, "{method} {path}");
+        }
+    }
+
+    // French from the browser's languages, English from the switch.
+    let (_, _, french) = http_exchange(
+        addr,
+        "GET",
+        "/",
+        &[
+            ("Cookie", &it),
+            ("Accept-Language", "fr-FR,fr;q=0.9,en;q=0.5"),
+        ],
+        "",
+    );
+    assert!(french.contains("<html lang=\"fr\">") && french.contains("Équipements"));
+    let (status, headers, _) = http_exchange(
+        addr,
+        "GET",
+        "/lang/en?back=%2Fdevices",
+        &[("Accept-Language", "fr")],
+        "",
+    );
+    assert_eq!(
+        (status, header(&headers, "location")),
+        (303, Some("/devices"))
+    );
+    let lang = cookies(&headers)
+        .into_iter()
+        .find(|(n, _)| n == "sobrio_lang")
+        .unwrap();
+    let (_, _, english) = http_exchange(
+        addr,
+        "GET",
+        "/",
+        &[
+            ("Cookie", &format!("{it}; sobrio_lang={}", lang.1)),
+            ("Accept-Language", "fr"),
+        ],
+        "",
+    );
+    assert!(english.contains("Fleet overview"));
+
+    // Five wrong passwords lock the account for a while, even for the right one.
+    for _ in 0..5 {
+        assert_eq!(sign_in(addr, "locked", "wrong password!!"), Err(401));
+    }
+    assert_eq!(sign_in(addr, "locked", PASSWORD), Err(429));
+    assert!(
+        sign_in(addr, "ines", PASSWORD).is_ok(),
+        "other accounts still sign in"
+    );
+}
+
+/// A chromedriver process on a free port, killed when dropped.
+struct ChromeDriver {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver() -> Option<ChromeDriver> {
+    let found = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(name).is_file()))
+    };
+    if !found("chromedriver") || !(found("chromium") || found("chromium-browser")) {
+        missing("chromium and chromedriver (Debian packages chromium, chromium-driver)");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let driver = ChromeDriver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(driver);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("chromedriver did not listen on port {port}");
+}
+
+mod browser {
+    use fantoccini::{Client, Locator};
+
+    pub type Step = Result<(), String>;
+
+    pub fn fail(what: &str, error: impl std::fmt::Display) -> String {
+        format!("{what}: {error}")
+    }
+
+    pub async fn text(client: &Client, css: &str) -> Result<String, String> {
+        client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| fail(css, e))?
+            .text()
+            .await
+            .map_err(|e| fail(css, e))
+    }
+
+    pub async fn path(client: &Client) -> Result<String, String> {
+        let url = client.current_url().await.map_err(|e| fail("url", e))?;
+        Ok(match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        })
+    }
+
+    pub async fn sign_in(client: &Client, base: &str, user: &str, password: &str) -> Step {
+        client
+            .goto(&format!("{base}/login"))
+            .await
+            .map_err(|e| fail("login page", e))?;
+        for (css, value) in [("#username", user), ("#password", password)] {
+            client
+                .find(Locator::Css(css))
+                .await
+                .map_err(|e| fail(css, e))?
+                .send_keys(value)
+                .await
+                .map_err(|e| fail(css, e))?;
+        }
+        click(client, "form.signin button[type=submit]").await?;
+        arrive(client, |p| !p.starts_with("/login")).await
+    }
+
+    pub async fn sign_out(client: &Client) -> Step {
+        click(client, "form[action='/logout'] button").await?;
+        arrive(client, |p| p == "/login").await
+    }
+
+    /// Waits until the browser's page is one `at` accepts: a click that
+    /// submits a form returns before the next page is there.
+    pub async fn arrive(client: &Client, at: impl Fn(&str) -> bool) -> Step {
+        let mut last = String::new();
+        for _ in 0..200 {
+            last = path(client).await?;
+            if at(&last) {
+                // And the new document is ready to be read.
+                if client.find(Locator::Css("footer")).await.is_ok() {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(format!("the browser stayed at {last}"))
+    }
+
+    pub async fn click(client: &Client, css: &str) -> Step {
+        client
+            .find(Locator::Css(css))
+            .await
+            .map_err(|e| fail(css, e))?
+            .click()
+            .await
+            .map_err(|e| fail(css, e))?;
+        Ok(())
+    }
+
+    /// Saves a screenshot of the page under `$SOBRIO_SCREENSHOTS/NAME.png`
+    /// when that variable names a folder (to look at the pages).
+    pub async fn snap(client: &Client, name: &str) -> Step {
+        if let Some(dir) = std::env::var_os("SOBRIO_SCREENSHOTS") {
+            let png = client
+                .screenshot()
+                .await
+                .map_err(|e| fail("screenshot", e))?;
+            std::fs::write(std::path::Path::new(&dir).join(format!("{name}.png")), png)
+                .map_err(|e| fail("screenshot", e))?;
+        }
+        Ok(())
+    }
+
+    /// Waits (5 s at most) for the element to hold the text.
+    pub async fn expect(client: &Client, css: &str, want: &str) -> Step {
+        let mut got = Err(String::new());
+        for _ in 0..100 {
+            got = text(client, css).await;
+            if got.as_ref().is_ok_and(|t| t.contains(want)) {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Err(format!("{css}: expected {want:?}, found {got:?}"))
+    }
+}
+
+#[test]
+fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided() {
+    let Some(driver) = chromedriver() else {
+        return;
+    };
+    let site = site();
+    let base = format!("http://{}", site.collector.http_addr);
+    let hostile_id = site.devices[HOSTILE].clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        use browser::{arrive, click, expect, fail, path, sign_in, sign_out, snap, text};
+        use fantoccini::Locator;
+        let capabilities: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_value(serde_json::json!({
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                             "--disable-dev-shm-usage", "--window-size=1280,1000",
+                             "--lang=en-GB"]
+                }
+            }))
+            .unwrap();
+        let client = fantoccini::Client::with_capabilities_and_connector(
+            &driver.url,
+            &capabilities,
+            hyper_util::client::legacy::connect::HttpConnector::new(),
+        )
+        .await
+        .expect("a Chromium session through chromedriver");
+
+        let steps = async {
+            // Anonymous: sent to sign-in, then back where they were going.
+            client
+                .goto(&format!("{base}/suggestions"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            let here = path(&client).await?;
+            if here != "/login?next=%2Fsuggestions" {
+                return Err(format!("anonymous visitor at {here}"));
+            }
+            snap(&client, "login").await?;
+            for (css, value) in [("#username", "ines"), ("#password", PASSWORD)] {
+                client
+                    .find(Locator::Css(css))
+                    .await
+                    .map_err(|e| fail(css, e))?
+                    .send_keys(value)
+                    .await
+                    .map_err(|e| fail(css, e))?;
+            }
+            click(&client, "form.signin button[type=submit]").await?;
+            arrive(&client, |p| p == "/suggestions").await?;
+            expect(&client, "h1", "Suggestions").await?;
+            snap(&client, "suggestions").await?;
+            client
+                .goto(&format!("{base}/"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            snap(&client, "overview").await?;
+            client
+                .goto(&format!("{base}/devices/{hostile_id}"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            snap(&client, "device").await?;
+
+            // Accept one suggestion, dismiss another with a reason. Each
+            // form comes back to the list it was sent from.
+            let open = "/suggestions?kind=&status=open&department=&page=1";
+            client
+                .goto(&format!("{base}{open}"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            let accept = client
+                .find(Locator::Css("form[action$='/accept']"))
+                .await
+                .map_err(|e| fail("accept form", e))?;
+            let action = accept
+                .attr("action")
+                .await
+                .map_err(|e| fail("action", e))?
+                .unwrap_or_default();
+            let accepted = action.split('/').nth(2).unwrap_or_default().to_owned();
+            client
+                .goto(&format!("{base}/suggestions?status=open"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            click(
+                &client,
+                &format!("#s-{accepted} form[action$='/accept'] button"),
+            )
+            .await?;
+            arrive(&client, |p| p == open).await?;
+            let dismissed = client
+                .find_all(Locator::Css("form[action$='/dismiss']"))
+                .await
+                .map_err(|e| fail("dismiss forms", e))?;
+            let mut other = String::new();
+            for form in dismissed {
+                let action = form
+                    .attr("action")
+                    .await
+                    .map_err(|e| fail("action", e))?
+                    .unwrap_or_default();
+                let id = action.split('/').nth(2).unwrap_or_default().to_owned();
+                if id != accepted {
+                    other = id;
+                    break;
+                }
+            }
+            client
+                .goto(&format!("{base}/suggestions?status=open"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            client
+                .find(Locator::Css(&format!("#reason-{other}")))
+                .await
+                .map_err(|e| fail("reason", e))?
+                .send_keys("Design keeps it for the print studio")
+                .await
+                .map_err(|e| fail("reason", e))?;
+            click(
+                &client,
+                &format!("#s-{other} form[action$='/dismiss'] button"),
+            )
+            .await?;
+            arrive(&client, |p| p == open).await?;
+
+            // Both persist: seen again after reloading.
+            client
+                .goto(&format!("{base}/suggestions?status=accepted"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            client.refresh().await.map_err(|e| fail("reload", e))?;
+            expect(&client, &format!("#s-{accepted} .status"), "accepted").await?;
+            client
+                .goto(&format!("{base}/suggestions?status=dismissed"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            client.refresh().await.map_err(|e| fail("reload", e))?;
+            expect(&client, &format!("#s-{other} .status"), "dismissed").await?;
+
+            // A host name holding HTML is shown as text.
+            client
+                .goto(&format!("{base}/devices?sort=hostname"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            let images = client
+                .find_all(Locator::Css("main img"))
+                .await
+                .map_err(|e| fail("images", e))?;
+            snap(&client, "devices").await?;
+            if !images.is_empty() {
+                return Err("the host name became an image element".into());
+            }
+            client
+                .find(Locator::LinkText(HOSTILE))
+                .await
+                .map_err(|e| fail("the hostile name as link text", e))?;
+            sign_out(&client).await?;
+            expect(&client, "h1", "Sign in").await?;
+
+            // HR lands on the digital load, and may not see a device.
+            sign_in(&client, &base, "hugo", PASSWORD).await?;
+            let here = path(&client).await?;
+            if here != "/digital-load" {
+                return Err(format!("hr landed on {here}"));
+            }
+            expect(&client, "h1", "Digital load").await?;
+            expect(&client, "#h-organisation", "The organisation").await?;
+            expect(&client, ".groups", "Legal").await?;
+            expect(&client, ".groups", "Meeting hours per person").await?;
+            snap(&client, "digital-load").await?;
+            client
+                .goto(&format!("{base}/devices/{hostile_id}"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            expect(&client, "h1", "Not for your role").await?;
+            sign_out(&client).await?;
+
+            // The administrator sees administration, in French on request.
+            sign_in(&client, &base, "ada", PASSWORD).await?;
+            client
+                .goto(&format!("{base}/admin"))
+                .await
+                .map_err(|e| fail("goto", e))?;
+            expect(&client, "h1", "Administration").await?;
+            click(&client, "a[hreflang='fr']").await?;
+            expect(&client, "#h-tokens", "Jetons d'enrôlement").await?;
+            snap(&client, "admin-fr").await?;
+            let _ = text(&client, "h1").await?;
+            Ok::<(), String>(())
+        }
+        .await;
+
+        if let Err(error) = steps {
+            let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+            std::fs::create_dir_all(&shots).unwrap();
+            let file = shots.join("dashboards-failure.png");
+            if let Ok(png) = client.screenshot().await {
+                std::fs::write(&file, png).unwrap();
+            }
+            let source = client.source().await.unwrap_or_default();
+            let _ = client.close().await;
+            panic!(
+                "{error}\nscreenshot: {}\npage source:\n{source}",
+                file.display()
+            );
+        }
+        client.close().await.unwrap();
+    });
+}

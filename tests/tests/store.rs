@@ -3,8 +3,8 @@
 //! `TEST_DATABASE_URL` names).
 
 use sobrio_collector::store::{
-    AssetRow, DeviceReports, IncomingReport, InventoryRow, NewDevice, NewToken, PersonDayRow,
-    Retention, StorageRow, Store, TokenRefusal, UsageHourRow,
+    AssetRow, DeviceReports, DeviceSort, IncomingReport, InventoryRow, NewDevice, NewToken,
+    PersonDayRow, Retention, StorageRow, Store, TokenRefusal, UsageHourRow,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for each test function.
@@ -47,6 +47,9 @@ store_tests!(
     the_asset_register_imports_once_and_its_purchase_date_wins,
     suggestions_keep_their_decisions_across_recomputations,
     the_analysis_reads_rollups_inventories_and_the_register,
+    sessions_expire_end_at_sign_out_and_with_their_user,
+    the_device_list_sorts_filters_and_pages_by_the_latest_inventory,
+    enrollment_tokens_are_listed_by_digest_and_revoked,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -828,4 +831,217 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
     let stored = store.suggestions(Some("reuse")).await.unwrap();
     assert_eq!(stored[0].departments, ["Finance", "Legal"]);
     assert_eq!(stored[0].avoided_kgco2e.value, 204.4);
+}
+
+async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
+    store
+        .upsert_user(
+            "ines",
+            Some("$argon2id$hash"),
+            &["it".into(), "admin".into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.password_hash("ines").await.unwrap().as_deref(),
+        Some("$argon2id$hash")
+    );
+    assert_eq!(store.password_hash("nobody").await.unwrap(), None);
+    let t = now();
+    store
+        .open_session("secret-1", "ines", "csrf-1", t, t + HOUR)
+        .await
+        .unwrap();
+    let session = store.session("secret-1", t).await.unwrap().unwrap();
+    assert_eq!(session.principal.name, "ines");
+    let mut roles = session.principal.roles.clone();
+    roles.sort();
+    assert_eq!(roles, ["admin", "it"]);
+    assert_eq!(session.csrf_token, "csrf-1");
+    // Unknown and expired sessions are nobody's.
+    assert!(store.session("secret-2", t).await.unwrap().is_none());
+    assert!(store.session("secret-1", t + HOUR).await.unwrap().is_none());
+    // Moving the expiry keeps it alive; signing out ends it.
+    store
+        .extend_session("secret-1", t + 2 * HOUR)
+        .await
+        .unwrap();
+    assert!(store.session("secret-1", t + HOUR).await.unwrap().is_some());
+    store.close_session("secret-1").await.unwrap();
+    assert!(store.session("secret-1", t).await.unwrap().is_none());
+
+    // Disabling a user ends their sessions and stops their API tokens.
+    store
+        .open_session("secret-3", "ines", "csrf-3", t, t + HOUR)
+        .await
+        .unwrap();
+    store.add_api_token("ines", "api-token").await.unwrap();
+    assert!(
+        store
+            .principal_for_token("api-token")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(store.disable_user("ines", t).await.unwrap());
+    assert!(
+        !store.disable_user("ines", t).await.unwrap(),
+        "already disabled"
+    );
+    assert!(store.session("secret-3", t).await.unwrap().is_none());
+    assert!(
+        store
+            .principal_for_token("api-token")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.password_hash("ines").await.unwrap(), None);
+    let users = store.users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].api_tokens, 1);
+    assert!(users[0].disabled_unix_ms.is_some());
+}
+
+fn inventory(hostname: &str, chassis: &str, model: &str, since: &str) -> InventoryRow {
+    InventoryRow {
+        hostname: hostname.into(),
+        model: Some(model.into()),
+        chassis: chassis.into(),
+        age_since_date: Some(since.into()),
+        ..InventoryRow::default()
+    }
+}
+
+async fn the_device_list_sorts_filters_and_pages_by_the_latest_inventory(store: &Store) {
+    for (id, department) in [("a", "Finance"), ("b", "Legal"), ("c", "Finance")] {
+        device(store, id, department).await;
+    }
+    let at = now() - DAY;
+    let with_inventory = |id: &str, time: i64, row: InventoryRow| {
+        let mut r = report(time);
+        r.inventory = Some(row);
+        group(id, "x", vec![r])
+    };
+    store
+        .store_batch(
+            &[
+                with_inventory("a", at, inventory("zeta", "laptop", "T14", "2019-01-01")),
+                with_inventory(
+                    "b",
+                    at,
+                    inventory("alpha", "desktop", "OptiPlex", "2023-05-01"),
+                ),
+                with_inventory("c", at, inventory("mid", "laptop", "X1", "2021-03-01")),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    // A newer inventory replaces the facts; an older one arriving later
+    // does not.
+    store
+        .store_batch(
+            &[with_inventory(
+                "c",
+                at + HOUR,
+                inventory("mid", "tablet", "Surface", "2021-03-01"),
+            )],
+            now(),
+        )
+        .await
+        .unwrap();
+    store
+        .store_batch(
+            &[with_inventory(
+                "c",
+                at - HOUR,
+                inventory("old-name", "desktop", "Old", "2010-01-01"),
+            )],
+            now(),
+        )
+        .await
+        .unwrap();
+
+    let hosts = |rows: Vec<sobrio_collector::store::DeviceListRow>| {
+        rows.into_iter().map(|r| r.hostname).collect::<Vec<_>>()
+    };
+    let (rows, total) = store
+        .device_list(DeviceSort::Hostname, false, None, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(total, 3);
+    assert_eq!(rows[1].chassis.as_deref(), Some("tablet"));
+    assert_eq!(rows[1].model.as_deref(), Some("Surface"));
+    assert_eq!(hosts(rows), ["alpha", "mid", "zeta"]);
+    let (rows, _) = store
+        .device_list(DeviceSort::Age, false, None, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(hosts(rows), ["zeta", "mid", "alpha"], "oldest first");
+    let (rows, _) = store
+        .device_list(DeviceSort::Model, true, None, 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        hosts(rows),
+        ["zeta", "mid", "alpha"],
+        "T14, Surface, OptiPlex"
+    );
+    let (rows, total) = store
+        .device_list(DeviceSort::Hostname, false, Some("Finance"), 1, 1)
+        .await
+        .unwrap();
+    assert_eq!((hosts(rows), total), (vec!["mid".to_owned()], 2));
+    let (rows, _) = store
+        .device_list(DeviceSort::Hostname, false, Some("Finance"), 2, 1)
+        .await
+        .unwrap();
+    assert_eq!(hosts(rows), ["zeta"]);
+    let (rows, total) = store
+        .device_list(DeviceSort::Department, false, Some("Nobody"), 1, 10)
+        .await
+        .unwrap();
+    assert!(rows.is_empty() && total == 0);
+    for sort in DeviceSort::ALL {
+        for descending in [false, true] {
+            let (rows, _) = store
+                .device_list(sort, descending, None, 1, 10)
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), 3, "{sort:?} {descending}");
+        }
+    }
+    let names = store
+        .hostnames(&["a".into(), "c".into(), "unknown".into()])
+        .await
+        .unwrap();
+    assert_eq!(names.len(), 2);
+    assert_eq!(names["c"], "mid");
+}
+
+async fn enrollment_tokens_are_listed_by_digest_and_revoked(store: &Store) {
+    let t = now();
+    token(store, "live", "Finance", t + DAY, Some(3)).await;
+    token(store, "old", "Legal", t - DAY, None).await;
+    let tokens = store.enrollment_tokens().await.unwrap();
+    assert_eq!(tokens.len(), 2);
+    let live = tokens.iter().find(|t| t.department == "Finance").unwrap();
+    assert_eq!(live.id.len(), 64, "hex SHA-256, never the token");
+    assert_eq!(live.max_uses, Some(3));
+    assert!(!store.revoke_enrollment_token("not-hex", t).await.unwrap());
+    assert!(store.revoke_enrollment_token(&live.id, t).await.unwrap());
+    assert!(
+        !store.revoke_enrollment_token(&live.id, t).await.unwrap(),
+        "already revoked"
+    );
+    let sha = sobrio_collector::enrollment::sha256("live");
+    assert!(matches!(
+        store.enroll_device(&sha, &new_device("late")).await,
+        Err(sobrio_collector::store::EnrollError::Refused(
+            TokenRefusal::Revoked
+        ))
+    ));
+    let counts = store.department_device_counts().await.unwrap();
+    assert_eq!(counts, [("Finance".to_owned(), 0), ("Legal".to_owned(), 0)]);
 }

@@ -17,6 +17,7 @@
 //! - [`metrics`]: Prometheus counters for `/metrics`.
 //! - [`policy`]: the policy sent to agents.
 //! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL.
+//! - [`cache`]: figures computed from many rows, served for a while.
 //! - [`api`]: the JSON API under `/api/v1`; [`web`]: the dashboards.
 //! - [`demo`]: a simulated fleet that speaks only `sobrio.v1`.
 
@@ -24,6 +25,7 @@ pub mod analysis;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;

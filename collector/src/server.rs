@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::analysis::impact::Impact;
+use crate::cache::Cached;
 use crate::config::CollectorConfig;
 use crate::enrollment::{EnrollmentService, random_secret};
 use crate::ingest::IngestService;
@@ -46,37 +47,40 @@ pub struct Shared {
     /// Failed dashboard sign-ins, per account and address.
     pub login_limiter: crate::web::LoginLimiter,
     /// The fleet's impact, computed from every device's facts: kept for
-    /// [`IMPACT_FRESH`] so that the overview page stays fast on large
-    /// fleets; a decision on a suggestion drops it.
-    impact_cache: tokio::sync::Mutex<Option<(std::time::Instant, Arc<Impact>)>>,
+    /// [`CACHE_FRESH`] so that the overview page stays fast on large
+    /// fleets; a decision on a suggestion or a recomputation drops it.
+    impact_cache: Cached<Impact>,
+    /// Suggestions by (kind, status): count and kgCO2e; dropped like the
+    /// impact.
+    pub suggestion_counts: Cached<Vec<(String, String, i64, f64)>>,
+    /// HR's weekly trend of the organisation, by week.
+    pub load_trend: Cached<Vec<crate::web::digital_load::TrendPoint>>,
 }
 
-/// How long a computed impact is served before it is computed again.
-pub const IMPACT_FRESH: Duration = Duration::from_secs(10 * 60);
+/// How long a cached figure is served before it is computed again.
+pub const CACHE_FRESH: Duration = Duration::from_secs(10 * 60);
 
 impl Shared {
-    /// The fleet's impact now, computed at most every [`IMPACT_FRESH`].
+    /// The fleet's impact now, computed at most every [`CACHE_FRESH`].
     ///
     /// # Errors
     /// When the store or the reference data fail.
     pub async fn impact(&self) -> anyhow::Result<Arc<Impact>> {
-        let mut cache = self.impact_cache.lock().await;
-        if let Some((at, impact)) = cache.as_ref()
-            && at.elapsed() < IMPACT_FRESH
-        {
-            return Ok(impact.clone());
-        }
-        let impact = Arc::new(
-            crate::analysis::current_impact(&self.store, &self.config, crate::store::now_unix_ms())
-                .await?,
-        );
-        *cache = Some((std::time::Instant::now(), impact.clone()));
-        Ok(impact)
+        self.impact_cache
+            .get("", || {
+                crate::analysis::current_impact(
+                    &self.store,
+                    &self.config,
+                    crate::store::now_unix_ms(),
+                )
+            })
+            .await
     }
 
-    /// Drops the cached impact: suggestions changed.
+    /// Drops the cached figures that suggestions feed: they changed.
     pub async fn impact_changed(&self) {
-        *self.impact_cache.lock().await = None;
+        self.impact_cache.clear().await;
+        self.suggestion_counts.clear().await;
     }
 
     /// Lifetime of device certificates.
@@ -223,7 +227,9 @@ pub async fn start(
         metrics,
         replica_id,
         login_limiter: crate::web::LoginLimiter::default(),
-        impact_cache: tokio::sync::Mutex::new(None),
+        impact_cache: Cached::new(CACHE_FRESH),
+        suggestion_counts: Cached::new(CACHE_FRESH),
+        load_trend: Cached::new(CACHE_FRESH),
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     let jobs = tokio::spawn(crate::jobs::run(shared.clone(), shutdown_rx.clone()));
@@ -256,7 +262,16 @@ pub async fn start(
         .route("/metrics", get(metrics_text))
         .merge(crate::api::routes())
         .merge(crate::web::routes())
+        .layer(tower_http::compression::CompressionLayer::new())
         .with_state(shared.clone());
+    // Pages and answers go out as soon as they are written: without
+    // TCP_NODELAY a response's last segment waits for the client's delayed
+    // acknowledgement (40 ms on Linux).
+    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "TCP_NODELAY not set");
+        }
+    });
     let http = tokio::spawn(
         axum::serve(
             http_listener,

@@ -163,9 +163,11 @@ impl Store {
     /// On a database error.
     pub async fn department_device_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
         let rows = sqlx::query(
-            "SELECT p.name, COUNT(d.id) FROM departments p
-             LEFT JOIN devices d ON d.department = p.name AND d.revoked_unix_ms IS NULL
-             GROUP BY p.name ORDER BY p.name",
+            "SELECT p.name, COALESCE(c.n, 0) FROM departments p
+             LEFT JOIN (SELECT department, COUNT(*) AS n FROM devices
+                        WHERE revoked_unix_ms IS NULL GROUP BY department) c
+               ON c.department = p.name
+             ORDER BY p.name",
         )
         .fetch_all(&self.pool)
         .await?;

@@ -665,8 +665,25 @@ impl Store {
                 .replace('_', "\\_");
             format!("%{escaped}%")
         };
-        let filter = "($1 = '' OR kind = $1) AND ($2 = '' OR status = $2)
-             AND ($3 = '' OR departments LIKE $3 ESCAPE '\\')";
+        // Conditions only for the filters given, so that the indexes on
+        // (status, avoided) and (kind, status, avoided) give the order.
+        let mut conditions = vec!["$1 = $1 AND $2 = $2 AND $3 = $3".to_owned()];
+        if !kind.is_empty() {
+            conditions.push("kind = $1".into());
+        }
+        if !status.is_empty() {
+            conditions.push("status = $2".into());
+        }
+        if !department.is_empty() {
+            conditions.push("departments LIKE $3 ESCAPE '\\'".into());
+        }
+        let filter = conditions.join(" AND ");
+        let order = if status.is_empty() {
+            "CASE status WHEN 'open' THEN 0 WHEN 'accepted' THEN 1 WHEN 'done' THEN 2 ELSE 3 END,
+                avoided_kgco2e DESC, id"
+        } else {
+            "avoided_kgco2e DESC, id DESC"
+        };
         let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM suggestions WHERE {filter}"
         )))
@@ -680,8 +697,7 @@ impl Store {
                 avoided_kgco2e_low, avoided_kgco2e_high, avoided_source, avoided_cost_eur,
                 created_unix_ms, updated_unix_ms
              FROM suggestions WHERE {filter}
-             ORDER BY CASE status WHEN 'open' THEN 0 WHEN 'accepted' THEN 1 WHEN 'done' THEN 2 ELSE 3 END,
-                avoided_kgco2e DESC, id
+             ORDER BY {order}
              LIMIT $4 OFFSET $5"
         )))
         .bind(kind.to_owned())

@@ -87,11 +87,19 @@ impl Store {
         page: i64,
         size: i64,
     ) -> Result<(Vec<DeviceListRow>, i64), StoreError> {
-        let total: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM devices WHERE ($1 = '' OR department = $1)")
-                .bind(department.unwrap_or("").to_owned())
-                .fetch_one(&self.pool)
-                .await?;
+        // A WHERE only when filtering, so that the sort key's index gives
+        // the order.
+        let filter = if department.is_some() {
+            "WHERE department = $1"
+        } else {
+            "WHERE $1 = ''"
+        };
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM devices {filter}"
+        )))
+        .bind(department.unwrap_or("").to_owned())
+        .fetch_one(&self.pool)
+        .await?;
         let direction = if descending { "DESC" } else { "ASC" };
         let order = sort
             .columns()
@@ -99,12 +107,15 @@ impl Store {
             .map(|c| format!("{c} {direction}"))
             .collect::<Vec<_>>()
             .join(", ");
-        // The ORDER BY is built from the fixed column names above only.
+        // The ORDER BY is built from the fixed column names above only. The
+        // page's ids come from the sort key's index alone (a deep OFFSET
+        // then skips index entries, not rows); their rows are read after.
         let sql = format!(
             "SELECT id, hostname, department, chassis, model, age_since_date, last_seen_unix_ms,
                 revoked_unix_ms
-             FROM devices WHERE ($1 = '' OR department = $1)
-             ORDER BY {order} LIMIT $2 OFFSET $3"
+             FROM devices
+             WHERE id IN (SELECT id FROM devices {filter} ORDER BY {order} LIMIT $2 OFFSET $3)
+             ORDER BY {order}"
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(department.unwrap_or("").to_owned())

@@ -71,8 +71,8 @@ struct DevicesPage {
     ctx: Ctx,
     table: Table,
     pager: Pager,
-    /// (name, label with its count, selected).
-    departments: Vec<(String, String, bool)>,
+    /// (name, selected).
+    departments: Vec<(String, bool)>,
     sort: &'static str,
     dir: &'static str,
 }
@@ -228,7 +228,7 @@ pub async fn list(
         .f("devices.caption_count", &[("count", &ctx.tr.int(total))]);
     let departments = shared
         .store
-        .department_device_counts()
+        .department_names()
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     let page = DevicesPage {
@@ -241,10 +241,9 @@ pub async fn list(
         table,
         departments: departments
             .into_iter()
-            .map(|(name, count)| {
-                let label = format!("{name} ({})", ctx.tr.int(count));
+            .map(|name| {
                 let selected = name == department;
-                (name, label, selected)
+                (name, selected)
             })
             .collect(),
         sort: sort.name(),

@@ -242,6 +242,41 @@ fn card(
     }
 }
 
+/// The organisation's medians in one week of the trend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub week: String,
+    pub meeting: Option<f64>,
+    pub after_hours: Option<f64>,
+    pub focus: Option<f64>,
+}
+
+/// The organisation's medians over the [`TREND_WEEKS`] weeks up to the one
+/// starting on `monday`; weeks that cannot be released are left out.
+async fn organisation_trend(
+    shared: &Shared,
+    monday: jiff::civil::Date,
+    today: jiff::civil::Date,
+) -> Result<Vec<TrendPoint>, crate::store::StoreError> {
+    let mut points = Vec::new();
+    for back in (0..TREND_WEEKS).rev() {
+        let week = indicators::week_of(monday.saturating_sub(jiff::Span::new().days(7 * back)));
+        let cell = match indicators::compute(&shared.store, &shared.config, &week, today).await {
+            Ok(release) => release.organisation,
+            Err(IndicatorsError::Store(e)) => return Err(e),
+            Err(_) => continue,
+        };
+        let m = cell.metrics.as_ref();
+        points.push(TrendPoint {
+            week,
+            meeting: m.and_then(|m| m.meeting_hours.map(|s| s.median)),
+            after_hours: m.and_then(|m| m.after_hours_hours.map(|s| s.median)),
+            focus: m.and_then(|m| m.focus_hours_median),
+        });
+    }
+    Ok(points)
+}
+
 fn error(ctx: &Ctx, error: IndicatorsError) -> PageError {
     match error {
         IndicatorsError::Store(e) => PageError::internal(ctx, e),
@@ -361,27 +396,21 @@ pub async fn page(
             (tr.t("load.focus_median"), true),
         ],
     );
-    for back in (0..TREND_WEEKS).rev() {
-        let day = monday.saturating_sub(jiff::Span::new().days(7 * back));
-        let label = indicators::week_of(day);
-        let cell = match indicators::compute(&shared.store, &shared.config, &label, today).await {
-            Ok(r) => r.organisation,
-            Err(IndicatorsError::Store(e)) => return Err(PageError::internal(&ctx, e)),
-            Err(_) => continue,
-        };
-        let m = cell.metrics.as_ref();
-        let meeting = m.and_then(|m| m.meeting_hours.map(|s| s.median));
-        let after_hours = m.and_then(|m| m.after_hours_hours.map(|s| s.median));
-        let focus_hours = m.and_then(|m| m.focus_hours_median);
-        points.push(label.get(5..).unwrap_or(&label).to_owned());
-        meetings.push(meeting);
-        after.push(after_hours);
-        focus.push(focus_hours);
+    let trend = shared
+        .load_trend
+        .get(&release.week, || organisation_trend(&shared, monday, today))
+        .await
+        .map_err(|e| PageError::internal(&ctx, e))?;
+    for point in trend.iter() {
+        points.push(point.week.get(5..).unwrap_or(&point.week).to_owned());
+        meetings.push(point.meeting);
+        after.push(point.after_hours);
+        focus.push(point.focus);
         trend_table.rows.push(vec![
-            Cell::text(label),
-            Cell::number(hours(&ctx, meeting), raw(meeting)),
-            Cell::number(hours(&ctx, after_hours), raw(after_hours)),
-            Cell::number(hours(&ctx, focus_hours), raw(focus_hours)),
+            Cell::text(point.week.clone()),
+            Cell::number(hours(&ctx, point.meeting), raw(point.meeting)),
+            Cell::number(hours(&ctx, point.after_hours), raw(point.after_hours)),
+            Cell::number(hours(&ctx, point.focus), raw(point.focus)),
         ]);
     }
     trend_table.csv_href = Some(format!("/digital-load?week={}&csv=trend", release.week));

@@ -102,7 +102,11 @@ pub async fn page(
     let ctx = visitor.require(&["it", "admin"], "suggestions")?;
     let tr = ctx.tr;
     let kind = check(&ctx, &KINDS, query.kind.as_deref(), "kind")?;
-    let status = check(&ctx, &STATUSES, query.status.as_deref(), "status")?;
+    // The work list by default: what is open.
+    let status = match query.status.as_deref() {
+        None => "open".to_owned(),
+        given => check(&ctx, &STATUSES, given, "status")?,
+    };
     let department = query.department.clone().unwrap_or_default();
     let page = page_number(&ctx, query.page.as_deref()).map_err(|message| {
         PageError::refused(
@@ -249,8 +253,8 @@ async fn requests_table(
 async fn summary_table(ctx: &Ctx, shared: &Shared) -> Result<Table, PageError> {
     let tr = ctx.tr;
     let counts = shared
-        .store
-        .suggestion_counts()
+        .suggestion_counts
+        .get("", || shared.store.suggestion_counts())
         .await
         .map_err(|e| PageError::internal(ctx, e))?;
     let mut headers: Vec<String> = vec![tr.t("col.kind").to_owned()];

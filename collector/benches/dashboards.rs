@@ -1,0 +1,232 @@
+//! Dashboard pages at 100,000 devices: each page's weight as transferred
+//! (gzip, as browsers accept it) and request count (the HTML and what the
+//! browser loads with it), and its latency under
+//! concurrent load from a second process (this benchmark run again as a
+//! load generator: 4 keep-alive connections). Budget (DESIGN.md): ≤ 100 KB,
+//! ≤ 10 requests, p99 ≤ 100 ms at 100,000 devices.
+//!
+//! `cargo bench -p sobrio-collector --bench dashboards`
+//! (`SOBRIO_BENCH_QUICK=1`: 10,000 devices and 1 s per page).
+
+mod fleet;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+use sobrio_collector::config::CollectorConfig;
+use sobrio_collector::store::Store;
+
+const CONNECTIONS: usize = 4;
+
+/// One keep-alive HTTP/1.1 exchange, accepting gzip as browsers do;
+/// returns the bytes of the body as transferred.
+fn get(stream: &mut BufReader<std::net::TcpStream>, host: &str, path: &str, cookie: &str) -> usize {
+    write!(
+        stream.get_mut(),
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\nAccept-Encoding: gzip\r\n\r\n"
+    )
+    .unwrap();
+    let mut status = String::new();
+    stream.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "{path}: {status}");
+    let (mut length, mut chunked) = (0, false);
+    loop {
+        let mut line = String::new();
+        stream.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        let line = line.to_ascii_lowercase();
+        if let Some(value) = line.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap();
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            chunked = true;
+        }
+    }
+    if !chunked {
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body).unwrap();
+        return length;
+    }
+    let mut total = 0;
+    loop {
+        let mut size = String::new();
+        stream.read_line(&mut size).unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        let mut chunk = vec![0; size + 2];
+        stream.read_exact(&mut chunk).unwrap();
+        total += size;
+        if size == 0 {
+            return total;
+        }
+    }
+}
+
+/// The load generator: `dashboards --load HOST PATH COOKIE SECONDS` prints
+/// one latency in microseconds per line.
+fn load(host: &str, path: &str, cookie: &str, seconds: f64) {
+    let until = Instant::now() + Duration::from_secs_f64(seconds);
+    let threads: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (host, path, cookie) = (host.to_owned(), path.to_owned(), cookie.to_owned());
+            std::thread::spawn(move || {
+                let tcp = std::net::TcpStream::connect(&host).unwrap();
+                tcp.set_nodelay(true).unwrap();
+                let mut stream = BufReader::new(tcp);
+                let mut latencies = Vec::new();
+                while Instant::now() < until {
+                    let started = Instant::now();
+                    get(&mut stream, &host, &path, &cookie);
+                    latencies.push(started.elapsed().as_micros());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    for thread in threads {
+        for latency in thread.join().unwrap() {
+            writeln!(out, "{latency}").unwrap();
+        }
+    }
+}
+
+fn percentile(sorted: &[u128], p: f64) -> f64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let rank = ((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+    #[allow(clippy::cast_precision_loss)]
+    let micros = sorted[rank - 1] as f64;
+    micros / 1000.0
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--load") {
+        load(
+            &args[at + 1],
+            &args[at + 2],
+            &args[at + 3],
+            args[at + 4].parse().unwrap(),
+        );
+        return;
+    }
+    let quick = std::env::var_os("SOBRIO_BENCH_QUICK").is_some();
+    let devices: i64 = if quick { 10_000 } else { 100_000 };
+    let seconds = if quick { 1.0 } else { 3.0 };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = runtime.block_on(Store::open_data_dir(dir.path())).unwrap();
+    runtime.block_on(fleet::generate(&dir.path().join("sobrio.db"), devices));
+    let mut config = CollectorConfig::default();
+    config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
+    config.server.http_addr = "127.0.0.1:0".parse().unwrap();
+    let (running, cookies) = runtime.block_on(async {
+        sobrio_collector::analysis::recompute(&store, &config, fleet::NOW)
+            .await
+            .unwrap();
+        let running = sobrio_collector::server::start(config, store.clone(), dir.path())
+            .await
+            .unwrap();
+        let now = sobrio_collector::store::now_unix_ms();
+        let mut cookies = Vec::new();
+        for role in ["it", "hr", "admin"] {
+            store
+                .upsert_user(role, None, &[role.to_owned()])
+                .await
+                .unwrap();
+            let secret = format!("bench-session-{role}");
+            store
+                .open_session(&secret, role, "csrf", now, now + 3_600_000)
+                .await
+                .unwrap();
+            cookies.push((role, format!("sobrio_session={secret}")));
+        }
+        (running, cookies)
+    });
+    let host = running.http_addr.to_string();
+    let cookie = |role: &str| cookies.iter().find(|c| c.0 == role).unwrap().1.clone();
+    let pages = [
+        ("it", "/".to_owned()),
+        ("it", "/devices".to_owned()),
+        (
+            "it",
+            format!("/devices?sort=age&dir=desc&page={}", devices / 50 / 2),
+        ),
+        ("it", "/devices?sort=model&department=dept-3".to_owned()),
+        ("it", "/devices/dev-00000042".to_owned()),
+        ("it", "/suggestions".to_owned()),
+        ("it", "/suggestions?kind=reuse&page=20".to_owned()),
+        ("hr", "/digital-load".to_owned()),
+        ("admin", "/admin".to_owned()),
+    ];
+    println!(
+        "dashboard pages at {devices} devices (SQLite, 2 cores; {CONNECTIONS} connections from a second process, {seconds} s a page):"
+    );
+    println!(
+        "  {:<44} {:>9} {:>8} {:>9} {:>9} {:>9}",
+        "page", "weight", "requests", "p50", "p99", "requests/s"
+    );
+    let css = {
+        let mut stream = BufReader::new(std::net::TcpStream::connect(&host).unwrap());
+        get(
+            &mut stream,
+            &host,
+            sobrio_collector::web::STYLESHEET.as_str(),
+            "",
+        )
+    };
+    let mut worst_p99: f64 = 0.0;
+    let mut heaviest = 0;
+    for (role, path) in &pages {
+        let cookie = cookie(role);
+        // A first view warms what the page caches (the overview's impact).
+        let mut stream = BufReader::new(std::net::TcpStream::connect(&host).unwrap());
+        let html = get(&mut stream, &host, path, &cookie);
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--load", &host, path, &cookie, &seconds.to_string()])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut latencies: Vec<u128> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| l.parse().unwrap())
+            .collect();
+        latencies.sort_unstable();
+        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+        worst_p99 = worst_p99.max(p99);
+        heaviest = heaviest.max(html + css);
+        #[allow(clippy::cast_precision_loss)]
+        let rate = latencies.len() as f64 / seconds;
+        println!(
+            "  {:<44} {:>7} B {:>8} {:>6.1} ms {:>6.1} ms {:>9.0}",
+            format!("{role} {path}"),
+            html + css,
+            2,
+            p50,
+            p99,
+            rate
+        );
+    }
+    println!(
+        "  budget (DESIGN.md): <= 100 KB and <= 10 requests: {} (heaviest {heaviest} B, 2 requests); p99 <= 100 ms: {} (worst {worst_p99:.1} ms)",
+        if heaviest <= 100_000 {
+            "met"
+        } else {
+            "NOT met"
+        },
+        if worst_p99 <= 100.0 { "met" } else { "NOT met" },
+    );
+    runtime.block_on(running.shutdown()).unwrap();
+}

@@ -17,143 +17,22 @@ const HOSTILE: &str = "<img src=x onerror=alert(1)>fin-lt-002";
 /// Five people each in Legal and Sales, one laptop each: with Finance and
 /// Design under k, one of them joins "other teams" (complementary
 /// suppression) and the other is published.
-const LEGAL: &str = r#"
-[[departments]]
-name = "Legal"
-
-[[departments]]
-name = "Sales"
-
-[[devices]]
-hostname = "leg-lt-001"
-department = "Legal"
-person = "legal1@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-01-10"
-profile = "office"
-
-[[devices]]
-hostname = "leg-lt-002"
-department = "Legal"
-person = "legal2@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-02-10"
-profile = "office"
-
-[[devices]]
-hostname = "leg-lt-003"
-department = "Legal"
-person = "legal3@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-03-10"
-profile = "office"
-
-[[devices]]
-hostname = "leg-lt-004"
-department = "Legal"
-person = "legal4@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-04-10"
-profile = "office"
-
-[[devices]]
-hostname = "leg-lt-005"
-department = "Legal"
-person = "legal5@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-05-10"
-profile = "office"
-
-[[devices]]
-hostname = "sal-lt-001"
-department = "Sales"
-person = "sales1@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-01-10"
-profile = "office"
-
-[[devices]]
-hostname = "sal-lt-002"
-department = "Sales"
-person = "sales2@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-02-10"
-profile = "office"
-
-[[devices]]
-hostname = "sal-lt-003"
-department = "Sales"
-person = "sales3@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-03-10"
-profile = "office"
-
-[[devices]]
-hostname = "sal-lt-004"
-department = "Sales"
-person = "sales4@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-04-10"
-profile = "office"
-
-[[devices]]
-hostname = "sal-lt-005"
-department = "Sales"
-person = "sales5@example.org"
-category = "laptop"
-vendor = "Dell"
-model = "Latitude 7420"
-memory_gb = 16
-logical_cores = 8
-storage_gb = 512
-purchase_date = "2023-05-10"
-profile = "office"
-"#;
+fn legal_and_sales() -> String {
+    let mut fleet = String::new();
+    for department in ["Legal", "Sales"] {
+        fleet += &format!("\n[[departments]]\nname = \"{department}\"\n");
+        for i in 1..=5 {
+            let prefix = department[..3].to_lowercase();
+            fleet += &format!(
+                "\n[[devices]]\nhostname = \"{prefix}-lt-00{i}\"\ndepartment = \"{department}\"\n\
+                 person = \"{prefix}{i}@example.org\"\ncategory = \"laptop\"\nvendor = \"Dell\"\n\
+                 model = \"Latitude 7420\"\nmemory_gb = 16\nlogical_cores = 8\nstorage_gb = 512\n\
+                 purchase_date = \"2023-0{i}-10\"\nprofile = \"office\"\n"
+            );
+        }
+    }
+    fleet
+}
 
 /// A collector serving a fleet with a hostile host name, and users it, hr,
 /// admin and one to lock out.
@@ -176,7 +55,7 @@ fn site() -> Site {
     .replace(
         "hostname = \"fin-lt-002\"",
         &format!("hostname = \"{HOSTILE}\""),
-    ) + LEGAL;
+    ) + &legal_and_sales();
     let fleet_path = dir.path().join("fleet.toml");
     std::fs::write(&fleet_path, fleet).unwrap();
     let seeded = run(

@@ -1167,6 +1167,24 @@ pub async fn current_impact(
     ))
 }
 
+/// A CSV field (RFC 4180: quoted when needed). Text that a spreadsheet
+/// would take for a formula (a leading =, +, @, or - not starting a number)
+/// is defused with a leading apostrophe.
+pub fn csv_field(text: &str) -> String {
+    let formula = text.starts_with(['=', '+', '@'])
+        || (text.starts_with('-') && text.parse::<f64>().is_err());
+    let text = if formula {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
 /// Writes suggestions as CSV (RFC 4180: fields quoted when needed).
 ///
 /// # Errors
@@ -1175,19 +1193,7 @@ pub fn write_csv(
     out: &mut impl std::io::Write,
     suggestions: &[crate::store::StoredSuggestion],
 ) -> std::io::Result<()> {
-    fn field(text: &str) -> String {
-        // A leading =, +, - or @ would be a formula to a spreadsheet.
-        let text = if text.starts_with(['=', '+', '-', '@']) {
-            format!("'{text}")
-        } else {
-            text.to_owned()
-        };
-        if text.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", text.replace('"', "\"\""))
-        } else {
-            text
-        }
-    }
+    let field = csv_field;
     writeln!(
         out,
         "id,kind,status,departments,devices,rationale,avoided_kgco2e,avoided_kgco2e_low,avoided_kgco2e_high,avoided_source,avoided_cost_eur,created,updated"

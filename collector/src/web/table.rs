@@ -89,21 +89,7 @@ impl Table {
 
     /// RFC 4180 CSV of the header labels and the cells' raw values.
     pub fn to_csv(&self) -> String {
-        fn field(text: &str) -> String {
-            // A leading =, +, - or @ would be a formula in a spreadsheet.
-            let text = if text.starts_with(['=', '+', '@'])
-                || (text.starts_with('-') && text.parse::<f64>().is_err())
-            {
-                format!("'{text}")
-            } else {
-                text.to_owned()
-            };
-            if text.contains([',', '"', '\n', '\r']) {
-                format!("\"{}\"", text.replace('"', "\"\""))
-            } else {
-                text
-            }
-        }
+        let field = crate::analysis::csv_field;
         let mut out = String::new();
         let header: Vec<String> = self.headers.iter().map(|h| field(&h.label)).collect();
         out.push_str(&header.join(","));

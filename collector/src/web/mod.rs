@@ -324,3 +324,68 @@ pub fn when(unix_ms: i64) -> String {
         .map(|t| t.strftime("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_else(|_| NONE.into())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The stylesheet's colour pairs meet WCAG AA (4.5:1 for text), in the
+    /// light and the dark scheme.
+    #[test]
+    fn text_colours_contrast_enough_with_their_backgrounds() {
+        fn luminance(hex: &str) -> f64 {
+            // #abc is #aabbcc.
+            let long: String = if hex.len() == 4 {
+                std::iter::once('#')
+                    .chain(hex[1..].chars().flat_map(|c| [c, c]))
+                    .collect()
+            } else {
+                hex.to_owned()
+            };
+            let hex = long.as_str();
+            let channel = |i: usize| {
+                let c = f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap()) / 255.0;
+                if c <= 0.039_28 {
+                    c / 12.92
+                } else {
+                    ((c + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * channel(1) + 0.7152 * channel(3) + 0.0722 * channel(5)
+        }
+        fn ratio(a: &str, b: &str) -> f64 {
+            let (x, y) = (luminance(a), luminance(b));
+            (x.max(y) + 0.05) / (x.min(y) + 0.05)
+        }
+        fn palette(block: &str) -> std::collections::HashMap<String, String> {
+            block
+                .split(';')
+                .filter_map(|d| d.trim().strip_prefix("--")?.split_once(':'))
+                .map(|(k, v)| (k.to_owned(), v.trim().trim_end_matches('}').to_owned()))
+                .collect()
+        }
+        let light = palette(super::CSS.split(":root{").nth(1).unwrap());
+        let dark_css = super::CSS
+            .split("prefers-color-scheme:dark")
+            .nth(1)
+            .unwrap();
+        let dark = palette(dark_css.split(":root{").nth(1).unwrap());
+        for (scheme, colours, button_text) in
+            [("light", &light, "#ffffff"), ("dark", &dark, "#0d1117")]
+        {
+            let c = |name: &str| colours[name].as_str();
+            for (what, fg, bg) in [
+                ("text", c("fg"), c("bg")),
+                ("muted text", c("muted"), c("bg")),
+                ("links", c("accent"), c("bg")),
+                ("links on notices", c("accent"), c("accent-bg")),
+                ("buttons", button_text, c("accent")),
+                ("chart series 1", c("s0"), c("bg")),
+                ("chart series 2", c("s1"), c("bg")),
+                ("chart series 3", c("s2"), c("bg")),
+            ] {
+                let r = ratio(fg, bg);
+                assert!(r >= 4.5, "{scheme}: {what} {fg} on {bg} is {r:.2}:1");
+            }
+        }
+        assert!(ratio(&light["err"], &light["bg"]) >= 4.5);
+    }
+}

@@ -633,6 +633,15 @@ mod tests {
     }
 
     #[test]
+    fn a_session_lives_an_idle_hour_and_twelve_hours_at_most() {
+        let hour = 3_600_000;
+        assert_eq!(idle_expiry(0, 0), hour);
+        assert_eq!(idle_expiry(0, 5 * hour), 6 * hour);
+        assert_eq!(idle_expiry(0, 11 * hour + 1), 12 * hour);
+        assert_eq!(idle_expiry(0, 20 * hour), 12 * hour);
+    }
+
+    #[test]
     fn secrets_compare_whole() {
         assert!(same_secret("abc", "abc"));
         assert!(!same_secret("abc", "abd"));

@@ -240,6 +240,19 @@ fn pages_follow_the_roles_stay_light_and_show_hostile_text_inert() {
         );
     }
 
+    // A form sent without a session goes to sign-in, then to the start page.
+    let (status, headers, _) = http_exchange(
+        addr,
+        "POST",
+        "/requests",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "csrf=x&department=Finance",
+    );
+    assert_eq!(
+        (status, header(&headers, "location")),
+        (303, Some("/login?next=%2F"))
+    );
+
     let it = sign_in(addr, "ines", PASSWORD).unwrap();
     let hr = sign_in(addr, "hugo", PASSWORD).unwrap();
     let admin = sign_in(addr, "ada", PASSWORD).unwrap();

@@ -181,6 +181,9 @@ pub struct Visitor {
     pub here: String,
     /// The client's address, for the sign-in limit.
     pub address: String,
+    /// Whether the request reads (GET or HEAD): only then can sign-in send
+    /// the browser back to it.
+    pub reading: bool,
     pub headers: HeaderMap,
 }
 
@@ -205,6 +208,8 @@ impl FromRequestParts<Arc<Shared>> for Visitor {
             session: None,
             here,
             address,
+            reading: parts.method == axum::http::Method::GET
+                || parts.method == axum::http::Method::HEAD,
             headers: parts.headers.clone(),
         };
         let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
@@ -261,7 +266,10 @@ impl Visitor {
     pub fn require(&self, roles: &[&str], section: &'static str) -> Result<Ctx, PageError> {
         let ctx = self.ctx(section);
         match &self.session {
-            None => Err(PageError::sign_in(self.here.clone())),
+            // A form sent after the session ended cannot be replayed: back
+            // to the start page after sign-in.
+            None if self.reading => Err(PageError::sign_in(self.here.clone())),
+            None => Err(PageError::sign_in("/".into())),
             Some(session) if session.principal.has_any(roles) => Ok(ctx),
             Some(_) => Err(PageError::forbidden(ctx)),
         }
@@ -292,14 +300,22 @@ impl Visitor {
     }
 }
 
-/// A local path to come back to after sign-in; anything else is `/`.
+/// A local path to come back to after sign-in (never the sign-in page
+/// itself); anything else is `/`.
 fn local_path(next: Option<&str>) -> String {
     match next {
+        Some(path) if !path.starts_with("/login") => local_or_root(Some(path)),
+        _ => "/".into(),
+    }
+}
+
+/// A path on this site; anything else (another host, `//host`) is `/`.
+fn local_or_root(path: Option<&str>) -> String {
+    match path {
         Some(path)
             if path.starts_with('/')
                 && !path.starts_with("//")
                 && !path.starts_with("/\\")
-                && !path.starts_with("/login")
                 && !path.chars().any(char::is_control) =>
         {
             path.to_owned()
@@ -537,7 +553,8 @@ pub async fn switch_language(
     Path(tag): Path<String>,
     Query(query): Query<BackQuery>,
 ) -> Response {
-    let back = local_path(query.back.as_deref());
+    // Back where the switch was, the sign-in page included.
+    let back = local_or_root(query.back.as_deref());
     let mut response = Redirect::to(&back).into_response();
     if let Some(lang) = Lang::parse(&tag) {
         response.headers_mut().append(
@@ -587,6 +604,8 @@ mod tests {
             assert_eq!(local_path(Some(outside)), "/", "{outside}");
         }
         assert_eq!(local_path(None), "/");
+        assert_eq!(local_or_root(Some("/login?next=%2F")), "/login?next=%2F");
+        assert_eq!(local_or_root(Some("//evil.example")), "/");
     }
 
     #[test]

@@ -31,8 +31,19 @@ fn legal_and_sales() -> String {
             );
         }
     }
+    // A department whose name holds HTML and SQL, with a model that is a
+    // script: stored and shown verbatim, and inert.
+    fleet += &format!(
+        "\n[[departments]]\nname = {HOSTILE_DEPARTMENT:?}\n\n[[devices]]\nhostname = \"lab-pc-001\"\n\
+         department = {HOSTILE_DEPARTMENT:?}\ncategory = \"desktop\"\nvendor = \"Acme\"\n\
+         model = {HOSTILE_MODEL:?}\nmemory_gb = 8\nlogical_cores = 4\nstorage_gb = 256\n\
+         purchase_date = \"2018-02-01\"\nprofile = \"office\"\n"
+    );
     fleet
 }
+
+const HOSTILE_DEPARTMENT: &str = "R&D <b>Lab</b>'; DROP TABLE devices; --";
+const HOSTILE_MODEL: &str = "<script>alert(1)</script>";
 
 /// A collector serving a fleet with a hostile host name, and users it, hr,
 /// admin and one to lock out.
@@ -335,12 +346,28 @@ fn pages_follow_the_roles_stay_light_and_show_hostile_text_inert() {
         );
         assert!(!body.contains("<img"), "{page}");
     }
+    // So are a department and a model holding HTML and SQL.
+    let (_, _, overview) = http_exchange(addr, "GET", "/", &[("Cookie", &it)], "");
+    assert!(overview.contains("R&#38;D &#60;b&#62;Lab&#60;/b&#62;&#39;; DROP TABLE devices; --"));
+    assert!(!overview.contains("<b>") && !overview.contains("<script"));
+    let filtered = format!(
+        "/devices?department={}",
+        sobrio_collector::web::url_encode(HOSTILE_DEPARTMENT)
+    );
+    let (status, _, lab) = http_exchange(addr, "GET", &filtered, &[("Cookie", &it)], "");
+    assert_eq!(status, 200);
+    assert!(
+        lab.contains("Devices (1)") && lab.contains("lab-pc-001"),
+        "{lab}"
+    );
+    assert!(lab.contains("&#60;script&#62;alert(1)&#60;/script&#62;") && !lab.contains("<script"));
     let (_, headers, csv) = http_exchange(addr, "GET", "/devices?csv=all", &[("Cookie", &it)], "");
     assert_eq!(
         header(&headers, "content-type"),
         Some("text/csv; charset=utf-8")
     );
     assert!(csv.contains(HOSTILE), "the CSV keeps the name verbatim");
+    assert!(csv.contains(HOSTILE_MODEL) && csv.contains("R&D <b>Lab</b>"));
 
     // A form without the session's CSRF token is refused, and changes nothing.
     let (_, _, before) = http_exchange(
@@ -870,4 +897,128 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
         }
         client.close().await.unwrap();
     });
+}
+
+/// Every HTTP route × anonymous and each role: allowed or refused as
+/// DESIGN.md says. Pages refuse with a sign-in redirect or 403, the API
+/// with 401 or 403; a route a role may use answers anything else (forms
+/// are sent with the session's CSRF token and ids that do not exist, so
+/// that passing the role check changes nothing).
+#[test]
+fn every_route_answers_each_role_as_the_design_says() {
+    let site = site();
+    let addr = site.collector.http_addr.as_str();
+    let data = site._dir.path().join("data");
+    let data = data.to_str().unwrap();
+    let device = site.devices["fin-lt-001"].clone();
+    let mut sessions = HashMap::new();
+    let mut tokens = HashMap::new();
+    for (role, user) in [("it", "ines"), ("hr", "hugo"), ("admin", "ada")] {
+        let cookie = sign_in(addr, user, PASSWORD).unwrap();
+        let landing = if role == "hr" { "/digital-load" } else { "/" };
+        let (_, _, page) = http_exchange(addr, "GET", landing, &[("Cookie", &cookie)], "");
+        sessions.insert(role, (cookie, hidden(&page, "csrf")));
+        tokens.insert(
+            role,
+            sobrio_tests::user_token(data, &format!("api-{role}"), role),
+        );
+    }
+    let (it, hr, admin) = (&["it", "admin"][..], &["hr"][..], &["admin"][..]);
+    let public = &["it", "hr", "admin", "anonymous"][..];
+    let device_page = format!("/devices/{device}");
+    let api_device = format!("/api/v1/devices/{device}");
+    // (method, path, form body, roles allowed; "anonymous" when public).
+    let pages: Vec<(&str, &str, &str, &[&str])> = vec![
+        ("GET", "/", "", it),
+        ("GET", "/devices", "", it),
+        ("GET", &device_page, "", it),
+        ("GET", "/suggestions", "", it),
+        ("GET", "/suggestions?csv=all", "", it),
+        ("GET", "/digital-load", "", hr),
+        ("GET", "/digital-load?csv=groups", "", hr),
+        ("GET", "/admin", "", admin),
+        ("GET", "/admin?csv=audit", "", admin),
+        ("POST", "/suggestions/no-such-id/accept", "", it),
+        (
+            "POST",
+            "/requests",
+            "department=&category=laptop&quantity=1",
+            it,
+        ),
+        ("POST", "/requests/999999/close", "", it),
+        ("POST", "/admin/tokens", "department=", admin),
+        ("POST", "/admin/tokens/no-such-token/revoke", "", admin),
+        ("POST", "/admin/users", "name=&password=", admin),
+        ("POST", "/admin/users/no-such-user/disable", "", admin),
+        ("GET", "/login", "", public),
+        ("GET", "/static/sobrio.css", "", public),
+        ("GET", "/healthz", "", public),
+        ("GET", "/readyz", "", public),
+        ("GET", "/metrics", "", public),
+        ("GET", "/api/v1/openapi.json", "", public),
+    ];
+    let api: Vec<(&str, &str, &[&str])> = vec![
+        ("GET", "/api/v1/suggestions", it),
+        ("POST", "/api/v1/suggestions/no-such-id/accept", it),
+        ("GET", "/api/v1/impact", it),
+        ("GET", "/api/v1/devices", it),
+        ("GET", &api_device, it),
+        ("GET", "/api/v1/indicators", hr),
+        ("GET", "/api/v1/indicators?week=2026-W40", hr),
+    ];
+    let mut checked = 0;
+    for who in ["anonymous", "it", "hr", "admin"] {
+        for (method, path, form, allowed) in &pages {
+            let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+            let mut body = (*form).to_owned();
+            let session;
+            if let Some((cookie, csrf)) = sessions.get(who) {
+                session = cookie.clone();
+                headers.push(("Cookie", &session));
+                if *method == "POST" {
+                    body = if body.is_empty() {
+                        format!("csrf={csrf}")
+                    } else {
+                        format!("csrf={csrf}&{body}")
+                    };
+                }
+            }
+            let (status, response, _) = http_exchange(addr, method, path, &headers, &body);
+            let location = header(&response, "location").unwrap_or("");
+            let to_sign_in = status == 303 && location.starts_with("/login");
+            if allowed.contains(&who) {
+                assert!(
+                    status != 403 && !to_sign_in && status != 401,
+                    "{who} {method} {path}: {status} {location}"
+                );
+            } else if who == "anonymous" {
+                assert!(to_sign_in, "{who} {method} {path}: {status} {location}");
+            } else if *path == "/" && who == "hr" {
+                assert_eq!(location, "/digital-load", "hr's start page");
+            } else {
+                assert_eq!(status, 403, "{who} {method} {path}");
+            }
+            checked += 1;
+        }
+        for (method, path, allowed) in &api {
+            let bearer;
+            let mut headers = Vec::new();
+            if let Some(token) = tokens.get(who) {
+                bearer = format!("Bearer {token}");
+                headers.push(("Authorization", bearer.as_str()));
+            }
+            let (status, _, body) = http_exchange(addr, method, path, &headers, "");
+            let want_refusal = if who == "anonymous" { 401 } else { 403 };
+            if allowed.contains(&who) {
+                assert!(
+                    status != 401 && status != 403,
+                    "{who} {method} {path}: {status} {body}"
+                );
+            } else {
+                assert_eq!(status, want_refusal, "{who} {method} {path}: {body}");
+            }
+            checked += 1;
+        }
+    }
+    println!("{checked} route × role pairs checked");
 }

@@ -25,7 +25,9 @@ CREATE INDEX devices_sort_last_seen ON devices (last_seen_unix_ms, id);
 -- Enrolled devices per department, from the index alone.
 CREATE INDEX devices_department_revoked ON devices (department, revoked_unix_ms);
 
--- The suggestions page lists one status (open by default) by avoided
--- kgCO2e, optionally of one kind, and counts by kind and status.
+-- The suggestions page lists one status (open by default), optionally of one
+-- kind, by avoided kgCO2e. (status, kind, …) replaces the (status, kind)
+-- index it extends: every index slows the hourly rewrite of suggestions.
 CREATE INDEX suggestions_by_status ON suggestions (status, avoided_kgco2e, id);
-CREATE INDEX suggestions_by_kind ON suggestions (kind, status, avoided_kgco2e, id);
+DROP INDEX suggestions_status_kind;
+CREATE INDEX suggestions_by_kind ON suggestions (status, kind, avoided_kgco2e, id);

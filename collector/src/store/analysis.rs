@@ -666,7 +666,7 @@ impl Store {
             format!("%{escaped}%")
         };
         // Conditions only for the filters given, so that the indexes on
-        // (status, avoided) and (kind, status, avoided) give the order.
+        // (status, avoided) and (status, kind, avoided) give the order.
         let mut conditions = vec!["$1 = $1 AND $2 = $2 AND $3 = $3".to_owned()];
         if !kind.is_empty() {
             conditions.push("kind = $1".into());

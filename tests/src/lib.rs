@@ -301,6 +301,37 @@ pub fn http_exchange(
     (status, headers, body.to_owned())
 }
 
+/// Seeds the store of `data_dir` with a fleet file's history through the
+/// real gRPC path (`sobrio-collector demo --fleet FLEET --once`, without this
+/// machine's agent); returns what the demo printed.
+///
+/// # Panics
+/// When the demo fails.
+pub fn seed_fleet(data_dir: &str, fleet: &str) -> String {
+    let output = run(
+        "sobrio-collector",
+        &[
+            "--data-dir",
+            data_dir,
+            "demo",
+            "--fleet",
+            fleet,
+            "--once",
+            "--no-local-agent",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
+        ],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// Runs a binary to completion; returns its output.
 pub fn run(binary_name: &str, args: &[&str]) -> Output {
     Command::new(binary(binary_name))

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use sobrio_tests::{CollectorProcess, add_user, http_exchange, missing, run};
+use sobrio_tests::{CollectorProcess, add_user, http_exchange, missing, run, seed_fleet};
 
 const PASSWORD: &str = "a long enough passphrase";
 /// A host name that would run script if it were not escaped.
@@ -69,27 +69,7 @@ fn site() -> Site {
     ) + &legal_and_sales();
     let fleet_path = dir.path().join("fleet.toml");
     std::fs::write(&fleet_path, fleet).unwrap();
-    let seeded = run(
-        "sobrio-collector",
-        &[
-            "--data-dir",
-            &data,
-            "demo",
-            "--fleet",
-            fleet_path.to_str().unwrap(),
-            "--once",
-            "--no-local-agent",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ],
-    );
-    assert!(
-        seeded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&seeded.stderr)
-    );
+    seed_fleet(&data, fleet_path.to_str().unwrap());
     for (name, role) in [
         ("ines", "it"),
         ("hugo", "hr"),
@@ -569,11 +549,12 @@ mod browser {
         })
     }
 
+    pub async fn goto(client: &Client, url: &str) -> Step {
+        client.goto(url).await.map_err(|e| fail(url, e))
+    }
+
     pub async fn sign_in(client: &Client, base: &str, user: &str, password: &str) -> Step {
-        client
-            .goto(&format!("{base}/login"))
-            .await
-            .map_err(|e| fail("login page", e))?;
+        goto(client, &format!("{base}/login")).await?;
         for (css, value) in [("#username", user), ("#password", password)] {
             client
                 .find(Locator::Css(css))
@@ -661,7 +642,7 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
         .build()
         .unwrap();
     runtime.block_on(async {
-        use browser::{arrive, click, expect, fail, path, sign_in, sign_out, snap, text};
+        use browser::{arrive, click, expect, fail, goto, path, sign_in, sign_out, snap, text};
         use fantoccini::Locator;
         let capabilities: serde_json::Map<String, serde_json::Value> =
             serde_json::from_value(serde_json::json!({
@@ -683,10 +664,7 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
 
         let steps = async {
             // Anonymous: sent to sign-in, then back where they were going.
-            client
-                .goto(&format!("{base}/suggestions"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/suggestions")).await?;
             let here = path(&client).await?;
             if here != "/login?next=%2Fsuggestions" {
                 return Err(format!("anonymous visitor at {here}"));
@@ -705,24 +683,15 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
             arrive(&client, |p| p == "/suggestions").await?;
             expect(&client, "h1", "Suggestions").await?;
             snap(&client, "suggestions").await?;
-            client
-                .goto(&format!("{base}/"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/")).await?;
             snap(&client, "overview").await?;
-            client
-                .goto(&format!("{base}/devices/{hostile_id}"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/devices/{hostile_id}")).await?;
             snap(&client, "device").await?;
 
             // Accept one suggestion, dismiss another with a reason. Each
             // form comes back to the list it was sent from.
             let open = "/suggestions?kind=&status=open&department=&page=1";
-            client
-                .goto(&format!("{base}{open}"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}{open}")).await?;
             let accept = client
                 .find(Locator::Css("form[action$='/accept']"))
                 .await
@@ -733,10 +702,7 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
                 .map_err(|e| fail("action", e))?
                 .unwrap_or_default();
             let accepted = action.split('/').nth(2).unwrap_or_default().to_owned();
-            client
-                .goto(&format!("{base}/suggestions?status=open"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/suggestions?status=open")).await?;
             click(
                 &client,
                 &format!("#s-{accepted} form[action$='/accept'] button"),
@@ -760,10 +726,7 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
                     break;
                 }
             }
-            client
-                .goto(&format!("{base}/suggestions?status=open"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/suggestions?status=open")).await?;
             client
                 .find(Locator::Css(&format!("#reason-{other}")))
                 .await
@@ -779,24 +742,15 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
             arrive(&client, |p| p == open).await?;
 
             // Both persist: seen again after reloading.
-            client
-                .goto(&format!("{base}/suggestions?status=accepted"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/suggestions?status=accepted")).await?;
             client.refresh().await.map_err(|e| fail("reload", e))?;
             expect(&client, &format!("#s-{accepted} .status"), "accepted").await?;
-            client
-                .goto(&format!("{base}/suggestions?status=dismissed"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/suggestions?status=dismissed")).await?;
             client.refresh().await.map_err(|e| fail("reload", e))?;
             expect(&client, &format!("#s-{other} .status"), "dismissed").await?;
 
             // A host name holding HTML is shown as text.
-            client
-                .goto(&format!("{base}/devices?sort=hostname"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/devices?sort=hostname")).await?;
             let images = client
                 .find_all(Locator::Css("main img"))
                 .await
@@ -823,19 +777,13 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
             expect(&client, ".groups", "Legal").await?;
             expect(&client, ".groups", "Meeting hours per person").await?;
             snap(&client, "digital-load").await?;
-            client
-                .goto(&format!("{base}/devices/{hostile_id}"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/devices/{hostile_id}")).await?;
             expect(&client, "h1", "Not for your role").await?;
             sign_out(&client).await?;
 
             // The administrator signs in with the keyboard alone: the skip
             // link first, then the language switch, the fields, Enter.
-            client
-                .goto(&format!("{base}/login"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/login")).await?;
             let tab = fantoccini::key::Key::Tab.to_string();
             let press = |keys: String| {
                 let client = client.clone();
@@ -868,10 +816,7 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
             arrive(&client, |p| p == "/").await?;
 
             // The administrator sees administration, in French on request.
-            client
-                .goto(&format!("{base}/admin"))
-                .await
-                .map_err(|e| fail("goto", e))?;
+            goto(&client, &format!("{base}/admin")).await?;
             expect(&client, "h1", "Administration").await?;
             click(&client, "a[hreflang='fr']").await?;
             expect(&client, "#h-tokens", "Jetons d'enrôlement").await?;

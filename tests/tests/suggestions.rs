@@ -3,7 +3,7 @@
 //! and IT reviews the result from the command line and the JSON API, with
 //! roles enforced.
 
-use sobrio_tests::{CollectorProcess, http_request, run, user_token};
+use sobrio_tests::{CollectorProcess, http_request, run, seed_fleet, user_token};
 
 fn ok(output: &std::process::Output) -> String {
     assert!(
@@ -27,20 +27,7 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
     let data = dir.path().join("data");
     let data = data.to_str().unwrap();
     let fleet = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/fleet.toml");
-    let summary = collector(
-        data,
-        &[
-            "demo",
-            "--fleet",
-            fleet,
-            "--once",
-            "--no-local-agent",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ],
-    );
+    let summary = seed_fleet(data, fleet);
     assert!(summary.contains("Suggestions for IT"), "{summary}");
 
     let devices: Vec<serde_json::Value> =

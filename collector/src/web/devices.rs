@@ -10,8 +10,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::overview::{Section, category_name};
-use super::table::{Cell, Header, Table};
+use super::table::{Cell, Header, Section, Table, link_csv, section_table};
 use super::{Ctx, NONE, PageError, Visitor, charts, csv, render, url_encode, when};
 use crate::server::Shared;
 use crate::store::{DeviceListRow, DeviceSort};
@@ -118,7 +117,7 @@ fn device_row(ctx: &Ctx, device: &DeviceListRow) -> Vec<Cell> {
             device
                 .chassis
                 .as_deref()
-                .map_or_else(|| NONE.to_owned(), |c| category_name(ctx, c)),
+                .map_or_else(|| NONE.to_owned(), |c| ctx.tr.category(c)),
         ),
         Cell::text(device.model.clone().unwrap_or_else(|| NONE.into())),
         Cell::number(age, age_raw),
@@ -306,7 +305,7 @@ pub async fn detail(
         ),
         (
             tr.t("col.category").to_owned(),
-            category_name(&ctx, &field("chassis")),
+            ctx.tr.category(&field("chassis")),
         ),
         (
             tr.t("col.model").to_owned(),
@@ -507,13 +506,10 @@ pub async fn detail(
             table: storage,
         },
     ];
-    for section in &mut sections {
-        section.table.csv_href = Some(format!("{base}?csv={}", section.table.id));
-        section.table.empty = tr.t("table.empty").to_owned();
-    }
+    link_csv(&mut sections, &base, tr.t("table.empty"));
     if let Some(name) = query.csv {
-        return match sections.iter().find(|s| s.table.id == name) {
-            Some(section) => Ok(csv(&name, section.table.to_csv())),
+        return match section_table(&sections, &name) {
+            Some(table) => Ok(csv(&name, table.to_csv())),
             None => Err(PageError::not_found(ctx, format!("csv={name}"))),
         };
     }

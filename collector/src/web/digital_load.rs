@@ -11,8 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::overview::Section;
-use super::table::{Cell, Table};
+use super::table::{Cell, Section, Table};
 use super::{Ctx, NONE, PageError, Visitor, charts, csv, render};
 use crate::indicators::{self, IndicatorsError, Metrics, ORGANISATION, OTHER_TEAMS};
 use crate::server::Shared;

@@ -107,6 +107,14 @@ impl Catalogue {
         text
     }
 
+    /// A device category's name (`laptop`, `all_in_one`…); the name itself
+    /// when the catalogue has none (a register's own category).
+    pub fn category(&self, category: &str) -> String {
+        self.strings
+            .get(&format!("category.{category}"))
+            .map_or_else(|| category.to_owned(), String::clone)
+    }
+
     /// Whole numbers with the language's grouping (`12,345` / `12 345`).
     pub fn int(&self, value: i64) -> String {
         let digits = value.unsigned_abs().to_string();

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::table::{Cell, Table};
+use super::table::{Cell, Section, Table, link_csv, section_table};
 use super::{Ctx, PageError, Visitor, charts, csv, render};
 use crate::analysis::impact::{Impact, Range};
 use crate::server::Shared;
@@ -20,13 +20,6 @@ pub struct Figure {
     pub label: String,
     pub value: String,
     pub note: String,
-}
-
-/// A chart and the table with its figures.
-pub struct Section {
-    pub heading: String,
-    pub svg: Option<String>,
-    pub table: Table,
 }
 
 #[derive(Template)]
@@ -119,7 +112,7 @@ fn sections(ctx: &Ctx, impact: &Impact) -> Vec<Section> {
     // Departments × categories.
     let categories: Vec<&String> = impact.by_category.keys().collect();
     let mut headers: Vec<(String, bool)> = vec![(tr.t("col.department").to_owned(), false)];
-    headers.extend(categories.iter().map(|c| (category_name(ctx, c), true)));
+    headers.extend(categories.iter().map(|c| (ctx.tr.category(c), true)));
     headers.push((tr.t("col.total").to_owned(), true));
     let header_refs: Vec<(&str, bool)> = headers.iter().map(|(h, n)| (h.as_str(), *n)).collect();
     let mut fleet = Table::new("fleet", tr.t("overview.fleet").to_owned(), &header_refs);
@@ -179,7 +172,7 @@ fn sections(ctx: &Ctx, impact: &Impact) -> Vec<Section> {
         let categories = quarter
             .by_category
             .iter()
-            .map(|(c, k)| format!("{} {}", category_name(ctx, c), k))
+            .map(|(c, k)| format!("{} {}", ctx.tr.category(c), k))
             .collect::<Vec<_>>()
             .join(", ");
         renewals.rows.push(vec![
@@ -226,22 +219,8 @@ fn sections(ctx: &Ctx, impact: &Impact) -> Vec<Section> {
             table: storage,
         },
     ];
-    for section in &mut sections {
-        section.table.csv_href = Some(format!("/?csv={}", section.table.id));
-        section.table.empty = tr.t("table.empty").to_owned();
-    }
+    link_csv(&mut sections, "/", tr.t("table.empty"));
     sections
-}
-
-/// A category's name in the page's language.
-pub fn category_name(ctx: &Ctx, category: &str) -> String {
-    let key = format!("category.{category}");
-    let name = ctx.t(&key);
-    if name == key {
-        category.to_owned()
-    } else {
-        name.to_owned()
-    }
 }
 
 /// `GET /`.
@@ -264,8 +243,8 @@ pub async fn page(
         .map_err(|e| PageError::internal(&ctx, format!("{e:#}")))?;
     let sections = sections(&ctx, &impact);
     if let Some(name) = query.csv {
-        return match sections.iter().find(|s| s.table.id == name) {
-            Some(section) => Ok(csv(&name, section.table.to_csv())),
+        return match section_table(&sections, &name) {
+            Some(table) => Ok(csv(&name, table.to_csv())),
             None => Err(PageError::not_found(ctx, format!("csv={name}"))),
         };
     }
@@ -274,7 +253,7 @@ pub async fn page(
         sources: impact
             .sources
             .iter()
-            .map(|(c, s)| (category_name(&ctx, c), s.clone()))
+            .map(|(c, s)| (ctx.tr.category(c), s.clone()))
             .collect(),
         sections,
         ctx,

@@ -116,11 +116,15 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// Whether cookies may be sent over this connection only when secure:
 /// always, except on plain HTTP to a loopback host.
 fn secure_cookies(headers: &HeaderMap) -> bool {
-    let forwarded_https = headers
+    forwarded_https(headers) || !loopback_host(headers)
+}
+
+/// Whether a TLS proxy in front says the browser used HTTPS.
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
-    forwarded_https || !loopback_host(headers)
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 fn loopback_host(headers: &HeaderMap) -> bool {
@@ -356,12 +360,7 @@ fn login_form(
         username,
         signin_token: token.clone(),
         error,
-        insecure: secure_cookies(&visitor.headers)
-            && !visitor
-                .headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.eq_ignore_ascii_case("https")),
+        insecure: !forwarded_https(&visitor.headers) && !loopback_host(&visitor.headers),
     };
     let mut response = render(status, &page);
     response.headers_mut().append(

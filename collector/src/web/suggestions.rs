@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::devices::{Pager, page_number};
-use super::overview::category_name;
 use super::table::{Cell, Table};
 use super::{Ctx, PageError, Visitor, csv, render, url_encode};
 use crate::analysis::{Category, DeviceRequest};
@@ -186,7 +185,7 @@ pub async fn page(
         departments,
         categories: Category::REQUESTABLE
             .iter()
-            .map(|c| (c.name(), category_name(&ctx, c.name())))
+            .map(|c| (c.name(), ctx.tr.category(c.name())))
             .collect(),
         back,
         csv_href: format!("/suggestions?{filter}&csv=all"),
@@ -232,12 +231,12 @@ async fn requests_table(
                 "{} · {} × {}",
                 r.department,
                 r.quantity,
-                category_name(ctx, &r.category)
+                ctx.tr.category(&r.category)
             ),
         ));
         requests.rows.push(vec![
             Cell::text(r.department.clone()),
-            Cell::text(category_name(ctx, &r.category)),
+            Cell::text(ctx.tr.category(&r.category)),
             Cell::number(tr.int(i64::from(r.quantity)), r.quantity),
             opt_bytes(r.min_memory_bytes),
             r.min_logical_cores

@@ -103,6 +103,27 @@ impl Table {
     }
 }
 
+/// A table under its heading, with the chart of its figures if any.
+pub struct Section {
+    pub heading: String,
+    pub svg: Option<String>,
+    pub table: Table,
+}
+
+/// Gives each section's table its CSV link (`{page}?csv=ID`) and the text
+/// shown when it is empty.
+pub fn link_csv(sections: &mut [Section], page: &str, empty: &str) {
+    for section in sections {
+        section.table.csv_href = Some(format!("{page}?csv={}", section.table.id));
+        section.table.empty = empty.to_owned();
+    }
+}
+
+/// The table of the section `id` names (a page's `?csv=ID`).
+pub fn section_table<'a>(sections: &'a [Section], id: &str) -> Option<&'a Table> {
+    sections.iter().map(|s| &s.table).find(|t| t.id == id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -221,9 +221,9 @@ fn main() {
                 })
                 .map(|kb| kb as f64 / 1024.0)
                 .collect();
-            let (peer, _) = median(peer_rss);
+            let (peer, peer_spread) = median(peer_rss);
             println!(
-                "; node_exporter {peer:.1} MB; ratio {:.2} (budget <= 10 MB)",
+                "; node_exporter {peer:.1} MB (±{peer_spread:.1}); ratio {:.2} (budget <= 10 MB)",
                 rss / peer
             );
         }
@@ -255,9 +255,9 @@ fn main() {
                     .filter_map(|_| measure(&[peer.to_str().unwrap()]))
                     .map(|(_, cpu, _)| cpu * 1000.0)
                     .collect();
-                let (peer, _) = median(peer);
+                let (peer, peer_spread) = median(peer);
                 println!(
-                    "; fusioninventory-inventory {peer:.0} ms; ratio {:.2} (budget <= 60 ms)",
+                    "; fusioninventory-inventory {peer:.0} ms (±{peer_spread:.0}); ratio {:.2} (budget <= 60 ms)",
                     cpu / peer
                 );
             }
@@ -338,7 +338,7 @@ fn main() {
             .filter_map(|_| measure(&args))
             .map(|(wall, _, peak)| (wall, peak))
             .collect();
-        let (warm_s, _) = median(warm.iter().map(|w| w.0).collect());
+        let (warm_s, warm_spread) = median(warm.iter().map(|w| w.0).collect());
         let peak = warm.iter().map(|w| w.1).max().unwrap_or(0);
         let cold = if can_drop {
             let cold: Vec<f64> = (0..runs)
@@ -348,7 +348,8 @@ fn main() {
                 })
                 .map(|(wall, _, _)| wall)
                 .collect();
-            format!("{:.2}", median(cold).0)
+            let (cold, spread) = median(cold);
+            format!("{cold:.2} ±{spread:.2}")
         } else {
             "n/a".into()
         };
@@ -358,7 +359,8 @@ fn main() {
         let ratio = jdupes_warm.map_or("-".into(), |j: f64| format!("{:.2}", warm_s / j.max(1e-9)));
         let groups = groups_found(name, command, tree_arg).map_or("?".into(), |g| g.to_string());
         println!(
-            "{name:<22} {warm_s:>12.2} {:>12.1} {cold:>12} {ratio:>12} {groups:>8}",
+            "{name:<22} {:>12} {:>12.1} {cold:>12} {ratio:>12} {groups:>8}",
+            format!("{warm_s:.2} ±{warm_spread:.2}"),
             peak as f64 / 1024.0
         );
     }

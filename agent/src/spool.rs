@@ -113,9 +113,14 @@ impl Spool {
     /// # Errors
     /// When the directories cannot be created.
     pub fn open(dir: &Path, limits: SpoolLimits) -> Result<Self, SpoolError> {
+        // Reports stay private to the agent: directories 0700, entries 0600.
+        let mut builder = fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
         for sub in ["", "tmp", "quarantine"] {
             let path = dir.join(sub);
-            fs::create_dir_all(&path).map_err(io("create", &path))?;
+            builder.create(&path).map_err(io("create", &path))?;
         }
         if let Ok(entries) = fs::read_dir(dir.join("tmp")) {
             for entry in entries.flatten() {
@@ -203,12 +208,11 @@ impl Spool {
             tracing::warn!(dropped, "spool full: oldest reports dropped");
         }
         let temporary = self.dir.join("tmp").join(format!("{report_id}.tmp"));
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temporary)
-            .map_err(io("create", &temporary))?;
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temporary).map_err(io("create", &temporary))?;
         let length =
             u32::try_from(payload.len()).map_err(|_| SpoolError::TooLarge(payload.len()))?;
         let mut bytes = Vec::with_capacity(HEADER_BYTES + payload.len());
@@ -274,21 +278,7 @@ impl Spool {
         File::open(self.entry_path(report_id))
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| e.to_string())?;
-        if bytes.len() < HEADER_BYTES || &bytes[..4] != MAGIC {
-            return Err("truncated or not a spool entry".into());
-        }
-        let length = u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
-        let payload = &bytes[HEADER_BYTES..];
-        if payload.len() != length {
-            return Err(format!(
-                "length {} where the header says {length}",
-                payload.len()
-            ));
-        }
-        if digest(payload) != bytes[8..40] {
-            return Err("checksum mismatch".into());
-        }
-        Ok(payload.to_vec())
+        parse_entry(&bytes).map(<[u8]>::to_vec)
     }
 
     fn quarantine(&mut self, report_id: &str, reason: &str) {
@@ -316,6 +306,28 @@ impl Spool {
         }
         sync_dir(&self.dir);
     }
+}
+
+/// The payload of a spool entry's bytes: magic, length and SHA-256 checked.
+///
+/// # Errors
+/// What is wrong with the entry (it is then quarantined).
+pub fn parse_entry(bytes: &[u8]) -> Result<&[u8], String> {
+    if bytes.len() < HEADER_BYTES || &bytes[..4] != MAGIC {
+        return Err("truncated or not a spool entry".into());
+    }
+    let length = u32::from_be_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
+    let payload = &bytes[HEADER_BYTES..];
+    if payload.len() != length {
+        return Err(format!(
+            "length {} where the header says {length}",
+            payload.len()
+        ));
+    }
+    if digest(payload) != bytes[8..40] {
+        return Err("checksum mismatch".into());
+    }
+    Ok(payload)
 }
 
 #[cfg(test)]

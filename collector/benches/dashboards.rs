@@ -104,6 +104,15 @@ fn percentile(sorted: &[u128], p: f64) -> f64 {
     micros / 1000.0
 }
 
+/// Median and spread (max − min).
+fn median(mut values: Vec<f64>) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        values[values.len() / 2],
+        values[values.len() - 1] - values[0],
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(at) = args.iter().position(|a| a == "--load") {
@@ -118,6 +127,7 @@ fn main() {
     let quick = std::env::var_os("SOBRIO_BENCH_QUICK").is_some();
     let devices: i64 = if quick { 10_000 } else { 100_000 };
     let seconds = if quick { 1.0 } else { 3.0 };
+    let runs = if quick { 1 } else { 3 };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -168,11 +178,11 @@ fn main() {
         ("admin", "/admin".to_owned()),
     ];
     println!(
-        "dashboard pages at {devices} devices (SQLite, 2 cores; {CONNECTIONS} connections from a second process, {seconds} s a page):"
+        "dashboard pages at {devices} devices (SQLite, 2 cores; {CONNECTIONS} connections from a second process, {runs} run(s) of {seconds} s a page; median, and the spread of p99):"
     );
     println!(
-        "  {:<44} {:>9} {:>8} {:>9} {:>9} {:>9}",
-        "page", "weight", "requests", "p50", "p99", "requests/s"
+        "  {:<44} {:>9} {:>8} {:>9} {:>9} {:>6} {:>9}",
+        "page", "weight", "requests", "p50", "p99", "±", "requests/s"
     );
     let css = {
         let mut stream = BufReader::new(std::net::TcpStream::connect(&host).unwrap());
@@ -190,32 +200,41 @@ fn main() {
         // A first view warms what the page caches (the overview's impact).
         let mut stream = BufReader::new(std::net::TcpStream::connect(&host).unwrap());
         let html = get(&mut stream, &host, path, &cookie);
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--load", &host, path, &cookie, &seconds.to_string()])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let mut latencies: Vec<u128> = String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .map(|l| l.parse().unwrap())
-            .collect();
-        latencies.sort_unstable();
-        let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
+        let mut p50s = Vec::new();
+        let mut p99s = Vec::new();
+        let mut served = 0;
+        for _ in 0..runs {
+            let output = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--load", &host, path, &cookie, &seconds.to_string()])
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let mut latencies: Vec<u128> = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .map(|l| l.parse().unwrap())
+                .collect();
+            latencies.sort_unstable();
+            p50s.push(percentile(&latencies, 0.5));
+            p99s.push(percentile(&latencies, 0.99));
+            served += latencies.len();
+        }
+        let ((p50, _), (p99, p99_spread)) = (median(p50s), median(p99s));
         worst_p99 = worst_p99.max(p99);
         heaviest = heaviest.max(html + css);
         #[allow(clippy::cast_precision_loss)]
-        let rate = latencies.len() as f64 / seconds;
+        let rate = served as f64 / seconds / runs as f64;
         println!(
-            "  {:<44} {:>7} B {:>8} {:>6.1} ms {:>6.1} ms {:>9.0}",
+            "  {:<44} {:>7} B {:>8} {:>6.1} ms {:>6.1} ms ±{:<5.1} {:>9.0}",
             format!("{role} {path}"),
             html + css,
             2,
             p50,
             p99,
+            p99_spread,
             rate
         );
     }

@@ -18,6 +18,11 @@ use crate::store::{EnrollError, NewDevice, NewToken, Store, StoreError, now_unix
 const TOKEN_PREFIX: &str = "sbt_";
 /// Largest CSR accepted.
 const MAX_CSR_BYTES: usize = 16 * 1024;
+/// Refused enrollments allowed per client address in [`REFUSALS_WINDOW`]:
+/// beyond, enrollment from that address is refused until the window ends,
+/// so that tokens (256 bits) cannot be guessed, nor the CA kept busy.
+pub const REFUSALS_PER_ADDRESS: u32 = 10;
+pub const REFUSALS_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// SHA-256 of a token or secret.
 pub fn sha256(secret: &str) -> [u8; 32] {
@@ -100,6 +105,21 @@ impl Enrollment for EnrollmentService {
         &self,
         request: Request<EnrollRequest>,
     ) -> Result<Response<EnrollResponse>, Status> {
+        let address = request
+            .extensions()
+            .get::<crate::transport::PeerInfo>()
+            .and_then(|peer| peer.remote_addr)
+            .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+        let limiter = &self.shared.enrollment_limiter;
+        let key = format!("address:{address}");
+        if let Some(wait) = limiter.blocked(&[(&key, REFUSALS_PER_ADDRESS)]) {
+            tracing::warn!(%address, "enrollment refused: too many refused attempts from this address");
+            return Err(Status::resource_exhausted(format!(
+                "too many refused enrollments from {address}: try again in {} s with a valid token \
+                 (an administrator can create one with `sobrio-collector token create`)",
+                wait.as_secs().max(1)
+            )));
+        }
         let request = request.into_inner();
         check_text("token", &request.token, 128)?;
         check_text("hostname", &request.hostname, 253)?;
@@ -134,7 +154,8 @@ impl Enrollment for EnrollmentService {
         {
             Ok(department) => department,
             Err(EnrollError::Refused(refusal)) => {
-                tracing::info!(hostname = %request.hostname, reason = %refusal, "enrollment refused");
+                limiter.failed(&[&key]);
+                tracing::info!(hostname = %request.hostname, %address, reason = %refusal, "enrollment refused");
                 return Err(Status::unauthenticated(refusal.to_string()));
             }
             Err(EnrollError::Store(error)) => return Err(store_unavailable(&error)),

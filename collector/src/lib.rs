@@ -14,6 +14,7 @@
 //! - [`enrollment`]: the Enrollment service and enrollment tokens.
 //! - [`ingest`]: the Ingest service: decode, validate, group-commit, ack.
 //! - [`jobs`]: periodic jobs (retention), once per period across replicas.
+//! - [`limiter`]: failed attempts per key, against guessing.
 //! - [`metrics`]: Prometheus counters for `/metrics`.
 //! - [`policy`]: the policy sent to agents.
 //! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL.
@@ -33,6 +34,7 @@ pub mod enrollment;
 pub mod indicators;
 pub mod ingest;
 pub mod jobs;
+pub mod limiter;
 pub mod metrics;
 pub mod pki;
 pub mod policy;

@@ -46,6 +46,8 @@ pub struct Shared {
     pub replica_id: String,
     /// Failed dashboard sign-ins, per account and address.
     pub login_limiter: crate::web::LoginLimiter,
+    /// Refused enrollments, per client address.
+    pub enrollment_limiter: crate::limiter::FailureLimiter,
     /// The fleet's impact, computed from every device's facts: kept for
     /// [`CACHE_FRESH`] so that the overview page stays fast on large
     /// fleets; a decision on a suggestion or a recomputation drops it.
@@ -227,6 +229,7 @@ pub async fn start(
         metrics,
         replica_id,
         login_limiter: crate::web::LoginLimiter::default(),
+        enrollment_limiter: crate::limiter::FailureLimiter::new(crate::enrollment::REFUSALS_WINDOW),
         impact_cache: Cached::new(CACHE_FRESH),
         suggestion_counts: Cached::new(CACHE_FRESH),
         load_trend: Cached::new(CACHE_FRESH),

@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use sobrio_agent::enroll::key_and_csr;
 use sobrio_agent::transport::{CollectorClient, CollectorEndpoint};
 use sobrio_collector::config::CollectorConfig;
 use sobrio_collector::server::{RunningCollector, start};
 use sobrio_collector::store::Store;
-use sobrio_proto::v1::EnrollRequest;
 use tempfile::TempDir;
+
+pub mod load;
+pub mod paused;
 
 /// Path of a workspace binary (`sobrio-agent`, `sobrio-collector`).
 ///
@@ -119,6 +120,8 @@ pub struct CollectorProcess {
     pub grpc_addr: String,
     /// `127.0.0.1:PORT` of its HTTP listener.
     pub http_addr: String,
+    /// Everything it wrote to stderr.
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl CollectorProcess {
@@ -137,6 +140,34 @@ impl CollectorProcess {
     /// # Panics
     /// When it exits before serving.
     pub fn serve_at(data_dir: &str, extra: &[&str], grpc_addr: &str) -> Self {
+        Self::start(data_dir, extra, grpc_addr, "warn")
+    }
+
+    /// As [`CollectorProcess::serve`], logging with the `SOBRIO_LOG` filter
+    /// `log_filter`; [`CollectorProcess::log`] returns what it wrote.
+    ///
+    /// # Panics
+    /// When it exits before serving.
+    pub fn serve_logged(data_dir: &str, extra: &[&str], log_filter: &str) -> Self {
+        Self::start(data_dir, extra, "127.0.0.1:0", log_filter)
+    }
+
+    /// The process id.
+    #[must_use]
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the collector has written to stderr so far.
+    ///
+    /// # Panics
+    /// When a thread holding the log panicked.
+    #[must_use]
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+
+    fn start(data_dir: &str, extra: &[&str], grpc_addr: &str, log_filter: &str) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(binary("sobrio-collector"))
             .args(["--data-dir", data_dir])
@@ -148,7 +179,7 @@ impl CollectorProcess {
                 "--http-addr",
                 "127.0.0.1:0",
             ])
-            .env("SOBRIO_LOG", "warn")
+            .env("SOBRIO_LOG", log_filter)
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -169,13 +200,20 @@ impl CollectorProcess {
             seen.push(line);
         }
         // Keep draining stderr so the collector never blocks on a full pipe.
-        std::thread::spawn(move || lines.for_each(drop));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(seen.clone()));
+        let kept = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                kept.lock().unwrap().push(line);
+            }
+        });
         let (grpc_addr, http_addr) = addresses
             .unwrap_or_else(|| panic!("the collector did not start:\n{}", seen.join("\n")));
         Self {
             child,
             grpc_addr,
             http_addr,
+            log,
         }
     }
 }
@@ -424,30 +462,45 @@ impl TestCollector {
         token: &str,
         hostname: &str,
     ) -> Result<TestDevice, tonic::Status> {
-        let (key_pem, csr_pem) = key_and_csr(hostname).unwrap();
-        let response = self
-            .anonymous_client()
+        load::enroll_at(&self.url(), &self.ca_pem(), token, hostname).await
+    }
+}
+
+/// A free TCP port on loopback (bound, then released).
+///
+/// # Panics
+/// When no port can be bound.
+#[must_use]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether a device presenting the certificate `certificate_pem` (with
+/// `key_pem`) is refused by `collector`: TLS 1.3 reports a client
+/// certificate's rejection after the handshake, so either the connection
+/// or the first call fails.
+pub async fn certificate_refused(
+    collector: &TestCollector,
+    certificate_pem: String,
+    key_pem: String,
+) -> bool {
+    use sobrio_proto::Message;
+    let endpoint = CollectorEndpoint {
+        url: collector.url(),
+        ca_pem: Some(collector.ca_pem()),
+        identity: Some((certificate_pem, key_pem)),
+        bearer: None,
+    };
+    match CollectorClient::connect(&endpoint).await {
+        Err(_) => true,
+        Ok(client) => client
+            .submit(vec![valid_report().encode_to_vec()])
             .await
-            .enroll(EnrollRequest {
-                token: token.into(),
-                csr_pem,
-                hostname: hostname.into(),
-                agent_version: "test".into(),
-            })
-            .await?;
-        let endpoint = CollectorEndpoint {
-            url: self.url(),
-            ca_pem: Some(self.ca_pem()),
-            identity: Some((response.certificate_pem.clone(), key_pem.clone())),
-            bearer: Some(format!("{}:{}", response.device_id, response.bearer_secret)),
-        };
-        let client = CollectorClient::connect(&endpoint).await.unwrap();
-        Ok(TestDevice {
-            id: response.device_id,
-            certificate_pem: response.certificate_pem,
-            key_pem,
-            client,
-        })
+            .is_err(),
     }
 }
 
@@ -471,6 +524,85 @@ pub fn valid_report() -> sobrio_proto::v1::Report {
         }),
         ..Default::default()
     }
+}
+
+/// The first value of response header `name` (lower-case).
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The cookies a response sets, as (name, value).
+pub fn cookies(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(n, _)| n == "set-cookie")
+        .filter_map(|(_, v)| v.split(';').next()?.split_once('='))
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// The value of the hidden form field `name` in `body`.
+///
+/// # Panics
+/// When the page has no such field.
+pub fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {body}"))
+        + marker.len();
+    body[start..start + body[start..].find('"').unwrap()].to_owned()
+}
+
+/// An `application/x-www-form-urlencoded` body.
+pub fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", sobrio_collector::web::url_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Signs in over HTTP; returns the `Cookie` header value, or the status of
+/// a refused sign-in.
+///
+/// # Panics
+/// When the sign-in page does not answer as expected.
+pub fn sign_in(addr: &str, user: &str, password: &str) -> Result<String, u16> {
+    let (status, headers, body) = http_exchange(addr, "GET", "/login", &[], "");
+    assert_eq!(status, 200);
+    let signin = cookies(&headers)
+        .into_iter()
+        .find(|(n, _)| n == "sobrio_signin")
+        .expect("the sign-in page sets its token cookie");
+    let cookie = format!("sobrio_signin={}", signin.1);
+    let body = form(&[
+        ("username", user),
+        ("password", password),
+        ("csrf", &hidden(&body, "csrf")),
+        ("next", "/"),
+    ]);
+    let (status, headers, _) = http_exchange(
+        addr,
+        "POST",
+        "/login",
+        &[
+            ("Cookie", &cookie),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        &body,
+    );
+    if status != 303 {
+        return Err(status);
+    }
+    let session = cookies(&headers)
+        .into_iter()
+        .find(|(n, v)| n == "sobrio_session" && !v.is_empty())
+        .expect("a session cookie");
+    Ok(format!("sobrio_session={}", session.1))
 }
 
 /// Creates a dashboard user with `role` (through `user add --password-stdin`)

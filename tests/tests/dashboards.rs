@@ -8,7 +8,10 @@
 
 use std::collections::HashMap;
 
-use sobrio_tests::{CollectorProcess, add_user, http_exchange, missing, run, seed_fleet};
+use sobrio_tests::{
+    CollectorProcess, add_user, cookies, header, hidden, http_exchange, missing, run, seed_fleet,
+    sign_in,
+};
 
 const PASSWORD: &str = "a long enough passphrase";
 /// A host name that would run script if it were not escaped.
@@ -98,75 +101,6 @@ fn site() -> Site {
         collector,
         devices,
     }
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn cookies(headers: &[(String, String)]) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter(|(n, _)| n == "set-cookie")
-        .filter_map(|(_, v)| v.split(';').next()?.split_once('='))
-        .map(|(n, v)| (n.to_owned(), v.to_owned()))
-        .collect()
-}
-
-fn hidden(body: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = body
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {body}"))
-        + marker.len();
-    body[start..start + body[start..].find('"').unwrap()].to_owned()
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", sobrio_collector::web::url_encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// Signs in over HTTP; returns the `Cookie` header value, or the status of
-/// a refused sign-in.
-fn sign_in(addr: &str, user: &str, password: &str) -> Result<String, u16> {
-    let (status, headers, body) = http_exchange(addr, "GET", "/login", &[], "");
-    assert_eq!(status, 200);
-    let signin = cookies(&headers)
-        .into_iter()
-        .find(|(n, _)| n == "sobrio_signin")
-        .expect("the sign-in page sets its token cookie");
-    let cookie = format!("sobrio_signin={}", signin.1);
-    let body = form(&[
-        ("username", user),
-        ("password", password),
-        ("csrf", &hidden(&body, "csrf")),
-        ("next", "/"),
-    ]);
-    let (status, headers, _) = http_exchange(
-        addr,
-        "POST",
-        "/login",
-        &[
-            ("Cookie", &cookie),
-            ("Content-Type", "application/x-www-form-urlencoded"),
-        ],
-        &body,
-    );
-    if status != 303 {
-        return Err(status);
-    }
-    let session = cookies(&headers)
-        .into_iter()
-        .find(|(n, v)| n == "sobrio_session" && !v.is_empty())
-        .expect("a session cookie");
-    Ok(format!("sobrio_session={}", session.1))
 }
 
 /// A page's weight: the HTML and every resource it links, fetched as a

@@ -3,111 +3,35 @@
 //! beside it. Everything spooled arrives, once; retries back off with jitter
 //! within their bounds; the first delivery waits for its splay.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sobrio_agent::backoff::Jitter;
 use sobrio_agent::config::AgentConfig;
-use sobrio_agent::run::{Agent, Uplink};
-use sobrio_agent::state::{Enrollment, StateDir};
-use sobrio_agent::transport::CollectorClient;
-use sobrio_proto::v1::{Policy, RenewResponse, SubmitResponse};
+use sobrio_agent::run::Agent;
 use sobrio_tests::TestCollector;
+use sobrio_tests::paused::{enrolled_agent, paused_runtime, real_runtime};
 use tokio::time::Instant;
-
-/// Forwards the agent's calls to a real collector running on another,
-/// real-time runtime. Calls run as blocking tasks so that paused time does
-/// not jump ahead while a call is on the wire.
-struct Bridge {
-    real: tokio::runtime::Handle,
-    client: CollectorClient,
-    down: Arc<AtomicBool>,
-    attempts: Arc<Mutex<Vec<(Instant, bool)>>>,
-}
-
-impl Bridge {
-    async fn call<T: Send + 'static>(
-        &self,
-        call: impl FnOnce(
-            CollectorClient,
-        )
-            -> std::pin::Pin<Box<dyn Future<Output = Result<T, tonic::Status>> + Send>>
-        + Send
-        + 'static,
-    ) -> anyhow::Result<T> {
-        let up = !self.down.load(Ordering::SeqCst);
-        self.attempts.lock().unwrap().push((Instant::now(), up));
-        anyhow::ensure!(up, "collector unavailable");
-        let (real, client) = (self.real.clone(), self.client.clone());
-        Ok(tokio::task::spawn_blocking(move || real.block_on(call(client))).await??)
-    }
-}
-
-impl Uplink for Bridge {
-    async fn submit(&mut self, reports: Vec<Vec<u8>>) -> anyhow::Result<SubmitResponse> {
-        self.call(move |c| Box::pin(async move { c.submit(reports).await }))
-            .await
-    }
-
-    async fn get_policy(&mut self) -> anyhow::Result<Policy> {
-        self.call(|c| Box::pin(async move { c.get_policy().await }))
-            .await
-    }
-
-    async fn renew(&mut self, csr_pem: String) -> anyhow::Result<RenewResponse> {
-        self.call(move |c| Box::pin(async move { c.renew(csr_pem).await }))
-            .await
-    }
-
-    fn reset(&mut self) {}
-}
 
 #[test]
 fn a_collector_down_for_a_day_gets_every_spooled_report_once_when_it_returns() {
-    let real = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (collector, device) = real.block_on(async {
-        let collector = TestCollector::start().await;
-        let device = collector.enroll("Finance", "pc-remote").await;
-        (collector, device)
-    });
+    let real = real_runtime();
+    let collector = real.block_on(TestCollector::start());
     let dir = tempfile::tempdir().unwrap();
-    let state = StateDir::new(dir.path().join("state"));
-    let enrollment = Enrollment {
-        device_id: device.id.clone(),
-        server: collector.url(),
-        department: "Finance".into(),
-        certificate_not_after_unix_ms: sobrio_collector::store::now_unix_ms() + 90 * 86_400_000,
-        bearer_secret: String::new(),
-    };
-    state
-        .save_enrollment(
-            &enrollment,
-            &device.key_pem,
-            &device.certificate_pem,
-            &collector.ca_pem(),
-            None,
-        )
-        .unwrap();
     let down = Arc::new(AtomicBool::new(true));
-    let attempts = Arc::new(Mutex::new(Vec::new()));
-    let bridge = Bridge {
-        real: real.handle().clone(),
-        client: device.client.clone(),
-        down: down.clone(),
-        attempts: attempts.clone(),
-    };
+    let (state, enrollment, bridge) = enrolled_agent(
+        &real,
+        &collector,
+        &dir.path().join("state"),
+        "pc-remote",
+        down.clone(),
+    );
+    let attempts = bridge.attempts.clone();
+    let device_id = enrollment.device_id.clone();
     let config = AgentConfig::default();
 
-    let paused = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .unwrap();
+    let paused = paused_runtime();
     let (accepted, pending, start) = paused.block_on(async {
         let start = Instant::now();
         let mut agent = Agent::with_uplink(
@@ -170,13 +94,109 @@ fn a_collector_down_for_a_day_gets_every_spooled_report_once_when_it_returns() {
     // The collector back: everything spooled arrives, once.
     assert_eq!(pending, 0, "the spool is empty");
     let stored = real.block_on(collector.store.list_devices()).unwrap();
-    let stored = stored.iter().find(|d| d.id == device.id).unwrap().reports;
+    let stored = stored.iter().find(|d| d.id == device_id).unwrap().reports;
     assert!(accepted >= 25, "a report an hour for a day: {accepted}");
     assert_eq!(
         u64::try_from(stored).unwrap(),
         accepted,
         "each spooled report stored once"
     );
+    drop(collector);
+    real.shutdown_timeout(Duration::from_secs(5));
+}
+
+/// Many agents, the same day-long outage: when the collector returns they
+/// come back spread out by their jittered backoff, not all at once.
+#[test]
+fn agents_return_from_an_outage_spread_out_not_as_a_herd() {
+    const AGENTS: usize = 12;
+    let real = real_runtime();
+    let collector = real.block_on(TestCollector::start());
+    let dir = tempfile::tempdir().unwrap();
+    let down = Arc::new(AtomicBool::new(true));
+    let mut agents = Vec::new();
+    for n in 0..AGENTS {
+        let (state, enrollment, bridge) = enrolled_agent(
+            &real,
+            &collector,
+            &dir.path().join(format!("state-{n}")),
+            &format!("pc-{n}"),
+            down.clone(),
+        );
+        let attempts = bridge.attempts.clone();
+        agents.push((state, enrollment, bridge, attempts));
+    }
+    let paused = paused_runtime();
+    let outage = Duration::from_secs(24 * 3600);
+    let (start, attempts) = paused.block_on(async {
+        let start = Instant::now();
+        let mut runs = Vec::new();
+        let mut all_attempts = Vec::new();
+        for (n, (state, enrollment, bridge, attempts)) in agents.into_iter().enumerate() {
+            all_attempts.push(attempts);
+            let mut agent = Agent::with_uplink(
+                state,
+                AgentConfig::default(),
+                dir.path(),
+                enrollment,
+                bridge,
+                Jitter::with_seed(100 + n as u64),
+            )
+            .unwrap();
+            let down = down.clone();
+            runs.push(async move {
+                let control = async {
+                    tokio::time::sleep(outage).await;
+                    down.store(false, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                };
+                agent.run(control).await;
+                agent.pending()
+            });
+        }
+        let pending: Vec<u64> = futures_util::future::join_all(runs).await;
+        assert!(
+            pending.iter().all(|p| *p == 0),
+            "every spool drained: {pending:?}"
+        );
+        (start, all_attempts)
+    });
+    // Each agent's first successful call after the collector came back.
+    let mut returns: Vec<Duration> = attempts
+        .iter()
+        .map(|attempts| {
+            let attempts = attempts.lock().unwrap();
+            let first = attempts
+                .iter()
+                .find(|(_, up)| *up)
+                .expect("a call after the return");
+            first.0 - start - outage
+        })
+        .collect();
+    returns.sort();
+    let spread = *returns.last().unwrap() - returns[0];
+    let busiest_minute = returns
+        .iter()
+        .map(|from| {
+            returns
+                .iter()
+                .filter(|t| **t >= *from && **t < *from + Duration::from_secs(60))
+                .count()
+        })
+        .max()
+        .unwrap();
+    println!(
+        "{AGENTS} agents back after a day's outage: first at +{:?}, median +{:?}, last +{:?} \
+         (spread {spread:?}); at most {busiest_minute} in any minute",
+        returns[0],
+        returns[AGENTS / 2],
+        returns[AGENTS - 1]
+    );
+    assert!(
+        spread >= Duration::from_secs(300),
+        "returns spread over minutes: {returns:?}"
+    );
+    assert!(busiest_minute <= AGENTS / 2, "no herd: {returns:?}");
     drop(collector);
     real.shutdown_timeout(Duration::from_secs(5));
 }

@@ -8,7 +8,7 @@ use sobrio_collector::config::CollectorConfig;
 use sobrio_collector::store::{NewToken, now_unix_ms};
 use sobrio_proto::Message;
 use sobrio_proto::v1::{Disk, Inventory};
-use sobrio_tests::{TestCollector, valid_report};
+use sobrio_tests::{TestCollector, certificate_refused, valid_report};
 use tonic::Code;
 
 #[tokio::test]
@@ -354,22 +354,7 @@ async fn a_certificate_from_another_ca_is_refused() {
     let issued = foreign
         .sign_device_csr(&csr_pem, "intruder", Duration::from_secs(3600))
         .unwrap();
-    let endpoint = CollectorEndpoint {
-        url: collector.url(),
-        ca_pem: Some(collector.ca_pem()),
-        identity: Some((issued.certificate_pem, key_pem)),
-        bearer: None,
-    };
-    // TLS 1.3 reports the client certificate's rejection after the handshake:
-    // either the connection or the first call fails.
-    let refused = match CollectorClient::connect(&endpoint).await {
-        Err(_) => true,
-        Ok(client) => client
-            .submit(vec![valid_report().encode_to_vec()])
-            .await
-            .is_err(),
-    };
-    assert!(refused);
+    assert!(certificate_refused(&collector, issued.certificate_pem, key_pem).await);
     assert!(collector.store.list_devices().await.unwrap().is_empty());
 }
 
@@ -436,4 +421,224 @@ async fn person_day_rows_are_kept_apart_and_not_inside_the_stored_report() {
         .into_iter()
         .collect();
     assert_eq!(counts["person_days"], 1);
+}
+
+#[tokio::test]
+async fn guessing_enrollment_tokens_is_stopped_per_address() {
+    let collector = TestCollector::start().await;
+    let limit = sobrio_collector::enrollment::REFUSALS_PER_ADDRESS;
+    for guess in 0..limit {
+        let status = collector
+            .enroll_with_token(&format!("sbt_guess{guess}"), "pc")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(status.code(), Code::Unauthenticated, "guess {guess}");
+    }
+    // Past the limit even a valid token is refused from this address, and
+    // says why and when to come back.
+    let token = collector.token("IT", Duration::from_secs(3600), None).await;
+    let status = collector
+        .enroll_with_token(&token, "pc")
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(
+        status
+            .message()
+            .contains("too many refused enrollments from 127.0.0.1")
+            && status.message().contains("try again in"),
+        "{}",
+        status.message()
+    );
+    assert!(collector.store.list_devices().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_expired_client_certificate_is_refused() {
+    let collector = TestCollector::start().await;
+    let device = collector.enroll("IT", "pc").await;
+    let (key_pem, csr_pem) = sobrio_agent::enroll::key_and_csr("pc").unwrap();
+    let issued = collector
+        .running
+        .shared
+        .ca
+        .sign_device_csr(&csr_pem, &device.id, Duration::from_secs(1))
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(
+        certificate_refused(&collector, issued.certificate_pem, key_pem).await,
+        "an expired certificate must not authenticate"
+    );
+    let devices = collector.store.list_devices().await.unwrap();
+    assert_eq!(devices[0].reports, 0);
+    // The device's valid certificate still works.
+    device
+        .client
+        .submit(vec![valid_report().encode_to_vec()])
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn plaintext_is_refused_unless_in_development_mode() {
+    let collector = TestCollector::start().await;
+    let endpoint = CollectorEndpoint {
+        url: format!("http://{}", collector.running.grpc_addr),
+        ca_pem: None,
+        identity: None,
+        bearer: None,
+    };
+    let refused = match CollectorClient::connect(&endpoint).await {
+        Err(_) => true,
+        Ok(client) => client.get_policy().await.is_err(),
+    };
+    assert!(refused, "plaintext gRPC must not reach a TLS collector");
+}
+
+/// Hostile reports in one call beside valid ones: each refused with the
+/// field and the reason, the valid ones stored; a call of 10,000 reports is
+/// refused whole with the limit named, and the device goes on afterwards.
+#[tokio::test]
+async fn hostile_reports_are_refused_each_with_its_reason_and_nothing_else_is_lost() {
+    use sobrio_proto::v1::{Usage, UsageHour};
+    let collector = TestCollector::start().await;
+    let device = collector.enroll("IT", "pc").await;
+    let megabyte = "x".repeat(1 << 20);
+    let mut cases: Vec<(&str, Vec<u8>, &str, &str)> = Vec::new();
+    let mut huge = valid_report();
+    huge.inventory = Some(Inventory {
+        hostname: megabyte.clone(),
+        ..Default::default()
+    });
+    cases.push((
+        "1 MB string",
+        huge.encode_to_vec(),
+        "report",
+        "exceeds the limit",
+    ));
+    let mut long_model = valid_report();
+    long_model.inventory = Some(Inventory {
+        hostname: "pc".into(),
+        model: Some(megabyte[..100_000].to_owned()),
+        ..Default::default()
+    });
+    cases.push((
+        "100 KB model",
+        long_model.encode_to_vec(),
+        "inventory.model",
+        "bytes",
+    ));
+    // Invalid UTF-8 in a string field: the agent_version bytes replaced.
+    let mut marked = valid_report();
+    marked.agent_version = "MARKMARK".into();
+    let mut bytes = marked.encode_to_vec();
+    let at = bytes.windows(8).position(|w| w == b"MARKMARK").unwrap();
+    bytes[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xc3, 0x28]);
+    cases.push(("invalid UTF-8", bytes, "report", "undecodable"));
+    let mut future = valid_report();
+    future.collected_unix_ms = i64::MAX;
+    cases.push((
+        "a date in the far future",
+        future.encode_to_vec(),
+        "collected_unix_ms",
+        "",
+    ));
+    let mut past = valid_report();
+    past.collected_unix_ms = -1;
+    cases.push((
+        "a negative date",
+        past.encode_to_vec(),
+        "collected_unix_ms",
+        "",
+    ));
+    let mut bios = valid_report();
+    bios.inventory = Some(Inventory {
+        hostname: "pc".into(),
+        bios_date: Some("9999-99-99".into()),
+        ..Default::default()
+    });
+    cases.push((
+        "an impossible BIOS date",
+        bios.encode_to_vec(),
+        "inventory.bios_date",
+        "",
+    ));
+    let mut hours = valid_report();
+    hours.usage = Some(Usage {
+        hours: vec![UsageHour::default(); 100_000],
+    });
+    cases.push((
+        "100,000 usage hours",
+        hours.encode_to_vec(),
+        "usage.hours",
+        "",
+    ));
+    let mut busy = valid_report();
+    busy.usage = Some(Usage {
+        hours: vec![UsageHour {
+            hour_start_unix_ms: (busy.collected_unix_ms / 3_600_000 - 1) * 3_600_000,
+            powered_minutes: 1_000_000,
+            ..Default::default()
+        }],
+    });
+    cases.push((
+        "a million powered minutes in an hour",
+        busy.encode_to_vec(),
+        "usage.hours[0].powered_minutes",
+        "",
+    ));
+    // A singular field repeated on the wire: protobuf keeps the last value,
+    // and the report is stored once under that id.
+    let (first, last) = (valid_report(), valid_report());
+    let mut repeated = first.encode_to_vec();
+    repeated.extend(last.encode_to_vec());
+
+    let good = valid_report();
+    let mut batch = vec![good.encode_to_vec(), repeated];
+    batch.extend(cases.iter().map(|(_, bytes, _, _)| bytes.clone()));
+    let response = device.client.submit(batch).await.unwrap();
+    assert_eq!(
+        response.accepted,
+        vec![good.report_id.clone(), last.report_id.clone()]
+    );
+    assert_eq!(response.rejected.len(), cases.len());
+    for ((what, _, field, reason), rejected) in cases.iter().zip(&response.rejected) {
+        assert!(
+            rejected.field.starts_with(field),
+            "{what}: refused on {} ({})",
+            rejected.field,
+            rejected.reason
+        );
+        assert!(
+            rejected.reason.contains(reason) && !rejected.reason.is_empty(),
+            "{what}: {}",
+            rejected.reason
+        );
+        println!("{what}: refused on {}: {}", rejected.field, rejected.reason);
+    }
+    assert!(
+        !collector
+            .store
+            .report_exists(&first.report_id)
+            .await
+            .unwrap()
+    );
+
+    let flood: Vec<Vec<u8>> = (0..10_000)
+        .map(|_| valid_report().encode_to_vec())
+        .collect();
+    let status = device.client.submit(flood).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted);
+    assert!(status.message().contains("at most"), "{}", status.message());
+    let after = valid_report();
+    let response = device
+        .client
+        .submit(vec![after.encode_to_vec()])
+        .await
+        .unwrap();
+    assert_eq!(response.accepted, vec![after.report_id]);
+    let devices = collector.store.list_devices().await.unwrap();
+    assert_eq!(devices[0].reports, 3, "the valid reports and nothing else");
 }

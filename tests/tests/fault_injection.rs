@@ -44,12 +44,7 @@ fn reports_survive_sigkill_of_agent_and_collector_at_random_points() {
     let data = data.to_str().unwrap().to_owned();
     let state = dir.path().join("agent");
     let state = state.to_str().unwrap().to_owned();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let grpc = format!("127.0.0.1:{port}");
+    let grpc = format!("127.0.0.1:{}", sobrio_tests::free_port());
     let start_collector = || CollectorProcess::serve_at(&data, &[], &grpc);
     let mut collector = Some(start_collector());
     sobrio_tests::enroll_agent_binary(&data, &state, &grpc);

@@ -12,10 +12,9 @@
 //!   ([`LoginLimiter`]); an unknown account costs the same argon2id
 //!   verification as a known one.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use askama::Template;
 use axum::Form;
@@ -26,6 +25,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{Catalogue, Ctx, Lang, PageError, render};
+use crate::limiter::FailureLimiter;
 use crate::server::Shared;
 use crate::store::{BrowserSession, now_unix_ms};
 
@@ -44,60 +44,39 @@ const LANG_COOKIE: &str = "sobrio_lang";
 const PER_ACCOUNT: u32 = 5;
 const PER_ADDRESS: u32 = 20;
 const WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Entries kept at most; the oldest windows are dropped beyond.
-const MAX_ENTRIES: usize = 10_000;
 
 /// Counts failed sign-ins per account and per client address.
-#[derive(Debug, Default)]
-pub struct LoginLimiter {
-    failures: Mutex<HashMap<String, (Instant, u32)>>,
+#[derive(Debug)]
+pub struct LoginLimiter(FailureLimiter);
+
+impl Default for LoginLimiter {
+    fn default() -> Self {
+        Self(FailureLimiter::new(WINDOW))
+    }
+}
+
+fn account_key(account: &str) -> String {
+    format!("account:{}", account.to_lowercase())
 }
 
 impl LoginLimiter {
     /// When sign-in is refused for this account or address: how long until
     /// it is allowed again.
     pub fn blocked(&self, account: &str, address: &str) -> Option<Duration> {
-        let failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        [
-            (format!("account:{}", account.to_lowercase()), PER_ACCOUNT),
-            (format!("address:{address}"), PER_ADDRESS),
-        ]
-        .iter()
-        .filter_map(|(key, limit)| {
-            let (since, count) = failures.get(key)?;
-            let elapsed = now.duration_since(*since);
-            (*count >= *limit && elapsed < WINDOW).then(|| WINDOW - elapsed)
-        })
-        .max()
+        let (account, address) = (account_key(account), format!("address:{address}"));
+        self.0
+            .blocked(&[(&account, PER_ACCOUNT), (&address, PER_ADDRESS)])
     }
 
     /// Records a failed sign-in.
     pub fn failed(&self, account: &str, address: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        if failures.len() >= MAX_ENTRIES {
-            failures.retain(|_, (since, _)| now.duration_since(*since) < WINDOW);
-        }
-        for key in [
-            format!("account:{}", account.to_lowercase()),
-            format!("address:{address}"),
-        ] {
-            if failures.len() >= MAX_ENTRIES && !failures.contains_key(&key) {
-                continue;
-            }
-            let entry = failures.entry(key).or_insert((now, 0));
-            if now.duration_since(entry.0) >= WINDOW {
-                *entry = (now, 0);
-            }
-            entry.1 += 1;
-        }
+        self.0
+            .failed(&[&account_key(account), &format!("address:{address}")]);
     }
 
     /// Forgets an account's failures after it signed in.
     pub fn succeeded(&self, account: &str) {
-        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        failures.remove(&format!("account:{}", account.to_lowercase()));
+        self.0.forget(&account_key(account));
     }
 }
 

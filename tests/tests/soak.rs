@@ -1,0 +1,108 @@
+//! Soak: a few thousand simulated agents, each on its own mTLS connection,
+//! submitting to a `sobrio-collector serve` process for a sustained run.
+//! The collector's RSS and the calls' latency are sampled all along; the
+//! drift between the first and the last third is printed, and must stay
+//! within loose bounds (this is a test of leaks and slow-downs, not a
+//! benchmark). `SOBRIO_SOAK_SECS` (default 30) and `SOBRIO_SOAK_AGENTS`
+//! (default 2000) make it longer or larger on demand.
+
+use std::time::{Duration, Instant};
+
+use sobrio_tests::load::{Load, enroll_at};
+use sobrio_tests::{CollectorProcess, run};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+fn percentile(mut values: Vec<f64>, p: f64) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let at = ((values.len() as f64 - 1.0) * p).round() as usize;
+    values[at]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_agents_for_a_sustained_run_keep_rss_and_latency_flat() {
+    let seconds = env_or("SOBRIO_SOAK_SECS", 30);
+    let count = usize::try_from(env_or("SOBRIO_SOAK_AGENTS", 2000)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("collector");
+    let data = data.to_str().unwrap().to_owned();
+    let collector = CollectorProcess::serve(&data, &[]);
+    let token = run(
+        "sobrio-collector",
+        &["--data-dir", &data, "token", "create", "--department", "IT"],
+    );
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_owned();
+    let ca = std::fs::read_to_string(format!("{data}/ca.pem")).unwrap();
+    let url = format!("https://{}", collector.grpc_addr);
+    let enrolling = Instant::now();
+    let mut clients = Vec::with_capacity(count);
+    for n in 0..count {
+        let device = enroll_at(&url, &ca, &token, &format!("pc-{n}"))
+            .await
+            .unwrap();
+        clients.push(device.client);
+    }
+    let enrolled_in = enrolling.elapsed();
+    // Each agent calls every 10 s: about count / 10 calls a second.
+    let load = Load::start(clients, Duration::from_secs(10));
+    let started = Instant::now();
+    let mut rss = Vec::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rss.push((started.elapsed().as_secs_f64(), rss_mb(collector.pid())));
+    }
+    let observed = load.drain(Duration::from_secs(60)).await;
+    let third = seconds * 1000 / 3;
+    let window = |from: u64, to: u64| -> Vec<f64> {
+        observed
+            .latencies_ms
+            .iter()
+            .filter(|(at, _)| (from..to).contains(at))
+            .map(|(_, ms)| *ms)
+            .collect()
+    };
+    // The first third is warm-up (agents start spread over one period).
+    let (early, late) = (window(third, 2 * third), window(2 * third, 3 * third));
+    let (early_p50, early_p99) = (percentile(early.clone(), 0.5), percentile(early, 0.99));
+    let (late_p50, late_p99) = (percentile(late.clone(), 0.5), percentile(late, 0.99));
+    let rss_early = rss[rss.len() / 3].1;
+    let rss_late = rss.last().unwrap().1;
+    let rss_peak = rss.iter().map(|r| r.1).fold(0.0, f64::max);
+    println!(
+        "soak: {count} agents enrolled in {enrolled_in:.1?}, {seconds} s, {} calls, {} reports acked, failures {:?}\n\
+         collector RSS {rss_early:.1} MB at one third, {rss_late:.1} MB at the end (drift {:+.1} MB), peak {rss_peak:.1} MB\n\
+         latency p50 {early_p50:.1} ms then {late_p50:.1} ms, p99 {early_p99:.1} ms then {late_p99:.1} ms \
+         (drift {:+.1} ms)",
+        observed.calls,
+        observed.acked.len(),
+        observed.failures,
+        rss_late - rss_early,
+        late_p99 - early_p99,
+    );
+    assert!(observed.failures.is_empty(), "{:?}", observed.failures);
+    assert_eq!(observed.acked.len(), observed.made.len());
+    assert!(
+        rss_late <= rss_early * 1.5 + 16.0,
+        "collector RSS grew from {rss_early:.1} to {rss_late:.1} MB: {rss:?}"
+    );
+    assert!(
+        late_p99 <= early_p99 * 3.0 + 50.0,
+        "latency p99 grew from {early_p99:.1} to {late_p99:.1} ms"
+    );
+}

@@ -22,11 +22,13 @@ const EXIT_USAGE: u8 = 64;
 #[derive(Debug, Parser)]
 #[command(name = "sobrio-agent", version)]
 pub struct Cli {
-    /// Configuration file (TOML) [default: /etc/sobrio/agent.toml when it exists].
+    /// Configuration file (TOML) [default: /etc/sobrio/agent.toml when it
+    /// exists; %ProgramData%\Sobrio\agent.toml on Windows].
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
-    /// State directory: key, certificate, enrollment, policy [default:
-    /// /var/lib/sobrio-agent as root, the XDG state directory otherwise].
+    /// State directory: key, certificate, enrollment, policy, spool [default:
+    /// /var/lib/sobrio-agent as root, the XDG state directory otherwise;
+    /// %ProgramData%\Sobrio\state on Windows].
     #[arg(long, global = true)]
     pub state_dir: Option<PathBuf>,
     /// Host root under which hardware facts are read (DMI, /sys, /proc,
@@ -116,6 +118,12 @@ pub enum Command {
     /// Configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Run as the Windows service `SobrioAgent` (the service control
+    /// manager starts it so; the MSI installs it). On first start it
+    /// enrolls with the settings the installer left in
+    /// HKLM\SOFTWARE\Sobrio. Logs go to %ProgramData%\Sobrio\agent.log.
+    #[cfg(windows)]
+    Service,
     /// Watch one user session (run by the agent as the session's user):
     /// counts the notifications of its bus — `ready`, then `UNIX_MS
     /// CATEGORY` per notification, never its text — and lists the
@@ -141,8 +149,15 @@ pub enum ConfigCommand {
     },
 }
 
-/// Default configuration file, read when it exists.
-const DEFAULT_CONFIG: &str = "/etc/sobrio/agent.toml";
+/// Default configuration file, read when it exists:
+/// `/etc/sobrio/agent.toml`, `%ProgramData%\Sobrio\agent.toml` on Windows.
+fn default_config() -> PathBuf {
+    if cfg!(windows) {
+        crate::windows::program_data().join("agent.toml")
+    } else {
+        PathBuf::from("/etc/sobrio/agent.toml")
+    }
+}
 
 /// Runs the command line and maps errors to an exit code.
 pub fn main() -> ExitCode {
@@ -156,16 +171,53 @@ pub fn main() -> ExitCode {
             tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
         });
     {
+        use tracing_subscriber::fmt::writer::BoxMakeWriter;
         use tracing_subscriber::layer::SubscriberExt;
         use tracing_subscriber::util::SubscriberInitExt;
+        // A service has no console: it logs to a file beside its state.
+        #[cfg(windows)]
+        let log_file = matches!(cli.command, Command::Service)
+            .then(|| {
+                let dir = crate::windows::program_data();
+                std::fs::create_dir_all(&dir).ok()?;
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("agent.log"))
+                    .ok()
+            })
+            .flatten();
+        #[cfg(not(windows))]
+        let log_file: Option<std::fs::File> = None;
+        let (writer, ansi) = match log_file {
+            Some(file) => (BoxMakeWriter::new(std::sync::Mutex::new(file)), false),
+            None => (
+                BoxMakeWriter::new(std::io::stderr),
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            ),
+        };
         tracing_subscriber::registry()
             .with(
                 tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+                    .with_writer(writer)
+                    .with_ansi(ansi),
             )
             .with(filter)
             .init();
+    }
+    #[cfg(windows)]
+    if matches!(cli.command, Command::Service) {
+        return match crate::windows::service::run() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!(
+                    "error: {error}: `sobrio-agent service` is started by the Windows service \
+                     control manager (service {}); use `sobrio-agent run` from a console",
+                    crate::windows::SERVICE_NAME
+                );
+                ExitCode::from(EXIT_USAGE)
+            }
+        };
     }
     // One thread: the agent must stay light on the employee's machine.
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -200,9 +252,7 @@ pub fn main() -> ExitCode {
 fn load_config(path: Option<&PathBuf>) -> Result<AgentConfig, ConfigError> {
     match path {
         Some(path) => AgentConfig::load(path),
-        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
-            AgentConfig::load(std::path::Path::new(DEFAULT_CONFIG))
-        }
+        None if default_config().exists() => AgentConfig::load(&default_config()),
         None => Ok(AgentConfig::default()),
     }
 }
@@ -363,6 +413,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(windows)]
+        Command::Service => unreachable!("handled before the runtime starts"),
         Command::Run { once, server } => {
             let config = load_config(cli.config.as_ref())?;
             let mut agent = Agent::new(state, config, &cli.root, server)?;
@@ -457,14 +509,63 @@ fn print_storage(result: &crate::probe::storage::ScanResult) {
     }
 }
 
+/// The Windows service's body: the default configuration and state, a
+/// first enrollment from the installer's settings, then the agent's loop
+/// until `shutdown`; `stopping` is called when it begins to stop. Returns
+/// the service's exit code (0, or 1 after an error, logged).
+#[cfg(windows)]
+pub fn run_service(shutdown: impl Future<Output = ()>, stopping: impl FnOnce()) -> u32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "cannot start the async runtime");
+            return 1;
+        }
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        let data = crate::windows::program_data();
+        std::fs::create_dir_all(&data)?;
+        crate::windows::restrict_to_system(&data);
+        let state = StateDir::new(default_state_dir());
+        let root = PathBuf::from("/");
+        if let Err(error) = crate::windows::enroll_from_install_settings(&state, &root).await {
+            tracing::error!("enrollment with the installer's settings failed: {error:#}");
+        }
+        let config = load_config(None)?;
+        let mut agent = Agent::new(state, config, &root, None)?;
+        tracing::info!("service started");
+        agent
+            .run(async {
+                shutdown.await;
+                stopping();
+            })
+            .await;
+        tracing::info!("service stopped");
+        Ok(())
+    });
+    match result {
+        Ok(()) => 0,
+        Err(error) => {
+            tracing::error!("the service stops: {error:#}");
+            1
+        }
+    }
+}
+
 async fn shutdown_signal() {
     let terminate = async {
+        #[cfg(unix)]
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(mut signal) => {
                 signal.recv().await;
             }
             Err(_) => std::future::pending::<()>().await,
         }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -494,7 +595,8 @@ async fn me(
         .as_ref()
         .map(|a| a.login.clone())
         .or_else(|| std::env::var("USER").ok())
-        .context("cannot tell who you are (no passwd entry, no USER)")?;
+        .or_else(|| std::env::var("USERNAME").ok())
+        .context("cannot tell who you are (no passwd entry, no USER or USERNAME)")?;
     let tz = jiff::tz::TimeZone::system();
     let monday = match week {
         Some(week) => crate::me::week_start(&week)?,

@@ -35,3 +35,4 @@ pub mod run;
 pub mod spool;
 pub mod state;
 pub mod transport;
+pub mod windows;

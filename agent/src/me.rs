@@ -138,11 +138,11 @@ pub fn save(
     days: &[DayActivity],
     today: Date,
 ) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     if !dir.exists() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         // People cross it to their own file; they cannot list it.
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711))?;
+        #[cfg(unix)]
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     }
     let path = file_path(dir, &account.login);
     let mut file: PersonFile = std::fs::read(&path)
@@ -164,7 +164,12 @@ pub fn save(
     let temporary = path.with_extension("json.tmp");
     std::fs::write(&temporary, serde_json::to_vec(&file)?)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
-    std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(0o600))?;
+    #[cfg(unix)]
+    std::fs::set_permissions(
+        &temporary,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )?;
+    #[cfg(unix)]
     if crate::probe::accounts::own_uid() == Some(0) && account.uid != 0 {
         // Without CAP_CHOWN the file stays root's: `me` then shows the
         // calendar fields only.

@@ -82,6 +82,8 @@ impl ReportBuilder {
         Self {
             inventory: if cfg!(target_os = "macos") {
                 Box::new(crate::probe::macos::SystemProfiler)
+            } else if cfg!(windows) {
+                Box::new(crate::probe::wmi::Wmi)
             } else {
                 Box::new(InventoryProbe::new(root, true))
             },
@@ -134,7 +136,14 @@ impl ReportBuilder {
         let sample = sampler.sample(now_unix_ms());
         self.usage.add(&sample);
         let in_call = watch_calls.then(|| {
-            let mut signals = crate::probe::calls::read(&self.root, &self.call_applications);
+            let mut signals = if cfg!(windows) {
+                crate::probe::calls::from_consent_store(
+                    &crate::probe::consent::read_live(),
+                    &self.call_applications,
+                )
+            } else {
+                crate::probe::calls::read(&self.root, &self.call_applications)
+            };
             signals
                 .capture_holders
                 .extend(self.stream_capture.iter().cloned());

@@ -5,6 +5,7 @@
 //! never leaves half a key or half an enrollment behind.
 
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -30,7 +31,15 @@ pub enum StateError {
 }
 
 /// The default state directory: `/var/lib/sobrio-agent` as root, the XDG
-/// state directory otherwise.
+/// state directory otherwise; `%ProgramData%\Sobrio\state` on Windows.
+#[cfg(windows)]
+pub fn default_state_dir() -> PathBuf {
+    crate::windows::program_data().join("state")
+}
+
+/// The default state directory: `/var/lib/sobrio-agent` as root, the XDG
+/// state directory otherwise; `%ProgramData%\Sobrio\state` on Windows.
+#[cfg(not(windows))]
 pub fn default_state_dir() -> PathBuf {
     let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     if is_root {
@@ -84,15 +93,15 @@ impl StateDir {
     /// # Errors
     /// When it cannot be created.
     pub fn create(&self) -> Result<(), StateError> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|source| StateError::Io {
-                action: "create state directory",
-                path: self.dir.clone(),
-                source,
-            })
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        builder.mode(0o700);
+        builder.create(&self.dir).map_err(|source| StateError::Io {
+            action: "create state directory",
+            path: self.dir.clone(),
+            source,
+        })
     }
 
     fn write(&self, name: &str, bytes: &[u8], mode: u32) -> Result<(), StateError> {
@@ -103,13 +112,13 @@ impl StateDir {
             path: path.clone(),
             source,
         };
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&temporary)
-            .map_err(io)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        options.mode(mode);
+        #[cfg(not(unix))]
+        let _ = mode;
+        let mut file = options.open(&temporary).map_err(io)?;
         file.write_all(bytes).map_err(io)?;
         file.sync_all().map_err(io)?;
         std::fs::rename(&temporary, &path).map_err(io)?;
@@ -233,7 +242,8 @@ impl StateDir {
     }
 }
 
-#[cfg(test)]
+// File modes: Unix only.
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

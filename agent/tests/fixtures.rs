@@ -100,3 +100,144 @@ fn a_macbook_from_system_profiler() {
         AgeProvenance::ConfiguredPurchaseDate
     );
 }
+
+#[test]
+fn a_windows_laptop_from_wmi_in_windows_powershell_5() {
+    use sobrio_agent::probe::inventory::DiskCondition;
+    let json = std::fs::read_to_string(fixture("windows/wmi-laptop-ps51.json")).unwrap();
+    let facts = sobrio_agent::probe::wmi::parse(&json, None).unwrap();
+    assert_eq!(facts.hostname, "FIN-LT-0042");
+    assert_eq!(
+        (facts.vendor.as_deref(), facts.model.as_deref()),
+        (Some("LENOVO"), Some("20QDCTO1WW"))
+    );
+    assert_eq!(
+        facts.chassis,
+        ChassisKind::Laptop,
+        "chassis type 10: notebook"
+    );
+    assert_eq!(
+        facts.memory_bytes,
+        Some(16_908_288_000),
+        "a 64-bit count as a string"
+    );
+    assert_eq!(
+        (facts.cpu_physical_cores, facts.cpu_logical_cores),
+        (Some(4), Some(8))
+    );
+    let age = facts.age.unwrap();
+    assert_eq!(
+        (age.provenance, age.since),
+        (AgeProvenance::BiosDate, time::macros::date!(2020 - 06 - 12))
+    );
+    let battery = facts.battery.unwrap();
+    assert_eq!(battery.cycle_count, Some(412));
+    let health = battery.health_percent().unwrap();
+    assert!(
+        (health - 65.0).abs() < 0.1,
+        "33,150 of 51,000 mWh: {health}"
+    );
+    assert_eq!(facts.disks.len(), 1);
+    let disk = &facts.disks[0];
+    assert_eq!(
+        (disk.technology, disk.condition, disk.power_on_hours),
+        (DiskTechnology::Nvme, DiskCondition::Ok, Some(9873))
+    );
+    assert_eq!(facts.os_name.as_deref(), Some("Microsoft Windows 11 Pro"));
+}
+
+#[test]
+fn a_windows_desktop_from_wmi_in_powershell_7() {
+    use sobrio_agent::probe::inventory::DiskCondition;
+    let json = std::fs::read_to_string(fixture("windows/wmi-desktop-ps7.json")).unwrap();
+    let facts = sobrio_agent::probe::wmi::parse(&json, None).unwrap();
+    assert_eq!(
+        facts.chassis,
+        ChassisKind::Desktop,
+        "one chassis type, not an array"
+    );
+    assert_eq!(facts.battery, None, "no battery instances");
+    assert_eq!(
+        facts.cpu_physical_cores,
+        Some(6),
+        "one processor as an object"
+    );
+    assert_eq!(
+        facts.age.unwrap().since,
+        time::macros::date!(2018 - 09 - 26),
+        "the ISO date as written"
+    );
+    let kinds: Vec<_> = facts
+        .disks
+        .iter()
+        .map(|d| (d.technology, d.condition, d.power_on_hours))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (DiskTechnology::Hdd, DiskCondition::Warning, Some(31_250)),
+            (DiskTechnology::Ssd, DiskCondition::Ok, None),
+        ],
+        "enumerations by name and by code"
+    );
+    // Without a BIOS date the OS install date (CIM datetime) gives the age.
+    let without_bios = json.replace("\"2018-09-26T02:00:00+02:00\"", "null");
+    let facts = sobrio_agent::probe::wmi::parse(&without_bios, None).unwrap();
+    let age = facts.age.unwrap();
+    assert_eq!(
+        (age.provenance, age.since),
+        (
+            AgeProvenance::OsInstallDate,
+            time::macros::date!(2019 - 01 - 14)
+        )
+    );
+}
+
+#[test]
+fn camera_and_microphone_use_from_a_windows_consent_store_export() {
+    use sobrio_agent::probe::consent::{self, CaptureUse, Device};
+    let bytes = std::fs::read(fixture("windows/consent-store.reg")).unwrap();
+    assert_eq!(&bytes[..2], b"\xff\xfe", "reg export writes UTF-16LE");
+    let uses = consent::parse_export(&consent::decode_export(&bytes));
+    let t0 = 1_795_860_000_000;
+    assert_eq!(
+        uses,
+        vec![
+            CaptureUse {
+                device: Device::Camera,
+                application: "microsoftteams".into(),
+                started_unix_ms: t0,
+                stopped_unix_ms: Some(t0 + 45 * 60_000),
+            },
+            CaptureUse {
+                device: Device::Camera,
+                application: "zoom".into(),
+                started_unix_ms: t0 + 3 * 3_600_000,
+                stopped_unix_ms: None,
+            },
+            CaptureUse {
+                device: Device::Microphone,
+                application: "msedge".into(),
+                started_unix_ms: t0 + 3_600_000,
+                stopped_unix_ms: Some(t0 + 3_600_000 + 30 * 60_000),
+            },
+        ],
+        "never-used entries and other capabilities (location) are skipped"
+    );
+    assert_eq!(consent::holders(&uses), vec!["zoom".to_owned()]);
+    let applications: Vec<String> = sobrio_agent::probe::calls::DEFAULT_APPLICATIONS
+        .map(String::from)
+        .to_vec();
+    let signals = sobrio_agent::probe::calls::from_consent_store(&uses, &applications);
+    assert!(
+        signals.application_running && signals.in_call(),
+        "Zoom holds the camera: a call"
+    );
+    let ended: Vec<CaptureUse> = uses.iter().filter(|u| !u.in_use()).cloned().collect();
+    assert!(!sobrio_agent::probe::calls::from_consent_store(&ended, &applications).in_call());
+    let text = format!("{uses:?}");
+    assert!(
+        !text.contains("Program Files") && !text.contains('#'),
+        "no path kept: {text}"
+    );
+}

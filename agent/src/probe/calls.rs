@@ -68,6 +68,26 @@ fn is_capture_device(target: &Path) -> bool {
         .is_some_and(|rest| rest.ends_with('c'))
 }
 
+/// Windows: the call signals from the consent store's capture uses — the
+/// applications holding the camera or a microphone now, and whether one of
+/// them is a conferencing application (Windows tells who holds a device,
+/// not which processes run).
+pub fn from_consent_store(
+    uses: &[super::consent::CaptureUse],
+    applications: &[String],
+) -> CallSignals {
+    let capture_holders = super::consent::holders(uses);
+    let application_running = capture_holders.iter().any(|holder| {
+        applications
+            .iter()
+            .any(|application| holder.contains(&application.to_lowercase()))
+    });
+    CallSignals {
+        application_running,
+        capture_holders,
+    }
+}
+
 /// Reads the call signals from the `proc` folder under `root`, with the
 /// configured conferencing `applications`. Processes that vanish or cannot be
 /// read are skipped.
@@ -169,7 +189,8 @@ pub async fn capture_streams() -> Option<Vec<String>> {
         .then(|| capture_streams_from_pactl(&String::from_utf8_lossy(&output.stdout)))
 }
 
-#[cfg(test)]
+// The fixtures are /proc trees with symbolic links: Unix only.
+#[cfg(all(test, unix))]
 mod tests {
     use std::os::unix::fs::symlink;
 

@@ -111,6 +111,22 @@ pub struct AgeEstimate {
     pub provenance: AgeProvenance,
 }
 
+impl AgeEstimate {
+    /// The best estimate: the configured purchase date, else the firmware's
+    /// date, else the OS installation's (asked only when needed).
+    pub fn best(
+        purchase: Option<Date>,
+        bios: Option<Date>,
+        os_install: impl FnOnce() -> Option<Date>,
+    ) -> Option<Self> {
+        let estimate = |provenance| move |since| Self { since, provenance };
+        purchase
+            .map(estimate(AgeProvenance::ConfiguredPurchaseDate))
+            .or_else(|| bios.map(estimate(AgeProvenance::BiosDate)))
+            .or_else(|| os_install().map(estimate(AgeProvenance::OsInstallDate)))
+    }
+}
+
 /// What the inventory probe found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InventoryFacts {
@@ -190,27 +206,13 @@ impl InventoryProbe {
             model.as_deref(),
             cpu_has_hypervisor_flag(&self.root),
         );
-        let age = purchase_date
-            .map(|since| AgeEstimate {
-                since,
-                provenance: AgeProvenance::ConfiguredPurchaseDate,
-            })
-            .or_else(|| {
-                bios_date.map(|since| AgeEstimate {
-                    since,
-                    provenance: AgeProvenance::BiosDate,
-                })
-            })
-            .or_else(|| {
-                os_install_date(&self.root).map(|since| AgeEstimate {
-                    since,
-                    provenance: AgeProvenance::OsInstallDate,
-                })
-            });
+        let age = AgeEstimate::best(purchase_date, bios_date, || os_install_date(&self.root));
         let (cpu_model, memory_bytes, logical) = match self.system.as_mut() {
             Some(system) => {
                 system.refresh_memory();
-                system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+                if !crate::windows::under_wine() {
+                    system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
+                }
                 let brand = system
                     .cpus()
                     .first()
@@ -294,10 +296,17 @@ fn battery(root: &Path) -> Option<BatteryFacts> {
     (facts.health_percent().is_some() || facts.cycle_count.is_some()).then_some(facts)
 }
 
-/// The host name, from the kernel or `/etc/hostname` under `root`.
+/// The host name, from the kernel or `/etc/hostname` under `root`
+/// (`%COMPUTERNAME%` on Windows).
 pub fn host_name(root: &Path) -> String {
     read_trimmed(&root.join("proc/sys/kernel/hostname"))
         .or_else(|| read_trimmed(&root.join("etc/hostname")))
+        .or_else(|| {
+            cfg!(windows)
+                .then(|| std::env::var("COMPUTERNAME").ok())
+                .flatten()
+                .filter(|name| !name.is_empty())
+        })
         .unwrap_or_else(|| "unknown".into())
 }
 
@@ -321,7 +330,7 @@ fn is_placeholder(value: &str) -> bool {
     .contains(&lower.as_str())
 }
 
-fn chassis(
+pub(crate) fn chassis(
     code: Option<u32>,
     vendor: Option<&str>,
     model: Option<&str>,

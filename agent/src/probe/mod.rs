@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod calls;
+pub mod consent;
 pub mod dbus;
 pub mod health;
 pub mod inventory;
@@ -14,3 +15,4 @@ pub mod smart;
 pub mod storage;
 pub mod usage;
 pub mod volumes;
+pub mod wmi;

@@ -18,7 +18,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -265,10 +264,54 @@ impl ScanContext {
     }
 }
 
+/// A file's identity, so that hard links count once: (device, inode) on
+/// Unix; elsewhere every file is its own (`n`, its position in the scan).
+#[cfg(unix)]
+fn file_id(metadata: &std::fs::Metadata, _n: usize) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (metadata.dev(), metadata.ino())
+}
+
+#[cfg(not(unix))]
+fn file_id(_metadata: &std::fs::Metadata, n: usize) -> (u64, u64) {
+    (u64::MAX, n as u64)
+}
+
+/// Modification time, ns since the Unix epoch (0 when unknown).
+#[cfg(unix)]
+fn modified_ns(metadata: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec()
+}
+
+#[cfg(not(unix))]
+fn modified_ns(metadata: &std::fs::Metadata) -> i64 {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_nanos()).ok())
+        .unwrap_or(0)
+}
+
+/// The default roots on Windows: the profiles under `C:\Users` (all of
+/// them: the service runs as LocalSystem) and the temporary folders.
+#[cfg(windows)]
+pub fn default_roots() -> Vec<PathBuf> {
+    let drive = std::env::var_os("SystemDrive").unwrap_or_else(|| "C:".into());
+    let drive = PathBuf::from(format!("{}\\", drive.to_string_lossy()));
+    let mut roots = vec![drive.join("Users"), drive.join("Windows").join("Temp")];
+    roots.extend(std::env::var_os("TEMP").map(PathBuf::from));
+    roots.retain(|root| root.is_dir());
+    roots.dedup();
+    roots
+}
+
 /// The default roots: the home folders (all of them as root, else the
 /// caller's) and the temporary folders.
+#[cfg(not(windows))]
 pub fn default_roots() -> Vec<PathBuf> {
-    let is_root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
+    let is_root = crate::probe::accounts::own_uid() == Some(0);
     let mut roots = Vec::new();
     if is_root {
         roots.push(PathBuf::from("/home"));
@@ -489,8 +532,8 @@ pub fn scan_with(
                 candidates.push(Candidate {
                     path: entry.into_path(),
                     size,
-                    inode: (metadata.dev(), metadata.ino()),
-                    modified_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+                    inode: file_id(&metadata, candidates.len()),
+                    modified_ns: modified_ns(&metadata),
                 });
             }
         }

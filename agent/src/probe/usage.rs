@@ -186,6 +186,37 @@ pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
     Some(sessions)
 }
 
+/// Windows: the interactive users are the owners of the shell
+/// (`explorer.exe`), each counted in use (Windows tells the lock state only
+/// to the session itself); `None` when no process can be read, and under
+/// Wine, whose user accounts API sysinfo cannot read.
+#[cfg(windows)]
+pub fn windows_sessions(system: &mut sysinfo::System) -> Option<Vec<(String, bool)>> {
+    use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, UpdateKind};
+    if crate::windows::under_wine() {
+        return None;
+    }
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::All,
+        true,
+        ProcessRefreshKind::nothing().with_user(UpdateKind::OnlyIfNotSet),
+    );
+    if system.processes().is_empty() {
+        return None;
+    }
+    let users = sysinfo::Users::new_with_refreshed_list().ok()?;
+    let mut sessions: Vec<(String, bool)> = system
+        .processes()
+        .values()
+        .filter(|p| p.name().eq_ignore_ascii_case("explorer.exe"))
+        .filter_map(|p| users.get_user_by_id(p.user_id()?))
+        .map(|user| (user.name().to_lowercase(), true))
+        .collect();
+    sessions.sort();
+    sessions.dedup();
+    Some(sessions)
+}
+
 /// Takes samples of this machine; keeps its sysinfo state between samples
 /// and refreshes only CPU and memory (disks once a sample, for the root fill).
 pub struct UsageSampler {
@@ -206,7 +237,9 @@ impl std::fmt::Debug for UsageSampler {
 impl Default for UsageSampler {
     fn default() -> Self {
         let mut system = sysinfo::System::new().ok();
-        if let Some(system) = system.as_mut() {
+        if let Some(system) = system.as_mut()
+            && !crate::windows::under_wine()
+        {
             // CPU use is a difference between two refreshes: prime it.
             system.refresh_cpu_usage();
         }
@@ -219,13 +252,28 @@ impl Default for UsageSampler {
 }
 
 impl UsageSampler {
+    /// The user sessions: logind's; the shell's owners on Windows.
+    #[cfg(windows)]
+    fn sessions(&mut self) -> Option<Vec<(String, bool)>> {
+        self.system.as_mut().and_then(windows_sessions)
+    }
+
+    /// The user sessions: logind's; the shell's owners on Windows.
+    #[cfg(not(windows))]
+    #[allow(clippy::unused_self)]
+    fn sessions(&mut self) -> Option<Vec<(String, bool)>> {
+        logind_sessions()
+    }
+
     /// Samples now.
     pub fn sample(&mut self, now_unix_ms: i64) -> Sample {
         let (mut cpu_percent, mut memory_percent) = (None, None);
         if let Some(system) = self.system.as_mut() {
-            system.refresh_cpu_usage();
+            if !crate::windows::under_wine() {
+                system.refresh_cpu_usage();
+                cpu_percent = Some(system.global_cpu_usage().clamp(0.0, 100.0));
+            }
             system.refresh_memory();
-            cpu_percent = Some(system.global_cpu_usage().clamp(0.0, 100.0));
             let total = system.total_memory();
             #[allow(clippy::cast_precision_loss)]
             if total > 0 {
@@ -246,7 +294,7 @@ impl UsageSampler {
         let sessions = if self.logind == Some(false) {
             None
         } else {
-            logind_sessions()
+            self.sessions()
         };
         let active = sessions
             .as_ref()

@@ -153,15 +153,21 @@ fn main() {
     // optimisation for size); the benchmark's own `release` build is shown
     // beside it.
     let size = std::fs::metadata(AGENT).unwrap().len();
+    // CI's quick mode runs the benchmarks in the test profile.
+    let build = if cfg!(debug_assertions) {
+        "debug (not stripped)"
+    } else {
+        "release"
+    };
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dist/sobrio-agent");
     match std::fs::metadata(&dist) {
         Ok(shipped) => print!(
-            "binary (stripped): sobrio-agent {:.1} MB as shipped (dist profile), {:.1} MB release",
+            "binary (stripped): sobrio-agent {:.1} MB as shipped (dist profile), {:.1} MB {build}",
             shipped.len() as f64 / 1e6,
             size as f64 / 1e6
         ),
         Err(_) => print!(
-            "binary (stripped, release): sobrio-agent {:.1} MB (build the shipped one with \
+            "binary (stripped, {build}): sobrio-agent {:.1} MB (build the shipped one with \
              `cargo build --profile dist -p sobrio-agent`)",
             size as f64 / 1e6
         ),

@@ -531,8 +531,30 @@ pub fn run_service(shutdown: impl Future<Output = ()>, stopping: impl FnOnce()) 
         crate::windows::restrict_to_system(&data);
         let state = StateDir::new(default_state_dir());
         let root = PathBuf::from("/");
-        if let Err(error) = crate::windows::enroll_from_install_settings(&state, &root).await {
-            tracing::error!("enrollment with the installer's settings failed: {error:#}");
+        let mut shutdown = std::pin::pin!(shutdown);
+        // Until enrolled (the collector unreachable at install, off VPN…):
+        // try again, from 1 minute up to 30 between attempts, until stopped.
+        let mut wait = std::time::Duration::from_secs(60);
+        loop {
+            if let Err(error) = crate::windows::enroll_from_install_settings(&state, &root).await {
+                tracing::error!("enrollment with the installer's settings failed: {error:#}");
+            }
+            if state.enrollment()?.is_some() {
+                break;
+            }
+            tracing::warn!(
+                "not enrolled: the installer's settings are missing or were refused; \
+                 next attempt in {} s",
+                wait.as_secs()
+            );
+            tokio::select! {
+                () = &mut shutdown => {
+                    stopping();
+                    return Ok(());
+                }
+                () = tokio::time::sleep(wait) => {}
+            }
+            wait = (wait * 2).min(std::time::Duration::from_secs(30 * 60));
         }
         let config = load_config(None)?;
         let mut agent = Agent::new(state, config, &root, None)?;

@@ -45,23 +45,30 @@ pub fn under_wine() -> bool {
     false
 }
 
-/// Restricts `dir` (and what it will hold) to LocalSystem and the
-/// Administrators: `%ProgramData%` lets every user read by default, and the
-/// state directory holds the device's key.
+/// Restricts `dir` and everything in it to LocalSystem and the
+/// Administrators, LocalSystem owning them: `%ProgramData%` lets every user
+/// read, and create folders that they would own, by default; the state
+/// directory holds the device's key.
 pub fn restrict_to_system(dir: &std::path::Path) {
-    let restricted = std::process::Command::new("icacls")
-        .arg(dir)
-        .args([
+    let icacls = |args: &[&str]| {
+        std::process::Command::new("icacls")
+            .arg(dir)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let restricted = icacls(&["/setowner", "*S-1-5-18", "/T", "/C"])
+        && icacls(&[
             "/inheritance:r",
             "/grant:r",
             "*S-1-5-18:(OI)(CI)F",
             "*S-1-5-32-544:(OI)(CI)F",
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
+            "/T",
+            "/C",
+        ]);
     if !restricted {
         tracing::warn!(dir = %dir.display(), "could not restrict the folder to SYSTEM and Administrators (icacls)");
     }
@@ -160,8 +167,9 @@ fn reg(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-/// Enrolls with the settings the MSI left, once: the token is removed from
-/// the registry after a successful enrollment.
+/// Enrolls with the settings the MSI left, once. The token is removed from
+/// the registry (which local users can read) once the device is enrolled,
+/// also when a repair or an upgrade wrote it again.
 ///
 /// # Errors
 /// When the settings are incomplete or enrollment fails.
@@ -169,12 +177,23 @@ pub async fn enroll_from_install_settings(
     state: &crate::state::StateDir,
     root: &std::path::Path,
 ) -> anyhow::Result<bool> {
-    if state.enrollment()?.is_some() {
-        return Ok(false);
-    }
     let Some(listing) = reg(&["query", SETTINGS_KEY]) else {
         return Ok(false);
     };
+    let forget_token = || {
+        let values = parse_reg_query(&listing);
+        if values
+            .iter()
+            .any(|v| v.name.eq_ignore_ascii_case("EnrollmentToken"))
+            && reg(&["delete", SETTINGS_KEY, "/v", "EnrollmentToken", "/f"]).is_none()
+        {
+            tracing::warn!("the enrollment token could not be removed from the registry");
+        }
+    };
+    if state.enrollment()?.is_some() {
+        forget_token();
+        return Ok(false);
+    }
     let Some(settings) =
         install_settings(&parse_reg_query(&listing)).map_err(anyhow::Error::msg)?
     else {
@@ -191,9 +210,7 @@ pub async fn enroll_from_install_settings(
     )
     .await?;
     tracing::info!(device = %enrollment.device_id, department = %enrollment.department, "enrolled with the installer's settings");
-    if reg(&["delete", SETTINGS_KEY, "/v", "EnrollmentToken", "/f"]).is_none() {
-        tracing::warn!("the enrollment token could not be removed from the registry");
-    }
+    forget_token();
     Ok(true)
 }
 

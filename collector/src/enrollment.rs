@@ -12,15 +12,18 @@ use crate::auth::authenticate;
 use crate::pki::PkiError;
 use crate::policy::policy_for;
 use crate::server::Shared;
-use crate::store::{EnrollError, NewDevice, NewToken, Store, StoreError, now_unix_ms};
+use crate::store::{
+    EnrollError, NewDevice, NewToken, Store, StoreError, TokenRefusal, now_unix_ms,
+};
 
 /// Prefix of enrollment tokens, so that a leaked one is recognisable.
 const TOKEN_PREFIX: &str = "sbt_";
 /// Largest CSR accepted.
 const MAX_CSR_BYTES: usize = 16 * 1024;
-/// Refused enrollments allowed per client address in [`REFUSALS_WINDOW`]:
+/// Unknown tokens allowed per client address in [`REFUSALS_WINDOW`]:
 /// beyond, enrollment from that address is refused until the window ends,
-/// so that tokens (256 bits) cannot be guessed, nor the CA kept busy.
+/// so that tokens (256 bits) cannot be guessed, nor the CA kept busy. An
+/// IPv6 client counts by its /64, which one host can hop within.
 pub const REFUSALS_PER_ADDRESS: u32 = 10;
 pub const REFUSALS_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -90,6 +93,21 @@ fn certificate_error(error: PkiError) -> Status {
     }
 }
 
+/// What enrollment refusals are counted against: the IPv4 address, or the
+/// /64 network of an IPv6 one.
+fn client_network(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), Status> {
     if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
         return Err(Status::invalid_argument(format!(
@@ -109,7 +127,7 @@ impl Enrollment for EnrollmentService {
             .extensions()
             .get::<crate::transport::PeerInfo>()
             .and_then(|peer| peer.remote_addr)
-            .map_or_else(|| "unknown".to_owned(), |addr| addr.ip().to_string());
+            .map_or_else(|| "unknown".to_owned(), |addr| client_network(addr.ip()));
         let limiter = &self.shared.enrollment_limiter;
         let key = format!("address:{address}");
         if let Some(wait) = limiter.blocked(&[(&key, REFUSALS_PER_ADDRESS)]) {
@@ -154,7 +172,11 @@ impl Enrollment for EnrollmentService {
         {
             Ok(department) => department,
             Err(EnrollError::Refused(refusal)) => {
-                limiter.failed(&[&key]);
+                // Guesses count; a real token that expired, was used up
+                // or revoked (a roll-out with an old token) does not.
+                if matches!(refusal, TokenRefusal::Unknown) {
+                    limiter.failed(&[&key]);
+                }
                 tracing::info!(hostname = %request.hostname, %address, reason = %refusal, "enrollment refused");
                 return Err(Status::unauthenticated(refusal.to_string()));
             }
@@ -206,5 +228,27 @@ impl Enrollment for EnrollmentService {
             ca_chain_pem: shared.ca.certificate_pem().to_owned(),
             certificate_not_after_unix_ms: issued.not_after_unix_ms,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_network;
+
+    #[test]
+    fn refusals_count_per_ipv4_address_and_per_ipv6_network() {
+        let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(client_network(ip("192.0.2.7")), "192.0.2.7");
+        assert_eq!(client_network(ip("::ffff:192.0.2.7")), "192.0.2.7");
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:aaaa::1")),
+            client_network(ip("2001:db8:1:2:bbbb::9")),
+            "one host hopping inside its /64"
+        );
+        assert_eq!(client_network(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        assert_ne!(
+            client_network(ip("2001:db8:1:2::1")),
+            client_network(ip("2001:db8:1:3::1"))
+        );
     }
 }

@@ -22,6 +22,9 @@ use sobrio_tests::TestCollector;
 use sobrio_tests::paused::{enrolled_agent, paused_runtime, real_runtime};
 
 fn median(mut values: Vec<f64>) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
     values.sort_by(f64::total_cmp);
     let spread = values.last().unwrap_or(&0.0) - values.first().unwrap_or(&0.0);
     (values[values.len() / 2], spread)
@@ -62,10 +65,11 @@ fn agent_day(day: Duration, seed: u64) -> (usize, u64) {
     let bytes = bridge.submitted_bytes.clone();
     let device_id = enrollment.device_id.clone();
     paused_runtime().block_on(async {
+        // This machine's own facts (`/`), as the agent reports them.
         let mut agent = Agent::with_uplink(
             state,
             AgentConfig::default(),
-            dir.path(),
+            std::path::Path::new("/"),
             enrollment,
             bridge,
             Jitter::with_seed(seed),

@@ -70,6 +70,11 @@ async fn agents(
 /// acked in the end, and each is stored exactly once.
 async fn check_exactly_once(store: &Store, observed: &Observed) -> i64 {
     assert_eq!(
+        observed.rejected,
+        Vec::<String>::new(),
+        "valid reports rejected"
+    );
+    assert_eq!(
         observed.acked.len(),
         observed.made.len(),
         "every report made was acked after the drain"
@@ -131,7 +136,7 @@ async fn acked_reports_survive_sigkill_of_the_collector_during_ingest() {
         observed.made.len()
     );
     assert!(
-        acked_at_kill.windows(2).filter(|w| w[1] > w[0]).count() > cycles / 2,
+        acked_at_kill.windows(2).filter(|w| w[1] > w[0]).count() > cycles / 4,
         "ingest was going on when the kills landed: {acked_at_kill:?}"
     );
     assert!(

@@ -483,18 +483,30 @@ async fn an_expired_client_certificate_is_refused() {
 
 #[tokio::test]
 async fn plaintext_is_refused_unless_in_development_mode() {
+    // A valid token sent in clear text to a TLS collector: the call fails
+    // and no device is made (in development mode the same call succeeds,
+    // see `in_development_mode_a_device_authenticates_with_its_bearer_secret`).
     let collector = TestCollector::start().await;
+    let token = collector.token("IT", Duration::from_secs(3600), None).await;
     let endpoint = CollectorEndpoint {
         url: format!("http://{}", collector.running.grpc_addr),
         ca_pem: None,
         identity: None,
         bearer: None,
     };
+    let (_, csr_pem) = sobrio_agent::enroll::key_and_csr("pc").unwrap();
+    let request = sobrio_proto::v1::EnrollRequest {
+        token,
+        csr_pem,
+        hostname: "pc".into(),
+        agent_version: "test".into(),
+    };
     let refused = match CollectorClient::connect(&endpoint).await {
         Err(_) => true,
-        Ok(client) => client.get_policy().await.is_err(),
+        Ok(client) => client.enroll(request).await.is_err(),
     };
     assert!(refused, "plaintext gRPC must not reach a TLS collector");
+    assert!(collector.store.list_devices().await.unwrap().is_empty());
 }
 
 /// Hostile reports in one call beside valid ones: each refused with the

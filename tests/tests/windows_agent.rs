@@ -80,10 +80,15 @@ fn windows_agent() -> Option<(PathBuf, PathBuf)> {
     let exe = target_dir.join(TARGET).join("debug/sobrio-agent.exe");
     let shim = target_dir.join("bcryptprimitives.dll");
     if !shim.exists() {
+        // Built aside, then renamed: the two tests may get here together.
         let source = workspace().join("agent/windows");
+        let building = target_dir.join(format!(
+            "bcryptprimitives.{}.dll",
+            uuid::Uuid::now_v7().simple()
+        ));
         let status = Command::new("x86_64-w64-mingw32-gcc")
             .args(["-shared", "-O2", "-o"])
-            .arg(&shim)
+            .arg(&building)
             .arg(source.join("bcryptprimitives.c"))
             .arg(source.join("bcryptprimitives.def"))
             .arg("-ladvapi32")

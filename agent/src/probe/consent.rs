@@ -171,16 +171,19 @@ pub fn read_live() -> Vec<CaptureUse> {
         return uses;
     };
     let listing = String::from_utf8_lossy(&profiles.stdout).into_owned();
-    let directory = std::env::temp_dir();
-    for user in listing
-        .lines()
-        .map(str::trim)
-        .filter(|l| l.starts_with("HKEY_USERS\\S-1-5-21-") && !l.ends_with("_Classes"))
-    {
+    // The export holds program paths: it is written in the agent's own
+    // folder (SYSTEM and Administrators only), under a new name each time.
+    let directory = crate::windows::program_data();
+    // Local and domain accounts (S-1-5-21-…) and Entra ID ones (S-1-12-1-…).
+    let people = listing.lines().map(str::trim).filter(|l| {
+        (l.starts_with("HKEY_USERS\\S-1-5-21-") || l.starts_with("HKEY_USERS\\S-1-12-1-"))
+            && !l.ends_with("_Classes")
+    });
+    for user in people {
         let key = format!(
             "{user}\\Software\\Microsoft\\Windows\\CurrentVersion\\CapabilityAccessManager\\ConsentStore"
         );
-        let file = directory.join(format!("sobrio-consent-{}.reg", std::process::id()));
+        let file = directory.join(format!("consent-{}.reg", uuid::Uuid::now_v7().simple()));
         let exported = std::process::Command::new("reg")
             .arg("export")
             .arg(&key)

@@ -265,16 +265,19 @@ impl ScanContext {
 }
 
 /// A file's identity, so that hard links count once: (device, inode) on
-/// Unix; elsewhere every file is its own (`n`, its position in the scan).
+/// Unix.
 #[cfg(unix)]
-fn file_id(metadata: &std::fs::Metadata, _n: usize) -> (u64, u64) {
+fn file_id(metadata: &std::fs::Metadata, _path: &Path) -> (u64, u64) {
     use std::os::unix::fs::MetadataExt;
     (metadata.dev(), metadata.ino())
 }
 
+/// Elsewhere a file is known by its path (stable between scans, for the
+/// hash cache; a file reached twice through nested roots counts once).
 #[cfg(not(unix))]
-fn file_id(_metadata: &std::fs::Metadata, n: usize) -> (u64, u64) {
-    (u64::MAX, n as u64)
+fn file_id(_metadata: &std::fs::Metadata, path: &Path) -> (u64, u64) {
+    let bytes = path.as_os_str().as_encoded_bytes();
+    (u64::MAX, xxhash_rust::xxh3::xxh3_64(bytes))
 }
 
 /// Modification time, ns since the Unix epoch (0 when unknown).
@@ -529,10 +532,11 @@ pub fn scan_with(
                 None => {}
             }
             if size > 0 {
+                let inode = file_id(&metadata, entry.path());
                 candidates.push(Candidate {
                     path: entry.into_path(),
                     size,
-                    inode: file_id(&metadata, candidates.len()),
+                    inode,
                     modified_ns: modified_ns(&metadata),
                 });
             }

@@ -98,6 +98,7 @@ fn windows_agent() -> Option<(PathBuf, PathBuf)> {
             status.success(),
             "the bcryptprimitives.dll shim does not build"
         );
+        std::fs::rename(&building, &shim).unwrap();
     }
     Some((exe, shim))
 }

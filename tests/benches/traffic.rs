@@ -18,8 +18,8 @@ use std::time::Duration;
 use sobrio_agent::backoff::Jitter;
 use sobrio_agent::config::AgentConfig;
 use sobrio_agent::run::Agent;
-use sobrio_tests::TestCollector;
 use sobrio_tests::paused::{enrolled_agent, paused_runtime, real_runtime};
+use sobrio_tests::{TestCollector, on_path};
 
 fn median(mut values: Vec<f64>) -> (f64, f64) {
     if values.is_empty() {
@@ -28,14 +28,6 @@ fn median(mut values: Vec<f64>) -> (f64, f64) {
     values.sort_by(f64::total_cmp);
     let spread = values.last().unwrap_or(&0.0) - values.first().unwrap_or(&0.0);
     (values[values.len() / 2], spread)
-}
-
-fn installed(program: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| std::path::Path::new(dir).join(program))
-        .find(|path| path.is_file())
 }
 
 /// Size of `bytes` compressed with gzip (as HTTP would send them).
@@ -104,7 +96,7 @@ fn main() {
         spread / 1000.0
     );
 
-    match installed("prometheus-node-exporter") {
+    match on_path("prometheus-node-exporter") {
         Some(peer) => {
             let mut child = Command::new(peer)
                 .arg("--web.listen-address=127.0.0.1:19101")
@@ -140,7 +132,7 @@ fn main() {
             "node_exporter: skipped (not installed: apt-get install prometheus-node-exporter)"
         ),
     }
-    match installed("fusioninventory-inventory") {
+    match on_path("fusioninventory-inventory") {
         Some(peer) => {
             let inventories: Vec<(f64, f64)> = (0..runs)
                 .filter_map(|_| {

@@ -466,6 +466,16 @@ impl TestCollector {
     }
 }
 
+/// Where `program` is on `PATH`, if it is.
+#[must_use]
+pub fn on_path(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|path| path.is_file())
+}
+
 /// A free TCP port on loopback (bound, then released).
 ///
 /// # Panics

@@ -16,20 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use sobrio_tests::{CollectorProcess, missing, run};
+use sobrio_tests::{CollectorProcess, missing, on_path, run};
 
 const TARGET: &str = "x86_64-pc-windows-gnu";
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn on_path(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| path.is_file())
 }
 
 /// Wine's 64-bit loader.

@@ -236,18 +236,20 @@ async fn indicators(
     let today = jiff::Zoned::now().with_time_zone(tz).date();
     let week = match query.get("week") {
         Some(week) => week.clone(),
-        // The last complete week.
-        None => crate::indicators::week_of(today.saturating_sub(jiff::Span::new().days(7))),
+        None => crate::indicators::latest_published(today, &shared.config.indicators).to_string(),
     };
     let release = crate::indicators::compute(&shared.store, &shared.config, &week, today)
         .await
         .map_err(|error| match error {
             crate::indicators::IndicatorsError::Store(error) => internal(error),
+            crate::indicators::IndicatorsError::Settings(error) => internal(error),
             crate::indicators::IndicatorsError::BudgetSpent(_)
-            | crate::indicators::IndicatorsError::NotComplete(_) => {
+            | crate::indicators::IndicatorsError::NotPublished { .. } => {
                 ApiError(StatusCode::CONFLICT, error.to_string())
             }
-            other => ApiError(StatusCode::BAD_REQUEST, other.to_string()),
+            crate::indicators::IndicatorsError::BadWeek(_) => {
+                ApiError(StatusCode::BAD_REQUEST, error.to_string())
+            }
         })?;
     shared
         .store

@@ -298,6 +298,18 @@ pub enum DeviceCommand {
         /// Device id (see `device list`).
         id: String,
     },
+    /// Mark a device as shared: how many people's digital load it may
+    /// report in a week (the default is `[indicators] people_per_device`).
+    Shared {
+        /// Device id (see `device list`).
+        id: String,
+        /// People it may report in a week (1 to 50).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=50), conflicts_with = "default")]
+        max_people: Option<u32>,
+        /// Back to the configured default.
+        #[arg(long)]
+        default: bool,
+    },
 }
 
 /// Runs the command line and maps errors to an exit code.
@@ -488,6 +500,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
+            Ok(())
+        }
+        Command::Device(DeviceCommand::Shared {
+            id,
+            max_people,
+            default,
+        }) => {
+            if max_people.is_none() && !default {
+                bail!(
+                    "say how many people the device may report: --max-people N (1 to 50), or --default"
+                );
+            }
+            let store = open_store(&cli.store).await?;
+            if !store.set_device_max_people(&id, max_people).await? {
+                bail!("no device with id {id:?}: see `sobrio-collector device list`");
+            }
+            let bound = max_people.map_or_else(|| "the default".to_owned(), |n| n.to_string());
+            store
+                .audit(
+                    &cli_actor(),
+                    "device.shared",
+                    &id,
+                    &format!("max people: {bound}"),
+                )
+                .await?;
+            eprintln!("device {id} may report {bound} people a week");
             Ok(())
         }
         Command::Device(DeviceCommand::Revoke { id }) => {

@@ -64,6 +64,17 @@ pub struct IndicatorsConfig {
     /// A group whose median stays above this two weeks running is flagged.
     pub alert_meeting_hours: f64,
     pub alert_after_hours: f64,
+    /// Days after a week ends before it is published (1 to 14): reports
+    /// that arrive late (a device off over the weekend) still count, and
+    /// once published the week never changes.
+    pub publish_after_days: u32,
+    /// People whose digital load one device may report in a week (1 to
+    /// 50); `sobrio-collector device shared` raises it for a shared device.
+    /// Rows of further people are not stored, and the device is flagged.
+    pub people_per_device: u32,
+    /// A person reported by more devices than this in a week is flagged
+    /// (2 to 50).
+    pub devices_per_person_alert: u32,
     pub differential_privacy: DifferentialPrivacyConfig,
 }
 
@@ -76,6 +87,9 @@ impl Default for IndicatorsConfig {
             focus_flag_hours: 10.0,
             alert_meeting_hours: 15.0,
             alert_after_hours: 3.0,
+            publish_after_days: 3,
+            people_per_device: 2,
+            devices_per_person_alert: 4,
             differential_privacy: DifferentialPrivacyConfig::default(),
         }
     }
@@ -643,6 +657,31 @@ impl CollectorConfig {
         ] {
             if !(0.0..=168.0).contains(&value) {
                 return Err(invalid(key, value, "expected 0 to 168 hours"));
+            }
+        }
+        for (key, value, range) in [
+            (
+                "indicators.publish_after_days",
+                indicators.publish_after_days,
+                1..=14,
+            ),
+            (
+                "indicators.people_per_device",
+                indicators.people_per_device,
+                1..=50,
+            ),
+            (
+                "indicators.devices_per_person_alert",
+                indicators.devices_per_person_alert,
+                2..=50,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    key,
+                    value,
+                    &format!("expected {} to {}", range.start(), range.end()),
+                ));
             }
         }
         let dp = &indicators.differential_privacy;

@@ -69,13 +69,13 @@ pub async fn run_analysis_once(shared: &Shared) -> bool {
             "error"
         }
     };
-    // Last week's indicators: a complete week is then marked aggregated, so
-    // that its person-day rows age out even if nobody looks at it.
+    // The latest week due is published (once), and so marked aggregated:
+    // its person-day rows age out even if nobody looks at it.
     let tz = crate::analysis::time_zone(&shared.config.analysis);
     let today = jiff::Zoned::now().with_time_zone(tz).date();
-    let last_week = crate::indicators::week_of(today.saturating_sub(jiff::Span::new().days(7)));
-    if let Err(error) = crate::indicators::compute(store, &shared.config, &last_week, today).await {
-        tracing::warn!(%error, week = %last_week, "last week's indicators not computed");
+    let due = crate::indicators::latest_published(today, &shared.config.indicators).to_string();
+    if let Err(error) = crate::indicators::compute(store, &shared.config, &due, today).await {
+        tracing::warn!(%error, week = %due, "the week's indicators not published");
     }
     shared.metrics.record_job(ANALYSIS_JOB, outcome);
     if let Err(error) = store

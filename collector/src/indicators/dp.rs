@@ -147,6 +147,23 @@ impl RandomSource for OsRandom {
     }
 }
 
+/// `SplitMix64` (Steele, Lea and Flood): reproducible draws for statistical
+/// tests, so that what they check does not depend on luck. Never for
+/// releases.
+#[cfg(test)]
+pub(crate) struct SplitMix64(pub(crate) u64);
+
+#[cfg(test)]
+impl RandomSource for SplitMix64 {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
 /// The discrete Laplace mechanism for a privacy parameter ε and a
 /// sensitivity Δ.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -619,20 +636,6 @@ impl Budget {
 #[allow(clippy::float_cmp)]
 mod tests {
     use super::*;
-
-    /// `SplitMix64` (Steele, Lea and Flood): enough for statistical tests,
-    /// and reproducible.
-    struct SplitMix64(u64);
-
-    impl RandomSource for SplitMix64 {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-    }
 
     const SAMPLES: usize = 200_000;
 

@@ -28,12 +28,15 @@
 //! the sum; calls and activity: the maximum).
 
 pub mod dp;
+pub mod week;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::ToSpan;
-use jiff::civil::{Date, ISOWeekDate, Weekday};
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
+
+pub use week::Week;
 
 /// The group of departments under k.
 pub const OTHER_TEAMS: &str = "other teams";
@@ -45,6 +48,8 @@ pub const ORGANISATION: &str = "organisation";
 pub struct DeviceDay {
     pub person_id: String,
     pub day: Date,
+    /// The device that reported it.
+    pub device_id: String,
     pub department: String,
     pub meeting_minutes: Option<i64>,
     pub conflicting_minutes: Option<i64>,
@@ -57,6 +62,63 @@ pub struct DeviceDay {
     pub active_minutes: Option<i64>,
     pub after_hours_active_minutes: Option<i64>,
     pub weekend_active_minutes: Option<i64>,
+}
+
+impl DeviceDay {
+    /// Whether the row carries some figure above zero; others never count
+    /// (see [`crate::store::PersonDayRow::has_figures`]).
+    pub fn has_figures(&self) -> bool {
+        [
+            self.meeting_minutes,
+            self.conflicting_minutes,
+            self.back_to_back_count,
+            self.after_hours_meeting_minutes,
+            self.call_minutes,
+            self.notifications_total,
+            self.notifications_after_hours,
+            self.focus_minutes,
+            self.active_minutes,
+            self.after_hours_active_minutes,
+            self.weekend_active_minutes,
+        ]
+        .into_iter()
+        .any(|value| value.is_some_and(|v| v > 0))
+    }
+}
+
+/// Where a person is counted: their home device, and its department.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Home {
+    pub device_id: String,
+    pub department: String,
+}
+
+/// Homes from rows alone, for computations without a store: each person's
+/// home is the device of their earliest row with figures (then the
+/// smallest device id). The store decides on arrival times instead
+/// ([`crate::store::Store::person_homes`]).
+pub fn first_seen_homes(rows: &[DeviceDay]) -> BTreeMap<String, Home> {
+    let mut homes: BTreeMap<String, (Date, &DeviceDay)> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.has_figures()) {
+        let earlier = homes.get(&row.person_id).is_none_or(|(day, home)| {
+            (row.day, row.device_id.as_str()) < (*day, home.device_id.as_str())
+        });
+        if earlier {
+            homes.insert(row.person_id.clone(), (row.day, row));
+        }
+    }
+    homes
+        .into_iter()
+        .map(|(person, (_, row))| {
+            (
+                person,
+                Home {
+                    device_id: row.device_id.clone(),
+                    department: row.department.clone(),
+                },
+            )
+        })
+        .collect()
 }
 
 fn max_of(a: Option<i64>, b: Option<i64>) -> Option<i64> {
@@ -106,6 +168,9 @@ pub fn merge_day(rows: &[&DeviceDay]) -> DeviceDay {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct PersonWeek {
     pub department: String,
+    /// The device that places the person in their group: a group is
+    /// published only with people from at least k distinct home devices.
+    pub home_device: String,
     pub working_days: u32,
     pub meeting_hours: Option<f64>,
     pub conflicting_hours: Option<f64>,
@@ -125,38 +190,36 @@ pub const MIN_WORKING_DAYS: u32 = 3;
 
 /// The ISO week `YYYY-Www` holding `day`.
 pub fn week_of(day: Date) -> String {
-    let iso = day.iso_week_date();
-    format!("{:04}-W{:02}", iso.year(), iso.week())
+    Week::containing(day).to_string()
 }
 
-/// The Monday of `YYYY-Www`.
+/// The Monday of `YYYY-Www`, parsed strictly ([`Week`]).
 ///
 /// # Errors
 /// When the text is not an ISO week.
 pub fn monday_of(week: &str) -> Result<Date, String> {
-    let bad = || format!("invalid week {week:?}: expected YYYY-Www, e.g. 2026-W47");
-    let (year, number) = week.split_once("-W").ok_or_else(bad)?;
-    if year.len() != 4 || number.len() != 2 {
-        return Err(bad());
-    }
-    let year: i16 = year.parse().map_err(|_| bad())?;
-    let number: i8 = number.parse().map_err(|_| bad())?;
-    ISOWeekDate::new(year, number, Weekday::Monday)
-        .map(|d| d.date())
-        .map_err(|_| bad())
+    week.parse::<Week>()
+        .map(Week::monday)
+        .map_err(|e| e.to_string())
 }
 
-/// People's weeks for the week starting `monday`: rows merged per person and
-/// day, the person's department being the one of most of their rows.
+/// People's weeks for the week starting `monday`: rows with figures
+/// merged per person and day, each person in the department of their home
+/// device (`homes`; people without one are left out). Rows without figures
+/// are ignored: they neither count a person nor move one.
 /// `working` says which ISO weekdays (index 0 = Monday) a department works.
 pub fn person_weeks(
     rows: &[DeviceDay],
     monday: Date,
+    homes: &BTreeMap<String, Home>,
     working: &dyn Fn(&str) -> [bool; 7],
 ) -> Vec<PersonWeek> {
     let sunday = monday.saturating_add(6.days());
     let mut by_person: BTreeMap<&str, BTreeMap<Date, Vec<&DeviceDay>>> = BTreeMap::new();
-    for row in rows.iter().filter(|r| r.day >= monday && r.day <= sunday) {
+    for row in rows
+        .iter()
+        .filter(|r| r.day >= monday && r.day <= sunday && r.has_figures())
+    {
         by_person
             .entry(row.person_id.as_str())
             .or_default()
@@ -170,18 +233,11 @@ pub fn person_weeks(
         h
     };
     let mut weeks = Vec::new();
-    for days in by_person.values() {
-        let mut departments: BTreeMap<&str, usize> = BTreeMap::new();
-        for rows in days.values() {
-            for row in rows {
-                *departments.entry(row.department.as_str()).or_default() += 1;
-            }
-        }
-        let department = departments
-            .iter()
-            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
-            .map(|(d, _)| (*d).to_owned())
-            .unwrap_or_default();
+    for (person, days) in &by_person {
+        let Some(home) = homes.get(*person) else {
+            continue;
+        };
+        let department = home.department.clone();
         let works = working(&department);
         let merged: Vec<DeviceDay> = days.values().map(|rows| merge_day(rows)).collect();
         let working_days = u32::try_from(
@@ -213,6 +269,7 @@ pub fn person_weeks(
         #[allow(clippy::cast_precision_loss)]
         weeks.push(PersonWeek {
             department,
+            home_device: home.device_id.clone(),
             working_days,
             meeting_hours: total(|d| d.meeting_minutes).map(hours),
             conflicting_hours: total(|d| d.conflicting_minutes).map(hours),
@@ -347,7 +404,9 @@ impl CountNoise for Exact {
 pub struct DpNoise {
     mechanism: dp::Mechanism,
     per_count: f64,
-    random: dp::OsRandom,
+    /// The operating system's generator for releases; a seeded one in tests,
+    /// so that what they check does not depend on luck.
+    random: Box<dyn dp::RandomSource + Send>,
     spent: BTreeMap<String, f64>,
 }
 
@@ -358,12 +417,24 @@ impl DpNoise {
     /// # Errors
     /// An ε out of range, or no system random generator.
     pub fn new(epsilon: f64, counts_per_cell: usize) -> Result<Self, dp::DpError> {
+        Self::with_random(epsilon, counts_per_cell, Box::new(dp::OsRandom::new()?))
+    }
+
+    /// As [`DpNoise::new`], drawing from `random`.
+    ///
+    /// # Errors
+    /// An ε out of range.
+    pub fn with_random(
+        epsilon: f64,
+        counts_per_cell: usize,
+        random: Box<dyn dp::RandomSource + Send>,
+    ) -> Result<Self, dp::DpError> {
         #[allow(clippy::cast_precision_loss)]
         let per_count = epsilon / counts_per_cell.max(1) as f64;
         Ok(Self {
             mechanism: dp::Mechanism::new(per_count, 1)?,
             per_count,
-            random: dp::OsRandom::new()?,
+            random,
             spent: BTreeMap::new(),
         })
     }
@@ -377,9 +448,10 @@ impl DpNoise {
 impl CountNoise for DpNoise {
     fn count(&mut self, group: &str, value: u64) -> u64 {
         *self.spent.entry(group.to_owned()).or_default() += self.per_count;
-        let noisy = self
-            .mechanism
-            .release(i64::try_from(value).unwrap_or(i64::MAX), &mut self.random);
+        let noisy = self.mechanism.release(
+            i64::try_from(value).unwrap_or(i64::MAX),
+            self.random.as_mut(),
+        );
         // Post-processing keeps the guarantee: a count is never negative.
         u64::try_from(noisy.max(0)).unwrap_or(0)
     }
@@ -462,6 +534,14 @@ fn metrics(
     }
 }
 
+/// Whether a group is large enough to publish: at least k people, from at
+/// least k distinct home devices — so that one device, or a few, cannot
+/// fill a group with people it invented.
+fn enough(people: &[&PersonWeek], k: u64) -> bool {
+    let devices: BTreeSet<&str> = people.iter().map(|p| p.home_device.as_str()).collect();
+    people.len() as u64 >= k && devices.len() as u64 >= k
+}
+
 /// The cells of one week, privacy applied. `departments` lists every
 /// department with enrolled devices (so that empty ones show as suppressed).
 pub fn release(
@@ -472,6 +552,7 @@ pub fn release(
     noise: &mut dyn CountNoise,
 ) -> Release {
     let k = u64::from(settings.k);
+    let under_k = format!("fewer than {k} people on {k} devices");
     let counted: Vec<&PersonWeek> = weeks
         .iter()
         .filter(|p| p.working_days >= MIN_WORKING_DAYS)
@@ -487,18 +568,15 @@ pub fn release(
             .push(person);
     }
     let total = counted.len() as u64;
-    if total < k {
+    if !enough(&counted, k) {
         return Release {
             week: week.to_owned(),
             k: settings.k,
-            organisation: suppressed(ORGANISATION, &format!("fewer than {k} people")),
+            organisation: suppressed(ORGANISATION, &under_k),
             departments: by_department
                 .keys()
-                .map(|d| suppressed(d, &format!("fewer than {k} people")))
-                .chain(std::iter::once(suppressed(
-                    OTHER_TEAMS,
-                    &format!("fewer than {k} people"),
-                )))
+                .map(|d| suppressed(d, &under_k))
+                .chain(std::iter::once(suppressed(OTHER_TEAMS, &under_k)))
                 .collect(),
             differential_privacy: false,
         };
@@ -507,24 +585,24 @@ pub fn release(
     // not empty, the smallest published departments join it.
     let mut published: Vec<(&str, usize)> = by_department
         .iter()
-        .filter(|(_, people)| people.len() as u64 >= k)
+        .filter(|(_, people)| enough(people, k))
         .map(|(d, people)| (*d, people.len()))
         .collect();
     let mut merged_in: Vec<&str> = Vec::new();
-    let mut other: u64 = by_department
+    let mut other: Vec<&PersonWeek> = by_department
         .values()
-        .filter(|people| (people.len() as u64) < k)
-        .map(|people| people.len() as u64)
-        .sum();
-    while other > 0 && other < k && !published.is_empty() {
+        .filter(|people| !enough(people, k))
+        .flatten()
+        .copied()
+        .collect();
+    while !other.is_empty() && !enough(&other, k) && !published.is_empty() {
         published.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| b.0.cmp(a.0)));
-        let (department, size) = published.pop().expect("not empty");
+        let (department, _) = published.pop().expect("not empty");
         merged_in.push(department);
-        other += size as u64;
+        other.extend(by_department[department].iter().copied());
     }
     let published: Vec<&str> = published.into_iter().map(|(d, _)| d).collect();
     let mut cells = Vec::new();
-    let mut other_people: Vec<&PersonWeek> = Vec::new();
     for (department, people) in &by_department {
         if published.contains(department) {
             cells.push(Cell {
@@ -535,27 +613,26 @@ pub fn release(
                 metrics: Some(metrics(department, people, settings, noise)),
             });
         } else {
-            other_people.extend(people.iter().copied());
             let reason = if merged_in.contains(department) {
                 format!("merged into {OTHER_TEAMS}, so that no group under {k} can be derived")
             } else {
-                format!("fewer than {k} people; counted in {OTHER_TEAMS}")
+                format!("{under_k}; counted in {OTHER_TEAMS}")
             };
             cells.push(suppressed(department, &reason));
         }
     }
-    if other_people.is_empty() {
+    if other.is_empty() {
         // Nothing to hide, nothing to show.
-    } else if other_people.len() as u64 >= k {
+    } else if enough(&other, k) {
         cells.push(Cell {
             group: OTHER_TEAMS.to_owned(),
-            people: Some(noise.count(OTHER_TEAMS, other_people.len() as u64)),
+            people: Some(noise.count(OTHER_TEAMS, other.len() as u64)),
             suppressed: false,
             reason: None,
-            metrics: Some(metrics(OTHER_TEAMS, &other_people, settings, noise)),
+            metrics: Some(metrics(OTHER_TEAMS, &other, settings, noise)),
         });
     } else {
-        cells.push(suppressed(OTHER_TEAMS, &format!("fewer than {k} people")));
+        cells.push(suppressed(OTHER_TEAMS, &under_k));
     }
     Release {
         week: week.to_owned(),
@@ -644,28 +721,54 @@ pub fn working_days(config: &crate::config::CollectorConfig) -> impl Fn(&str) ->
 /// Why indicators could not be released.
 #[derive(Debug, thiserror::Error)]
 pub enum IndicatorsError {
-    #[error("{0}")]
-    BadWeek(String),
-    #[error("week {0} has not started yet")]
-    Future(String),
+    #[error(transparent)]
+    BadWeek(#[from] week::BadWeek),
     #[error(
-        "week {0} is not complete: under differential privacy a week is released once, when it is over"
+        "week {week} is not published yet: a week is published once, {days} days after it ends (on {on}), so that late reports count and nothing changes it afterwards"
     )]
-    NotComplete(String),
-    #[error("the privacy budget of week {0} is spent: its release cannot be drawn again")]
-    BudgetSpent(String),
+    NotPublished { week: Week, days: u32, on: Date },
+    #[error("the privacy budget of week {0} is spent: its release cannot be drawn")]
+    BudgetSpent(Week),
+    #[error("the differential-privacy settings are invalid: {0}")]
+    Settings(#[from] dp::DpError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
 
-/// The release of `week` (`YYYY-Www`) on `today`: computed from the
-/// person-day rows (with trends and alerts from the four weeks before), or,
-/// under differential privacy, drawn once when the week is over and served
-/// as drawn. A complete week is marked aggregated, so that its person-day
-/// rows age out.
+/// The first day `week` may be published: `publish_after_days` after it
+/// ends.
+pub fn publication_day(week: Week, settings: &Settings) -> Date {
+    week.next()
+        .monday()
+        .saturating_add(i64::from(settings.publish_after_days).days())
+}
+
+/// The latest week published on `today`.
+pub fn latest_published(today: Date, settings: &Settings) -> Week {
+    let mut week = Week::containing(today).before(1);
+    while publication_day(week, settings) > today {
+        week = week.before(1);
+    }
+    week
+}
+
+/// Weeks before a release whose published medians its trends compare with.
+const TREND_WEEKS: i64 = 4;
+
+/// The release of `week` (`YYYY-Www`, parsed strictly) on `today`.
+///
+/// A week is published once: on the first request or run of the hourly job
+/// after `publish_after_days` have passed since it ended, its release is
+/// computed (drawn, under differential privacy), stored, and from then on
+/// served as stored — later reports never change it, and a replica that
+/// loses the race serves the winner's. The current week, and any week not
+/// yet due, is never served. The four weeks before are published first, so
+/// that trends compare with what was published, never with a recomputation.
+/// A published week is marked aggregated, so that its person-day rows age
+/// out.
 ///
 /// # Errors
-/// A malformed or future week, an incomplete week or a spent budget under
+/// A malformed week, a week not yet published, a spent budget under
 /// differential privacy, or a database error.
 pub async fn compute(
     store: &crate::store::Store,
@@ -673,79 +776,170 @@ pub async fn compute(
     week: &str,
     today: Date,
 ) -> Result<Release, IndicatorsError> {
-    let monday = monday_of(week).map_err(IndicatorsError::BadWeek)?;
-    if monday > today {
-        return Err(IndicatorsError::Future(week.to_owned()));
-    }
-    let complete = monday.saturating_add(7.days()) <= today;
-    let dp = &config.indicators.differential_privacy;
-    if dp.enabled {
-        if let Some(json) = store.indicator_release(week).await? {
-            return serde_json::from_str::<Release>(&json).map_err(|e| {
-                IndicatorsError::Store(crate::store::StoreError::Corrupt(format!(
-                    "indicator release: {e}"
-                )))
-            });
-        }
-        if !complete {
-            return Err(IndicatorsError::NotComplete(week.to_owned()));
-        }
-    }
+    let week: Week = week.parse()?;
     let settings = &config.indicators;
-    let first = monday.saturating_sub(28.days());
-    let last = monday.saturating_add(6.days());
+    let on = publication_day(week, settings);
+    if on > today {
+        return Err(IndicatorsError::NotPublished {
+            week,
+            days: settings.publish_after_days,
+            on,
+        });
+    }
+    if let Some(release) = stored_release(store, week).await? {
+        return Ok(release);
+    }
+    let mut earlier = Vec::new();
+    for back in (1..=TREND_WEEKS).rev() {
+        let before = week.before(back);
+        let release = match stored_release(store, before).await? {
+            Some(release) => release,
+            None => publish(store, config, before, &[]).await?,
+        };
+        earlier.push(release);
+    }
+    publish(store, config, week, &earlier).await
+}
+
+async fn stored_release(
+    store: &crate::store::Store,
+    week: Week,
+) -> Result<Option<Release>, IndicatorsError> {
+    let Some(json) = store.indicator_release(&week.to_string()).await? else {
+        return Ok(None);
+    };
+    serde_json::from_str::<Release>(&json)
+        .map(Some)
+        .map_err(|e| {
+            IndicatorsError::Store(crate::store::StoreError::Corrupt(format!(
+                "indicator release of {week}: {e}"
+            )))
+        })
+}
+
+/// Computes, stores and returns `week`'s release, with trends against
+/// `earlier` (the published weeks before, oldest first); the release already
+/// stored when another got there first.
+async fn publish(
+    store: &crate::store::Store,
+    config: &crate::config::CollectorConfig,
+    week: Week,
+    earlier: &[Release],
+) -> Result<Release, IndicatorsError> {
+    let settings = &config.indicators;
+    let dp = &settings.differential_privacy;
+    let (monday, sunday) = (week.monday(), week.sunday());
     let rows = store
-        .person_day_rows(&first.to_string(), &last.to_string())
+        .person_day_rows(&monday.to_string(), &sunday.to_string())
+        .await?;
+    let homes = store
+        .person_homes(
+            &monday.to_string(),
+            &sunday.to_string(),
+            unix_ms(monday),
+            unix_ms(week.next().monday()),
+        )
         .await?;
     let departments = store.department_names().await?;
-    let working = working_days(config);
-    let mut earlier = Vec::new();
-    for back in (1..=4).rev() {
-        let start = monday.saturating_sub((7 * back).days());
-        let weeks = person_weeks(&rows, start, &working);
-        earlier.push(release(
-            &week_of(start),
-            &weeks,
-            &departments,
-            settings,
-            &mut Exact,
-        ));
-    }
-    let weeks = person_weeks(&rows, monday, &working);
-    let current = if dp.enabled {
-        let mut noise = DpNoise::new(dp.epsilon, counts_per_cell(settings))
-            .map_err(|e| IndicatorsError::BadWeek(e.to_string()))?;
-        let mut drawn = release(week, &weeks, &departments, settings, &mut noise);
+    let weeks = person_weeks(&rows, monday, &homes, &working_days(config));
+    let key = week.to_string();
+    flag_people_on_many_devices(store, &rows, &key, settings.devices_per_person_alert).await?;
+    let (drawn, spent) = if dp.enabled {
+        let mut noise = DpNoise::new(dp.epsilon, counts_per_cell(settings))?;
+        let mut drawn = release(&key, &weeks, &departments, settings, &mut noise);
         drawn.differential_privacy = true;
-        let drawn = with_history(drawn, &earlier, settings);
-        let json = serde_json::to_string(&drawn).unwrap_or_default();
-        if !store
-            .keep_indicator_release(week, &json, &noise.spent(), dp.budget_per_week)
-            .await?
-        {
-            return Err(IndicatorsError::BudgetSpent(week.to_owned()));
-        }
-        drawn
+        (drawn, noise.spent())
     } else {
-        with_history(
-            release(week, &weeks, &departments, settings, &mut Exact),
-            &earlier,
-            settings,
+        (
+            release(&key, &weeks, &departments, settings, &mut Exact),
+            Vec::new(),
         )
     };
-    if complete {
-        let monday_time = time::Date::from_calendar_date(
-            i32::from(monday.year()),
-            time::Month::try_from(u8::try_from(monday.month()).unwrap_or(1))
-                .unwrap_or(time::Month::January),
-            u8::try_from(monday.day()).unwrap_or(1),
-        )
-        .map_err(|e| IndicatorsError::BadWeek(e.to_string()))?;
+    let drawn = with_history(drawn, earlier, settings);
+    let json = serde_json::to_string(&drawn).unwrap_or_default();
+    let stored = match store
+        .publish_indicator_release(&key, &json, &spent, dp.budget_per_week)
+        .await
+    {
+        Ok(Some(stored)) => stored,
+        Ok(None) => return Err(IndicatorsError::BudgetSpent(week)),
+        // Another replica published it first: serve theirs.
+        Err(error) => match store.indicator_release(&key).await? {
+            Some(stored) => stored,
+            None => return Err(error.into()),
+        },
+    };
+    let release = serde_json::from_str::<Release>(&stored).map_err(|e| {
+        IndicatorsError::Store(crate::store::StoreError::Corrupt(format!(
+            "indicator release of {week}: {e}"
+        )))
+    })?;
+    tracing::info!(week = %week, differential_privacy = dp.enabled, "indicators published");
+    let monday_time = time::Date::from_calendar_date(
+        i32::from(monday.year()),
+        time::Month::try_from(u8::try_from(monday.month()).unwrap_or(1))
+            .unwrap_or(time::Month::January),
+        u8::try_from(monday.day()).unwrap_or(1),
+    )
+    .map_err(|e| {
+        IndicatorsError::Store(crate::store::StoreError::Corrupt(format!(
+            "week {week}: {e}"
+        )))
+    })?;
+    store
+        .mark_week_aggregated(monday_time, crate::store::now_unix_ms())
+        .await?;
+    Ok(release)
+}
+
+/// Audit action: one person was reported by many devices in a week.
+pub const PRIVACY_PERSON_ON_MANY_DEVICES: &str = "privacy.person_on_many_devices";
+
+/// Flags, once per week, each person reported with figures by more than
+/// `alert` devices: a sign that devices report someone who does not use
+/// them. The alert names the devices, never the person.
+async fn flag_people_on_many_devices(
+    store: &crate::store::Store,
+    rows: &[DeviceDay],
+    week: &str,
+    alert: u32,
+) -> Result<(), crate::store::StoreError> {
+    let mut devices: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for row in rows.iter().filter(|r| r.has_figures()) {
+        devices
+            .entry(row.person_id.as_str())
+            .or_default()
+            .insert(row.device_id.as_str());
+    }
+    for seen in devices.values().filter(|d| d.len() > alert as usize) {
+        let list: Vec<&str> = seen.iter().copied().collect();
+        tracing::warn!(
+            week,
+            devices = list.len(),
+            "one person reported by many devices"
+        );
+        let detail = format!(
+            "week {week}: one person reported by {} devices (alert above {alert}): {}",
+            list.len(),
+            list.join(", ")
+        );
         store
-            .mark_week_aggregated(monday_time, crate::store::now_unix_ms())
+            .audit_once(
+                "collector",
+                PRIVACY_PERSON_ON_MANY_DEVICES,
+                week,
+                &detail,
+                &detail,
+            )
             .await?;
     }
-    Ok(current)
+    Ok(())
+}
+
+/// Midnight UTC of `day`, in Unix milliseconds.
+fn unix_ms(day: Date) -> i64 {
+    day.to_zoned(jiff::tz::TimeZone::UTC)
+        .map_or(0, |z| z.timestamp().as_millisecond())
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ fn week_rows(
         .map(|d| DeviceDay {
             person_id: person.into(),
             day: monday.saturating_add(d.days()),
+            device_id: format!("dev-{person}"),
             department: department.into(),
             meeting_minutes: Some(meeting),
             conflicting_minutes: Some(0),
@@ -48,7 +49,7 @@ fn week_rows(
 }
 
 fn publish(rows: &[DeviceDay], departments: &[&str], monday: Date) -> Release {
-    let weeks = person_weeks(rows, monday, &weekdays);
+    let weeks = person_weeks(rows, monday, &first_seen_homes(rows), &weekdays);
     let departments: Vec<String> = departments.iter().map(|d| (*d).to_owned()).collect();
     release(
         &week_of(monday),
@@ -128,11 +129,12 @@ fn one_persons_devices_are_merged_before_counting() {
     let laptop = week_rows("p0", "Sales", MONDAY, 120, 60);
     let mut desktop = week_rows("p0", "Sales", MONDAY, 90, 60);
     for day in &mut desktop {
+        day.device_id = "desktop-p0".into();
         day.notifications_total = Some(10);
         day.active_minutes = Some(500);
     }
     let both: Vec<DeviceDay> = laptop.into_iter().chain(desktop).collect();
-    let weeks = person_weeks(&both, MONDAY, &weekdays);
+    let weeks = person_weeks(&both, MONDAY, &first_seen_homes(&both), &weekdays);
     assert_eq!(weeks.len(), 1);
     let week = &weeks[0];
     assert_eq!(week.working_days, 5);
@@ -172,7 +174,7 @@ fn attack_a_department_of_four_is_suppressed_and_cannot_be_derived() {
     assert_eq!(
         json,
         serde_json::json!({"group": "Legal", "people": null, "suppressed": true,
-            "reason": "fewer than 5 people; counted in other teams"}),
+            "reason": "fewer than 5 people on 5 devices; counted in other teams"}),
         "a suppressed cell carries no figure"
     );
 }
@@ -200,9 +202,10 @@ fn attack_a_department_of_five_where_one_person_leaves_the_next_week() {
     }
 }
 
-fn person_week(department: usize, meeting: f64, working_days: u32) -> PersonWeek {
+fn person_week(n: usize, department: usize, meeting: f64, working_days: u32) -> PersonWeek {
     PersonWeek {
         department: ["A", "B", "C", "D"][department].into(),
+        home_device: format!("dev-{n}"),
         working_days,
         meeting_hours: Some(meeting),
         focus_hours: Some(20.0 - meeting.min(20.0)),
@@ -222,7 +225,7 @@ proptest! {
         people in prop::collection::vec((0..4_usize, 0.0..30.0_f64, 0..6_u32), 0..40),
     ) {
         let weeks: Vec<PersonWeek> =
-            people.iter().map(|(d, m, w)| person_week(*d, *m, *w)).collect();
+            people.iter().enumerate().map(|(n, (d, m, w))| person_week(n, *d, *m, *w)).collect();
         let departments: Vec<String> = ["A", "B", "C", "D"].iter().map(|d| (*d).to_owned()).collect();
         let release = release("2026-W47", &weeks, &departments, &settings(), &mut Exact);
         let published: u64 = release
@@ -286,6 +289,8 @@ fn weeks_are_iso_weeks_and_bad_ones_are_refused() {
         "W47",
         "2026-W99",
         "2026-W47; DROP",
+        "2026-W+5",
+        "2026-W4 ",
         "../2026-W47",
     ] {
         assert!(monday_of(bad).is_err(), "{bad}");
@@ -308,9 +313,13 @@ fn under_differential_privacy_counts_are_noisy_and_each_group_spends_its_epsilon
     let rows: Vec<DeviceDay> = (0..40)
         .flat_map(|i| week_rows(&format!("p{i}"), "Sales", MONDAY, 60 * (i % 7), 60))
         .collect();
-    let weeks = person_weeks(&rows, MONDAY, &weekdays);
+    let weeks = person_weeks(&rows, MONDAY, &first_seen_homes(&rows), &weekdays);
     let settings = settings();
-    let mut noise = DpNoise::new(1.0, counts_per_cell(&settings)).unwrap();
+    // A seeded generator: the draws are the same at every run. With ε = 1
+    // over the cell's counts, a count's noise has a standard deviation of
+    // about 14.
+    let random = Box::new(dp::SplitMix64(47));
+    let mut noise = DpNoise::with_random(1.0, counts_per_cell(&settings), random).unwrap();
     let mut drawn = Vec::new();
     for _ in 0..20 {
         let release = release("2026-W47", &weeks, &["Sales".into()], &settings, &mut noise);
@@ -325,4 +334,63 @@ fn under_differential_privacy_counts_are_noisy_and_each_group_spends_its_epsilon
     for (group, spent) in noise.spent() {
         assert!((spent - 20.0).abs() < 1e-6, "{group} spent {spent}");
     }
+}
+
+#[test]
+fn attack_rows_without_figures_neither_count_nor_move_a_person() {
+    // The victim works in Legal on their own laptop. Two devices enrolled in
+    // another department send the victim's pseudonym with empty and zero
+    // rows, beside invented people: the victim stays in Legal, and the
+    // empty rows count nobody.
+    let mut rows: Vec<DeviceDay> = week_rows("victim", "Legal", MONDAY, 600, 30);
+    rows.extend((0..6).flat_map(|i| week_rows(&format!("sales-{i}"), "Sales", MONDAY, 60, 300)));
+    for (device, empty) in [("attacker-1", true), ("attacker-2", false)] {
+        for mut row in week_rows("victim", "Attack", MONDAY.saturating_sub(7.days()), 0, 0) {
+            row.device_id = device.into();
+            row.day = row.day.saturating_add(7.days());
+            let zero = if empty { None } else { Some(0) };
+            row.meeting_minutes = zero;
+            row.conflicting_minutes = zero;
+            row.back_to_back_count = zero;
+            row.after_hours_meeting_minutes = zero;
+            row.call_minutes = zero;
+            row.notifications_total = zero;
+            row.notifications_after_hours = zero;
+            row.focus_minutes = zero;
+            row.active_minutes = zero;
+            row.after_hours_active_minutes = zero;
+            row.weekend_active_minutes = zero;
+            rows.push(row);
+        }
+    }
+    let homes = first_seen_homes(&rows);
+    assert_eq!(homes["victim"].department, "Legal");
+    let weeks = person_weeks(&rows, MONDAY, &homes, &weekdays);
+    let victim: Vec<&PersonWeek> = weeks.iter().filter(|w| w.department != "Sales").collect();
+    assert_eq!(victim.len(), 1);
+    assert_eq!(victim[0].department, "Legal");
+    assert_eq!(victim[0].meeting_hours, Some(50.0));
+    let release = publish(&rows, &["Attack", "Legal", "Sales"], MONDAY);
+    assert!(cell(&release, "Attack").suppressed);
+    assert_eq!(release.organisation.people, Some(7));
+}
+
+#[test]
+fn attack_one_device_cannot_fill_a_group_with_invented_people() {
+    // Five people, but all on two devices: not five independent witnesses.
+    let mut rows: Vec<DeviceDay> = Vec::new();
+    for i in 0..5 {
+        for mut row in week_rows(&format!("invented-{i}"), "Attack", MONDAY, 60 * i, 0) {
+            row.device_id = format!("attacker-{}", i % 2);
+            rows.push(row);
+        }
+    }
+    rows.extend((0..6).flat_map(|i| week_rows(&format!("sales-{i}"), "Sales", MONDAY, 60, 300)));
+    let release = publish(&rows, &["Attack", "Sales"], MONDAY);
+    let attack = cell(&release, "Attack");
+    assert!(attack.suppressed, "{attack:?}");
+    assert_eq!(
+        attack.reason.as_deref(),
+        Some("fewer than 5 people on 5 devices; counted in other teams")
+    );
 }

@@ -4,6 +4,7 @@
 //! valid ones are stored in one transaction and acked only after it commits.
 //! Ingest stores and maps, it never analyses.
 
+pub mod people_bound;
 mod validate;
 pub mod writer;
 
@@ -67,6 +68,9 @@ impl Ingest for IngestService {
                 .metrics
                 .record_reject(reject_class(rejection), &rejection.field);
         }
+        let mut accepted = accepted;
+        self.keep_people_within_bound(&device.id, &mut accepted)
+            .await?;
         let accepted_ids: Vec<String> = accepted.iter().map(|r| r.report_id.clone()).collect();
         let new = if accepted.is_empty() {
             0
@@ -107,6 +111,67 @@ impl Ingest for IngestService {
         )))
     }
 }
+
+impl IngestService {
+    /// Leaves out the rows of people beyond the device's bound
+    /// ([`people_bound`]), counts them, and flags the device once a week.
+    async fn keep_people_within_bound(
+        &self,
+        device_id: &str,
+        reports: &mut [IncomingReport],
+    ) -> Result<(), Status> {
+        let shared = &self.shared;
+        let unavailable = |error: crate::store::StoreError| {
+            tracing::warn!(device = %device_id, %error, "people bound not checked");
+            Status::unavailable(
+                "the collector's store is unavailable; nothing of this call was stored: \
+                 retry later",
+            )
+        };
+        let over = people_bound::keep_within_bound(
+            &shared.store,
+            device_id,
+            shared.config.indicators.people_per_device,
+            reports,
+        )
+        .await
+        .map_err(unavailable)?;
+        for _ in 0..over.rows {
+            shared
+                .metrics
+                .record_reject("over_people_bound", "digital_load.days.person_id");
+        }
+        for (week, (bound, more)) in &over.weeks {
+            tracing::warn!(
+                device = %device_id,
+                week = %week,
+                bound,
+                more,
+                "a device reported more people than its bound: their rows were not stored"
+            );
+            let detail = format!(
+                "week {week}: {more} more people than the {bound} this device may report; \
+                 their rows were not stored (a shared device? raise its bound with \
+                 `sobrio-collector device shared {device_id} --max-people N`)"
+            );
+            shared
+                .store
+                .audit_once(
+                    "collector",
+                    PRIVACY_DEVICE_OVER_BOUND,
+                    device_id,
+                    &detail,
+                    &format!("week {week}:"),
+                )
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
+/// Audit action: a device reported more people than its bound.
+pub const PRIVACY_DEVICE_OVER_BOUND: &str = "privacy.device_over_bound";
 
 /// The reason class of a rejection, for metrics.
 fn reject_class(rejection: &Rejection) -> &'static str {

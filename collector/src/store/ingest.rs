@@ -6,7 +6,7 @@
 //! the bucket already stored (if any) is subtracted and the new one added, so
 //! a resent or fuller copy of an hour never counts twice.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Write;
 
 use sqlx::any::{AnyArguments, AnyRow};
@@ -205,7 +205,8 @@ impl Store {
         self.insert_inventories(connection, &new).await?;
         self.insert_usage(connection, &new).await?;
         self.insert_storage(connection, &new).await?;
-        self.insert_person_days(connection, &new).await?;
+        self.insert_person_days(connection, &new, received_unix_ms)
+            .await?;
 
         // Per device: reports added and the latest collection time.
         let mut per_group = Vec::with_capacity(groups.len());
@@ -518,6 +519,7 @@ impl Store {
         &self,
         connection: &mut AnyConnection,
         new: &[(&DeviceReports, &IncomingReport)],
+        received_unix_ms: i64,
     ) -> Result<(), StoreError> {
         // A later row for the same person, day and device replaces the earlier.
         let mut rows = BTreeMap::new();
@@ -588,6 +590,34 @@ impl Store {
                     .bind(row.active_minutes)
                     .bind(row.after_hours_active_minutes)
                     .bind(row.weekend_active_minutes)
+            },
+        )
+        .await?;
+        // Which devices reported whom, on the collector's clock: what places
+        // a person in a group (see `Store::person_homes`).
+        let sightings: BTreeSet<(&str, &str)> = rows
+            .iter()
+            .filter(|(_, (_, row))| row.has_figures())
+            .map(|((person, _, device), _)| (person.as_str(), device.as_str()))
+            .collect();
+        if sightings.is_empty() {
+            return Ok(());
+        }
+        let sightings: Vec<_> = sightings.into_iter().collect();
+        execute_rows(
+            self.backend,
+            connection,
+            "INSERT INTO person_devices (person_id, device_id, first_seen_unix_ms, last_seen_unix_ms)",
+            4,
+            "ON CONFLICT (person_id, device_id) DO UPDATE SET
+                last_seen_unix_ms = excluded.last_seen_unix_ms",
+            &sightings,
+            |query, (person, device)| {
+                query
+                    .bind((*person).to_owned())
+                    .bind((*device).to_owned())
+                    .bind(received_unix_ms)
+                    .bind(received_unix_ms)
             },
         )
         .await?;

@@ -115,6 +115,55 @@ impl Store {
         Ok(())
     }
 
+    /// Records an event unless one with the same action and subject whose
+    /// detail starts with `key` is already recorded (an alert raised once).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn audit_once(
+        &self,
+        actor: &str,
+        action: &str,
+        subject: &str,
+        detail: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        let seen: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM audit_log WHERE action = $1 AND subject = $2
+               AND substr(detail, 1, length($3)) = $3 LIMIT 1",
+        )
+        .bind(action.to_owned())
+        .bind(subject.to_owned())
+        .bind(key.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        if seen.is_none() {
+            self.audit(actor, action, subject, detail).await?;
+        }
+        Ok(())
+    }
+
+    /// Privacy alerts (audit actions `privacy.*`), latest first.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn privacy_alerts(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_unix_ms, action, subject, detail FROM audit_log
+             WHERE action LIKE 'privacy.%' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+            .collect())
+    }
+
     /// The audit log, newest first: (at, actor, action, subject, detail).
     ///
     /// # Errors

@@ -188,6 +188,30 @@ pub struct PersonDayRow {
     pub weekend_active_minutes: Option<i64>,
 }
 
+impl PersonDayRow {
+    /// Whether the row carries some figure above zero. A row of absent or
+    /// zero values says nothing of a day: it neither counts a person nor
+    /// places them in a group (sent by a device that is not theirs, it
+    /// could otherwise move them).
+    pub fn has_figures(&self) -> bool {
+        [
+            self.meeting_minutes,
+            self.conflicting_minutes,
+            self.back_to_back_count,
+            self.after_hours_meeting_minutes,
+            self.call_minutes,
+            self.notifications_total,
+            self.notifications_after_hours,
+            self.focus_minutes,
+            self.active_minutes,
+            self.after_hours_active_minutes,
+            self.weekend_active_minutes,
+        ]
+        .into_iter()
+        .any(|value| value.is_some_and(|v| v > 0))
+    }
+}
+
 /// A per-device weekly rollup.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeviceWeek {

@@ -279,12 +279,15 @@ async fn organisation_trend(
 fn error(ctx: &Ctx, error: IndicatorsError) -> PageError {
     match error {
         IndicatorsError::Store(e) => PageError::internal(ctx, e),
-        IndicatorsError::BudgetSpent(_) | IndicatorsError::NotComplete(_) => PageError::refused(
-            ctx.clone(),
-            StatusCode::CONFLICT,
-            error.to_string(),
-            "/digital-load".into(),
-        ),
+        IndicatorsError::Settings(e) => PageError::internal(ctx, e),
+        IndicatorsError::BudgetSpent(_) | IndicatorsError::NotPublished { .. } => {
+            PageError::refused(
+                ctx.clone(),
+                StatusCode::CONFLICT,
+                error.to_string(),
+                "/digital-load".into(),
+            )
+        }
         other => PageError::refused(
             ctx.clone(),
             StatusCode::BAD_REQUEST,
@@ -306,9 +309,9 @@ pub async fn page(
     let settings = &shared.config.indicators;
     let tz = crate::analysis::time_zone(&shared.config.analysis);
     let today = jiff::Zoned::now().with_time_zone(tz).date();
-    let last_complete = indicators::week_of(today.saturating_sub(jiff::Span::new().days(7)));
+    let latest = indicators::latest_published(today, settings).to_string();
     let week = match query.week.as_deref() {
-        None | Some("") => last_complete.clone(),
+        None | Some("") => latest,
         Some(week) => week.to_owned(),
     };
     let release = indicators::compute(&shared.store, &shared.config, &week, today)
@@ -432,11 +435,12 @@ pub async fn page(
         };
     }
 
-    let next_monday = monday.saturating_add(jiff::Span::new().days(7));
+    let this_week = indicators::Week::containing(monday);
     let page = LoadPage {
         week: release.week.clone(),
-        previous_week: indicators::week_of(monday.saturating_sub(jiff::Span::new().days(7))),
-        next_week: (next_monday <= today).then(|| indicators::week_of(next_monday)),
+        previous_week: this_week.before(1).to_string(),
+        next_week: (indicators::publication_day(this_week.next(), settings) <= today)
+            .then(|| this_week.next().to_string()),
         intro: tr.f("load.intro", &[("k", &release.k.to_string())]),
         dp: release.differential_privacy,
         organisation: card(&ctx, &release.organisation, release.k, settings),

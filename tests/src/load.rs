@@ -192,8 +192,11 @@ impl Load {
         while *self.pending.lock().unwrap() > 0 {
             assert!(
                 tokio::time::Instant::now() < until,
-                "{} reports still unacknowledged after {deadline:?}",
-                self.pending.lock().unwrap()
+                "expected every report acked within {deadline:?} once production stopped; \
+                 {} still unacknowledged; calls acked {}, failed {:?}",
+                self.pending.lock().unwrap(),
+                self.observed(|o| o.calls),
+                self.observed(|o| o.failures.clone())
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -40,7 +40,7 @@ impl Store {
         roles: &[String],
     ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO users (name, password_argon2, created_unix_ms) VALUES ($1, $2, $3)
              ON CONFLICT (name) DO UPDATE SET

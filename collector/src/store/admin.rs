@@ -141,7 +141,7 @@ impl Store {
     /// On a database error.
     pub async fn disable_user(&self, name: &str, now_unix_ms: i64) -> Result<bool, StoreError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE users SET disabled_unix_ms = $1 WHERE name = $2 AND disabled_unix_ms IS NULL",
         )

@@ -497,7 +497,7 @@ impl Store {
     ) -> Result<RecomputeOutcome, StoreError> {
         let _writer = self.writer().await;
         let now = super::now_unix_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let existing = &snapshot.states;
         let contents = &snapshot.contents;
         let mut outcome = RecomputeOutcome::default();
@@ -782,7 +782,7 @@ impl Store {
             return Err(DecisionError::NoReason);
         }
         let writer = self.writer().await;
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.begin_write().await.map_err(StoreError::from)?;
         let from: Option<String> = sqlx::query("SELECT status FROM suggestions WHERE id = $1")
             .bind(id.to_owned())
             .fetch_optional(&mut *tx)

@@ -73,7 +73,7 @@ impl Store {
         dry_run: bool,
     ) -> Result<AssetImportOutcome, StoreError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let mut outcome = AssetImportOutcome::default();
         let now = super::now_unix_ms();
         for asset in rows {

@@ -247,7 +247,7 @@ impl Store {
         budget: f64,
     ) -> Result<Option<String>, StoreError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if let Some(row) =
             sqlx::query("SELECT release_json FROM indicator_releases WHERE week = $1")
                 .bind(week.to_owned())

@@ -169,7 +169,7 @@ impl Store {
         received_unix_ms: i64,
     ) -> Result<Vec<u64>, StoreError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let connection: &mut AnyConnection = &mut tx;
 
         // Reports first: what is new decides what else is written.

@@ -203,7 +203,7 @@ impl Store {
         let raw_cutoff = now_unix_ms - retention.raw_days * DAY_MS;
         let aggregate_cutoff = now_unix_ms - retention.aggregate_days * DAY_MS;
         let person_cutoff = now_unix_ms - retention.person_day_days * DAY_MS;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let reports = sqlx::query("DELETE FROM reports WHERE received_unix_ms < $1")
             .bind(raw_cutoff)
             .execute(&mut *tx)
@@ -282,7 +282,7 @@ impl Store {
     /// On a database error; then nothing is erased.
     pub async fn forget_device(&self, device_id: &str, actor: &str) -> Result<bool, StoreError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let department: Option<String> =
             sqlx::query_scalar("SELECT department FROM devices WHERE id = $1")
                 .bind(device_id.to_owned())

@@ -51,7 +51,7 @@ impl Store {
         expires_unix_ms: i64,
     ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // Expired sessions are swept whenever someone signs in.
         sqlx::query("DELETE FROM sessions WHERE expires_unix_ms < $1")
             .bind(now_unix_ms)

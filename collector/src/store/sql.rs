@@ -150,6 +150,25 @@ impl Store {
         }
     }
 
+    /// Begins a write transaction. On SQLite it takes the database's write
+    /// lock at once (`BEGIN IMMEDIATE`): a deferred transaction that reads
+    /// and then writes cannot wait for a writer in another process (IT's
+    /// CLI on the same data directory) — SQLite answers "database is locked"
+    /// at once, whatever the busy timeout — whereas an immediate one waits
+    /// its turn in the busy handler.
+    ///
+    /// # Errors
+    /// When no connection is available or the lock is not had within the
+    /// busy timeout.
+    pub(super) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Checks the database answers.
     ///
     /// # Errors
@@ -230,7 +249,7 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn create_token(&self, token: &NewToken) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO departments (name, created_unix_ms) VALUES ($1, $2)
              ON CONFLICT (name) DO NOTHING",
@@ -269,7 +288,7 @@ impl Store {
         device: &NewDevice,
     ) -> Result<String, EnrollError> {
         let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await.map_err(StoreError::from)?;
+        let mut tx = self.begin_write().await.map_err(StoreError::from)?;
         let row = sqlx::query(
             "SELECT department, expires_unix_ms, max_uses, uses, revoked_unix_ms
              FROM enrollment_tokens WHERE token_sha256 = $1",

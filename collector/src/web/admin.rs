@@ -46,6 +46,9 @@ struct AdminPage {
     roles: Vec<(&'static str, String)>,
     policy: Vec<(String, String)>,
     retention: Vec<(String, String)>,
+    /// Devices reporting more people than their bound, people on many
+    /// devices: signs that someone tries to single a person out.
+    privacy_alerts: Table,
     audit: Table,
 }
 
@@ -244,6 +247,7 @@ async fn admin_page(
     ];
 
     let audit = audit_table(shared, &ctx, AUDIT_SHOWN).await?;
+    let privacy_alerts = privacy_alerts_table(shared, &ctx).await?;
     let mut page = AdminPage {
         new_token,
         tokens,
@@ -258,6 +262,7 @@ async fn admin_page(
             .collect(),
         policy: policy_rows,
         retention: retention_rows,
+        privacy_alerts,
         audit,
         ctx,
     };
@@ -265,6 +270,7 @@ async fn admin_page(
         (&mut page.tokens, "tokens"),
         (&mut page.departments, "departments"),
         (&mut page.users, "users"),
+        (&mut page.privacy_alerts, "privacy-alerts"),
         (&mut page.audit, "audit"),
     ] {
         table.csv_href = Some(format!("/admin?csv={id}"));
@@ -309,6 +315,41 @@ async fn audit_table(shared: &Shared, ctx: &Ctx, limit: i64) -> Result<Table, Pa
     Ok(audit)
 }
 
+/// Privacy alerts shown on the page.
+const PRIVACY_ALERTS_SHOWN: i64 = 50;
+
+async fn privacy_alerts_table(shared: &Shared, ctx: &Ctx) -> Result<Table, PageError> {
+    let tr = ctx.tr;
+    let alerts = shared
+        .store
+        .privacy_alerts(PRIVACY_ALERTS_SHOWN)
+        .await
+        .map_err(|e| PageError::internal(ctx, e))?;
+    let mut table = Table::new(
+        "privacy-alerts",
+        tr.t("admin.privacy_alerts").to_owned(),
+        &[
+            (tr.t("admin.at"), false),
+            (tr.t("admin.action"), false),
+            (tr.t("admin.subject"), false),
+            (tr.t("admin.detail"), false),
+        ],
+    );
+    for (at, action, subject, detail) in alerts {
+        let kind = tr
+            .t(&format!("admin.{}", action.replace('.', "_")))
+            .to_owned();
+        table.rows.push(vec![
+            Cell::text(when(at)),
+            Cell::text(kind),
+            Cell::text(subject),
+            Cell::text(detail),
+        ]);
+    }
+    table.empty = tr.t("admin.privacy_alerts_none").to_owned();
+    Ok(table)
+}
+
 /// `GET /admin?csv=`.
 pub async fn page(
     State(shared): State<Arc<Shared>>,
@@ -326,6 +367,7 @@ pub async fn page(
             "tokens" => Ok(csv("enrollment-tokens", page.tokens.to_csv())),
             "departments" => Ok(csv("departments", page.departments.to_csv())),
             "users" => Ok(csv("users", page.users.to_csv())),
+            "privacy-alerts" => Ok(csv("privacy-alerts", page.privacy_alerts.to_csv())),
             other => Err(PageError::not_found(ctx, format!("csv={other}"))),
         };
     }

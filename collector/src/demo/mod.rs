@@ -74,6 +74,7 @@ pub async fn run(store_args: &StoreArgs, args: DemoArgs) -> anyhow::Result<()> {
     let mut config = CollectorConfig::default();
     config.server.grpc_addr = args.grpc_addr;
     config.server.http_addr = args.http_addr;
+    let started_unix_ms = now_unix_ms();
     let running = start(config, store.clone(), &store_args.data_dir).await?;
     let grpc = loopback(running.grpc_addr);
     let ca_pem = running.shared.ca.certificate_pem().to_owned();
@@ -90,6 +91,11 @@ pub async fn run(store_args: &StoreArgs, args: DemoArgs) -> anyhow::Result<()> {
         "{sent} reports sent, {accepted} acknowledged in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+
+    // The collector published the weeks due when it started, before this
+    // history arrived: they are published again, from the history, when
+    // first viewed.
+    store.drop_releases_published_since(started_unix_ms).await?;
 
     // Suggestions from the history just stored (the server recomputes them
     // on its own schedule afterwards).

@@ -231,6 +231,36 @@ impl Store {
         )
     }
 
+    /// Drops the releases published at or after `since_unix_ms`, and the
+    /// budget they spent; returns how many. For the demo only: its simulated
+    /// agents backfill weeks of history, which the collector may have
+    /// published (empty) when it started. In a real deployment no report
+    /// arrives weeks late, and a published week stays as published.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn drop_releases_published_since(
+        &self,
+        since_unix_ms: i64,
+    ) -> Result<u64, StoreError> {
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "DELETE FROM privacy_budget WHERE week IN
+               (SELECT week FROM indicator_releases WHERE released_unix_ms >= $1)",
+        )
+        .bind(since_unix_ms)
+        .execute(&mut *tx)
+        .await?;
+        let dropped = sqlx::query("DELETE FROM indicator_releases WHERE released_unix_ms >= $1")
+            .bind(since_unix_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(dropped)
+    }
+
     /// Publishes a week's release, once: when none is stored yet, keeps
     /// `release_json` and charges each group's budget for the week (refused
     /// when a group would exceed `budget`: nothing kept, `None`); when one

@@ -374,6 +374,6 @@ fn main() {
         println!("(cold cache skipped: /proc/sys/vm/drop_caches is not writable here)");
     }
     println!(
-        "budget (DESIGN.md): warm <= 1.0x jdupes and <= 0.5x rmlint; cold <= 0.5x jdupes; same groups as jdupes"
+        "budget (BENCHMARKS.md): warm <= 1.0x jdupes and <= 0.5x rmlint; cold <= 0.5x jdupes; same groups as jdupes"
     );
 }

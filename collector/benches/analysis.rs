@@ -2,7 +2,7 @@
 //! inventories, 4 of its 12 weeks of per-device rollups, departments'
 //! hourly activity) from SQLite, compute every suggestion and store them,
 //! for 10,000, 100,000 and 1,000,000 simulated devices with 12 weeks of
-//! history. Budget (DESIGN.md): 100,000 devices ≤ 2 s, 1,000,000 ≤ 30 s.
+//! history. Budget (BENCHMARKS.md): 100,000 devices ≤ 2 s, 1,000,000 ≤ 30 s.
 //!
 //! The fleet is generated inside SQLite (`fleet/mod.rs`).
 //!
@@ -114,5 +114,5 @@ fn main() {
         );
         let _ = std::fs::remove_dir_all(dir.path());
     }
-    println!("  budget (DESIGN.md): 100,000 devices <= 2 s; 1,000,000 <= 30 s (total)");
+    println!("  budget (BENCHMARKS.md): 100,000 devices <= 2 s; 1,000,000 <= 30 s (total)");
 }

@@ -2,7 +2,7 @@
 //! (gzip, as browsers accept it) and request count (the HTML and what the
 //! browser loads with it), and its latency under
 //! concurrent load from a second process (this benchmark run again as a
-//! load generator: 4 keep-alive connections). Budget (DESIGN.md): ≤ 100 KB,
+//! load generator: 4 keep-alive connections). Budget (BENCHMARKS.md): ≤ 100 KB,
 //! ≤ 10 requests, p99 ≤ 100 ms at 100,000 devices.
 //!
 //! `cargo bench -p sobrio-collector --bench dashboards`
@@ -239,7 +239,7 @@ fn main() {
         );
     }
     println!(
-        "  budget (DESIGN.md): <= 100 KB and <= 10 requests: {} (heaviest {heaviest} B, 2 requests); p99 <= 100 ms: {} (worst {worst_p99:.1} ms)",
+        "  budget (BENCHMARKS.md): <= 100 KB and <= 10 requests: {} (heaviest {heaviest} B, 2 requests); p99 <= 100 ms: {} (worst {worst_p99:.1} ms)",
         if heaviest <= 100_000 {
             "met"
         } else {

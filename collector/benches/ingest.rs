@@ -387,7 +387,7 @@ fn main() {
             println!("{name}: {batches} transactions, {:.1} reports each, {:.2} ms each on average", reports / batches.max(1.0), seconds * 1000.0 / batches.max(1.0));
         }
         println!();
-        println!("budget (DESIGN.md): SQLite, 1 report per call: >= 0.5x echo; batches of 10: >= 20000 reports/s");
+        println!("budget (BENCHMARKS.md): SQLite, 1 report per call: >= 0.5x echo; batches of 10: >= 20000 reports/s");
         if let Some((collector, admin, schema)) = postgres {
             collector.shutdown().await.unwrap();
             sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE"))).execute(&admin).await.unwrap();

@@ -116,7 +116,7 @@ impl Default for DifferentialPrivacyConfig {
     }
 }
 
-/// Thresholds and defaults of the suggestions (DESIGN.md "Analysis").
+/// Thresholds and defaults of the suggestions (README, "Suggestions for IT").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AnalysisConfig {

@@ -181,7 +181,7 @@ fn pages_follow_the_roles_stay_light_and_show_hostile_text_inert() {
     let it = sign_in(addr, "ines", PASSWORD).unwrap();
     let hr = sign_in(addr, "hugo", PASSWORD).unwrap();
     let admin = sign_in(addr, "ada", PASSWORD).unwrap();
-    // The role matrix of the pages, as DESIGN.md gives it.
+    // The role matrix of the pages, as the README gives it.
     let expected: [(&str, &str, [u16; 7]); 3] = [
         ("it", &it, [200, 200, 200, 200, 200, 403, 403]),
         ("hr", &hr, [303, 403, 403, 403, 403, 200, 403]),
@@ -779,7 +779,7 @@ fn in_a_browser_each_role_signs_in_and_it_reviews_suggestions_that_stay_decided(
 }
 
 /// Every HTTP route × anonymous and each role: allowed or refused as
-/// DESIGN.md says. Pages refuse with a sign-in redirect or 403, the API
+/// the README says. Pages refuse with a sign-in redirect or 403, the API
 /// with 401 or 403; a route a role may use answers anything else (forms
 /// are sent with the session's CSRF token and ids that do not exist, so
 /// that passing the role check changes nothing).

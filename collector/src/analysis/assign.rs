@@ -1,5 +1,5 @@
 //! The reuse assignment: which donor device goes to which recipient
-//! (DESIGN.md "Analysis", suggestion 2).
+//! (README, "Suggestions for IT": reuse across departments).
 //!
 //! Donors (poolable, underused, surplus devices) are matched to recipients
 //! (devices due for renewal, overloaded devices, requests IT records) when

@@ -1,4 +1,4 @@
-//! Suggestions for IT from the store's rollups (DESIGN.md "Analysis"):
+//! Suggestions for IT from the store's rollups (README, "Suggestions for IT"):
 //! pool, reuse across departments, extend, repair, upgrade instead of
 //! replace, storage hygiene — each with its rationale, the avoided kgCO2e
 //! (value, range, source) and the cost avoided — and the fleet's impact.

@@ -30,6 +30,7 @@ pub mod load;
 pub mod me;
 pub mod people;
 pub mod probe;
+pub mod pseudonyms;
 pub mod report;
 pub mod run;
 pub mod spool;

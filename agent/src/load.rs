@@ -197,19 +197,6 @@ pub fn activity_load(active: &[i32], hours: DayHours) -> ActivityLoad {
     }
 }
 
-/// The pseudonymous person id: HMAC-SHA256, with the organisation's key, of
-/// the login name lower-cased (in `user@domain` form when a domain is known),
-/// as lowercase hex.
-pub fn person_id(pseudonym_key: &[u8], login: &str, domain: Option<&str>) -> String {
-    let name = match domain {
-        Some(domain) if !login.contains('@') => format!("{login}@{domain}"),
-        _ => login.to_owned(),
-    };
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, pseudonym_key);
-    let tag = ring::hmac::sign(&key, name.to_lowercase().as_bytes());
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,18 +330,6 @@ mod tests {
             ),
             (0, 225)
         );
-    }
-
-    #[test]
-    fn the_person_id_is_an_hmac_of_the_lower_cased_login() {
-        let a = person_id(b"org key", "Alice.Martin", Some("example.org"));
-        assert_eq!(a, person_id(b"org key", "alice.martin@EXAMPLE.org", None));
-        assert_ne!(
-            a,
-            person_id(b"other key", "alice.martin", Some("example.org"))
-        );
-        assert_eq!(a.len(), 64);
-        assert!(!a.contains("alice"));
     }
 }
 

@@ -13,7 +13,7 @@ use time::Date;
 
 use crate::calendar::{PersonMeetings, day_spans};
 use crate::config::LocalSignals;
-use crate::load::{DailyActivity, DayActivity, WeekHours, meeting_load, person_id};
+use crate::load::{DailyActivity, DayActivity, WeekHours, meeting_load};
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{
     AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
@@ -23,6 +23,7 @@ use crate::probe::notifications::Notified;
 use crate::probe::storage::{ScanResult, Totals};
 use crate::probe::usage::{HourlyUsage, UsageSampler};
 use crate::probe::volumes::{live_mounts, local_volumes};
+use crate::pseudonyms::{Pseudonym, PseudonymBook};
 
 /// Inventory and volumes are resent at least this often even when unchanged.
 const INVENTORY_REFRESH: Duration = Duration::from_secs(24 * 3600);
@@ -74,6 +75,8 @@ pub struct ReportBuilder {
     last_volumes: Option<Instant>,
     /// Totals of the last complete storage scan, not sent yet.
     pending_reclaimable: Option<v1::ReclaimableStorage>,
+    /// The pseudonyms of the people who use the device.
+    pseudonyms: PseudonymBook,
 }
 
 impl ReportBuilder {
@@ -103,7 +106,18 @@ impl ReportBuilder {
                 .to_vec(),
             last_volumes: None,
             pending_reclaimable: None,
+            pseudonyms: PseudonymBook::default(),
         }
+    }
+
+    /// The pseudonyms of the people who use the device.
+    pub fn pseudonyms(&self) -> &PseudonymBook {
+        &self.pseudonyms
+    }
+
+    /// The pseudonyms, to learn new ones.
+    pub fn pseudonyms_mut(&mut self) -> &mut PseudonymBook {
+        &mut self.pseudonyms
     }
 
     /// Keeps a storage scan's totals (never its paths) for the next report.
@@ -195,14 +209,25 @@ impl ReportBuilder {
         &self.activity
     }
 
-    /// Each person's completed days, pseudonymised with the policy's key;
-    /// `None` before a policy gives the key.
+    /// Each person's completed days under their pseudonym, and links from
+    /// earlier pseudonyms. Days wait (`None`) while a user's pseudonym is
+    /// still to be obtained; the days of a user whose pseudonym the
+    /// collector refused are not reported.
     fn digital_load_section(
         &mut self,
         policy: Option<&Policy>,
         signals: LocalSignals,
     ) -> Option<DigitalLoad> {
-        let policy = policy.filter(|p| !p.pseudonym_key.is_empty())?;
+        let policy = policy?;
+        let now = now_unix_ms();
+        let book = &self.pseudonyms;
+        if self
+            .activity
+            .users()
+            .any(|login| book.resolve(policy, login, now) == Pseudonym::Pending)
+        {
+            return None;
+        }
         let hours = week_hours(Some(policy));
         let calendars = &self.meetings;
         let tz = &self.tz;
@@ -212,23 +237,35 @@ impl ReportBuilder {
                     .get(login)
                     .is_some_and(|m| !day_spans(&m.meetings, day, tz).1.is_empty())
         };
+        let mut refused = 0_usize;
         let days: Vec<PersonDay> = self
             .activity
-            .completed_days(now_unix_ms(), &hours, &has_meetings)
+            .completed_days(now, &hours, &has_meetings)
             .into_iter()
-            .map(|day| {
+            .filter_map(|day| {
+                let Pseudonym::Known(id) = book.resolve(policy, &day.login, now) else {
+                    refused += 1;
+                    return None;
+                };
                 let calendar = calendars.get(&day.login).filter(|_| signals.calendar);
                 let mut row = person_day(&day, calendar, &hours, tz);
-                row.person_id = person_id(&policy.pseudonym_key, &day.login, None);
+                row.person_id = id;
                 if !signals.notifications {
                     row.notifications_total = None;
                     row.notifications_after_hours = None;
                     row.notifications_by_category = None;
                 }
-                row
+                Some(row)
             })
             .collect();
-        (!days.is_empty()).then_some(DigitalLoad { days })
+        if refused > 0 {
+            tracing::warn!(
+                days = refused,
+                "days not reported: the collector refused a pseudonym for their user (this device's bound of people is reached)"
+            );
+        }
+        let links = self.pseudonyms.links(now);
+        (!days.is_empty() || !links.is_empty()).then_some(DigitalLoad { days, links })
     }
 
     fn usage_section(&mut self, watch_calls: bool) -> Usage {
@@ -528,11 +565,34 @@ mod tests {
                 Some(false),
             );
         }
+        builder.activity.record(
+            day_start + 700 * 60_000,
+            &[("bob".to_owned(), true)],
+            Some(false),
+        );
         let policy = Policy {
             version: 3,
-            pseudonym_key: b"organisation key".to_vec(),
+            pseudonym_public_key: b"collector public key".to_vec(),
             ..Policy::default()
         };
+        assert!(
+            builder
+                .collect(LocalSignals::default(), Some(&policy))
+                .digital_load
+                .is_none(),
+            "days wait for their people's pseudonyms"
+        );
+        let alice = "a".repeat(64);
+        builder.pseudonyms_mut().learn(
+            b"collector public key",
+            &["alice.martin".to_owned()],
+            vec![alice.clone()],
+        );
+        builder.pseudonyms_mut().refuse(
+            b"collector public key",
+            &["bob".to_owned()],
+            now_unix_ms(),
+        );
         let report = builder.collect(LocalSignals::default(), Some(&policy));
         let days = report
             .digital_load
@@ -540,11 +600,12 @@ mod tests {
             .expect("yesterday is complete")
             .days
             .clone();
-        assert_eq!(days.len(), 1);
         assert_eq!(
-            days[0].person_id,
-            person_id(b"organisation key", "alice.martin", None)
+            days.len(),
+            1,
+            "bob's pseudonym was refused: his day is not sent"
         );
+        assert_eq!(days[0].person_id, alice);
         assert_eq!(days[0].active_minutes, Some(30));
         assert_eq!(
             days[0].meeting_minutes, None,

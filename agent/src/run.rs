@@ -15,7 +15,10 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use sobrio_proto::Message;
-use sobrio_proto::v1::{AgentHealth, Policy, RenewResponse, SubmitResponse};
+use sobrio_proto::pseudonym::Blinded;
+use sobrio_proto::v1::{
+    AgentHealth, EvaluatePseudonymsResponse, Policy, RenewResponse, SubmitResponse,
+};
 use tokio::time::Instant;
 
 use crate::backoff::{Backoff, Jitter};
@@ -50,6 +53,11 @@ pub trait Uplink {
     async fn submit(&mut self, reports: Vec<Vec<u8>>) -> anyhow::Result<SubmitResponse>;
     /// `Ingest.GetPolicy`.
     async fn get_policy(&mut self) -> anyhow::Result<Policy>;
+    /// `Ingest.EvaluatePseudonyms`.
+    async fn evaluate_pseudonyms(
+        &mut self,
+        blinded_elements: Vec<Vec<u8>>,
+    ) -> anyhow::Result<EvaluatePseudonymsResponse>;
     /// `Enrollment.Renew`.
     async fn renew(&mut self, csr_pem: String) -> anyhow::Result<RenewResponse>;
     /// Forget the connection (after a failure or new credentials).
@@ -102,6 +110,17 @@ impl Uplink for GrpcUplink {
 
     async fn renew(&mut self, csr_pem: String) -> anyhow::Result<RenewResponse> {
         Ok(self.client().await?.renew(csr_pem).await?)
+    }
+
+    async fn evaluate_pseudonyms(
+        &mut self,
+        blinded_elements: Vec<Vec<u8>>,
+    ) -> anyhow::Result<EvaluatePseudonymsResponse> {
+        Ok(self
+            .client()
+            .await?
+            .evaluate_pseudonyms(blinded_elements)
+            .await?)
     }
 
     fn reset(&mut self) {
@@ -216,6 +235,13 @@ impl<U: Uplink> Agent<U> {
         );
         let mut builder = ReportBuilder::new(root, config.purchase_date()?);
         builder.set_call_applications(config.calls.applications.clone());
+        match state.pseudonyms() {
+            Ok(book) => *builder.pseudonyms_mut() = book,
+            // Obtained again (within the device's bound) rather than not run.
+            Err(error) => {
+                tracing::warn!(%error, "pseudonyms unreadable: they will be obtained again");
+            }
+        }
         let people_dir = config
             .people_dir
             .clone()
@@ -236,6 +262,11 @@ impl<U: Uplink> Agent<U> {
             backoff,
             jitter,
         })
+    }
+
+    /// The report builder: what the probes recorded so far.
+    pub fn builder_mut(&mut self) -> &mut ReportBuilder {
+        &mut self.builder
     }
 
     /// How long to wait between reports: the policy's interval.
@@ -299,6 +330,80 @@ impl<U: Uplink> Agent<U> {
         }
         let hours = crate::report::week_hours(self.policy.as_ref());
         self.people.save(&self.builder, &hours, true);
+        self.obtain_pseudonyms().await;
+    }
+
+    /// Obtains from the collector the pseudonyms of users who have none yet
+    /// (one at a time, so that a bound reached refuses only the people
+    /// beyond it). Their days wait until then; a refused person's days are
+    /// not reported, and they are asked again a day later.
+    pub async fn obtain_pseudonyms(&mut self) {
+        let Some(policy) = self.policy.clone() else {
+            return;
+        };
+        let now = now_unix_ms();
+        let users: Vec<String> = self.builder.activity().users().map(str::to_owned).collect();
+        let ask = self.builder.pseudonyms().to_ask(
+            &policy,
+            users.iter().map(String::as_str),
+            now,
+            sobrio_proto::pseudonym::MAX_BATCH,
+        );
+        if ask.is_empty() {
+            return;
+        }
+        let public_key = &policy.pseudonym_public_key;
+        for (index, login) in ask.iter().enumerate() {
+            let logins = std::slice::from_ref(login);
+            let blinded = match Blinded::new(logins) {
+                Ok(blinded) => blinded,
+                Err(error) => {
+                    tracing::warn!(%error, "a user's login cannot be pseudonymised");
+                    continue;
+                }
+            };
+            match self
+                .uplink
+                .evaluate_pseudonyms(blinded.elements().to_vec())
+                .await
+            {
+                Ok(answer) => {
+                    match blinded.finalize(&answer.evaluated_elements, &answer.proof, public_key) {
+                        Ok(ids) => {
+                            self.builder.pseudonyms_mut().learn(public_key, logins, ids);
+                            tracing::info!("a user's pseudonym obtained from the collector");
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "the collector's answer does not verify: days wait");
+                            self.note_error(&format!("pseudonyms: {error}"));
+                            break;
+                        }
+                    }
+                }
+                Err(error) if is_refusal(&error) => {
+                    let refused = &ask[index..];
+                    tracing::warn!(
+                        users = refused.len(),
+                        error = %format!("{error:#}"),
+                        "the collector refused pseudonyms: this device's bound of people is reached; \
+                         their days are not reported"
+                    );
+                    self.note_error(&format!("pseudonyms refused: {error:#}"));
+                    self.builder
+                        .pseudonyms_mut()
+                        .refuse(public_key, refused, now);
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "pseudonyms not obtained: days wait for the next report");
+                    self.uplink.reset();
+                    break;
+                }
+            }
+        }
+        if let Err(error) = self.state.save_pseudonyms(self.builder.pseudonyms()) {
+            tracing::warn!(%error, "cannot save pseudonyms; they stay in memory");
+        }
     }
 
     /// Collects one report into the spool (or memory, if the spool cannot
@@ -410,6 +515,14 @@ impl<U: Uplink> Agent<U> {
         {
             let policy = self.uplink.get_policy().await?;
             tracing::info!(version = policy.version, "new policy applied");
+            self.builder.pseudonyms_mut().policy_replaced(
+                self.policy.as_ref(),
+                &policy,
+                now_unix_ms(),
+            );
+            if let Err(error) = self.state.save_pseudonyms(self.builder.pseudonyms()) {
+                tracing::warn!(%error, "cannot save pseudonyms; they stay in memory");
+            }
             if let Err(error) = self.state.save_policy(&policy) {
                 // Applied all the same; saved once the disk allows.
                 tracing::warn!(%error, "cannot save the new policy");
@@ -586,6 +699,13 @@ impl<U: Uplink> Agent<U> {
     pub fn pending(&self) -> u64 {
         self.spool.depth().0 + self.memory.len() as u64
     }
+}
+
+/// Whether the collector refused for good (not a transient failure).
+fn is_refusal(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<tonic::Status>()
+        .is_some_and(|status| status.code() == tonic::Code::ResourceExhausted)
 }
 
 /// A Unix time in milliseconds as RFC 3339 (UTC).

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use sobrio_proto::Message;
 use sobrio_proto::v1::Policy;
 
+use crate::pseudonyms::PseudonymBook;
+
 /// Errors reading or writing the state directory.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -78,6 +80,7 @@ const CERTIFICATE_FILE: &str = "device.crt";
 const CA_FILE: &str = "ca.pem";
 const ENROLLMENT_FILE: &str = "enrollment.json";
 const POLICY_FILE: &str = "policy.pb";
+const PSEUDONYMS_FILE: &str = "pseudonyms.json";
 
 impl StateDir {
     pub fn new(dir: PathBuf) -> Self {
@@ -223,6 +226,29 @@ impl StateDir {
     /// When the file cannot be written.
     pub fn save_policy(&self, policy: &Policy) -> Result<(), StateError> {
         self.write(POLICY_FILE, &policy.encode_to_vec(), 0o600)
+    }
+
+    /// Saves the pseudonyms of the device's people.
+    ///
+    /// # Errors
+    /// When the file cannot be written.
+    pub fn save_pseudonyms(&self, book: &PseudonymBook) -> Result<(), StateError> {
+        let json = serde_json::to_vec_pretty(book).expect("a pseudonym book serialises");
+        self.write(PSEUDONYMS_FILE, &json, 0o600)
+    }
+
+    /// The pseudonyms of the device's people (none yet: an empty book).
+    ///
+    /// # Errors
+    /// When the file is unreadable or corrupt.
+    pub fn pseudonyms(&self) -> Result<PseudonymBook, StateError> {
+        let Some(bytes) = self.read(PSEUDONYMS_FILE)? else {
+            return Ok(PseudonymBook::default());
+        };
+        serde_json::from_slice(&bytes).map_err(|e| StateError::Corrupt {
+            path: self.dir.join(PSEUDONYMS_FILE),
+            reason: e.to_string(),
+        })
     }
 
     /// The last policy received, if any.

@@ -12,8 +12,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sobrio_proto::v1::enrollment_client::EnrollmentClient;
 use sobrio_proto::v1::ingest_client::IngestClient;
 use sobrio_proto::v1::{
-    EnrollRequest, EnrollResponse, GetPolicyRequest, Policy, RenewRequest, RenewResponse,
-    SubmitRequest, SubmitResponse,
+    EnrollRequest, EnrollResponse, EvaluatePseudonymsRequest, EvaluatePseudonymsResponse,
+    GetPolicyRequest, Policy, RenewRequest, RenewResponse, SubmitRequest, SubmitResponse,
 };
 use tokio::net::TcpStream;
 use tonic::transport::{Channel, Endpoint, Uri};
@@ -226,6 +226,21 @@ impl CollectorClient {
             .max_decoding_message_size(MAX_MESSAGE_BYTES);
         Ok(client
             .submit(self.request(SubmitRequest { reports }))
+            .await?
+            .into_inner())
+    }
+
+    /// `Ingest.EvaluatePseudonyms` with blinded elements.
+    ///
+    /// # Errors
+    /// The collector's status.
+    pub async fn evaluate_pseudonyms(
+        &self,
+        blinded_elements: Vec<Vec<u8>>,
+    ) -> Result<EvaluatePseudonymsResponse, Status> {
+        let mut client = IngestClient::new(self.channel.clone());
+        Ok(client
+            .evaluate_pseudonyms(self.request(EvaluatePseudonymsRequest { blinded_elements }))
             .await?
             .into_inner())
     }

@@ -141,9 +141,14 @@ proptest! {
             },
         );
         let policy = Policy {
-            pseudonym_key: b"organisation key".to_vec(),
+            pseudonym_public_key: b"collector public key".to_vec(),
             ..Policy::default()
         };
+        builder.pseudonyms_mut().learn(
+            b"collector public key",
+            &["me".to_owned()],
+            vec!["e".repeat(64)],
+        );
         let report = builder.collect(LocalSignals::default(), Some(&policy));
         let rows = &report.digital_load.as_ref().expect("digital load").days;
         prop_assert!(

@@ -45,6 +45,13 @@ impl Ingest for Echo {
     async fn get_policy(&self, _: Request<GetPolicyRequest>) -> Result<Response<Policy>, Status> {
         Ok(Response::new(Policy::default()))
     }
+
+    async fn evaluate_pseudonyms(
+        &self,
+        _: Request<sobrio_proto::v1::EvaluatePseudonymsRequest>,
+    ) -> Result<Response<sobrio_proto::v1::EvaluatePseudonymsResponse>, Status> {
+        Err(Status::unimplemented("the echo server only answers Submit"))
+    }
 }
 
 /// Starts the echo server with the same TLS set-up as the collector.

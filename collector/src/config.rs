@@ -71,6 +71,7 @@ pub struct IndicatorsConfig {
     /// People whose digital load one device may report in a week (1 to
     /// 50); `sobrio-collector device shared` raises it for a shared device.
     /// Rows of further people are not stored, and the device is flagged.
+    /// The same bound caps the pseudonyms a device may obtain in 28 days.
     pub people_per_device: u32,
     /// A person reported by more devices than this in a week is flagged
     /// (2 to 50).

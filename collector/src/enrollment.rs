@@ -191,7 +191,7 @@ impl Enrollment for EnrollmentService {
             policy: Some(policy_for(
                 &shared.config,
                 &department,
-                &shared.pseudonym_key,
+                &shared.pseudonyms.public_key(),
             )),
             bearer_secret,
             department,

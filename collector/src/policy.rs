@@ -1,5 +1,5 @@
-//! The policy a device receives, from the configuration and the organisation's
-//! pseudonym key.
+//! The policy a device receives, from the configuration and the public part
+//! of the organisation's pseudonym key.
 
 use sobrio_proto::Message;
 use sobrio_proto::v1::{Limits, Policy, Signals, WorkingHours};
@@ -9,7 +9,11 @@ use crate::config::CollectorConfig;
 /// Builds the policy for a device of `department`. Its version is derived
 /// from its content, so replicas with the same configuration agree and any
 /// change gives a new version.
-pub fn policy_for(config: &CollectorConfig, department: &str, pseudonym_key: &[u8]) -> Policy {
+pub fn policy_for(
+    config: &CollectorConfig,
+    department: &str,
+    pseudonym_public_key: &[u8],
+) -> Policy {
     let hours = config.working_hours(department);
     let signals = &config.policy.signals;
     let mut policy = Policy {
@@ -37,7 +41,8 @@ pub fn policy_for(config: &CollectorConfig, department: &str, pseudonym_key: &[u
             storage_scan_budget_secs: i32::try_from(config.policy.storage_scan_budget_secs)
                 .unwrap_or(i32::MAX),
         }),
-        pseudonym_key: pseudonym_key.to_vec(),
+        pseudonym_key: Vec::new(),
+        pseudonym_public_key: pseudonym_public_key.to_vec(),
     };
     let digest = ring::digest::digest(&ring::digest::SHA256, &policy.encode_to_vec());
     let mut version = [0_u8; 8];
@@ -63,5 +68,16 @@ mod tests {
             a.version,
             policy_for(&config, "Finance", b"other key").version
         );
+    }
+
+    #[test]
+    fn no_policy_carries_a_secret() {
+        let key = sobrio_proto::pseudonym::PseudonymKey::from_seed(&[5; 32]).unwrap();
+        let policy = policy_for(&CollectorConfig::default(), "Finance", &key.public_key());
+        assert!(
+            policy.pseudonym_key.is_empty(),
+            "no shared key leaves the collector"
+        );
+        assert_eq!(policy.pseudonym_public_key, key.public_key());
     }
 }

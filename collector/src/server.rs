@@ -27,20 +27,21 @@ use crate::pki::{CertificateAuthority, PkiError};
 use crate::store::Backend;
 use crate::store::{Store, StoreError};
 use crate::transport::{TransportError, incoming, server_tls_config};
+use sobrio_proto::pseudonym::PseudonymKey;
 
 /// Name of the CA certificate written to the data directory for agents to pin.
 pub const CA_FILE: &str = "ca.pem";
-/// Settings key of the organisation's pseudonym key (hex).
-const PSEUDONYM_KEY_SETTING: &str = "pseudonym_key";
+/// Settings key of the seed of the organisation's pseudonym key (hex).
+const PSEUDONYM_SEED_SETTING: &str = "pseudonym_seed";
 
 /// What every service shares.
 pub struct Shared {
     pub store: Store,
     pub ca: CertificateAuthority,
     pub config: CollectorConfig,
-    /// Key of the HMAC that pseudonymises login names on devices; the same
-    /// for the whole organisation so that one person's devices merge.
-    pub pseudonym_key: Vec<u8>,
+    /// The organisation's pseudonym key (an oblivious PRF's): devices ask
+    /// for their people's pseudonyms, it never leaves the collector.
+    pub pseudonyms: PseudonymKey,
     pub metrics: Arc<Metrics>,
     /// This process's identity among replicas (lease holder).
     pub replica_id: String,
@@ -113,7 +114,10 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("stored pseudonym key is corrupt")]
+    #[error(
+        "the stored pseudonym key seed is corrupt (setting `pseudonym_seed`): restore the \
+         database from a backup; a new seed would give everyone new pseudonyms"
+    )]
     PseudonymKey,
 }
 
@@ -169,10 +173,12 @@ pub async fn start(
         source,
     })?;
 
-    let key_hex = store
-        .setting_or_insert(PSEUDONYM_KEY_SETTING, &random_secret())
+    let seed_hex = store
+        .setting_or_insert(PSEUDONYM_SEED_SETTING, &random_secret())
         .await?;
-    let pseudonym_key = decode_hex(&key_hex).ok_or(StartError::PseudonymKey)?;
+    let pseudonyms = decode_hex(&seed_hex)
+        .and_then(|seed| PseudonymKey::from_seed(&seed).ok())
+        .ok_or(StartError::PseudonymKey)?;
 
     let grpc_listener = TcpListener::bind(config.server.grpc_addr)
         .await
@@ -225,7 +231,7 @@ pub async fn start(
         store,
         ca,
         config,
-        pseudonym_key,
+        pseudonyms,
         metrics,
         replica_id,
         login_limiter: crate::web::LoginLimiter::default(),

@@ -8,6 +8,9 @@
 //! sends (`sobrio-agent collect --once --json`): absent optional fields become
 //! `null`, enums their lower-case names.
 //!
+//! [`pseudonym`] is the one computation both sides share: the oblivious
+//! evaluation that turns a login into a pseudonym.
+//!
 //! Changes to the protocol are additive only: never renumber or reuse a field.
 
 /// The `sobrio.v1` package.
@@ -17,5 +20,6 @@ pub mod v1 {
 }
 
 mod json;
+pub mod pseudonym;
 
 pub use prost::Message;

@@ -522,6 +522,32 @@ pub struct TestDevice {
     pub client: CollectorClient,
 }
 
+impl TestDevice {
+    /// The pseudonyms of `logins`, obtained as an agent obtains them: blinded,
+    /// evaluated by the collector, verified against the policy's public key.
+    ///
+    /// # Errors
+    /// The collector's refusal.
+    ///
+    /// # Panics
+    /// When the answer does not verify.
+    pub async fn pseudonyms(&self, logins: &[&str]) -> Result<Vec<String>, tonic::Status> {
+        let logins: Vec<String> = logins
+            .iter()
+            .map(|l| sobrio_proto::pseudonym::normalise(l, None))
+            .collect();
+        let blinded = sobrio_proto::pseudonym::Blinded::new(&logins).unwrap();
+        let answer = self
+            .client
+            .evaluate_pseudonyms(blinded.elements().to_vec())
+            .await?;
+        let public_key = self.client.get_policy().await?.pseudonym_public_key;
+        Ok(blinded
+            .finalize(&answer.evaluated_elements, &answer.proof, &public_key)
+            .expect("the collector's answer verifies"))
+    }
+}
+
 /// A minimal valid report, collected now.
 pub fn valid_report() -> sobrio_proto::v1::Report {
     sobrio_proto::v1::Report {

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use sobrio_agent::run::Uplink;
 use sobrio_agent::transport::CollectorClient;
-use sobrio_proto::v1::{Policy, RenewResponse, SubmitResponse};
+use sobrio_proto::v1::{EvaluatePseudonymsResponse, Policy, RenewResponse, SubmitResponse};
 use tokio::time::Instant;
 
 /// Forwards the agent's calls to a real collector running on another,
@@ -60,6 +60,14 @@ impl Uplink for Bridge {
 
     async fn renew(&mut self, csr_pem: String) -> anyhow::Result<RenewResponse> {
         self.call(move |c| Box::pin(async move { c.renew(csr_pem).await }))
+            .await
+    }
+
+    async fn evaluate_pseudonyms(
+        &mut self,
+        blinded_elements: Vec<Vec<u8>>,
+    ) -> anyhow::Result<EvaluatePseudonymsResponse> {
+        self.call(move |c| Box::pin(async move { c.evaluate_pseudonyms(blinded_elements).await }))
             .await
     }
 

@@ -395,6 +395,7 @@ async fn person_day_rows_are_kept_apart_and_not_inside_the_stored_report() {
             active_minutes: Some(300),
             ..Default::default()
         }],
+        links: Vec::new(),
     });
     device
         .client

@@ -70,6 +70,7 @@ async fn person_device(store: &Store, person: &str, department: &str, meeting_mi
                     usage: Vec::new(),
                     storage: None,
                     person_days: days,
+                    pseudonym_links: Vec::new(),
                 }],
             }],
             MONDAY + 5 * 24 * HOUR,

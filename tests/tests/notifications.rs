@@ -405,9 +405,14 @@ async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
     drop(monitor);
 
     let policy = sobrio_proto::v1::Policy {
-        pseudonym_key: b"organisation key".to_vec(),
+        pseudonym_public_key: b"collector public key".to_vec(),
         ..Default::default()
     };
+    builder.pseudonyms_mut().learn(
+        b"collector public key",
+        &["alice".to_owned()],
+        vec!["a".repeat(64)],
+    );
     let report = builder.collect(LocalSignals::default(), Some(&policy));
     let day = &report.digital_load.as_ref().expect("a completed day").days[0];
     assert_eq!(day.notifications_total, Some(3));

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sobrio_collector::indicators::Week;
 use sobrio_proto::Message;
-use sobrio_proto::v1::{DigitalLoad, PersonDay, Report};
+use sobrio_proto::v1::{DigitalLoad, PersonDay, PseudonymLink, Report};
 use sobrio_tests::{TestCollector, TestDevice, http_request, user_token, valid_report};
 
 /// The week attacked: one the collector has not published yet although it
@@ -20,22 +20,32 @@ fn attacked_week() -> Week {
     sobrio_collector::indicators::latest_published(today, &settings).before(6)
 }
 
-/// A pseudonym of the right shape (64 hex digits); the collector cannot
-/// tell how a device made it.
-fn pseudonym(login: &str) -> String {
-    let digest = sobrio_collector::enrollment::sha256(login);
+/// An invented person: an id of the right shape (64 hex digits). The
+/// collector cannot tell it from a pseudonym it evaluated (it never sees
+/// which logins it evaluates), so invented people need no evaluation.
+fn invented(name: &str) -> String {
+    let digest = sobrio_collector::enrollment::sha256(name);
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The pseudonym of `login`, obtained by `device` from the collector.
+async fn pseudonym(device: &TestDevice, login: &str) -> String {
+    device
+        .pseudonyms(&[login])
+        .await
+        .expect("within the device's bound")
+        .remove(0)
 }
 
 /// Monday to Friday of `week` for `person`, with these meeting, after-hours
 /// and focus minutes a day, 420 active minutes and 30 notifications
 /// (`None`: rows with no figure at all; `(0, 0, 0)`: every figure zero).
-fn days(week: Week, person: &str, figures: Option<(i32, i32, i32)>) -> Vec<PersonDay> {
+fn days(week: Week, person_id: &str, figures: Option<(i32, i32, i32)>) -> Vec<PersonDay> {
     (0..5)
         .map(|d| {
             let date = week.monday().saturating_add(jiff::Span::new().days(d));
             let mut day = PersonDay {
-                person_id: pseudonym(person),
+                person_id: person_id.to_owned(),
                 date: date.to_string(),
                 ..PersonDay::default()
             };
@@ -62,7 +72,10 @@ fn days(week: Week, person: &str, figures: Option<(i32, i32, i32)>) -> Vec<Perso
 /// Sends one report carrying `days`; returns whether it was accepted.
 async fn send(device: &TestDevice, days: Vec<PersonDay>) -> bool {
     let report = Report {
-        digital_load: Some(DigitalLoad { days }),
+        digital_load: Some(DigitalLoad {
+            days,
+            links: Vec::new(),
+        }),
         ..valid_report()
     };
     let id = report.report_id.clone();
@@ -99,29 +112,83 @@ fn cell(release: &serde_json::Value, group: &str) -> serde_json::Value {
 
 /// The organisation the attacks run against: six people in Sales on their
 /// own laptops, and the victim alone in Legal on theirs. They all reported
-/// before the attacker's devices were enrolled.
-async fn organisation(collector: &TestCollector, week: Week) {
+/// before the attacker's devices were enrolled. Returns the victim's
+/// pseudonym.
+async fn organisation(collector: &TestCollector, week: Week) -> String {
     for i in 0..6 {
         let device = collector.enroll("Sales", &format!("sales-{i}")).await;
         let minutes = 60 * (i + 1);
-        assert!(
-            send(
-                &device,
-                days(week, &format!("sales{i}"), Some((minutes, 10, 120)))
-            )
-            .await
-        );
+        let person = pseudonym(&device, &format!("sales{i}")).await;
+        assert!(send(&device, days(week, &person, Some((minutes, 10, 120)))).await);
     }
     let laptop = collector.enroll("Legal", "victim-laptop").await;
+    let victim = pseudonym(&laptop, "victim").await;
     // The victim: 10 h of meetings a day, 2 h after hours, no focus time.
-    assert!(send(&laptop, days(week, "victim", Some((600, 120, 0)))).await);
+    assert!(send(&laptop, days(week, &victim, Some((600, 120, 0)))).await);
+    victim
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attack_computing_colleagues_pseudonyms_is_bounded_and_flagged() {
+    let collector = TestCollector::start().await;
+    // No policy carries a key with which a device could compute anyone's
+    // pseudonym on its own.
+    let device = collector.enroll("Attack", "attacker").await;
+    let policy = device.client.get_policy().await.unwrap();
+    assert!(
+        policy.pseudonym_key.is_empty(),
+        "a shared secret left the collector"
+    );
+    assert_eq!(policy.pseudonym_public_key.len(), 32);
+
+    // A malformed request is refused and costs nothing.
+    let status = device
+        .client
+        .evaluate_pseudonyms(vec![vec![0xff; 32]])
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert!(status.message().contains("element 0"), "{status:?}");
+
+    // Within its bound (two people), a device obtains pseudonyms — the
+    // same any other device obtains for the same login.
+    let ids = device.pseudonyms(&["victim", "colleague-1"]).await.unwrap();
+    let laptop = collector.enroll("Legal", "victim-laptop").await;
+    assert_eq!(ids[0], pseudonym(&laptop, "Victim").await);
+    // Beyond it, every further evaluation is refused and flagged.
+    for login in ["colleague-2", "colleague-3"] {
+        let status = device.pseudonyms(&[login]).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+        assert!(
+            status.message().contains("2 of the 2 pseudonyms"),
+            "{status:?}"
+        );
+    }
+    let alerts = collector.store.privacy_alerts(10).await.unwrap();
+    let flagged: Vec<_> = alerts
+        .iter()
+        .filter(|(_, action, subject, _)| {
+            action == "privacy.pseudonym_bound_reached" && *subject == device.id
+        })
+        .collect();
+    assert_eq!(flagged.len(), 1, "flagged once a week: {alerts:?}");
+    // Every evaluation granted is in the audit log.
+    let audit = collector.store.audit_log(50).await.unwrap();
+    let granted = audit
+        .iter()
+        .filter(|(_, _, action, subject, _)| {
+            action == "pseudonym.evaluated" && *subject == device.id
+        })
+        .count();
+    assert_eq!(granted, 1);
+    collector.running.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn attack_moving_the_victim_into_a_group_of_invented_people_fails() {
     let collector = TestCollector::start().await;
     let week = attacked_week();
-    organisation(&collector, week).await;
+    let victim = organisation(&collector, week).await;
 
     // The insider holds an enrollment token for a department of their own
     // and enrolls two devices with it.
@@ -136,20 +203,23 @@ async fn attack_moving_the_victim_into_a_group_of_invented_people_fails() {
         .enroll_with_token(&token, "attacker-2")
         .await
         .unwrap();
-    // Each sends the victim's pseudonym with empty rows (first) or rows of
-    // zeros (second), to pull the victim into "Attack" without changing
-    // their figures, and two invented people at the extremes, so that the
-    // median of the five would be the victim's.
-    let mut rows = days(week, "victim", None);
-    rows.extend(days(week, "invented-0", Some((0, 0, 480))));
-    rows.extend(days(week, "invented-1", Some((0, 0, 480))));
+    // Each obtains the victim's pseudonym (within its bound) and sends it
+    // with empty rows (first) or rows of zeros (second), to pull the victim
+    // into "Attack" without changing their figures, and two invented people
+    // at the extremes, so that the median of the five would be the
+    // victim's.
+    assert_eq!(pseudonym(&first, "victim").await, victim);
+    assert_eq!(pseudonym(&second, "victim").await, victim);
+    let mut rows = days(week, &victim, None);
+    rows.extend(days(week, &invented("0"), Some((0, 0, 480))));
+    rows.extend(days(week, &invented("1"), Some((0, 0, 480))));
     assert!(send(&first, rows).await);
-    let mut rows = days(week, "victim", Some((0, 0, 0)));
-    rows.extend(days(week, "invented-2", Some((900, 600, 0))));
-    rows.extend(days(week, "invented-3", Some((900, 600, 0))));
+    let mut rows = days(week, &victim, Some((0, 0, 0)));
+    rows.extend(days(week, &invented("2"), Some((900, 600, 0))));
+    rows.extend(days(week, &invented("3"), Some((900, 600, 0))));
     assert!(send(&second, rows).await);
     // A third invented person on the first device: beyond its bound of two.
-    assert!(send(&first, days(week, "invented-4", Some((0, 0, 480)))).await);
+    assert!(send(&first, days(week, &invented("4"), Some((0, 0, 480)))).await);
 
     let data = collector.dir.path().to_str().unwrap().to_owned();
     let hr = user_token(&data, "hana", "hr");
@@ -209,7 +279,8 @@ async fn attack_a_late_report_never_changes_a_published_week() {
     // One more person of Sales reports late, and an existing one sends
     // different figures: the published week stays as it was.
     let late = collector.enroll("Sales", "sales-late").await;
-    assert!(send(&late, days(week, "sales-late", Some((660, 150, 0)))).await);
+    let person = pseudonym(&late, "sales-late").await;
+    assert!(send(&late, days(week, &person, Some((660, 150, 0)))).await);
     let (status, again) = indicators(&collector, &hr, &week.to_string());
     assert_eq!(status, 200);
     assert_eq!(first, again, "a published week changed");
@@ -241,5 +312,116 @@ async fn attack_a_late_report_never_changes_a_published_week() {
         .map(|(_, _, _, subject, _)| subject.as_str())
         .collect();
     assert_eq!(views, [week.to_string(), week.to_string()]);
+    collector.running.shutdown().await.unwrap();
+}
+
+/// Sends one report carrying `days` and pseudonym `links`.
+async fn send_with_links(device: &TestDevice, days: Vec<PersonDay>, links: &[(&str, &str)]) {
+    let report = Report {
+        digital_load: Some(DigitalLoad {
+            days,
+            links: links
+                .iter()
+                .map(|(previous, current)| PseudonymLink {
+                    previous_id: (*previous).to_owned(),
+                    person_id: (*current).to_owned(),
+                })
+                .collect(),
+        }),
+        ..valid_report()
+    };
+    let response = device
+        .client
+        .submit(vec![report.encode_to_vec()])
+        .await
+        .expect("the collector answers");
+    assert!(response.rejected.is_empty(), "{:?}", response.rejected);
+    assert_eq!(response.accepted, [report.report_id]);
+}
+
+/// Each stored person-day of `week`: (person, day).
+async fn stored_days(collector: &TestCollector, week: Week) -> Vec<(String, String)> {
+    let mut rows: Vec<(String, String)> = collector
+        .store
+        .person_day_rows(&week.monday().to_string(), &week.sunday().to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| (row.person_id, row.day.to_string()))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_s_history_follows_their_new_pseudonym_and_no_one_else_can_take_it() {
+    let collector = TestCollector::start().await;
+    let week = attacked_week();
+    // Before oblivious pseudonyms: each laptop reported its person under a
+    // keyed hash every device could compute.
+    let laptop = collector.enroll("Legal", "alice-laptop").await;
+    let other = collector.enroll("Legal", "bob-laptop").await;
+    let (alice_before, bob_before) = (invented("alice, keyed hash"), invented("bob, keyed hash"));
+    assert!(send(&laptop, days(week, &alice_before, Some((60, 0, 120)))).await);
+    assert!(send(&other, days(week, &bob_before, Some((90, 0, 60)))).await);
+
+    // An insider's device links Bob's earlier pseudonym to one of its own
+    // invention, to take over his history: it never reported Bob, so the
+    // link counts for nothing.
+    let attacker = collector.enroll("Attack", "attacker").await;
+    send_with_links(&attacker, Vec::new(), &[(&bob_before, &invented("mine"))]).await;
+    assert_eq!(
+        collector.store.pseudonym_link(&bob_before).await.unwrap(),
+        None
+    );
+
+    // Alice's laptop, upgraded, obtains her new pseudonym and links it.
+    let alice = pseudonym(&laptop, "alice").await;
+    send_with_links(&laptop, Vec::new(), &[(&alice_before, &alice)]).await;
+    assert_eq!(
+        collector
+            .store
+            .pseudonym_link(&alice_before)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(alice.as_str())
+    );
+    let rows = stored_days(&collector, week).await;
+    assert_eq!(
+        rows.iter().filter(|(p, _)| *p == alice).count(),
+        5,
+        "{rows:?}"
+    );
+    assert!(rows.iter().all(|(p, _)| *p != alice_before), "{rows:?}");
+    assert_eq!(rows.iter().filter(|(p, _)| *p == bob_before).count(), 5);
+
+    // A second link of the same earlier pseudonym, elsewhere, is refused
+    // and flagged; the history stays where the first link put it.
+    let stolen = invented("stolen");
+    send_with_links(&laptop, Vec::new(), &[(&alice_before, &stolen)]).await;
+    assert_eq!(
+        collector
+            .store
+            .pseudonym_link(&alice_before)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(alice.as_str())
+    );
+    assert!(
+        stored_days(&collector, week)
+            .await
+            .iter()
+            .all(|(p, _)| *p != stolen)
+    );
+    let alerts = collector.store.privacy_alerts(10).await.unwrap();
+    assert!(
+        alerts.iter().any(
+            |(_, action, subject, _)| action == "privacy.pseudonym_link_refused"
+                && *subject == laptop.id
+        ),
+        "{alerts:?}"
+    );
     collector.running.shutdown().await.unwrap();
 }

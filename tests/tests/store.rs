@@ -3,8 +3,8 @@
 //! `TEST_DATABASE_URL` names).
 
 use sobrio_collector::store::{
-    AssetRow, DeviceReports, DeviceSort, IncomingReport, InventoryRow, NewDevice, NewToken,
-    PersonDayRow, Retention, StorageRow, Store, TokenRefusal, UsageHourRow,
+    AssetRow, Charged, DeviceReports, DeviceSort, IncomingReport, InventoryRow, NewDevice,
+    NewToken, PersonDayRow, Retention, StorageRow, Store, TokenRefusal, UsageHourRow,
 };
 
 /// Generates `sqlite::NAME` and `postgres::NAME` for each test function.
@@ -50,6 +50,8 @@ store_tests!(
     sessions_expire_end_at_sign_out_and_with_their_user,
     the_device_list_sorts_filters_and_pages_by_the_latest_inventory,
     enrollment_tokens_are_listed_by_digest_and_revoked,
+    pseudonym_links_move_a_person_s_history_once,
+    pseudonym_evaluations_are_charged_within_the_bound,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -114,6 +116,7 @@ fn report(id_time: i64) -> IncomingReport {
         usage: Vec::new(),
         storage: None,
         person_days: Vec::new(),
+        pseudonym_links: Vec::new(),
     }
 }
 
@@ -341,7 +344,8 @@ async fn person_days_and_storage_snapshots_are_kept_per_device(store: &Store) {
         .unwrap();
     let counts = store.device_row_counts("a").await.unwrap();
     for (table, count) in counts {
-        let expected = if table == "usage_hours" || table == "device_weeks" {
+        let expected = if ["usage_hours", "device_weeks", "pseudonym_evaluations"].contains(&table)
+        {
             0
         } else {
             1
@@ -1044,4 +1048,123 @@ async fn enrollment_tokens_are_listed_by_digest_and_revoked(store: &Store) {
     ));
     let counts = store.department_device_counts().await.unwrap();
     assert_eq!(counts, [("Finance".to_owned(), 0), ("Legal".to_owned(), 0)]);
+}
+
+fn person_day(person: &str, day: &str, minutes: i64) -> PersonDayRow {
+    PersonDayRow {
+        person_id: person.into(),
+        day: day.into(),
+        active_minutes: Some(minutes),
+        ..PersonDayRow::default()
+    }
+}
+
+async fn people_of(store: &Store) -> Vec<(String, String, String, Option<i64>)> {
+    let mut rows: Vec<_> = store
+        .person_day_rows("2026-11-01", "2026-11-30")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.person_id,
+                r.day.to_string(),
+                r.device_id,
+                r.active_minutes,
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+async fn pseudonym_links_move_a_person_s_history_once(store: &Store) {
+    let (old, new, other) = ("0".repeat(64), "1".repeat(64), "2".repeat(64));
+    device(store, "laptop", "HR").await;
+    device(store, "desk", "HR").await;
+    let mut r = report(now() - 2 * HOUR);
+    r.person_days = vec![
+        person_day(&old, "2026-11-02", 100),
+        person_day(&old, "2026-11-03", 200),
+    ];
+    let mut s = report(now() - 2 * HOUR);
+    s.person_days = vec![person_day(&old, "2026-11-02", 50)];
+    store
+        .store_batch(
+            &[group("laptop", "HR", vec![r]), group("desk", "HR", vec![s])],
+            now() - HOUR,
+        )
+        .await
+        .unwrap();
+    // The laptop switches: its new row for the 3rd replaces the old one, and
+    // its link moves the rest, on every device.
+    let mut r = report(now() - HOUR);
+    r.person_days = vec![person_day(&new, "2026-11-03", 210)];
+    r.pseudonym_links = vec![(old.clone(), new.clone())];
+    store
+        .store_batch(&[group("laptop", "HR", vec![r])], now())
+        .await
+        .unwrap();
+    assert_eq!(
+        people_of(store).await,
+        [
+            (new.clone(), "2026-11-02".into(), "desk".into(), Some(50)),
+            (new.clone(), "2026-11-02".into(), "laptop".into(), Some(100)),
+            (new.clone(), "2026-11-03".into(), "laptop".into(), Some(210)),
+        ]
+    );
+    assert_eq!(store.pseudonym_link(&old).await.unwrap(), Some(new.clone()));
+    // Where the person is first seen does not change.
+    let homes = store
+        .person_homes("2026-11-01", "2026-11-30", 0, now() + DAY)
+        .await
+        .unwrap();
+    assert_eq!(homes.len(), 1, "{homes:?}");
+    assert!(homes.contains_key(&new), "{homes:?}");
+    // Another link of the same earlier pseudonym is refused and audited.
+    let mut r = report(now());
+    r.pseudonym_links = vec![(old.clone(), other.clone())];
+    store
+        .store_batch(&[group("desk", "HR", vec![r])], now())
+        .await
+        .unwrap();
+    assert_eq!(store.pseudonym_link(&old).await.unwrap(), Some(new));
+    let alerts = store.privacy_alerts(5).await.unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].1, sobrio_collector::store::PRIVACY_LINK_REFUSED);
+}
+
+async fn pseudonym_evaluations_are_charged_within_the_bound(store: &Store) {
+    device(store, "laptop", "HR").await;
+    let t = now();
+    assert_eq!(
+        store
+            .charge_pseudonyms("laptop", 2, 2, t - DAY, t)
+            .await
+            .unwrap(),
+        Charged::Within(2)
+    );
+    assert_eq!(
+        store
+            .charge_pseudonyms("laptop", 1, 2, t - DAY, t)
+            .await
+            .unwrap(),
+        Charged::Over(2)
+    );
+    assert_eq!(
+        store
+            .charge_pseudonyms("laptop", 1, 2, t + 1, t + 2)
+            .await
+            .unwrap(),
+        Charged::Within(1)
+    );
+    store.forget_device("laptop", "test").await.unwrap();
+    assert!(
+        store
+            .device_row_counts("laptop")
+            .await
+            .unwrap()
+            .iter()
+            .all(|(_, n)| *n == 0)
+    );
 }

@@ -56,7 +56,8 @@ struct Identity {
     key_pem: String,
     certificate_pem: String,
     not_after_unix_ms: i64,
-    /// Pseudonymous id of its main user (HMAC with the policy's key).
+    /// Pseudonym of its main user, obtained as an agent does
+    /// (`Ingest.EvaluatePseudonyms`).
     person_id: Option<String>,
 }
 
@@ -205,8 +206,24 @@ async fn enroll_fleet(
             .await
             .with_context(|| format!("enrolling simulated device {}", device.hostname))?
             .into_inner();
-        let key = response.policy.map(|p| p.pseudonym_key).unwrap_or_default();
-        let person_id = device.person.as_deref().map(|login| pseudonym(&key, login));
+        let public_key = response
+            .policy
+            .map(|p| p.pseudonym_public_key)
+            .unwrap_or_default();
+        let person_id = match device.person.as_deref() {
+            Some(login) => Some(
+                pseudonym(
+                    grpc,
+                    ca_pem,
+                    (&response.certificate_pem, &key_pem),
+                    &public_key,
+                    login,
+                )
+                .await
+                .with_context(|| format!("pseudonym of simulated device {}", device.hostname))?,
+            ),
+            None => None,
+        };
         identities.insert(
             device.hostname.clone(),
             Identity {
@@ -250,11 +267,27 @@ fn key_and_csr() -> anyhow::Result<(String, String)> {
     Ok((key.serialize_pem(), csr))
 }
 
-/// HMAC-SHA256 of the lower-cased login, hex: the person id an agent sends.
-pub fn pseudonym(key: &[u8], login: &str) -> String {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    let tag = ring::hmac::sign(&key, login.to_lowercase().as_bytes());
-    tag.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+/// The pseudonym of `login`, obtained from the collector as an agent does:
+/// blinded, evaluated with the device's identity, verified and unblinded.
+async fn pseudonym(
+    grpc: SocketAddr,
+    ca_pem: &str,
+    identity: (&str, &str),
+    public_key: &[u8],
+    login: &str,
+) -> anyhow::Result<String> {
+    let logins = [sobrio_proto::pseudonym::normalise(login, None)];
+    let blinded = sobrio_proto::pseudonym::Blinded::new(&logins)?;
+    let channel = client::connect(grpc, ca_pem, Some(identity)).await?;
+    let answer = client::clients(channel)
+        .1
+        .evaluate_pseudonyms(sobrio_proto::v1::EvaluatePseudonymsRequest {
+            blinded_elements: blinded.elements().to_vec(),
+        })
+        .await?
+        .into_inner();
+    let mut ids = blinded.finalize(&answer.evaluated_elements, &answer.proof, public_key)?;
+    Ok(ids.remove(0))
 }
 
 /// Every simulated device submits its days of history, a few devices at a

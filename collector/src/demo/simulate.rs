@@ -402,7 +402,10 @@ pub fn day_report(
     let digital_load = person_id
         .filter(|_| device.profile != Profile::Idle)
         .and_then(|person| person_day(device, person, day, &hours, &mut rng))
-        .map(|row| DigitalLoad { days: vec![row] });
+        .map(|row| DigitalLoad {
+            days: vec![row],
+            links: Vec::new(),
+        });
 
     let mut id_bytes = [0_u8; 10];
     id_bytes[..8].copy_from_slice(&rng.next_u64().to_be_bytes());

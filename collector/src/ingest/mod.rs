@@ -5,6 +5,7 @@
 //! Ingest stores and maps, it never analyses.
 
 pub mod people_bound;
+pub mod pseudonyms;
 mod validate;
 pub mod writer;
 
@@ -13,8 +14,8 @@ use std::sync::Arc;
 use sobrio_proto::Message;
 use sobrio_proto::v1::ingest_server::Ingest;
 use sobrio_proto::v1::{
-    Chassis, GetPolicyRequest, Inventory, PersonDay, Policy, Rejection, Report, Storage,
-    SubmitRequest, SubmitResponse,
+    Chassis, EvaluatePseudonymsRequest, EvaluatePseudonymsResponse, GetPolicyRequest, Inventory,
+    PersonDay, Policy, Rejection, Report, Storage, SubmitRequest, SubmitResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -89,7 +90,11 @@ impl Ingest for IngestService {
             })?
         };
         shared.metrics.record_submit(accepted_ids.len(), new);
-        let policy = policy_for(&shared.config, &device.department, &shared.pseudonym_key);
+        let policy = policy_for(
+            &shared.config,
+            &device.department,
+            &shared.pseudonyms.public_key(),
+        );
         Ok(Response::new(SubmitResponse {
             accepted: accepted_ids,
             rejected,
@@ -107,8 +112,21 @@ impl Ingest for IngestService {
         Ok(Response::new(policy_for(
             &shared.config,
             &device.department,
-            &shared.pseudonym_key,
+            &shared.pseudonyms.public_key(),
         )))
+    }
+
+    async fn evaluate_pseudonyms(
+        &self,
+        request: Request<EvaluatePseudonymsRequest>,
+    ) -> Result<Response<EvaluatePseudonymsResponse>, Status> {
+        let shared = &self.shared;
+        let device =
+            authenticate(&shared.store, shared.config.server.insecure_dev, &request).await?;
+        let blinded = request.into_inner().blinded_elements;
+        pseudonyms::evaluate(shared, &device.id, &blinded)
+            .await
+            .map(Response::new)
     }
 }
 
@@ -260,12 +278,14 @@ fn incoming(mut report: Report, payload: Vec<u8>) -> IncomingReport {
                 .collect()
         })
         .unwrap_or_default();
-    let person_days: Vec<PersonDayRow> = report
-        .digital_load
-        .take()
-        .map(|load| load.days.iter().map(person_day_row).collect())
-        .unwrap_or_default();
-    let payload = if person_days.is_empty() {
+    let load = report.digital_load.take().unwrap_or_default();
+    let person_days: Vec<PersonDayRow> = load.days.iter().map(person_day_row).collect();
+    let pseudonym_links: Vec<(String, String)> = load
+        .links
+        .into_iter()
+        .map(|link| (link.previous_id, link.person_id))
+        .collect();
+    let payload = if person_days.is_empty() && pseudonym_links.is_empty() {
         payload
     } else {
         report.encode_to_vec()
@@ -275,6 +295,7 @@ fn incoming(mut report: Report, payload: Vec<u8>) -> IncomingReport {
         usage,
         storage: report.storage.as_ref().map(storage_row),
         person_days,
+        pseudonym_links,
         report_id: report.report_id,
         collected_unix_ms: report.collected_unix_ms,
         payload,

@@ -64,6 +64,15 @@ pub async fn keep_within_bound(
             people.into_iter().map(|(person, _)| person).collect(),
         );
     }
+    // A person whose earlier pseudonym the reports link to their current
+    // one is the same person.
+    for (previous, current) in reports.iter().flat_map(|r| &r.pseudonym_links) {
+        for people in known.values_mut() {
+            if people.remove(previous) {
+                people.insert(current.clone());
+            }
+        }
+    }
     let mut over = OverBound::default();
     let mut refused: BTreeMap<Week, BTreeSet<String>> = BTreeMap::new();
     for report in reports.iter_mut() {
@@ -102,7 +111,7 @@ pub async fn keep_within_bound(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewDevice, NewToken, PersonDayRow};
+    use crate::store::PersonDayRow;
 
     fn row(person: &str, day: &str, active: Option<i64>) -> PersonDayRow {
         PersonDayRow {
@@ -122,43 +131,13 @@ mod tests {
             usage: Vec::new(),
             storage: None,
             person_days: rows,
+            pseudonym_links: Vec::new(),
         }
-    }
-
-    async fn device(store: &Store) {
-        let sha256 = crate::enrollment::sha256("t");
-        store
-            .create_token(&NewToken {
-                sha256,
-                department: "Sales".into(),
-                created_unix_ms: 0,
-                expires_unix_ms: i64::MAX / 2,
-                max_uses: None,
-            })
-            .await
-            .unwrap();
-        store
-            .enroll_device(
-                &sha256,
-                &NewDevice {
-                    id: "dev".into(),
-                    hostname: "h".into(),
-                    agent_version: "t".into(),
-                    enrolled_unix_ms: 0,
-                    certificate_serial: "1".into(),
-                    certificate_not_after_unix_ms: i64::MAX / 2,
-                    bearer_secret_sha256: [0; 32],
-                },
-            )
-            .await
-            .unwrap();
     }
 
     #[tokio::test]
     async fn a_device_reports_at_most_its_bound_of_people_a_week() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_data_dir(dir.path()).await.unwrap();
-        device(&store).await;
+        let (_dir, store) = crate::store::tests_support::store_with_device("dev").await;
         let mut reports = vec![
             report(vec![
                 row("a", "2026-11-16", Some(60)),

@@ -393,15 +393,37 @@ fn validate_storage(storage: &Storage, collected: i64) -> Checked {
     Ok(())
 }
 
+/// What a pseudonym looks like.
+const PSEUDONYM_SHAPE: &str = "expected a pseudonym: 64 lowercase hexadecimal digits";
+
+fn is_pseudonym(id: &str) -> bool {
+    id.len() == 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 fn validate_digital_load(load: &DigitalLoad, collected: i64) -> Checked {
+    count("digital_load.links", &load.links, 50)?;
+    for (i, link) in load.links.iter().enumerate() {
+        if !is_pseudonym(&link.previous_id) {
+            return Err(invalid(
+                format!("digital_load.links[{i}].previous_id"),
+                PSEUDONYM_SHAPE,
+            ));
+        }
+        if !is_pseudonym(&link.person_id) {
+            return Err(invalid(
+                format!("digital_load.links[{i}].person_id"),
+                PSEUDONYM_SHAPE,
+            ));
+        }
+    }
     count("digital_load.days", &load.days, 62)?;
     for (i, day) in load.days.iter().enumerate() {
         let field = |name: &str| format!("digital_load.days[{i}].{name}");
-        if day.person_id.len() != 64 || !day.person_id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(invalid(
-                field("person_id"),
-                "expected 64 hexadecimal digits (HMAC-SHA256)",
-            ));
+        if !is_pseudonym(&day.person_id) {
+            return Err(invalid(field("person_id"), PSEUDONYM_SHAPE));
         }
         date(&field("date"), &day.date, collected)?;
         let minutes = [
@@ -587,8 +609,21 @@ mod tests {
                 notifications_total: Some(5_000_000),
                 ..Default::default()
             }],
+            links: Vec::new(),
         });
         assert_eq!(field_of(&r), "digital_load.days[0].notifications_total");
+
+        for bad in ["A".repeat(64), "a".repeat(63), "g".repeat(64)] {
+            let mut r = report();
+            r.digital_load = Some(DigitalLoad {
+                days: Vec::new(),
+                links: vec![sobrio_proto::v1::PseudonymLink {
+                    previous_id: "b".repeat(64),
+                    person_id: bad,
+                }],
+            });
+            assert_eq!(field_of(&r), "digital_load.links[0].person_id");
+        }
     }
 
     #[test]

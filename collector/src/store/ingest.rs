@@ -202,6 +202,29 @@ impl Store {
             .filter(|(_, r)| new_ids.contains(&r.report_id))
             .collect();
 
+        for group in groups {
+            let links: BTreeSet<(String, String)> = new
+                .iter()
+                .filter(|(g, _)| std::ptr::eq(*g, group))
+                .flat_map(|(_, r)| r.pseudonym_links.iter().cloned())
+                .collect();
+            if !links.is_empty() {
+                let refused = Self::apply_pseudonym_links(
+                    connection,
+                    &group.device_id,
+                    &links,
+                    received_unix_ms,
+                )
+                .await?;
+                if !refused.is_empty() {
+                    tracing::warn!(
+                        device = %group.device_id,
+                        links = refused.len(),
+                        "pseudonym links ignored: another link of the same earlier pseudonym came first"
+                    );
+                }
+            }
+        }
         self.insert_inventories(connection, &new).await?;
         self.insert_usage(connection, &new).await?;
         self.insert_storage(connection, &new).await?;

@@ -356,6 +356,14 @@ impl Store {
                 "person_days",
                 "SELECT COUNT(*) FROM person_days WHERE device_id = $1",
             ),
+            (
+                "person_devices",
+                "SELECT COUNT(*) FROM person_devices WHERE device_id = $1",
+            ),
+            (
+                "pseudonym_evaluations",
+                "SELECT COUNT(*) FROM pseudonym_evaluations WHERE device_id = $1",
+            ),
         ] {
             let count: i64 = sqlx::query_scalar(sql)
                 .bind(device_id.to_owned())

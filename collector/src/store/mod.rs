@@ -20,6 +20,7 @@ mod fleet;
 mod indicators;
 mod ingest;
 mod jobs;
+mod pseudonyms;
 mod sessions;
 mod sql;
 
@@ -30,6 +31,7 @@ pub use analysis::{
 };
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
 pub use fleet::{DeviceListRow, DeviceSort};
+pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};
 pub use sessions::BrowserSession;
 pub use sql::{Backend, Store};
 
@@ -137,6 +139,9 @@ pub struct IncomingReport {
     pub usage: Vec<UsageHourRow>,
     pub storage: Option<StorageRow>,
     pub person_days: Vec<PersonDayRow>,
+    /// (earlier pseudonym, current one) of people whose history follows
+    /// them to their current pseudonym.
+    pub pseudonym_links: Vec<(String, String)>,
 }
 
 /// One device's reports from one Submit call, as ingest hands them over.
@@ -327,4 +332,44 @@ pub fn rfc3339(unix_ms: i64) -> String {
 pub fn now_unix_ms() -> i64 {
     let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
     i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Stores for unit tests.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::{NewDevice, NewToken, Store};
+
+    /// A store in a temporary data directory, with one device of Sales
+    /// enrolled as `device_id`; keep the directory while the store is used.
+    pub(crate) async fn store_with_device(device_id: &str) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_data_dir(dir.path()).await.unwrap();
+        let sha256 = crate::enrollment::sha256("t");
+        store
+            .create_token(&NewToken {
+                sha256,
+                department: "Sales".into(),
+                created_unix_ms: 0,
+                expires_unix_ms: i64::MAX / 2,
+                max_uses: None,
+            })
+            .await
+            .unwrap();
+        store
+            .enroll_device(
+                &sha256,
+                &NewDevice {
+                    id: device_id.into(),
+                    hostname: "h".into(),
+                    agent_version: "t".into(),
+                    enrolled_unix_ms: 0,
+                    certificate_serial: "1".into(),
+                    certificate_not_after_unix_ms: i64::MAX / 2,
+                    bearer_secret_sha256: [0; 32],
+                },
+            )
+            .await
+            .unwrap();
+        (dir, store)
+    }
 }

@@ -392,6 +392,15 @@ impl Ratio {
         shift: 0,
     };
 
+    /// `k` times this ratio; saturated (to about 2^128 / (denominator ·
+    /// 2^shift)), where `e^(−x)` is zero to any precision anyway.
+    fn times(self, k: u64) -> Self {
+        Self {
+            numerator: self.numerator.saturating_mul(u128::from(k)),
+            ..self
+        }
+    }
+
     /// `numerator` as `high · 2^shift + low` with `low < 2^shift`.
     fn halves(&self) -> (u128, u128) {
         if self.shift >= 128 {
@@ -564,6 +573,124 @@ fn low_mask(k: u32) -> u64 {
     1u64.checked_shl(k).map_or(u64::MAX, |bit| bit - 1)
 }
 
+/// The public grid a quantile is released on: `0, step, 2·step, …,
+/// steps·step`. Values outside it are clipped to it first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Grid {
+    pub step: f64,
+    pub steps: u32,
+}
+
+impl Grid {
+    /// The grid's largest value.
+    #[must_use]
+    pub fn max(&self) -> f64 {
+        self.step * f64::from(self.steps)
+    }
+}
+
+/// The exponential mechanism for a quantile (McSherry and Talwar, 2007, as
+/// applied to quantiles by Smith, 2011), on a public grid.
+///
+/// Each grid point `c` scores `u(c) = −|#{x ≤ c} − ⌈q·n⌉|`: how many people
+/// stand between it and the quantile's rank. Adding or removing one person
+/// changes `#{x ≤ c}` and `⌈q·n⌉` by at most one each, in the same
+/// direction, so `u` has sensitivity 1, and drawing `c` with probability
+/// proportional to `exp(ε·u(c)/2)` is ε-differentially private. What is
+/// released is a grid point, so the output's precision is the grid's.
+///
+/// Drawn exactly, as the discrete Laplace mechanism is: a grid point is
+/// proposed uniformly and kept with probability `exp(−ε/2 · (|d| − d₀))`
+/// (`d₀` the smallest distance, which only scales all weights alike), the
+/// exponential decided by [`Bits::bernoulli_exp_neg`] on an exact
+/// rational; at most `steps + 1` proposals on average.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QuantileMechanism {
+    epsilon: f64,
+    /// `ε/2`.
+    rate: Rate,
+}
+
+impl QuantileMechanism {
+    /// # Errors
+    /// [`DpError::Epsilon`] unless `0 < epsilon ≤ 100`.
+    pub fn new(epsilon: f64) -> Result<Self, DpError> {
+        if !(epsilon > 0.0 && epsilon <= MAX_EPSILON) {
+            return Err(DpError::Epsilon(epsilon));
+        }
+        Ok(Self {
+            epsilon,
+            rate: Rate::new(epsilon, 2),
+        })
+    }
+
+    pub fn epsilon(&self) -> f64 {
+        self.epsilon
+    }
+
+    /// The `q` quantile (`0 < q ≤ 1`) of `values` on `grid`; `None` when
+    /// there is no value.
+    pub fn release<R: RandomSource + ?Sized>(
+        &self,
+        values: &[f64],
+        q: f64,
+        grid: Grid,
+        rng: &mut R,
+    ) -> Option<f64> {
+        let distances = rank_distances(values, q, grid)?;
+        let nearest = distances.iter().copied().min().unwrap_or(0);
+        let mut bits = Bits::new(rng);
+        let gamma = self.rate.scaled(0);
+        loop {
+            let proposed = bits.below(u128::from(grid.steps) + 1);
+            // Below `steps + 1`, which is a u32.
+            let index = usize::try_from(proposed).unwrap_or(0);
+            let excess = distances[index] - nearest;
+            if excess == 0 || bits.bernoulli_exp_neg(gamma.times(excess)) {
+                return Some(grid.step * f64::from(u32::try_from(proposed).unwrap_or(0)));
+            }
+        }
+    }
+}
+
+/// For each grid point `c`, `|#{x ≤ c} − ⌈q·n⌉|` with the values clipped to
+/// the grid; `None` without values.
+fn rank_distances(values: &[f64], q: f64, grid: Grid) -> Option<Vec<u64>> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut sorted: Vec<f64> = values
+        .iter()
+        .map(|v| {
+            if v.is_nan() {
+                0.0
+            } else {
+                v.clamp(0.0, grid.max())
+            }
+        })
+        .collect();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len() as u64;
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let target = ((q.clamp(0.0, 1.0) * n as f64).ceil() as u64).clamp(1, n);
+    let mut below = 0_usize;
+    Some(
+        (0..=grid.steps)
+            .map(|j| {
+                let point = grid.step * f64::from(j);
+                while below < sorted.len() && sorted[below] <= point {
+                    below += 1;
+                }
+                (below as u64).abs_diff(target)
+            })
+            .collect(),
+    )
+}
+
 /// The ε budget of one (group, week), spent by sequential composition: a
 /// release needing ε is allowed when `spent + ε ≤ budget` (up to
 /// [`BUDGET_SLACK`]).
@@ -638,6 +765,101 @@ mod tests {
     use super::*;
 
     const SAMPLES: usize = 200_000;
+
+    /// The exponential mechanism's probabilities, from its definition.
+    fn quantile_probabilities(values: &[f64], q: f64, grid: Grid, epsilon: f64) -> Vec<f64> {
+        let distances = rank_distances(values, q, grid).unwrap();
+        #[allow(clippy::cast_precision_loss)]
+        let weights: Vec<f64> = distances
+            .iter()
+            .map(|d| (-epsilon / 2.0 * *d as f64).exp())
+            .collect();
+        let total: f64 = weights.iter().sum();
+        weights.iter().map(|w| w / total).collect()
+    }
+
+    const GRID: Grid = Grid {
+        step: 0.5,
+        steps: 20,
+    };
+
+    #[test]
+    fn noisy_quantiles_follow_the_exponential_mechanism() {
+        let values = [1.0, 2.5, 2.5, 4.0, 7.0, 9.5, 30.0];
+        for (epsilon, q, seed) in [(1.0, 0.5, 11), (0.3, 0.9, 12), (4.0, 0.5, 13)] {
+            let mechanism = QuantileMechanism::new(epsilon).unwrap();
+            let expected = quantile_probabilities(&values, q, GRID, epsilon);
+            let mut observed = vec![0_usize; expected.len()];
+            let mut rng = SplitMix64(seed);
+            let draws = 50_000;
+            for _ in 0..draws {
+                let value = mechanism.release(&values, q, GRID, &mut rng).unwrap();
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let index = (value / GRID.step).round() as usize;
+                observed[index] += 1;
+            }
+            // χ² over the bins expecting at least 5, the rest pooled.
+            let n = as_f64(draws);
+            let (mut statistic, mut dof, mut pooled_expected, mut pooled_observed) =
+                (0.0, 0.0, 0.0, 0.0);
+            for (p, count) in expected.iter().zip(&observed) {
+                if n * p >= 5.0 {
+                    statistic += (as_f64(*count) - n * p).powi(2) / (n * p);
+                    dof += 1.0;
+                } else {
+                    pooled_expected += n * p;
+                    pooled_observed += as_f64(*count);
+                }
+            }
+            if pooled_expected >= 5.0 {
+                statistic += (pooled_observed - pooled_expected).powi(2) / pooled_expected;
+                dof += 1.0;
+            }
+            let limit = chi_squared_999(dof - 1.0);
+            assert!(
+                statistic < limit,
+                "ε {epsilon}, q {q}: χ² {statistic} over {dof} bins, limit {limit}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_person_more_or_less_moves_each_probability_by_at_most_e_to_the_epsilon() {
+        let epsilon = 0.8;
+        let base = [0.0, 1.0, 3.5, 3.5, 6.0, 8.0, 10.0, 12.0, 40.0];
+        for q in [0.5, 0.9] {
+            let with = quantile_probabilities(&base, q, GRID, epsilon);
+            for removed in 0..base.len() {
+                let mut neighbour = base.to_vec();
+                neighbour.remove(removed);
+                let without = quantile_probabilities(&neighbour, q, GRID, epsilon);
+                for (a, b) in with.iter().zip(&without) {
+                    let ratio = (a / b).max(b / a);
+                    assert!(ratio <= epsilon.exp() * (1.0 + 1e-12), "q {q}: {ratio}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_epsilon_gives_the_grid_quantile_and_no_value_gives_none() {
+        let mechanism = QuantileMechanism::new(100.0).unwrap();
+        let mut rng = SplitMix64(5);
+        let values = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0];
+        // Five people at or below any point of [5, 6): each is the median;
+        // nine at or below any point of [9, 10): the 90th percentile.
+        for _ in 0..20 {
+            let median = mechanism.release(&values, 0.5, GRID, &mut rng).unwrap();
+            assert!([5.0, 5.5].contains(&median), "{median}");
+            let p90 = mechanism.release(&values, 0.9, GRID, &mut rng).unwrap();
+            assert!([9.0, 9.5].contains(&p90), "{p90}");
+        }
+        // Clipped to the grid: 40 h counts as its top, 10 h.
+        assert_eq!(mechanism.release(&[40.0], 0.5, GRID, &mut rng), Some(10.0));
+        assert_eq!(mechanism.release(&[], 0.5, GRID, &mut rng), None);
+        assert!(QuantileMechanism::new(0.0).is_err());
+        assert!(QuantileMechanism::new(f64::NAN).is_err());
+    }
 
     /// The 0.999 quantile of χ² with `dof` degrees of freedom
     /// (Wilson–Hilferty).

@@ -384,25 +384,64 @@ fn suppressed(group: &str, reason: &str) -> Cell {
     }
 }
 
-/// Noise on counts, when differential privacy is on.
-pub trait CountNoise {
+/// How a release's figures are drawn: exactly, or with
+/// differential-privacy noise.
+pub trait Noise {
+    /// A count of people.
     fn count(&mut self, group: &str, value: u64) -> u64;
+    /// The `q` quantile (`0 < q ≤ 1`, nearest rank) of people's values,
+    /// on `grid` when noisy.
+    fn quantile(&mut self, group: &str, values: &mut [f64], q: f64, grid: dp::Grid) -> Option<f64>;
 }
 
 /// No noise.
 pub struct Exact;
 
-impl CountNoise for Exact {
+impl Noise for Exact {
     fn count(&mut self, _group: &str, value: u64) -> u64 {
         value
     }
+
+    fn quantile(
+        &mut self,
+        _group: &str,
+        values: &mut [f64],
+        q: f64,
+        _grid: dp::Grid,
+    ) -> Option<f64> {
+        percentile(values, q * 100.0)
+    }
 }
 
-/// Discrete Laplace noise on every count of a release, each count getting
-/// an equal share of the release's ε; the ε each group spends is tracked
-/// against its weekly budget.
+/// Hours a week: 0 to 80 h by half hours.
+const HOURS_GRID: dp::Grid = dp::Grid {
+    step: 0.5,
+    steps: 160,
+};
+/// Back-to-back meetings a week: 0 to 100.
+const COUNT_GRID: dp::Grid = dp::Grid {
+    step: 1.0,
+    steps: 100,
+};
+/// Notifications per active hour: 0 to 60 by halves.
+const RATE_GRID: dp::Grid = dp::Grid {
+    step: 0.5,
+    steps: 120,
+};
+/// Notifications after hours a week: 0 to 1,000 by fives.
+const NOTIFICATIONS_GRID: dp::Grid = dp::Grid {
+    step: 5.0,
+    steps: 200,
+};
+
+/// Differential-privacy noise on every figure of a release: discrete
+/// Laplace noise on counts, the exponential mechanism on medians and 90th
+/// percentiles (on public grids: [`HOURS_GRID`] and the like), each figure
+/// getting an equal share of the cell's ε; the ε each group spends is
+/// tracked against its weekly budget.
 pub struct DpNoise {
     mechanism: dp::Mechanism,
+    quantiles: dp::QuantileMechanism,
     per_count: f64,
     /// The operating system's generator for releases; a seeded one in tests,
     /// so that what they check does not depend on luck.
@@ -411,13 +450,13 @@ pub struct DpNoise {
 }
 
 impl DpNoise {
-    /// `epsilon` for each group's cell, shared by its `counts_per_cell`
-    /// counts (sequential composition).
+    /// `epsilon` for each group's cell, shared by its `figures_per_cell`
+    /// figures (sequential composition).
     ///
     /// # Errors
     /// An ε out of range, or no system random generator.
-    pub fn new(epsilon: f64, counts_per_cell: usize) -> Result<Self, dp::DpError> {
-        Self::with_random(epsilon, counts_per_cell, Box::new(dp::OsRandom::new()?))
+    pub fn new(epsilon: f64, figures_per_cell: usize) -> Result<Self, dp::DpError> {
+        Self::with_random(epsilon, figures_per_cell, Box::new(dp::OsRandom::new()?))
     }
 
     /// As [`DpNoise::new`], drawing from `random`.
@@ -426,13 +465,14 @@ impl DpNoise {
     /// An ε out of range.
     pub fn with_random(
         epsilon: f64,
-        counts_per_cell: usize,
+        figures_per_cell: usize,
         random: Box<dyn dp::RandomSource + Send>,
     ) -> Result<Self, dp::DpError> {
         #[allow(clippy::cast_precision_loss)]
-        let per_count = epsilon / counts_per_cell.max(1) as f64;
+        let per_count = epsilon / figures_per_cell.max(1) as f64;
         Ok(Self {
             mechanism: dp::Mechanism::new(per_count, 1)?,
+            quantiles: dp::QuantileMechanism::new(per_count)?,
             per_count,
             random,
             spent: BTreeMap::new(),
@@ -445,7 +485,7 @@ impl DpNoise {
     }
 }
 
-impl CountNoise for DpNoise {
+impl Noise for DpNoise {
     fn count(&mut self, group: &str, value: u64) -> u64 {
         *self.spent.entry(group.to_owned()).or_default() += self.per_count;
         let noisy = self.mechanism.release(
@@ -455,12 +495,27 @@ impl CountNoise for DpNoise {
         // Post-processing keeps the guarantee: a count is never negative.
         u64::try_from(noisy.max(0)).unwrap_or(0)
     }
+
+    fn quantile(&mut self, group: &str, values: &mut [f64], q: f64, grid: dp::Grid) -> Option<f64> {
+        if values.is_empty() {
+            return None;
+        }
+        *self.spent.entry(group.to_owned()).or_default() += self.per_count;
+        self.quantiles
+            .release(values, q, grid, self.random.as_mut())
+    }
 }
 
-/// Counts released per published cell: people, and for each share the
-/// people it is over and those above (or under) each cut point.
-pub fn counts_per_cell(settings: &Settings) -> usize {
-    1 + (1 + settings.meeting_cut_points.len()) + (1 + settings.after_hours_cut_points.len()) + 2
+/// Figures released per published cell, each spending its share of the
+/// cell's ε: the count of people; for each share the people it is over
+/// and those above (or under) each cut point; two spreads (median and 90th
+/// percentile) and seven medians.
+pub fn figures_per_cell(settings: &Settings) -> usize {
+    let counts = 1
+        + (1 + settings.meeting_cut_points.len())
+        + (1 + settings.after_hours_cut_points.len())
+        + 2;
+    counts + 2 * 2 + 7
 }
 
 fn cut_label(cut: f64) -> String {
@@ -471,25 +526,43 @@ fn cut_label(cut: f64) -> String {
     }
 }
 
+type Field = fn(&PersonWeek) -> Option<f64>;
+
 fn metrics(
     group: &str,
     people: &[&PersonWeek],
     settings: &Settings,
-    noise: &mut dyn CountNoise,
+    noise: &mut dyn Noise,
 ) -> Metrics {
-    let values = |field: fn(&PersonWeek) -> Option<f64>| -> Vec<f64> {
-        people.iter().filter_map(|p| field(p)).collect()
+    let values = |field: Field| -> Vec<f64> { people.iter().filter_map(|p| field(p)).collect() };
+    let mut median = |field: Field, grid: dp::Grid| {
+        noise
+            .quantile(group, &mut values(field), 0.5, grid)
+            .map(round1)
     };
-    let median =
-        |field: fn(&PersonWeek) -> Option<f64>| percentile(&mut values(field), 50.0).map(round1);
-    let spread = |field: fn(&PersonWeek) -> Option<f64>| {
+    let conflicting_hours_median = median(|p| p.conflicting_hours, HOURS_GRID);
+    let back_to_back_median = median(|p| p.back_to_back, COUNT_GRID);
+    let after_hours_meeting_hours_median = median(|p| p.after_hours_meeting_hours, HOURS_GRID);
+    let weekend_active_hours_median = median(|p| p.weekend_active_hours, HOURS_GRID);
+    let notifications_per_active_hour_median =
+        median(|p| p.notifications_per_active_hour, RATE_GRID);
+    let notifications_after_hours_median =
+        median(|p| p.notifications_after_hours, NOTIFICATIONS_GRID);
+    let focus_hours_median = median(|p| p.focus_hours, HOURS_GRID);
+    let mut spread = |field: Field| {
         let mut v = values(field);
+        let median = noise.quantile(group, &mut v, 0.5, HOURS_GRID)?;
+        let p90 = noise.quantile(group, &mut v, 0.9, HOURS_GRID)?;
         Some(Spread {
-            median: round1(percentile(&mut v, 50.0)?),
-            p90: round1(percentile(&mut v, 90.0)?),
+            median: round1(median),
+            // Drawn apart, the two may cross: the 90th percentile is never
+            // below the median (post-processing).
+            p90: round1(p90.max(median)),
         })
     };
-    let mut shares = |field: fn(&PersonWeek) -> Option<f64>, cuts: &[f64], above: bool| {
+    let meeting_hours = spread(|p| p.meeting_hours);
+    let after_hours_hours = spread(|p| p.after_hours_hours);
+    let mut shares = |field: Field, cuts: &[f64], above: bool| {
         let v = values(field);
         let mut out = BTreeMap::new();
         if v.is_empty() {
@@ -517,17 +590,17 @@ fn metrics(
         .into_values()
         .next();
     Metrics {
-        meeting_hours: spread(|p| p.meeting_hours),
+        meeting_hours,
         meeting_hours_share_above,
-        conflicting_hours_median: median(|p| p.conflicting_hours),
-        back_to_back_median: median(|p| p.back_to_back),
-        after_hours_hours: spread(|p| p.after_hours_hours),
+        conflicting_hours_median,
+        back_to_back_median,
+        after_hours_hours,
         after_hours_share_above,
-        after_hours_meeting_hours_median: median(|p| p.after_hours_meeting_hours),
-        weekend_active_hours_median: median(|p| p.weekend_active_hours),
-        notifications_per_active_hour_median: median(|p| p.notifications_per_active_hour),
-        notifications_after_hours_median: median(|p| p.notifications_after_hours),
-        focus_hours_median: median(|p| p.focus_hours),
+        after_hours_meeting_hours_median,
+        weekend_active_hours_median,
+        notifications_per_active_hour_median,
+        notifications_after_hours_median,
+        focus_hours_median,
         focus_share_under,
         trend: Trend::default(),
         alerts: Vec::new(),
@@ -549,7 +622,7 @@ pub fn release(
     weeks: &[PersonWeek],
     departments: &[String],
     settings: &Settings,
-    noise: &mut dyn CountNoise,
+    noise: &mut dyn Noise,
 ) -> Release {
     let k = u64::from(settings.k);
     let under_k = format!("fewer than {k} people on {k} devices");
@@ -845,7 +918,7 @@ async fn publish(
     let key = week.to_string();
     flag_people_on_many_devices(store, &rows, &key, settings.devices_per_person_alert).await?;
     let (drawn, spent) = if dp.enabled {
-        let mut noise = DpNoise::new(dp.epsilon, counts_per_cell(settings))?;
+        let mut noise = DpNoise::new(dp.epsilon, figures_per_cell(settings))?;
         let mut drawn = release(&key, &weeks, &departments, settings, &mut noise);
         drawn.differential_privacy = true;
         (drawn, noise.spent())

@@ -316,20 +316,43 @@ fn under_differential_privacy_counts_are_noisy_and_each_group_spends_its_epsilon
     let weeks = person_weeks(&rows, MONDAY, &first_seen_homes(&rows), &weekdays);
     let settings = settings();
     // A seeded generator: the draws are the same at every run. With ε = 1
-    // over the cell's counts, a count's noise has a standard deviation of
-    // about 14.
+    // over the cell's 22 figures, a count's noise has a standard deviation
+    // of about 31.
     let random = Box::new(dp::SplitMix64(47));
-    let mut noise = DpNoise::with_random(1.0, counts_per_cell(&settings), random).unwrap();
-    let mut drawn = Vec::new();
+    assert_eq!(figures_per_cell(&settings), 22);
+    let mut noise = DpNoise::with_random(1.0, figures_per_cell(&settings), random).unwrap();
+    let exact = release("2026-W47", &weeks, &["Sales".into()], &settings, &mut Exact);
+    let exact_median = cell(&exact, "Sales")
+        .metrics
+        .as_ref()
+        .unwrap()
+        .meeting_hours
+        .unwrap()
+        .median;
+    let (mut drawn, mut medians) = (Vec::new(), Vec::new());
     for _ in 0..20 {
         let release = release("2026-W47", &weeks, &["Sales".into()], &settings, &mut noise);
-        drawn.push(cell(&release, "Sales").people.unwrap());
+        let sales = cell(&release, "Sales");
+        drawn.push(sales.people.unwrap());
+        let spread = sales.metrics.as_ref().unwrap().meeting_hours.unwrap();
+        assert!(spread.p90 >= spread.median, "{spread:?}");
+        medians.push(spread.median);
     }
     assert!(
         drawn.iter().any(|p| *p != 40),
         "noise on the people count: {drawn:?}"
     );
-    assert!(drawn.iter().all(|p| p.abs_diff(40) < 60), "{drawn:?}");
+    assert!(drawn.iter().all(|p| p.abs_diff(40) < 150), "{drawn:?}");
+    // Medians are noisy too, drawn on the public half-hour grid.
+    assert!(
+        medians.iter().any(|m| *m != exact_median),
+        "noise on the median ({exact_median}): {medians:?}"
+    );
+    assert!(
+        medians
+            .iter()
+            .all(|m| (m * 2.0).fract() == 0.0 && (0.0..=80.0).contains(m))
+    );
     // Twenty releases of Sales and of the organisation, ε = 1 each.
     for (group, spent) in noise.spent() {
         assert!((spent - 20.0).abs() < 1e-6, "{group} spent {spent}");

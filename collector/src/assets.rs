@@ -52,6 +52,8 @@ pub enum AssetsError {
     NoSerial,
     #[error("line {line}: {source}")]
     Csv { line: u64, source: csv::Error },
+    #[error("cannot write the export: {0}")]
+    Write(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -297,9 +299,9 @@ pub async fn export(
     out: impl std::io::Write,
 ) -> Result<(), AssetsError> {
     let rows = store.asset_export_rows().await?;
-    let (delimiter, header): (u8, [&str; 10]) = match format {
+    let (delimiter, header): (char, [&str; 10]) = match format {
         ExportFormat::Glpi => (
-            b';',
+            ';',
             [
                 "Name",
                 "Serial number",
@@ -314,7 +316,7 @@ pub async fn export(
             ],
         ),
         ExportFormat::Snipeit => (
-            b',',
+            ',',
             [
                 "Item Name",
                 "Serial Number",
@@ -329,15 +331,14 @@ pub async fn export(
             ],
         ),
     };
-    let mut writer = csv::WriterBuilder::new()
-        .delimiter(delimiter)
-        .from_writer(out);
-    let csv_error = |source| AssetsError::Csv { line: 0, source };
-    writer.write_record(header).map_err(csv_error)?;
+    // Every field through the one writer: host names and models come from
+    // devices, departments from tokens and imports.
+    let mut writer = crate::export::CsvWriter::with_delimiter(out, delimiter);
+    writer.record(header).map_err(AssetsError::Write)?;
     for row in rows {
         let price = row.price_eur.map(|p| format!("{p:.2}")).unwrap_or_default();
         writer
-            .write_record([
+            .record([
                 row.hostname.as_str(),
                 row.serial.as_deref().unwrap_or(""),
                 row.category.as_deref().unwrap_or(""),
@@ -349,12 +350,9 @@ pub async fn export(
                 row.warranty_end.as_deref().unwrap_or(""),
                 &format!("sobrio device {}", row.device_id),
             ])
-            .map_err(csv_error)?;
+            .map_err(AssetsError::Write)?;
     }
-    writer.flush().map_err(|e| AssetsError::Csv {
-        line: 0,
-        source: e.into(),
-    })?;
+    writer.finish().map_err(AssetsError::Write)?;
     Ok(())
 }
 

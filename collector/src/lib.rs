@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod enrollment;
+pub mod export;
 pub mod indicators;
 pub mod ingest;
 pub mod jobs;

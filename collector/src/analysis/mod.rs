@@ -1167,25 +1167,8 @@ pub async fn current_impact(
     ))
 }
 
-/// A CSV field (RFC 4180: quoted when needed). Text that a spreadsheet
-/// would take for a formula (a leading =, +, @, or - not starting a number)
-/// is defused with a leading apostrophe.
-pub fn csv_field(text: &str) -> String {
-    let formula = text.starts_with(['=', '+', '@'])
-        || (text.starts_with('-') && text.parse::<f64>().is_err());
-    let text = if formula {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text
-    }
-}
-
-/// Writes suggestions as CSV (RFC 4180: fields quoted when needed).
+/// Writes suggestions as CSV ([`crate::export`]: RFC 4180, formulas
+/// defused).
 ///
 /// # Errors
 /// When writing fails.
@@ -1193,31 +1176,41 @@ pub fn write_csv(
     out: &mut impl std::io::Write,
     suggestions: &[crate::store::StoredSuggestion],
 ) -> std::io::Result<()> {
-    let field = csv_field;
-    writeln!(
-        out,
-        "id,kind,status,departments,devices,rationale,avoided_kgco2e,avoided_kgco2e_low,avoided_kgco2e_high,avoided_source,avoided_cost_eur,created,updated"
-    )?;
+    let mut writer = crate::export::CsvWriter::new(out);
+    writer.record([
+        "id",
+        "kind",
+        "status",
+        "departments",
+        "devices",
+        "rationale",
+        "avoided_kgco2e",
+        "avoided_kgco2e_low",
+        "avoided_kgco2e_high",
+        "avoided_source",
+        "avoided_cost_eur",
+        "created",
+        "updated",
+    ])?;
     for s in suggestions {
-        writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            field(&s.id),
-            field(&s.kind),
-            field(&s.status),
-            field(&s.departments.join(";")),
-            field(&s.devices.join(";")),
-            field(&s.rationale),
-            s.avoided_kgco2e.value,
-            s.avoided_kgco2e.low,
-            s.avoided_kgco2e.high,
-            field(&s.avoided_kgco2e.source),
+        writer.record([
+            s.id.clone(),
+            s.kind.clone(),
+            s.status.clone(),
+            s.departments.join(";"),
+            s.devices.join(";"),
+            s.rationale.clone(),
+            s.avoided_kgco2e.value.to_string(),
+            s.avoided_kgco2e.low.to_string(),
+            s.avoided_kgco2e.high.to_string(),
+            s.avoided_kgco2e.source.clone(),
             s.avoided_cost_eur
                 .map_or(String::new(), |c| format!("{c:.2}")),
-            field(&s.created),
-            field(&s.updated),
-        )?;
+            s.created.clone(),
+            s.updated.clone(),
+        ])?;
     }
+    writer.finish()?;
     Ok(())
 }
 

@@ -89,17 +89,14 @@ impl Table {
 
     /// RFC 4180 CSV of the header labels and the cells' raw values.
     pub fn to_csv(&self) -> String {
-        let field = crate::analysis::csv_field;
-        let mut out = String::new();
-        let header: Vec<String> = self.headers.iter().map(|h| field(&h.label)).collect();
-        out.push_str(&header.join(","));
-        out.push_str("\r\n");
-        for row in &self.rows {
-            let cells: Vec<String> = row.iter().map(|c| field(&c.raw)).collect();
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
-        }
-        out
+        let header: Vec<&str> = self.headers.iter().map(|h| h.label.as_str()).collect();
+        crate::export::to_string(
+            std::iter::once(header).chain(
+                self.rows
+                    .iter()
+                    .map(|row| row.iter().map(|c| c.raw.as_str()).collect()),
+            ),
+        )
     }
 }
 

@@ -180,7 +180,7 @@ async fn enroll_fleet(
     // Expired identities cannot renew: those devices enroll again.
     identities.retain(|_, identity| identity.not_after_unix_ms > now);
     let channel = client::connect(grpc, ca_pem, None).await?;
-    let (mut enrollment, _) = client::clients(channel);
+    let (enrollment, _) = client::clients(channel);
     let mut tokens = BTreeMap::new();
     for device in &fleet.devices {
         if identities.contains_key(&device.hostname) {
@@ -196,16 +196,19 @@ async fn enroll_fleet(
             }
         };
         let (key_pem, csr_pem) = key_and_csr()?;
-        let response = enrollment
-            .enroll(EnrollRequest {
-                token: token.clone(),
-                csr_pem,
-                hostname: device.hostname.clone(),
-                agent_version: format!("{}-demo", env!("CARGO_PKG_VERSION")),
-            })
-            .await
-            .with_context(|| format!("enrolling simulated device {}", device.hostname))?
-            .into_inner();
+        let request = EnrollRequest {
+            token: token.clone(),
+            csr_pem,
+            hostname: device.hostname.clone(),
+            agent_version: format!("{}-demo", env!("CARGO_PKG_VERSION")),
+        };
+        let response = client::retrying(|| {
+            let (mut client, request) = (enrollment.clone(), request.clone());
+            async move { client.enroll(request).await }
+        })
+        .await
+        .with_context(|| format!("enrolling simulated device {}", device.hostname))?
+        .into_inner();
         let public_key = response
             .policy
             .map(|p| p.pseudonym_public_key)
@@ -246,11 +249,14 @@ async fn enroll_fleet(
         )
         .await?;
         let (key_pem, csr_pem) = key_and_csr()?;
-        let renewed = client::clients(channel)
-            .0
-            .renew(sobrio_proto::v1::RenewRequest { csr_pem })
-            .await?
-            .into_inner();
+        let renewal = client::clients(channel).0;
+        let request = sobrio_proto::v1::RenewRequest { csr_pem };
+        let renewed = client::retrying(|| {
+            let (mut client, request) = (renewal.clone(), request.clone());
+            async move { client.renew(request).await }
+        })
+        .await?
+        .into_inner();
         identity.key_pem = key_pem;
         identity.certificate_pem = renewed.certificate_pem;
         identity.not_after_unix_ms = renewed.certificate_not_after_unix_ms;
@@ -279,13 +285,16 @@ async fn pseudonym(
     let logins = [sobrio_proto::pseudonym::normalise(login, None)];
     let blinded = sobrio_proto::pseudonym::Blinded::new(&logins)?;
     let channel = client::connect(grpc, ca_pem, Some(identity)).await?;
-    let answer = client::clients(channel)
-        .1
-        .evaluate_pseudonyms(sobrio_proto::v1::EvaluatePseudonymsRequest {
-            blinded_elements: blinded.elements().to_vec(),
-        })
-        .await?
-        .into_inner();
+    let ingest = client::clients(channel).1;
+    let request = sobrio_proto::v1::EvaluatePseudonymsRequest {
+        blinded_elements: blinded.elements().to_vec(),
+    };
+    let answer = client::retrying(|| {
+        let (mut client, request) = (ingest.clone(), request.clone());
+        async move { client.evaluate_pseudonyms(request).await }
+    })
+    .await?
+    .into_inner();
     let mut ids = blinded.finalize(&answer.evaluated_elements, &answer.proof, public_key)?;
     Ok(ids.remove(0))
 }
@@ -339,16 +348,19 @@ async fn submit_history(
                 Some((&identity.certificate_pem, &identity.key_pem)),
             )
             .await?;
-            let (_, mut ingest) = client::clients(channel);
+            let (_, ingest) = client::clients(channel);
             let mut accepted = 0;
             for batch in reports.chunks(BATCH) {
-                let response = ingest
-                    .submit(sobrio_proto::v1::SubmitRequest {
-                        reports: batch.to_vec(),
-                    })
-                    .await
-                    .with_context(|| format!("submitting for {}", device.hostname))?
-                    .into_inner();
+                let request = sobrio_proto::v1::SubmitRequest {
+                    reports: batch.to_vec(),
+                };
+                let response = client::retrying(|| {
+                    let (mut client, request) = (ingest.clone(), request.clone());
+                    async move { client.submit(request).await }
+                })
+                .await
+                .with_context(|| format!("submitting for {}", device.hostname))?
+                .into_inner();
                 if let Some(rejection) = response.rejected.first() {
                     bail!(
                         "simulated report of {} rejected: {} {}",

@@ -47,6 +47,49 @@ pub struct CollectorConfig {
     pub policy: PolicyConfig,
     pub analysis: AnalysisConfig,
     pub indicators: IndicatorsConfig,
+    pub metrics: MetricsConfig,
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` on this address only (for Prometheus on a private
+    /// network), instead of the dashboards' HTTP address.
+    pub addr: Option<SocketAddr>,
+    /// A file holding a token (at least 32 characters) that scrapes must
+    /// send as `Authorization: Bearer TOKEN` (Prometheus:
+    /// `authorization.credentials_file`).
+    pub token_file: Option<PathBuf>,
+}
+
+impl MetricsConfig {
+    /// The token scrapes must send, read from `token_file`.
+    ///
+    /// # Errors
+    /// When the file cannot be read or the token is shorter than 32
+    /// characters.
+    pub fn token(&self) -> Result<Option<String>, ConfigError> {
+        let Some(path) = &self.token_file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            invalid(
+                "metrics.token_file",
+                path.display(),
+                &format!("a readable file ({error})"),
+            )
+        })?;
+        let token = text.trim();
+        if token.chars().count() < 32 || token.contains(char::is_whitespace) {
+            return Err(invalid(
+                "metrics.token_file",
+                path.display(),
+                "a file holding one token of at least 32 characters (e.g. `openssl rand -hex 32`)",
+            ));
+        }
+        Ok(Some(token.to_owned()))
+    }
 }
 
 /// HR indicators: group size, cut points, alerts, differential privacy.

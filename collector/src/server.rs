@@ -114,6 +114,8 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error(
         "the stored pseudonym key seed is corrupt (setting `pseudonym_seed`): restore the \
          database from a backup; a new seed would give everyone new pseudonyms"
@@ -127,6 +129,8 @@ pub struct RunningCollector {
     pub grpc_addr: SocketAddr,
     /// Where HTTP listens.
     pub http_addr: SocketAddr,
+    /// Where `/metrics` listens when it has its own address.
+    pub metrics_addr: Option<SocketAddr>,
     /// Path of the CA certificate agents pin.
     pub ca_path: PathBuf,
     /// The shared state, for in-process use (demo, tests).
@@ -135,6 +139,7 @@ pub struct RunningCollector {
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
     jobs: JoinHandle<()>,
+    metrics: Option<JoinHandle<std::io::Result<()>>>,
 }
 
 impl RunningCollector {
@@ -146,6 +151,9 @@ impl RunningCollector {
         let _ = self.shutdown.send(true);
         self.grpc.await??;
         self.http.await??;
+        if let Some(metrics) = self.metrics {
+            metrics.await??;
+        }
         self.jobs.await?;
         Ok(())
     }
@@ -265,10 +273,39 @@ pub async fn start(
             wait_for(shutdown_rx.clone()),
         ));
 
+    let metrics_token = config_metrics_token(&shared)?;
+    let metrics_routes: Router<Arc<Shared>> = Router::new()
+        .route("/metrics", get(metrics_text))
+        .route_layer(axum::middleware::from_fn_with_state(
+            metrics_token,
+            require_metrics_token,
+        ));
+    let (metrics_addr, metrics, app) = match shared.config.metrics.addr {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr,
+                    flag: "config's metrics.addr",
+                    source,
+                })?;
+            let bound = listener
+                .local_addr()
+                .expect("a bound socket has an address");
+            let served = tokio::spawn(
+                axum::serve(listener, metrics_routes.with_state(shared.clone()))
+                    .with_graceful_shutdown(wait_for(shutdown_rx.clone()))
+                    .into_future(),
+            );
+            tracing::info!(%bound, "/metrics served on its own address");
+            (Some(bound), Some(served), Router::new())
+        }
+        None => (None, None, metrics_routes),
+    };
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics_text))
+        .merge(app)
         .merge(crate::api::routes())
         .merge(crate::web::routes())
         .layer(tower_http::compression::CompressionLayer::new())
@@ -294,6 +331,8 @@ pub async fn start(
     Ok(RunningCollector {
         grpc_addr,
         http_addr,
+        metrics_addr,
+        metrics,
         ca_path,
         shared,
         shutdown,
@@ -315,6 +354,39 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str)
             (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
         }
     }
+}
+
+fn config_metrics_token(shared: &Shared) -> Result<Option<Arc<str>>, StartError> {
+    Ok(shared.config.metrics.token()?.map(Arc::from))
+}
+
+/// With `[metrics] token_file`, a scrape without the token gets 401.
+async fn require_metrics_token(
+    State(token): State<Option<Arc<str>>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if let Some(token) = token {
+        let sent = request
+            .headers()
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        // Digests compared: the time taken tells nothing of the token.
+        let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let same = digest(sent).as_ref() == digest(&token).as_ref();
+        if !same {
+            return (
+                StatusCode::UNAUTHORIZED,
+                [(axum::http::header::WWW_AUTHENTICATE, "Bearer")],
+                "a metrics token is required (Authorization: Bearer TOKEN)\n",
+            )
+                .into_response();
+        }
+    }
+    next.run(request).await
 }
 
 async fn metrics_text(

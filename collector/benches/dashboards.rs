@@ -148,8 +148,9 @@ fn main() {
         let now = sobrio_collector::store::now_unix_ms();
         let mut cookies = Vec::new();
         for role in ["it", "hr", "admin"] {
+            let name = sobrio_collector::domain::UserName::parse(role).unwrap();
             store
-                .upsert_user(role, None, &[role.to_owned()])
+                .upsert_user(&name, None, &[role.parse().unwrap()])
                 .await
                 .unwrap();
             let secret = format!("bench-session-{role}");

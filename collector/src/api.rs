@@ -5,6 +5,7 @@
 //! without valid credentials, 403 for a role that may not see a route. The
 //! routes are described by `/api/v1/openapi.json`.
 
+use crate::domain::Role;
 use std::sync::Arc;
 
 use axum::Json;
@@ -82,13 +83,14 @@ impl FromRequestParts<Arc<Shared>> for Caller {
 }
 
 impl Caller {
-    fn require(&self, roles: &[&str]) -> Result<(), ApiError> {
+    fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
         if self.0.has_any(roles) {
             Ok(())
         } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
             Err(ApiError(
                 StatusCode::FORBIDDEN,
-                format!("this route needs the role {}", roles.join(" or ")),
+                format!("this route needs the role {}", names.join(" or ")),
             ))
         }
     }
@@ -132,7 +134,7 @@ async fn list_suggestions(
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    caller.require(&["it", "admin"])?;
+    caller.require(&[Role::It, Role::Admin])?;
     if let Some(kind) = &query.kind
         && crate::analysis::Kind::parse(kind).is_none()
     {
@@ -161,7 +163,7 @@ async fn decide(
     Path((id, action)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    caller.require(&["it", "admin"])?;
+    caller.require(&[Role::It, Role::Admin])?;
     let to = match action.as_str() {
         "accept" => "accepted",
         "done" => "done",
@@ -212,7 +214,7 @@ async fn decide(
 }
 
 async fn impact(State(shared): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
-    caller.require(&["it", "admin"])?;
+    caller.require(&[Role::It, Role::Admin])?;
     let impact = shared.impact().await.map_err(internal)?;
     Ok(Json(&*impact).into_response())
 }
@@ -225,7 +227,7 @@ async fn indicators(
     caller: Caller,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    caller.require(&["hr"])?;
+    caller.require(&[Role::Hr])?;
     if let Some(other) = query.keys().find(|k| k.as_str() != "week") {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -267,7 +269,7 @@ async fn devices(
     caller: Caller,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    caller.require(&["it", "admin"])?;
+    caller.require(&[Role::It, Role::Admin])?;
     let page: i64 = match query.get("page") {
         None => 1,
         Some(page) => page
@@ -300,7 +302,7 @@ async fn device(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require(&["it", "admin"])?;
+    caller.require(&[Role::It, Role::Admin])?;
     let (summary, inventories) = shared
         .store
         .device_detail(&id)

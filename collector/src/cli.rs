@@ -132,11 +132,16 @@ pub enum SuggestionsCommand {
 pub enum UserCommand {
     /// Create a user (or add roles to one); asks for a password, or reads
     /// one line from stdin with --password-stdin.
+    ///
+    /// A new password for an existing user ends their sessions and revokes
+    /// their API tokens; a disabled user given a new password is enabled
+    /// again.
     Add {
-        name: String,
+        /// 1 to 64 letters, digits, . _ - @.
+        name: crate::domain::UserName,
         /// admin, it or hr (repeat for several).
-        #[arg(long, required = true, value_parser = ["admin", "it", "hr"])]
-        role: Vec<String>,
+        #[arg(long, required = true)]
+        role: Vec<crate::domain::Role>,
         #[arg(long)]
         password_stdin: bool,
     },
@@ -149,6 +154,14 @@ pub enum UserCommand {
 pub enum UserTokenCommand {
     /// Create an API token for a user; prints only the token.
     Create { name: String },
+    /// A user's API tokens: id, created, revoked.
+    List {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one API token of a user, by the id `list` shows.
+    Revoke { name: String, id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -830,15 +843,6 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             role,
             password_stdin,
         } => {
-            let name = name.trim();
-            if name.is_empty()
-                || name.len() > 64
-                || !name
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || "._-@".contains(c))
-            {
-                bail!("invalid user name {name:?}: 1 to 64 letters, digits, . _ - @");
-            }
             let password = if password_stdin {
                 let mut line = String::new();
                 std::io::stdin().read_line(&mut line)?;
@@ -854,11 +858,26 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
                 bail!("the password must have at least 12 characters");
             }
             let hash = hash_password(&password)?;
-            store.upsert_user(name, Some(&hash), &role).await?;
+            let outcome = store.upsert_user(&name, Some(&hash), &role).await?;
             store
-                .audit(&cli_actor(), "user.add", name, &role.join(","))
+                .audit(
+                    &cli_actor(),
+                    "user.add",
+                    name.as_str(),
+                    &crate::web::admin::user_add_detail(&role, outcome),
+                )
                 .await?;
-            eprintln!("user {name} has the roles {}", role.join(", "));
+            let roles: Vec<&str> = role.iter().map(|r| r.as_str()).collect();
+            eprintln!("user {name} has the roles {}", roles.join(", "));
+            if outcome.re_enabled {
+                eprintln!("user {name} was disabled: enabled again with the new password");
+            }
+            if !outcome.created {
+                eprintln!(
+                    "password changed: {} sessions ended, {} API tokens revoked (create new ones with `sobrio-collector user token create {name}`)",
+                    outcome.sessions_ended, outcome.tokens_revoked
+                );
+            }
             Ok(())
         }
         UserCommand::Token(UserTokenCommand::Create { name }) => {
@@ -871,6 +890,42 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
                 .audit(&cli_actor(), "user.token.create", &name, "")
                 .await?;
             println!("{token}");
+            Ok(())
+        }
+        UserCommand::Token(UserTokenCommand::List { name, json }) => {
+            let tokens = store.api_tokens(&name).await?;
+            if json {
+                let list: Vec<serde_json::Value> = tokens
+                    .iter()
+                    .map(|(id, created, revoked)| {
+                        serde_json::json!({"id": id, "created_unix_ms": created, "revoked_unix_ms": revoked})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else if tokens.is_empty() {
+                eprintln!("user {name:?} has no API token");
+            } else {
+                println!("{:<18} {:<18} REVOKED", "ID", "CREATED");
+                for (id, created, revoked) in &tokens {
+                    println!(
+                        "{id:<18} {:<18} {}",
+                        crate::web::when(*created),
+                        revoked.map_or_else(|| "-".to_owned(), crate::web::when)
+                    );
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Token(UserTokenCommand::Revoke { name, id }) => {
+            if !store.revoke_api_token(&name, &id).await? {
+                bail!(
+                    "user {name:?} has no live API token {id:?}: `sobrio-collector user token list {name}` shows them"
+                );
+            }
+            store
+                .audit(&cli_actor(), "user.token.revoke", &name, &id)
+                .await?;
+            eprintln!("API token {id} of {name} revoked");
             Ok(())
         }
     }

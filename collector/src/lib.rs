@@ -30,6 +30,7 @@ pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod domain;
 pub mod enrollment;
 pub mod export;
 pub mod indicators;

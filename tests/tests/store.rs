@@ -2,6 +2,7 @@
 //! SQLite (a fresh file) and on PostgreSQL (a fresh schema in the database
 //! `TEST_DATABASE_URL` names).
 
+use sobrio_collector::domain::{Role, UserName};
 use sobrio_collector::store::{
     AssetRow, Charged, DeviceReports, DeviceSort, IncomingReport, InventoryRow, NewDevice,
     NewToken, PersonDayRow, Retention, StorageRow, Store, TokenRefusal, UsageHourRow,
@@ -838,14 +839,12 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
 }
 
 async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
-    store
-        .upsert_user(
-            "ines",
-            Some("$argon2id$hash"),
-            &["it".into(), "admin".into()],
-        )
+    let ines = UserName::parse("ines").unwrap();
+    let created = store
+        .upsert_user(&ines, Some("$argon2id$hash"), &[Role::It, Role::Admin])
         .await
         .unwrap();
+    assert!(created.created);
     assert_eq!(
         store.password_hash("ines").await.unwrap().as_deref(),
         Some("$argon2id$hash")
@@ -860,7 +859,7 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
     assert_eq!(session.principal.name, "ines");
     let mut roles = session.principal.roles.clone();
     roles.sort();
-    assert_eq!(roles, ["admin", "it"]);
+    assert_eq!(roles, [Role::Admin, Role::It]);
     assert_eq!(session.csrf_token, "csrf-1");
     // Unknown and expired sessions are nobody's.
     assert!(store.session("secret-2", t).await.unwrap().is_none());
@@ -905,6 +904,99 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].api_tokens, 1);
     assert!(users[0].disabled_unix_ms.is_some());
+
+    // Adding the disabled user again without a password leaves it disabled;
+    // with a new password it is enabled again, and what the old password
+    // opened stays closed.
+    let again = store.upsert_user(&ines, None, &[Role::Hr]).await.unwrap();
+    assert!(again.still_disabled && !again.re_enabled);
+    assert_eq!(store.password_hash("ines").await.unwrap(), None);
+    let again = store
+        .upsert_user(&ines, Some("$argon2id$new"), &[])
+        .await
+        .unwrap();
+    assert!(again.re_enabled);
+    assert_eq!(again.tokens_revoked, 1);
+    assert!(
+        store
+            .principal_for_token("api-token")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store.password_hash("ines").await.unwrap().as_deref(),
+        Some("$argon2id$new")
+    );
+
+    // A password reset ends the sessions and API tokens the old one opened.
+    store
+        .open_session("secret-4", "ines", "csrf-4", t, t + HOUR)
+        .await
+        .unwrap();
+    store.add_api_token("ines", "token-a").await.unwrap();
+    store.add_api_token("ines", "token-b").await.unwrap();
+    let reset = store
+        .upsert_user(&ines, Some("$argon2id$newer"), &[])
+        .await
+        .unwrap();
+    assert_eq!((reset.sessions_ended, reset.tokens_revoked), (1, 2));
+    assert!(store.session("secret-4", t).await.unwrap().is_none());
+    assert!(
+        store
+            .principal_for_token("token-a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Single tokens are listed by an id and revoked alone.
+    store.add_api_token("ines", "token-c").await.unwrap();
+    store.add_api_token("ines", "token-d").await.unwrap();
+    let listed = store.api_tokens("ines").await.unwrap();
+    let live: Vec<&String> = listed
+        .iter()
+        .filter(|(_, _, revoked)| revoked.is_none())
+        .map(|(id, _, _)| id)
+        .collect();
+    assert_eq!(live.len(), 2);
+    assert!(
+        listed
+            .iter()
+            .all(|(id, _, _)| id.len() == 16 && !id.contains("token"))
+    );
+    let c_id = listed
+        .iter()
+        .find(|(id, _, _)| {
+            let digest = sobrio_collector::enrollment::sha256("token-c");
+            *id == digest[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        })
+        .unwrap()
+        .0
+        .clone();
+    assert!(store.revoke_api_token("ines", &c_id).await.unwrap());
+    assert!(
+        !store.revoke_api_token("ines", &c_id).await.unwrap(),
+        "already revoked"
+    );
+    assert!(!store.revoke_api_token("someone", &c_id).await.unwrap());
+    assert!(
+        store
+            .principal_for_token("token-c")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .principal_for_token("token-d")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 fn inventory(hostname: &str, chassis: &str, model: &str, since: &str) -> InventoryRow {

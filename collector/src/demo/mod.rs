@@ -479,15 +479,13 @@ async fn try_start_local_agent(
 /// every run: (name, role, password).
 async fn demo_accounts(store: &Store) -> anyhow::Result<Vec<(String, String, String)>> {
     let mut accounts = Vec::new();
-    for role in ["admin", "it", "hr"] {
-        let name = format!("demo-{role}");
+    for role in crate::domain::Role::ALL {
+        let name = crate::domain::UserName::parse(&format!("demo-{role}"))?;
         let secret = crate::enrollment::random_secret();
         let password = format!("{role}-{}", &secret[..16]);
         let hash = crate::cli::hash_password(&password)?;
-        store
-            .upsert_user(&name, Some(&hash), &[role.to_owned()])
-            .await?;
-        accounts.push((name, role.to_owned(), password));
+        store.upsert_user(&name, Some(&hash), &[role]).await?;
+        accounts.push((name.to_string(), role.to_string(), password));
     }
     Ok(accounts)
 }

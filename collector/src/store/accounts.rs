@@ -4,21 +4,43 @@
 use sqlx::Row;
 
 use super::{Store, StoreError};
-
-/// Roles, as the contract names them.
-pub const ROLES: [&str; 3] = ["admin", "it", "hr"];
+use crate::domain::{Role, UserName};
 
 /// A signed-in or token-bearing user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub name: String,
-    pub roles: Vec<String>,
+    pub roles: Vec<Role>,
 }
 
 impl Principal {
-    pub fn has_any(&self, roles: &[&str]) -> bool {
-        self.roles.iter().any(|r| roles.contains(&r.as_str()))
+    pub fn has_any(&self, roles: &[Role]) -> bool {
+        self.roles.iter().any(|r| roles.contains(r))
     }
+}
+
+/// What [`Store::upsert_user`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UserUpsert {
+    pub created: bool,
+    /// A disabled user given a new password is enabled again.
+    pub re_enabled: bool,
+    /// A disabled user given no new password stays disabled.
+    pub still_disabled: bool,
+    /// Sessions the old password had opened, now ended.
+    pub sessions_ended: u64,
+    /// API tokens issued before the new password, now revoked.
+    pub tokens_revoked: u64,
+}
+
+/// The id an API token is listed and revoked by.
+fn token_id(digest: &[u8]) -> String {
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Roles as stored (the schema's CHECK admits only these).
+pub(super) fn roles_of(names: impl IntoIterator<Item = String>) -> Vec<Role> {
+    names.into_iter().filter_map(|r| r.parse().ok()).collect()
 }
 
 fn sha256(text: &str) -> Vec<u8> {
@@ -29,39 +51,149 @@ fn sha256(text: &str) -> Vec<u8> {
 
 impl Store {
     /// Creates or updates a user: password hash (if given) and roles
-    /// (added to those the user has).
+    /// (added to those the user has). A new password ends what the old one
+    /// opened: the user's sessions and API tokens. A disabled user is
+    /// enabled again only with a new password.
     ///
     /// # Errors
     /// On a database error.
     pub async fn upsert_user(
         &self,
-        name: &str,
+        name: &UserName,
         password_argon2: Option<&str>,
-        roles: &[String],
-    ) -> Result<(), StoreError> {
+        roles: &[Role],
+    ) -> Result<UserUpsert, StoreError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO users (name, password_argon2, created_unix_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (name) DO UPDATE SET
-                password_argon2 = COALESCE(excluded.password_argon2, users.password_argon2)",
-        )
-        .bind(name.to_owned())
-        .bind(password_argon2.map(str::to_owned))
-        .bind(super::now_unix_ms())
-        .execute(&mut *tx)
-        .await?;
+        let name = name.as_str().to_owned();
+        let now = super::now_unix_ms();
+        let existing: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT disabled_unix_ms FROM users WHERE name = $1")
+                .bind(name.clone())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let mut outcome = UserUpsert {
+            created: existing.is_none(),
+            ..UserUpsert::default()
+        };
+        match existing {
+            None => {
+                sqlx::query(
+                    "INSERT INTO users (name, password_argon2, created_unix_ms) VALUES ($1, $2, $3)",
+                )
+                .bind(name.clone())
+                .bind(password_argon2.map(str::to_owned))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Some(disabled) => {
+                if let Some(hash) = password_argon2 {
+                    sqlx::query(
+                        "UPDATE users SET password_argon2 = $1, disabled_unix_ms = NULL WHERE name = $2",
+                    )
+                    .bind(hash.to_owned())
+                    .bind(name.clone())
+                    .execute(&mut *tx)
+                    .await?;
+                    outcome.re_enabled = disabled.is_some();
+                    outcome.sessions_ended = sqlx::query("DELETE FROM sessions WHERE name = $1")
+                        .bind(name.clone())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    outcome.tokens_revoked = sqlx::query(
+                        "UPDATE api_tokens SET revoked_unix_ms = $1
+                         WHERE name = $2 AND revoked_unix_ms IS NULL",
+                    )
+                    .bind(now)
+                    .bind(name.clone())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                } else if disabled.is_some() {
+                    outcome.still_disabled = true;
+                }
+            }
+        }
         for role in roles {
             sqlx::query(
                 "INSERT INTO user_roles (name, role) VALUES ($1, $2) ON CONFLICT (name, role) DO NOTHING",
             )
-            .bind(name.to_owned())
-            .bind(role.clone())
+            .bind(name.clone())
+            .bind(role.as_str().to_owned())
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(outcome)
+    }
+
+    /// A user's API tokens, newest first: (id, created, revoked). The id
+    /// is the first 16 hex digits of the token's digest: it names the
+    /// token and tells nothing of it.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn api_tokens(
+        &self,
+        name: &str,
+    ) -> Result<Vec<(String, i64, Option<i64>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT token_sha256, created_unix_ms, revoked_unix_ms FROM api_tokens
+             WHERE name = $1 ORDER BY created_unix_ms DESC",
+        )
+        .bind(name.to_owned())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let digest: Vec<u8> = row.get(0);
+                (token_id(&digest), row.get(1), row.get(2))
+            })
+            .collect())
+    }
+
+    /// Revokes the live API token of `name` whose id is `id`; `false` when
+    /// there is none.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn revoke_api_token(&self, name: &str, id: &str) -> Result<bool, StoreError> {
+        let live = self.api_tokens(name).await?;
+        let Some(digest_prefix) = live
+            .iter()
+            .find(|(token, _, revoked)| token == id && revoked.is_none())
+            .map(|(token, _, _)| token.clone())
+        else {
+            return Ok(false);
+        };
+        let _writer = self.writer().await;
+        let mut tx = self.begin_write().await?;
+        let rows = sqlx::query(
+            "SELECT token_sha256 FROM api_tokens WHERE name = $1 AND revoked_unix_ms IS NULL",
+        )
+        .bind(name.to_owned())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut done = false;
+        for row in rows {
+            let digest: Vec<u8> = row.get(0);
+            if token_id(&digest) == digest_prefix {
+                done = sqlx::query(
+                    "UPDATE api_tokens SET revoked_unix_ms = $1 WHERE token_sha256 = $2",
+                )
+                .bind(super::now_unix_ms())
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                    > 0;
+            }
+        }
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Whether the user exists.
@@ -115,10 +247,10 @@ impl Store {
         };
         Ok(Some(Principal {
             name: first.get(0),
-            roles: rows
-                .iter()
-                .filter_map(|row| row.get::<Option<String>, _>(1))
-                .collect(),
+            roles: roles_of(
+                rows.iter()
+                    .filter_map(|row| row.get::<Option<String>, _>(1)),
+            ),
         }))
     }
 }

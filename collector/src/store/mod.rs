@@ -24,7 +24,7 @@ mod pseudonyms;
 mod sessions;
 mod sql;
 
-pub use accounts::{Principal, ROLES};
+pub use accounts::{Principal, UserUpsert};
 pub use admin::{EnrollmentTokenRow, UserRow};
 pub use analysis::{
     Decision, DecisionError, RecomputeOutcome, StoredSuggestion, SuggestionSnapshot,

@@ -99,10 +99,10 @@ impl Store {
         Ok(Some(BrowserSession {
             principal: Principal {
                 name: first.get(0),
-                roles: rows
-                    .iter()
-                    .filter_map(|row| row.get::<Option<String>, _>(4))
-                    .collect(),
+                roles: super::accounts::roles_of(
+                    rows.iter()
+                        .filter_map(|row| row.get::<Option<String>, _>(4)),
+                ),
             },
             csrf_token: first.get(1),
             created_unix_ms: first.get(2),

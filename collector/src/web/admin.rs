@@ -6,6 +6,7 @@
 //! configuration file, which is reviewed and versioned like any other
 //! deployment file: the page shows what is in force and where to change it.
 
+use crate::domain::Role;
 use std::sync::Arc;
 
 use askama::Template;
@@ -17,8 +18,9 @@ use serde::Deserialize;
 
 use super::table::{Cell, Table};
 use super::{Ctx, NONE, PageError, Visitor, csv, render, url_encode, when};
+use crate::domain::UserName;
 use crate::server::Shared;
-use crate::store::{ROLES, now_unix_ms};
+use crate::store::now_unix_ms;
 
 /// Audit entries shown on the page; the CSV holds more.
 const AUDIT_SHOWN: i64 = 100;
@@ -43,6 +45,9 @@ struct AdminPage {
     users: Table,
     /// Enabled users other than the viewer: their disable buttons.
     disable: Vec<String>,
+    /// Live API tokens of enabled users: (user, id, created), each with
+    /// its revoke button.
+    api_tokens: Vec<(String, String, String)>,
     roles: Vec<(&'static str, String)>,
     policy: Vec<(String, String)>,
     retention: Vec<(String, String)>,
@@ -165,9 +170,23 @@ async fn admin_page(
         .map(|s| s.principal.name.clone())
         .unwrap_or_default();
     let mut disable = Vec::new();
+    let mut api_tokens = Vec::new();
     for u in &user_rows {
         if u.disabled_unix_ms.is_none() && u.name != me {
             disable.push(u.name.clone());
+        }
+        if u.disabled_unix_ms.is_none() && u.api_tokens > 0 {
+            let tokens = shared
+                .store
+                .api_tokens(&u.name)
+                .await
+                .map_err(|e| PageError::internal(&ctx, e))?;
+            api_tokens.extend(
+                tokens
+                    .into_iter()
+                    .filter(|(_, _, revoked)| revoked.is_none())
+                    .map(|(id, created, _)| (u.name.clone(), id, when(created))),
+            );
         }
         users.rows.push(vec![
             Cell::text(u.name.clone()),
@@ -256,9 +275,10 @@ async fn admin_page(
         departments,
         users,
         disable,
-        roles: ROLES
+        api_tokens,
+        roles: Role::ALL
             .iter()
-            .map(|r| (*r, tr.t(&format!("role.{r}")).to_owned()))
+            .map(|r| (r.as_str(), tr.t(&format!("role.{r}")).to_owned()))
             .collect(),
         policy: policy_rows,
         retention: retention_rows,
@@ -356,7 +376,7 @@ pub async fn page(
     visitor: Visitor,
     Query(query): Query<AdminQuery>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["admin"], "admin")?;
+    let ctx = visitor.require(&[Role::Admin], "admin")?;
     if let Some(name) = query.csv.as_deref() {
         if name == "audit" {
             let audit = audit_table(&shared, &ctx, AUDIT_CSV).await?;
@@ -403,7 +423,7 @@ pub async fn create_token(
     visitor: Visitor,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["admin"], "admin")?;
+    let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
     let department = form.department.trim();
     if department.is_empty() || department.len() > 200 {
@@ -471,7 +491,7 @@ pub async fn revoke_token(
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["admin"], "admin")?;
+    let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
     if !shared
         .store
@@ -520,25 +540,26 @@ pub async fn add_user(
     visitor: Visitor,
     Form(form): Form<UserForm>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["admin"], "admin")?;
+    let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
-    let name = form.name.trim();
-    if name.is_empty()
-        || name.len() > 128
-        || !name
-            .chars()
-            .all(|c| c.is_alphanumeric() || "._@-".contains(c))
-    {
-        return Err(refused(&ctx, ctx.tr.f("admin.bad_name", &[("name", name)])));
-    }
+    let Ok(name) = UserName::parse(&form.name) else {
+        return Err(refused(
+            &ctx,
+            ctx.tr.f("admin.bad_name", &[("name", form.name.trim())]),
+        ));
+    };
     if form.password.chars().count() < 12 || form.password.len() > 1024 {
         return Err(refused(&ctx, ctx.t("admin.short_password").to_owned()));
     }
-    let roles: Vec<String> = [("admin", &form.admin), ("it", &form.it), ("hr", &form.hr)]
-        .iter()
-        .filter(|(_, checked)| checked.is_some())
-        .map(|(role, _)| (*role).to_owned())
-        .collect();
+    let roles: Vec<Role> = [
+        (Role::Admin, &form.admin),
+        (Role::It, &form.it),
+        (Role::Hr, &form.hr),
+    ]
+    .iter()
+    .filter(|(_, checked)| checked.is_some())
+    .map(|(role, _)| *role)
+    .collect();
     if roles.is_empty() {
         return Err(refused(&ctx, ctx.t("admin.role_needed").to_owned()));
     }
@@ -547,14 +568,44 @@ pub async fn add_user(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
         .map_err(|e| PageError::internal(&ctx, e))?;
-    shared
+    let outcome = shared
         .store
-        .upsert_user(name, Some(&hash), &roles)
+        .upsert_user(&name, Some(&hash), &roles)
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     shared
         .store
-        .audit(&visitor.actor(), "user.add", name, &roles.join(","))
+        .audit(
+            &visitor.actor(),
+            "user.add",
+            name.as_str(),
+            &user_add_detail(&roles, outcome),
+        )
+        .await
+        .map_err(|e| PageError::internal(&ctx, e))?;
+    Ok(Redirect::to("/admin").into_response())
+}
+
+/// `POST /admin/users/{name}/tokens/{id}/revoke`: one API token stops.
+pub async fn revoke_api_token(
+    State(shared): State<Arc<Shared>>,
+    visitor: Visitor,
+    Path((name, id)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> Result<Response, PageError> {
+    let ctx = visitor.require(&[Role::Admin], "admin")?;
+    visitor.check_csrf(&ctx, &form.csrf)?;
+    if !shared
+        .store
+        .revoke_api_token(&name, &id)
+        .await
+        .map_err(|e| PageError::internal(&ctx, e))?
+    {
+        return Err(PageError::not_found(ctx.clone(), format!("{name} {id}")));
+    }
+    shared
+        .store
+        .audit(&visitor.actor(), "user.token.revoke", &name, &id)
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     Ok(Redirect::to("/admin").into_response())
@@ -567,7 +618,7 @@ pub async fn disable_user(
     Path(name): Path<String>,
     Form(form): Form<CsrfOnly>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["admin"], "admin")?;
+    let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
     if visitor
         .session
@@ -590,4 +641,23 @@ pub async fn disable_user(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     Ok(Redirect::to("/admin").into_response())
+}
+
+/// The audit detail of an account added or updated: its roles, and what a
+/// new password ended.
+pub fn user_add_detail(roles: &[Role], outcome: crate::store::UserUpsert) -> String {
+    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+    let mut detail = roles.join(",");
+    if outcome.re_enabled {
+        detail.push_str("; enabled again");
+    }
+    if !outcome.created {
+        use std::fmt::Write;
+        let _ = write!(
+            detail,
+            "; password changed: {} sessions ended, {} API tokens revoked",
+            outcome.sessions_ended, outcome.tokens_revoked
+        );
+    }
+    detail
 }

@@ -2,6 +2,7 @@
 //! paginated, by department) and one device's inventory history, health,
 //! use and storage. No digital load is ever read here.
 
+use crate::domain::Role;
 use std::sync::Arc;
 
 use askama::Template;
@@ -131,7 +132,7 @@ pub async fn list(
     visitor: Visitor,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["it", "admin"], "devices")?;
+    let ctx = visitor.require(&[Role::It, Role::Admin], "devices")?;
     let refuse = |message: String| {
         PageError::refused(
             ctx.clone(),
@@ -282,7 +283,7 @@ pub async fn detail(
     Path(id): Path<String>,
     Query(query): Query<DetailQuery>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["it", "admin"], "devices")?;
+    let ctx = visitor.require(&[Role::It, Role::Admin], "devices")?;
     let tr = ctx.tr;
     let Some((summary, inventories)) = shared
         .store

@@ -3,6 +3,7 @@
 //! k people only, suppressed cells explained, never a person — with the
 //! organisation's weekly trends and the definition of every indicator.
 
+use crate::domain::Role;
 use std::sync::Arc;
 
 use askama::Template;
@@ -304,7 +305,7 @@ pub async fn page(
     visitor: Visitor,
     Query(query): Query<LoadQuery>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["hr"], "digital-load")?;
+    let ctx = visitor.require(&[Role::Hr], "digital-load")?;
     let tr = ctx.tr;
     let settings = &shared.config.indicators;
     let tz = crate::analysis::time_zone(&shared.config.analysis);

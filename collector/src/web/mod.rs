@@ -24,6 +24,7 @@ pub mod session;
 pub mod suggestions;
 pub mod table;
 
+use crate::domain::Role;
 use std::sync::Arc;
 
 use askama::Template;
@@ -67,6 +68,10 @@ pub fn routes() -> axum::Router<Arc<Shared>> {
         .route("/admin/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/admin/users", post(admin::add_user))
         .route("/admin/users/{name}/disable", post(admin::disable_user))
+        .route(
+            "/admin/users/{name}/tokens/{id}/revoke",
+            post(admin::revoke_api_token),
+        )
         .route("/static/sobrio.css", get(stylesheet))
 }
 
@@ -106,9 +111,10 @@ impl Ctx {
         self.tr.lang.tag()
     }
 
-    /// Whether the user holds one of `roles`.
+    /// Whether the user holds one of `roles` (by name, for templates).
     pub fn can(&self, roles: &[&str]) -> bool {
-        self.user.as_ref().is_some_and(|u| u.has_any(roles))
+        let roles: Vec<Role> = roles.iter().filter_map(|r| r.parse().ok()).collect();
+        self.user.as_ref().is_some_and(|u| u.has_any(&roles))
     }
 
     /// `aria-current` for a navigation entry.

@@ -2,6 +2,7 @@
 //! ages, the renewals of the next four quarters, reclaimable storage, the
 //! embodied kgCO2e and what was avoided so far.
 
+use crate::domain::Role;
 use std::sync::Arc;
 
 use askama::Template;
@@ -231,12 +232,12 @@ pub async fn page(
 ) -> Result<Response, PageError> {
     // HR has no overview of devices: its landing page is the digital load.
     if let Some(session) = &visitor.session
-        && !session.principal.has_any(&["it", "admin"])
-        && session.principal.has_any(&["hr"])
+        && !session.principal.has_any(&[Role::It, Role::Admin])
+        && session.principal.has_any(&[Role::Hr])
     {
         return Ok(Redirect::to("/digital-load").into_response());
     }
-    let ctx = visitor.require(&["it", "admin"], "overview")?;
+    let ctx = visitor.require(&[Role::It, Role::Admin], "overview")?;
     let impact = shared
         .impact()
         .await

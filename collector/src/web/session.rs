@@ -246,7 +246,11 @@ impl Visitor {
     ///
     /// # Errors
     /// [`PageError::SignIn`] or [`PageError::Forbidden`].
-    pub fn require(&self, roles: &[&str], section: &'static str) -> Result<Ctx, PageError> {
+    pub fn require(
+        &self,
+        roles: &[crate::domain::Role],
+        section: &'static str,
+    ) -> Result<Ctx, PageError> {
         let ctx = self.ctx(section);
         match &self.session {
             // A form sent after the session ended cannot be replayed: back

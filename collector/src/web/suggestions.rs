@@ -3,6 +3,7 @@
 //! avoided; accept, dismiss with a reason, mark done; the needs IT records
 //! for departments; CSV export.
 
+use crate::domain::Role;
 use std::sync::Arc;
 
 use askama::Template;
@@ -98,7 +99,7 @@ pub async fn page(
     visitor: Visitor,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["it", "admin"], "suggestions")?;
+    let ctx = visitor.require(&[Role::It, Role::Admin], "suggestions")?;
     let tr = ctx.tr;
     let kind = check(&ctx, &KINDS, query.kind.as_deref(), "kind")?;
     // The work list by default: what is open.
@@ -357,7 +358,7 @@ pub async fn decide(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["it", "admin"], "suggestions")?;
+    let ctx = visitor.require(&[Role::It, Role::Admin], "suggestions")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
     let back = back_to(&form.back);
     let refuse =
@@ -457,7 +458,7 @@ pub async fn add_request(
     visitor: Visitor,
     Form(form): Form<RequestForm>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["it", "admin"], "suggestions")?;
+    let ctx = visitor.require(&[Role::It, Role::Admin], "suggestions")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
     let back = back_to(&form.back);
     let refuse = |message: String| {
@@ -510,7 +511,7 @@ pub async fn close_request(
     Path(id): Path<i64>,
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, PageError> {
-    let ctx = visitor.require(&["it", "admin"], "suggestions")?;
+    let ctx = visitor.require(&[Role::It, Role::Admin], "suggestions")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
     if !shared
         .store

@@ -181,17 +181,6 @@ fn row<'a>(
             serial.len()
         ));
     }
-    let text = |name: &str, max: usize| -> Result<Option<String>, String> {
-        match field(name) {
-            Some(v) if v.chars().count() > max => {
-                Err(format!("{name} is longer than {max} characters"))
-            }
-            Some(v) if v.chars().any(char::is_control) => {
-                Err(format!("{name} holds control characters"))
-            }
-            v => Ok(v.map(str::to_owned)),
-        }
-    };
     let category = match field("category") {
         None => None,
         Some(c) => {
@@ -240,13 +229,19 @@ fn row<'a>(
             Some(price)
         }
     };
+    let hostname = field("hostname")
+        .map(|v| crate::domain::HostName::parse(v).map_err(|e| e.to_string()))
+        .transpose()?;
+    let department = field("department")
+        .map(|v| crate::domain::DepartmentName::parse(v).map_err(|e| e.to_string()))
+        .transpose()?;
     Ok(AssetRow {
         serial: serial.to_owned(),
-        hostname: text("hostname", 253)?,
+        hostname: hostname.map(|h| h.as_str().to_owned()),
         category,
         purchase_date,
         price_eur,
-        department: text("department", 128)?,
+        department: department.map(crate::domain::DepartmentName::into_string),
         warranty_end: date("warranty_end")?,
     })
 }

@@ -169,7 +169,7 @@ pub enum RequestCommand {
     /// Record a need; prints its id.
     Add {
         #[arg(long)]
-        department: String,
+        department: crate::domain::DepartmentName,
         /// laptop, desktop, tablet or thin_client.
         #[arg(long)]
         category: String,
@@ -280,9 +280,9 @@ pub struct DemoArgs {
 pub enum TokenCommand {
     /// Create an enrollment token; prints only the token.
     Create {
-        /// Department the enrolled devices belong to.
+        /// Department the enrolled devices belong to (1 to 128 characters).
         #[arg(long)]
-        department: String,
+        department: crate::domain::DepartmentName,
         /// How long the token stays valid (e.g. 30d, 12h).
         #[arg(long, default_value = "30d", value_parser = humantime::parse_duration)]
         expires: Duration,
@@ -382,14 +382,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             expires,
             max_uses,
         }) => {
-            let department = department.trim();
-            if department.is_empty() || department.len() > 128 {
-                bail!("invalid department {department:?}: expected 1 to 128 characters");
-            }
             let store = open_store(&cli.store).await?;
             let token = crate::enrollment::create_token(
                 &store,
-                department,
+                department.as_str(),
                 expires,
                 max_uses.map(i64::from),
             )
@@ -768,9 +764,6 @@ async fn requests(store_args: &StoreArgs, command: RequestCommand) -> anyhow::Re
                     "unknown category {category:?}: expected laptop, desktop, tablet or thin_client"
                 );
             }
-            if department.trim().is_empty() {
-                bail!("a request needs a department");
-            }
             if !(1..=1000).contains(&quantity) {
                 bail!("quantity {quantity}: expected 1 to 1000");
             }
@@ -778,7 +771,7 @@ async fn requests(store_args: &StoreArgs, command: RequestCommand) -> anyhow::Re
                 .add_request(
                     &crate::analysis::DeviceRequest {
                         id: 0,
-                        department: department.trim().to_owned(),
+                        department: department.into_string(),
                         category: category.to_ascii_lowercase(),
                         quantity,
                         min_memory_bytes: min_memory,

@@ -140,7 +140,8 @@ impl Enrollment for EnrollmentService {
         }
         let request = request.into_inner();
         check_text("token", &request.token, 128)?;
-        check_text("hostname", &request.hostname, 253)?;
+        crate::domain::HostName::parse(&request.hostname)
+            .map_err(|error| Status::invalid_argument(error.to_string()))?;
         check_text("agent_version", &request.agent_version, 64)?;
         if request.csr_pem.len() > MAX_CSR_BYTES {
             return Err(Status::invalid_argument("csr_pem is larger than 16 KiB"));

@@ -37,8 +37,6 @@ const TIB: i64 = 1 << 40;
 const PIB: i64 = 1 << 50;
 /// Longest free-text field (models, versions, names).
 const MAX_TEXT_BYTES: usize = 256;
-/// Longest host name (DNS).
-const MAX_HOSTNAME_BYTES: usize = 253;
 
 /// An integer within `min..=max`.
 fn bounded(field: &str, value: i64, min: i64, max: i64, what: &str) -> Checked {
@@ -167,14 +165,12 @@ pub fn validate_report(report: &Report, now_unix_ms: i64) -> Checked {
 }
 
 fn validate_inventory(inventory: &Inventory, collected: i64) -> Checked {
-    if inventory.hostname.is_empty() {
-        return Err(invalid("inventory.hostname", "must not be empty"));
+    if let Err(error) = crate::domain::HostName::parse(&inventory.hostname) {
+        return Err(invalid(
+            "inventory.hostname",
+            format!("expected {}", error.rule),
+        ));
     }
-    text(
-        "inventory.hostname",
-        &inventory.hostname,
-        MAX_HOSTNAME_BYTES,
-    )?;
     for (field, value) in [
         ("inventory.vendor", &inventory.vendor),
         ("inventory.model", &inventory.model),

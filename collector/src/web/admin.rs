@@ -425,10 +425,10 @@ pub async fn create_token(
 ) -> Result<Response, PageError> {
     let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
-    let department = form.department.trim();
-    if department.is_empty() || department.len() > 200 {
+    let Ok(department) = crate::domain::DepartmentName::parse(&form.department) else {
         return Err(refused(&ctx, ctx.t("admin.department_needed").to_owned()));
-    }
+    };
+    let department = department.as_str();
     let number = |value: &str, field: &str, max: i64| -> Result<Option<i64>, PageError> {
         let value = value.trim();
         if value.is_empty() {

@@ -93,21 +93,6 @@ fn certificate_error(error: PkiError) -> Status {
     }
 }
 
-/// What enrollment refusals are counted against: the IPv4 address, or the
-/// /64 network of an IPv6 one.
-fn client_network(ip: std::net::IpAddr) -> String {
-    match ip {
-        std::net::IpAddr::V4(v4) => v4.to_string(),
-        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => {
-                let s = v6.segments();
-                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-    }
-}
-
 fn check_text(field: &str, value: &str, max: usize) -> Result<(), Status> {
     if value.is_empty() || value.len() > max || value.chars().any(char::is_control) {
         return Err(Status::invalid_argument(format!(
@@ -127,19 +112,36 @@ impl Enrollment for EnrollmentService {
             .extensions()
             .get::<crate::transport::PeerInfo>()
             .and_then(|peer| peer.remote_addr)
-            .map_or_else(|| "unknown".to_owned(), |addr| client_network(addr.ip()));
+            .map_or_else(
+                || "unknown".to_owned(),
+                |addr| crate::limiter::client_network(addr.ip()),
+            );
         let limiter = &self.shared.enrollment_limiter;
         let key = format!("address:{address}");
-        if let Some(wait) = limiter.blocked(&[(&key, REFUSALS_PER_ADDRESS)]) {
-            tracing::warn!(%address, "enrollment refused: too many refused attempts from this address");
+        let request = request.into_inner();
+        check_text("token", &request.token, 128)?;
+        // Past the limit, an address's unknown tokens are refused before any
+        // work (one indexed lookup); a real token still enrolls, so that
+        // guesses from one address behind a site's NAT never lock out the
+        // site's devices. Tokens are 256 random bits: the block slows
+        // scanning, it is not what keeps them secret.
+        if let Some(wait) = limiter.blocked(&[(&key, REFUSALS_PER_ADDRESS)])
+            && !self
+                .shared
+                .store
+                .enrollment_token_known(&sha256(&request.token))
+                .await
+                .map_err(|error| store_unavailable(&error))?
+        {
+            limiter.failed(&[&key]);
+            tracing::warn!(%address, "enrollment refused: unknown token, too many from this address");
             return Err(Status::resource_exhausted(format!(
-                "too many refused enrollments from {address}: try again in {} s with a valid token \
-                 (an administrator can create one with `sobrio-collector token create`)",
+                "unknown enrollment token, and too many from {address}: unknown tokens from it are \
+                 refused for {} s more; a valid token still enrolls (an administrator creates one \
+                 with `sobrio-collector token create`)",
                 wait.as_secs().max(1)
             )));
         }
-        let request = request.into_inner();
-        check_text("token", &request.token, 128)?;
         crate::domain::HostName::parse(&request.hostname)
             .map_err(|error| Status::invalid_argument(error.to_string()))?;
         check_text("agent_version", &request.agent_version, 64)?;
@@ -234,7 +236,7 @@ impl Enrollment for EnrollmentService {
 
 #[cfg(test)]
 mod tests {
-    use super::client_network;
+    use crate::limiter::client_network;
 
     #[test]
     fn refusals_count_per_ipv4_address_and_per_ipv6_network() {

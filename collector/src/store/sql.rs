@@ -274,6 +274,24 @@ impl Store {
         Ok(())
     }
 
+    /// Whether an enrollment token exists (expired, used up or revoked
+    /// included): one indexed lookup, for refusing guesses cheaply.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn enrollment_token_known(
+        &self,
+        token_sha256: &[u8; 32],
+    ) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query("SELECT 1 FROM enrollment_tokens WHERE token_sha256 = $1")
+                .bind(&token_sha256[..])
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
+    }
+
     /// Redeems a token and records the device, in one transaction: a refused
     /// token records nothing, and a failed insert uses no token.
     ///

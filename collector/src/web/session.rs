@@ -40,43 +40,93 @@ const SESSION_COOKIE: &str = "sobrio_session";
 const SIGNIN_COOKIE: &str = "sobrio_signin";
 const LANG_COOKIE: &str = "sobrio_lang";
 
-/// Failed sign-ins allowed per account, and per address, in [`WINDOW`].
-const PER_ACCOUNT: u32 = 5;
+/// Failed sign-ins of one account from one address (an IPv6 client's /64)
+/// that cost nothing; each further one doubles the wait (30 s, 1 min,
+/// 2 min…, at most [`WINDOW`]).
+const FREE_PER_PAIR: u32 = 3;
+const FIRST_DELAY: Duration = Duration::from_secs(30);
+/// Failed sign-ins allowed per address (any accounts) in [`WINDOW`].
 const PER_ADDRESS: u32 = 20;
+/// Failed sign-ins of one account from all addresses in [`WINDOW`] beyond
+/// which the account is closed — except to addresses it signed in from.
+const PER_ACCOUNT: u32 = 100;
 const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// An address an account signed in from stays its own this long.
+const KNOWN_FOR: Duration = Duration::from_secs(30 * 86_400);
 
-/// Counts failed sign-ins per account and per client address.
+/// Throttles sign-ins without handing guessers a switch: guesses slow down
+/// the guesser's own address on the account they try (growing delays),
+/// an address guessing many accounts is stopped, and an account guessed
+/// from everywhere closes — but never to the addresses its owner signed in
+/// from, so that someone else's guesses cannot lock the owner out.
 #[derive(Debug)]
-pub struct LoginLimiter(FailureLimiter);
+pub struct LoginLimiter {
+    pairs: crate::limiter::Backoff,
+    counts: FailureLimiter,
+    known: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
 
 impl Default for LoginLimiter {
     fn default() -> Self {
-        Self(FailureLimiter::new(WINDOW))
+        Self {
+            pairs: crate::limiter::Backoff::new(FREE_PER_PAIR, FIRST_DELAY, WINDOW, WINDOW),
+            counts: FailureLimiter::new(WINDOW),
+            known: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
     }
 }
 
-fn account_key(account: &str) -> String {
-    format!("account:{}", account.to_lowercase())
+/// Keys of an attempt: (account, address, the pair).
+fn keys(account: &str, address: &str) -> (String, String, String) {
+    let account = account.to_lowercase();
+    let network = crate::limiter::network_of(address);
+    (
+        format!("account:{account}"),
+        format!("address:{network}"),
+        format!("{account}|{network}"),
+    )
 }
 
 impl LoginLimiter {
-    /// When sign-in is refused for this account or address: how long until
-    /// it is allowed again.
+    /// When sign-in is refused for this account from this address: how long
+    /// until it is allowed again.
     pub fn blocked(&self, account: &str, address: &str) -> Option<Duration> {
-        let (account, address) = (account_key(account), format!("address:{address}"));
-        self.0
-            .blocked(&[(&account, PER_ACCOUNT), (&address, PER_ADDRESS)])
+        let (account, address, pair) = keys(account, address);
+        let known = self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&pair)
+            .is_some_and(|at| at.elapsed() < KNOWN_FOR);
+        let mut limits = vec![(address.as_str(), PER_ADDRESS)];
+        if !known {
+            limits.push((account.as_str(), PER_ACCOUNT));
+        }
+        [self.pairs.blocked(&pair), self.counts.blocked(&limits)]
+            .into_iter()
+            .flatten()
+            .max()
     }
 
     /// Records a failed sign-in.
     pub fn failed(&self, account: &str, address: &str) {
-        self.0
-            .failed(&[&account_key(account), &format!("address:{address}")]);
+        let (account, address, pair) = keys(account, address);
+        self.pairs.failed(&pair);
+        self.counts.failed(&[&account, &address]);
     }
 
-    /// Forgets an account's failures after it signed in.
-    pub fn succeeded(&self, account: &str) {
-        self.0.forget(&account_key(account));
+    /// After a sign-in: the address is the account's own, and its delays
+    /// end.
+    pub fn succeeded(&self, account: &str, address: &str) {
+        let (_, _, pair) = keys(account, address);
+        self.pairs.forget(&pair);
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= 10_000 {
+            known.retain(|_, at| at.elapsed() < KNOWN_FOR);
+        }
+        if known.len() < 10_000 {
+            known.insert(pair, std::time::Instant::now());
+        }
     }
 }
 
@@ -455,7 +505,7 @@ pub async fn login(
             Some(ctx.t("login.error.credentials").to_owned()),
         ));
     }
-    shared.login_limiter.succeeded(&username);
+    shared.login_limiter.succeeded(&username, &visitor.address);
     let secret = crate::enrollment::random_secret();
     let now = now_unix_ms();
     shared
@@ -613,24 +663,47 @@ mod tests {
     }
 
     #[test]
-    fn failed_sign_ins_block_the_account_then_the_address() {
+    fn guesses_slow_the_guesser_and_never_lock_the_owner_out() {
         let limiter = LoginLimiter::default();
-        for _ in 0..PER_ACCOUNT {
-            assert!(limiter.blocked("Alice", "10.0.0.1").is_none());
-            limiter.failed("alice", "10.0.0.1");
+        // The owner signed in from their usual address once.
+        limiter.succeeded("alice", "10.0.0.1");
+        // Someone else guesses from another address: free at first, then
+        // growing delays for that address on that account.
+        for _ in 0..FREE_PER_PAIR {
+            assert!(limiter.blocked("Alice", "10.0.0.66").is_none());
+            limiter.failed("alice", "10.0.0.66");
         }
-        let wait = limiter
-            .blocked("ALICE", "10.0.0.9")
-            .expect("account blocked");
-        assert!(wait <= WINDOW && wait > WINDOW - Duration::from_secs(5));
-        assert!(limiter.blocked("bob", "10.0.0.9").is_none());
-        // Many accounts from one address: the address is blocked.
+        assert!(limiter.blocked("alice", "10.0.0.66").is_none());
+        limiter.failed("alice", "10.0.0.66");
+        assert!(
+            limiter.blocked("ALICE", "10.0.0.66").is_some(),
+            "the guesser waits"
+        );
+        assert!(
+            limiter.blocked("alice", "10.0.0.1").is_none(),
+            "the owner does not"
+        );
+        // Guesses from everywhere close the account, except to the owner's
+        // address.
+        for n in 0..PER_ACCOUNT {
+            limiter.failed("alice", &format!("192.0.2.{}", n % 250));
+        }
+        assert!(limiter.blocked("alice", "10.0.0.1").is_none());
+        assert!(limiter.blocked("alice", "10.0.0.7").is_some());
+        // An IPv6 guesser hopping within its /64 is one address.
+        for n in 0..=FREE_PER_PAIR {
+            limiter.failed("bob", &format!("2001:db8:1:2::{n:x}"));
+        }
+        assert!(limiter.blocked("bob", "2001:db8:1:2::ffff").is_some());
+        assert!(limiter.blocked("bob", "2001:db8:1:3::1").is_none());
+        // Many accounts from one address: the address is stopped.
         for n in 0..PER_ADDRESS {
             limiter.failed(&format!("user{n}"), "10.0.0.2");
         }
         assert!(limiter.blocked("carol", "10.0.0.2").is_some());
-        limiter.succeeded("alice");
-        assert!(limiter.blocked("alice", "10.0.0.1").is_none());
+        // A sign-in ends the delays of its address.
+        limiter.succeeded("alice", "10.0.0.66");
+        assert!(limiter.blocked("alice", "10.0.0.66").is_none());
     }
 
     #[test]

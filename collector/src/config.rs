@@ -324,6 +324,29 @@ pub struct LimitsConfig {
     pub max_reports_per_submit: usize,
     /// Concurrent gRPC streams per connection.
     pub max_concurrent_streams: u32,
+    /// HTTP: time to send a request's headers, and most time a kept-alive
+    /// connection may sit idle between requests.
+    pub http_header_timeout_secs: u32,
+    /// HTTP: most time for one request (408 beyond).
+    pub http_request_timeout_secs: u32,
+    /// HTTP connections open at once; more wait to be accepted.
+    pub http_max_connections: usize,
+    /// HTTP connections one client address (an IPv6 /64) may hold; more
+    /// are closed at once.
+    pub http_max_connections_per_address: usize,
+}
+
+impl LimitsConfig {
+    /// The HTTP server's limits.
+    #[must_use]
+    pub fn http(&self) -> crate::http::HttpLimits {
+        crate::http::HttpLimits {
+            header_timeout: std::time::Duration::from_secs(self.http_header_timeout_secs.into()),
+            request_timeout: std::time::Duration::from_secs(self.http_request_timeout_secs.into()),
+            max_connections: self.http_max_connections,
+            max_per_address: self.http_max_connections_per_address,
+        }
+    }
 }
 
 impl Default for LimitsConfig {
@@ -333,6 +356,10 @@ impl Default for LimitsConfig {
             max_report_bytes: 256 * 1024,
             max_reports_per_submit: 1000,
             max_concurrent_streams: 64,
+            http_header_timeout_secs: 10,
+            http_request_timeout_secs: 60,
+            http_max_connections: 512,
+            http_max_connections_per_address: 64,
         }
     }
 }
@@ -582,6 +609,40 @@ impl CollectorConfig {
                 "limits.max_concurrent_streams",
                 limits.max_concurrent_streams,
                 "expected 1 to 10000",
+            ));
+        }
+        for (key, value, range) in [
+            (
+                "limits.http_header_timeout_secs",
+                limits.http_header_timeout_secs,
+                1..=600,
+            ),
+            (
+                "limits.http_request_timeout_secs",
+                limits.http_request_timeout_secs,
+                1..=3600,
+            ),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    key,
+                    value,
+                    &format!("expected {} to {}", range.start(), range.end()),
+                ));
+            }
+        }
+        if !(1..=100_000).contains(&limits.http_max_connections) {
+            return Err(invalid(
+                "limits.http_max_connections",
+                limits.http_max_connections,
+                "expected 1 to 100000",
+            ));
+        }
+        if !(1..=limits.http_max_connections).contains(&limits.http_max_connections_per_address) {
+            return Err(invalid(
+                "limits.http_max_connections_per_address",
+                limits.http_max_connections_per_address,
+                "expected 1 to limits.http_max_connections",
             ));
         }
         let ingest = &self.ingest;

@@ -33,6 +33,7 @@ pub mod demo;
 pub mod domain;
 pub mod enrollment;
 pub mod export;
+pub mod http;
 pub mod indicators;
 pub mod ingest;
 pub mod jobs;

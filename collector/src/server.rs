@@ -292,11 +292,12 @@ pub async fn start(
             let bound = listener
                 .local_addr()
                 .expect("a bound socket has an address");
-            let served = tokio::spawn(
-                axum::serve(listener, metrics_routes.with_state(shared.clone()))
-                    .with_graceful_shutdown(wait_for(shutdown_rx.clone()))
-                    .into_future(),
-            );
+            let served = tokio::spawn(crate::http::serve(
+                listener,
+                metrics_routes.with_state(shared.clone()),
+                shared.config.limits.http(),
+                shutdown_rx.clone(),
+            ));
             tracing::info!(%bound, "/metrics served on its own address");
             (Some(bound), Some(served), Router::new())
         }
@@ -310,22 +311,14 @@ pub async fn start(
         .merge(crate::web::routes())
         .layer(tower_http::compression::CompressionLayer::new())
         .with_state(shared.clone());
-    // Pages and answers go out as soon as they are written: without
-    // TCP_NODELAY a response's last segment waits for the client's delayed
-    // acknowledgement (40 ms on Linux).
-    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "TCP_NODELAY not set");
-        }
-    });
-    let http = tokio::spawn(
-        axum::serve(
-            http_listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(wait_for(shutdown_rx))
-        .into_future(),
-    );
+    // Slow and greedy clients are bounded (`crate::http`); pages go out
+    // with TCP_NODELAY.
+    let http = tokio::spawn(crate::http::serve(
+        http_listener,
+        app,
+        shared.config.limits.http(),
+        shutdown_rx,
+    ));
 
     tracing::info!(%grpc_addr, %http_addr, ca = %ca_path.display(), "collector serving");
     Ok(RunningCollector {

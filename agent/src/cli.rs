@@ -399,6 +399,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     for error in &delivery.last_errors {
                         println!("error:               {error}");
                     }
+                    for (probe, failures) in &delivery.probes {
+                        println!(
+                            "probe {probe}:{:width$}{} ({} failures, last at {}): {}",
+                            "",
+                            if failures.failing {
+                                "failing"
+                            } else {
+                                "recovered"
+                            },
+                            failures.failures,
+                            failures.last_at,
+                            failures.last_error,
+                            width = 14_usize.saturating_sub(probe.len() + 7),
+                        );
+                    }
                 }
                 match policy {
                     Some(p) => println!(

@@ -24,6 +24,7 @@
 pub mod backoff;
 pub mod calendar;
 pub mod cli;
+pub mod command;
 pub mod config;
 pub mod enroll;
 pub mod load;

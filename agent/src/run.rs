@@ -143,6 +143,10 @@ pub struct DeliveryStatus {
     pub in_memory: u64,
     pub accepted_total: u64,
     pub rejected_total: u64,
+    /// Probes whose programs failed (timed out, flooded): what `status`
+    /// names.
+    #[serde(default)]
+    pub probes: std::collections::BTreeMap<String, crate::command::ProbeFailures>,
 }
 
 const STATUS_FILE: &str = "status.json";
@@ -308,6 +312,7 @@ impl<U: Uplink> Agent<U> {
         self.status.dropped = stats.dropped;
         self.status.quarantined = stats.quarantined;
         self.status.in_memory = self.memory.len() as u64;
+        self.status.probes = crate::command::failures();
         let path = self.state.path().join(STATUS_FILE);
         let temporary = self.state.path().join(".status.json.tmp");
         if let Ok(json) = serde_json::to_vec_pretty(&self.status)

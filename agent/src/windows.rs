@@ -51,14 +51,12 @@ pub fn under_wine() -> bool {
 /// directory holds the device's key.
 pub fn restrict_to_system(dir: &std::path::Path) {
     let icacls = |args: &[&str]| {
-        std::process::Command::new("icacls")
-            .arg(dir)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        crate::command::run(
+            "service",
+            std::process::Command::new("icacls").arg(dir).args(args),
+            crate::command::Limits::DEFAULT,
+        )
+        .is_ok_and(|output| output.status.success())
     };
     let restricted = icacls(&["/setowner", "*S-1-5-18", "/T", "/C"])
         && icacls(&[
@@ -155,12 +153,12 @@ pub fn install_settings(values: &[RegValue]) -> Result<Option<InstallSettings>, 
 
 /// Runs `reg` with `args`; its standard output when it succeeds.
 fn reg(args: &[&str]) -> Option<String> {
-    let output = std::process::Command::new("reg")
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
+    let output = crate::command::run(
+        "service",
+        std::process::Command::new("reg").args(args),
+        crate::command::Limits::DEFAULT,
+    )
+    .ok()?;
     output
         .status
         .success()

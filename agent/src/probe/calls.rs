@@ -171,15 +171,16 @@ pub fn capture_streams_from_pactl(json: &str) -> Vec<String> {
 /// Runs `pactl` (as the session's user: a sound server serves no one else);
 /// `None` when it is not installed or does not answer.
 pub async fn capture_streams() -> Option<Vec<String>> {
-    let output = tokio::time::timeout(
-        std::time::Duration::from_secs(5),
-        tokio::process::Command::new("pactl")
-            .args(["-f", "json", "list", "source-outputs"])
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
+    let output = tokio::task::spawn_blocking(|| {
+        crate::command::run(
+            "calls",
+            std::process::Command::new("pactl").args(["-f", "json", "list", "source-outputs"]),
+            crate::command::Limits {
+                timeout: std::time::Duration::from_secs(5),
+                ..crate::command::Limits::DEFAULT
+            },
+        )
+    })
     .await
     .ok()?
     .ok()?;

@@ -162,12 +162,11 @@ pub fn holders(uses: &[CaptureUse]) -> Vec<String> {
 /// `HKEY_USERS` with `reg export` (Windows).
 pub fn read_live() -> Vec<CaptureUse> {
     let mut uses = Vec::new();
-    let Ok(profiles) = std::process::Command::new("reg")
-        .args(["query", "HKU"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-    else {
+    let Ok(profiles) = crate::command::run(
+        "calls",
+        std::process::Command::new("reg").args(["query", "HKU"]),
+        crate::command::Limits::DEFAULT,
+    ) else {
         return uses;
     };
     let listing = String::from_utf8_lossy(&profiles.stdout).into_owned();
@@ -184,16 +183,16 @@ pub fn read_live() -> Vec<CaptureUse> {
             "{user}\\Software\\Microsoft\\Windows\\CurrentVersion\\CapabilityAccessManager\\ConsentStore"
         );
         let file = directory.join(format!("consent-{}.reg", uuid::Uuid::now_v7().simple()));
-        let exported = std::process::Command::new("reg")
-            .arg("export")
-            .arg(&key)
-            .arg(&file)
-            .arg("/y")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let exported = crate::command::run(
+            "calls",
+            std::process::Command::new("reg")
+                .arg("export")
+                .arg(&key)
+                .arg(&file)
+                .arg("/y"),
+            crate::command::Limits::DEFAULT,
+        )
+        .is_ok_and(|output| output.status.success());
         if exported && let Ok(bytes) = std::fs::read(&file) {
             uses.extend(parse_export(&decode_export(&bytes)));
         }

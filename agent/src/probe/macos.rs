@@ -177,10 +177,17 @@ pub struct SystemProfiler;
 
 impl InventorySource for SystemProfiler {
     fn collect(&mut self, purchase_date: Option<Date>) -> InventoryFacts {
-        let output = Command::new("system_profiler")
-            .arg("-json")
-            .args(DATA_TYPES)
-            .output();
+        // system_profiler takes seconds on a busy Mac: a minute at most.
+        let output = crate::command::run(
+            "inventory",
+            Command::new("system_profiler")
+                .arg("-json")
+                .args(DATA_TYPES),
+            crate::command::Limits {
+                timeout: std::time::Duration::from_secs(60),
+                ..crate::command::Limits::DEFAULT
+            },
+        );
         output
             .ok()
             .and_then(|o| parse(&String::from_utf8_lossy(&o.stdout), purchase_date))

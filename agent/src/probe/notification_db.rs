@@ -421,10 +421,12 @@ pub fn legacy_macos_path(darwin_user_dir: &Path) -> PathBuf {
 /// The agent's own `DARWIN_USER_DIR`.
 #[cfg(target_os = "macos")]
 fn darwin_user_dir() -> Option<PathBuf> {
-    let output = std::process::Command::new("/usr/bin/getconf")
-        .arg("DARWIN_USER_DIR")
-        .output()
-        .ok()?;
+    let output = crate::command::run(
+        "notifications",
+        std::process::Command::new("/usr/bin/getconf").arg("DARWIN_USER_DIR"),
+        crate::command::Limits::DEFAULT,
+    )
+    .ok()?;
     let text = String::from_utf8(output.stdout).ok()?;
     let text = text.trim();
     (output.status.success() && !text.is_empty()).then(|| PathBuf::from(text))

@@ -76,12 +76,19 @@ pub fn parse(json: &str) -> Option<SmartHealth> {
 
 /// Asks `smartctl` about `/dev/NAME`, if it is installed and permitted.
 pub fn read(name: &str) -> Option<SmartHealth> {
+    // A smartctl that hung or flooded is not asked again for an hour.
+    if crate::command::backing_off("smart", std::time::Duration::from_secs(3600)) {
+        return None;
+    }
     let device = Path::new("/dev").join(name);
-    let output = Command::new("smartctl")
-        .args(["-j", "-H", "-A"])
-        .arg(&device)
-        .output()
-        .ok()?;
+    let output = crate::command::run(
+        "smart",
+        Command::new("smartctl")
+            .args(["-j", "-H", "-A"])
+            .arg(&device),
+        crate::command::Limits::DEFAULT,
+    )
+    .ok()?;
     // smartctl's exit status is a bit mask: bit 0 (command line) and bit 1
     // (device open failed, e.g. no permission) mean no answer.
     if output.status.code().is_some_and(|code| code & 0b11 != 0) {

@@ -152,17 +152,21 @@ pub fn session_user(show_session: &str) -> Option<String> {
 /// The user sessions logind knows, each with whether it is in use now;
 /// `None` when logind cannot be asked.
 pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
-    let list = Command::new("loginctl")
-        .args(["list-sessions", "--no-legend"])
-        .output()
-        .ok()?;
+    let limits = crate::command::Limits::DEFAULT;
+    let list = crate::command::run(
+        "sessions",
+        Command::new("loginctl").args(["list-sessions", "--no-legend"]),
+        limits,
+    )
+    .ok()?;
     if !list.status.success() {
         return None;
     }
     let mut sessions = Vec::new();
     for id in session_ids(&String::from_utf8_lossy(&list.stdout)) {
-        let show = Command::new("loginctl")
-            .args([
+        let show = crate::command::run(
+            "sessions",
+            Command::new("loginctl").args([
                 "show-session",
                 &id,
                 "-p",
@@ -175,9 +179,10 @@ pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
                 "IdleHint",
                 "-p",
                 "LockedHint",
-            ])
-            .output()
-            .ok()?;
+            ]),
+            limits,
+        )
+        .ok()?;
         let text = String::from_utf8_lossy(&show.stdout);
         if let Some(user) = session_user(&text) {
             sessions.push((user, session_in_use(&text)));

@@ -227,18 +227,21 @@ pub struct Wmi;
 
 impl InventorySource for Wmi {
     fn collect(&mut self, purchase_date: Option<Date>) -> InventoryFacts {
-        let output = std::process::Command::new("powershell.exe")
-            .args([
+        let output = crate::command::run(
+            "inventory",
+            std::process::Command::new("powershell.exe").args([
                 "-NoProfile",
                 "-NonInteractive",
                 "-ExecutionPolicy",
                 "Bypass",
                 "-Command",
                 SCRIPT,
-            ])
-            .stdin(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .output();
+            ]),
+            crate::command::Limits {
+                timeout: std::time::Duration::from_secs(60),
+                ..crate::command::Limits::DEFAULT
+            },
+        );
         match output {
             Ok(output) if output.status.success() => {
                 parse(&String::from_utf8_lossy(&output.stdout), purchase_date)

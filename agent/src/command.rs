@@ -1,0 +1,334 @@
+//! Every external program the agent runs (smartctl, loginctl, pactl,
+//! system_profiler, powershell, reg…) goes through [`run`]: with a timeout,
+//! in a process group of its own that is killed whole when the time is up,
+//! with its output capped, and every failure counted and logged under the
+//! probe's name. A program that hangs or floods its output costs the probe
+//! its fields (unknown, never zero) and never stops sampling or delivery;
+//! `sobrio-agent status` names the probe.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// What a program may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub timeout: Duration,
+    /// Bytes of stdout (and, apart, of stderr).
+    pub max_output: usize,
+}
+
+impl Limits {
+    /// Enough for any probe's program on a slow machine; far below a
+    /// sampling interval.
+    pub const DEFAULT: Self = Self {
+        timeout: Duration::from_secs(10),
+        max_output: 4 << 20,
+    };
+}
+
+/// Why a program gave no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{program} could not be started: {source}")]
+    Spawn {
+        program: String,
+        source: std::io::Error,
+    },
+    #[error("{program} did not finish within {} s: its process group was killed", .after.as_secs_f64())]
+    TimedOut { program: String, after: Duration },
+    #[error("{program} wrote more than {limit} bytes: its process group was killed")]
+    TooMuchOutput { program: String, limit: usize },
+}
+
+impl RunError {
+    /// Whether the program is simply not installed (not a failure worth
+    /// reporting: the probe is unavailable here).
+    #[must_use]
+    pub fn not_installed(&self) -> bool {
+        matches!(self, Self::Spawn { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// A finished program's output.
+#[derive(Debug)]
+pub struct Output {
+    pub status: ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// A probe whose programs failed, as `status` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeFailures {
+    /// Failed runs since the agent started.
+    pub failures: u64,
+    /// The last failure, in words.
+    pub last_error: String,
+    /// RFC 3339 of the last failure.
+    pub last_at: String,
+    /// Whether the probe's last run failed (it is stuck now).
+    pub failing: bool,
+}
+
+static FAILURES: Mutex<BTreeMap<String, ProbeFailures>> = Mutex::new(BTreeMap::new());
+/// When each probe last failed (monotonic), for [`backing_off`].
+static LAST_FAILED: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+
+/// Whether `probe` failed less than `pause` ago and its last run failed:
+/// a probe whose program hangs is not run again before the pause is over,
+/// so that it costs its timeout once an hour, not at every report.
+pub fn backing_off(probe: &str, pause: Duration) -> bool {
+    let failing = FAILURES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(probe)
+        .is_some_and(|f| f.failing);
+    failing
+        && LAST_FAILED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(probe)
+            .is_some_and(|at| at.elapsed() < pause)
+}
+
+/// Probes whose programs failed since the agent started, by name.
+pub fn failures() -> BTreeMap<String, ProbeFailures> {
+    FAILURES.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+fn record(probe: &str, outcome: Result<(), &RunError>) {
+    let mut failures = FAILURES.lock().unwrap_or_else(|e| e.into_inner());
+    match outcome {
+        Ok(()) => {
+            if let Some(entry) = failures.get_mut(probe) {
+                entry.failing = false;
+            }
+        }
+        Err(error) => {
+            tracing::warn!(probe, %error, "probe program failed; its fields stay unknown");
+            let entry = failures.entry(probe.to_owned()).or_default();
+            entry.failures += 1;
+            entry.last_error = error.to_string();
+            entry.last_at = crate::run::rfc3339(crate::report::now_unix_ms());
+            entry.failing = true;
+            LAST_FAILED
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(probe.to_owned(), Instant::now());
+        }
+    }
+}
+
+/// Runs `command` for `probe` within `limits`: stdin closed, stdout and
+/// stderr captured up to the cap, in its own process group (Unix), killed
+/// whole at the timeout or beyond the cap.
+///
+/// # Errors
+/// When it cannot start, times out or writes too much; each is counted
+/// against `probe` (except a program that is not installed).
+pub fn run(probe: &str, command: &mut Command, limits: Limits) -> Result<Output, RunError> {
+    let result = run_unrecorded(command, limits);
+    match &result {
+        Ok(_) => record(probe, Ok(())),
+        Err(error) if error.not_installed() => {}
+        Err(error) => record(probe, Err(error)),
+    }
+    result
+}
+
+fn run_unrecorded(command: &mut Command, limits: Limits) -> Result<Output, RunError> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(command, 0);
+    #[cfg(windows)]
+    {
+        // CREATE_NO_WINDOW: no console flashes on the user's desktop.
+        std::os::windows::process::CommandExt::creation_flags(command, 0x0800_0000);
+    }
+    let mut child = command.spawn().map_err(|source| RunError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
+    let (sender, receiver) = mpsc::channel();
+    let readers = [
+        child
+            .stdout
+            .take()
+            .map(|pipe| read_capped(pipe, limits.max_output, 0, sender.clone())),
+        child
+            .stderr
+            .take()
+            .map(|pipe| read_capped(pipe, limits.max_output, 1, sender.clone())),
+    ];
+    drop(sender);
+    let started = Instant::now();
+    let mut outputs: [Option<Vec<u8>>; 2] = [None, None];
+    let expected = readers.iter().flatten().count();
+    let mut received = 0;
+    let status = loop {
+        // Output first: a reader that hit the cap ends the run.
+        while let Ok((index, bytes, overflow)) = receiver.try_recv() {
+            if overflow {
+                kill_group(&mut child);
+                return Err(RunError::TooMuchOutput {
+                    program,
+                    limit: limits.max_output,
+                });
+            }
+            outputs[index] = Some(bytes);
+            received += 1;
+        }
+        if let Ok(Some(status)) = child.try_wait()
+            && received == expected
+        {
+            break status;
+        }
+        if started.elapsed() >= limits.timeout {
+            kill_group(&mut child);
+            return Err(RunError::TimedOut {
+                program,
+                after: limits.timeout,
+            });
+        }
+        // Wakes as soon as a reader finishes, else polls the child.
+        if let Ok((index, bytes, overflow)) = receiver.recv_timeout(Duration::from_millis(5)) {
+            if overflow {
+                kill_group(&mut child);
+                return Err(RunError::TooMuchOutput {
+                    program,
+                    limit: limits.max_output,
+                });
+            }
+            outputs[index] = Some(bytes);
+            received += 1;
+        }
+    };
+    let [stdout, stderr] = outputs;
+    Ok(Output {
+        status,
+        stdout: stdout.unwrap_or_default(),
+        stderr: stderr.unwrap_or_default(),
+    })
+}
+
+/// Reads `pipe` on its own thread, up to `cap` bytes; sends (index,
+/// bytes, whether the cap was passed) once done.
+fn read_capped(
+    pipe: impl Read + Send + 'static,
+    cap: usize,
+    index: usize,
+    sender: mpsc::Sender<(usize, Vec<u8>, bool)>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+        let _ = pipe.take(limit).read_to_end(&mut bytes);
+        let overflow = bytes.len() > cap;
+        bytes.truncate(cap);
+        let _ = sender.send((index, bytes, overflow));
+    })
+}
+
+/// Kills the child's whole process group (Unix) or the child (Windows),
+/// then reaps it.
+fn kill_group(child: &mut Child) {
+    #[cfg(unix)]
+    {
+        let pid = i32::try_from(child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.args(["-c", script]);
+        command
+    }
+
+    const QUICK: Limits = Limits {
+        timeout: Duration::from_millis(300),
+        max_output: 1 << 16,
+    };
+
+    #[test]
+    fn a_program_s_output_and_status_come_back() {
+        let output = run(
+            "test-echo",
+            &mut sh("echo hello; echo oops >&2; exit 3"),
+            QUICK,
+        )
+        .unwrap();
+        assert_eq!(output.stdout, b"hello\n");
+        assert_eq!(output.stderr, b"oops\n");
+        assert_eq!(output.status.code(), Some(3));
+    }
+
+    #[test]
+    fn a_hanging_program_is_killed_with_its_children_and_named() {
+        let marker = tempfile::tempdir().unwrap();
+        let pid_file = marker.path().join("grandchild.pid");
+        // A grandchild that would outlive its parent if only the parent
+        // were killed.
+        let script = format!("sleep 600 & echo $! > {}; wait", pid_file.display());
+        let error = run("test-hang", &mut sh(&script), QUICK).unwrap_err();
+        assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
+        assert!(error.to_string().contains("did not finish within 0.3 s"));
+        let grandchild = std::fs::read_to_string(&pid_file).unwrap();
+        let proc_dir = format!("/proc/{}", grandchild.trim());
+        // Killed (gone, or a zombie until its parent is reaped by init).
+        let gone = || {
+            std::fs::read_to_string(format!("{proc_dir}/stat"))
+                .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+        };
+        let waited = Instant::now();
+        while !gone() && waited.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(gone(), "the grandchild survived the kill");
+        let failures = failures();
+        let entry = &failures["test-hang"];
+        assert!(entry.failing && entry.failures >= 1, "{entry:?}");
+        assert!(entry.last_error.contains("did not finish"));
+    }
+
+    #[test]
+    fn a_flooding_program_is_cut_off_at_the_cap() {
+        let error = run("test-flood", &mut Command::new("yes"), QUICK).unwrap_err();
+        assert!(
+            matches!(error, RunError::TooMuchOutput { limit: 65_536, .. }),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_missing_program_is_no_failure() {
+        let error = run(
+            "test-missing",
+            &mut Command::new("/nonexistent/program"),
+            QUICK,
+        )
+        .unwrap_err();
+        assert!(error.not_installed());
+        assert!(!failures().contains_key("test-missing"));
+    }
+}

@@ -736,7 +736,8 @@ async fn session_monitor(bus: Option<String>, capture: bool) -> anyhow::Result<E
         captures.await;
         return Ok(ExitCode::SUCCESS);
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // Bounded: notifications beyond it are dropped and counted.
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
     let watcher = crate::probe::notifications::watch_session_bus(&bus, tx, || {
         let _ = print(&MonitorLine::Ready);
     });

@@ -159,7 +159,8 @@ fn run_unrecorded(command: &mut Command, limits: Limits) -> Result<Output, RunEr
         program: program.clone(),
         source,
     })?;
-    let (sender, receiver) = mpsc::channel();
+    // Two readers, one message each.
+    let (sender, receiver) = mpsc::sync_channel(2);
     let readers = [
         child
             .stdout
@@ -227,7 +228,7 @@ fn read_capped(
     pipe: impl Read + Send + 'static,
     cap: usize,
     index: usize,
-    sender: mpsc::Sender<(usize, Vec<u8>, bool)>,
+    sender: mpsc::SyncSender<(usize, Vec<u8>, bool)>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();

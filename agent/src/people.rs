@@ -89,6 +89,10 @@ fn category_name(category: NotificationCategory) -> &'static str {
     }
 }
 
+/// Session events kept between two samples (a minute): beyond, they are
+/// dropped and counted.
+const EVENTS_CAPACITY: usize = 4096;
+
 /// Monitors, calendars and people's files.
 #[derive(Debug)]
 pub struct People {
@@ -101,8 +105,12 @@ pub struct People {
     /// Per user: the applications recording through the sound server, and
     /// when the monitor said so.
     capture: HashMap<String, (Vec<String>, Instant)>,
-    events_tx: mpsc::UnboundedSender<(String, MonitorLine)>,
-    events_rx: mpsc::UnboundedReceiver<(String, MonitorLine)>,
+    /// What the session monitors saw, read once a minute; bounded at
+    /// [`EVENTS_CAPACITY`] (events beyond are dropped and counted in
+    /// `events_dropped`).
+    events_tx: mpsc::Sender<(String, MonitorLine)>,
+    events_rx: mpsc::Receiver<(String, MonitorLine)>,
+    events_dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// When calendars were last read, and the first unreported day then.
     calendars_read: Option<(Instant, Option<jiff::civil::Date>)>,
     last_saved: Option<Instant>,
@@ -115,7 +123,7 @@ pub struct People {
 
 impl People {
     pub fn new(root: &Path, people_dir: PathBuf) -> Self {
-        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let (events_tx, events_rx) = mpsc::channel(EVENTS_CAPACITY);
         Self {
             own_login: accounts::own_uid()
                 .and_then(|u| accounts::by_uid(root, u))
@@ -126,6 +134,7 @@ impl People {
             capture: HashMap::new(),
             events_tx,
             events_rx,
+            events_dropped: std::sync::Arc::default(),
             calendars_read: None,
             last_saved: None,
             #[cfg(any(windows, target_os = "macos", test))]
@@ -171,7 +180,8 @@ impl People {
                 }
                 let tx = self.events_tx.clone();
                 let runtime_dir = self.root.join(format!("run/user/{}", account.uid));
-                let task = tokio::spawn(monitor(account, address, calls, runtime_dir, tx));
+                let dropped = self.events_dropped.clone();
+                let task = tokio::spawn(monitor(account, address, calls, runtime_dir, tx, dropped));
                 self.monitors.insert(login, (task, wanted));
             }
         }
@@ -362,7 +372,8 @@ async fn monitor(
     address: Option<String>,
     capture: bool,
     runtime_dir: PathBuf,
-    tx: mpsc::UnboundedSender<(String, MonitorLine)>,
+    tx: mpsc::Sender<(String, MonitorLine)>,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) {
     use tokio::io::AsyncBufReadExt;
     let Ok(exe) = std::env::current_exe() else {
@@ -404,10 +415,22 @@ async fn monitor(
                 if let Some(stdout) = child.stdout.take() {
                     let mut lines = tokio::io::BufReader::new(stdout).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
-                        if let Some(parsed) = MonitorLine::parse(&line)
-                            && tx.send((account.login.clone(), parsed)).is_err()
-                        {
-                            return;
+                        let Some(parsed) = MonitorLine::parse(&line) else {
+                            continue;
+                        };
+                        match tx.try_send((account.login.clone(), parsed)) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                let count =
+                                    dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                                if count.is_power_of_two() {
+                                    tracing::warn!(
+                                        dropped = count,
+                                        "session events dropped: more in a minute than the agent keeps"
+                                    );
+                                }
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => return,
                         }
                     }
                 }

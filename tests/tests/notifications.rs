@@ -219,7 +219,7 @@ async fn notify_calls_on_the_session_bus_are_counted_by_category() {
         )
         .await
         .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Notified>();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Notified>(1024);
     let mut watcher = tokio::spawn({
         let address = bus.address.clone();
         async move { watch_session_bus(&address, tx, || {}).await }
@@ -309,7 +309,7 @@ async fn another_users_session_bus_refuses_root() {
     let Some(bus) = SessionBus::start(Some(nobody)) else {
         return;
     };
-    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, _rx) = tokio::sync::mpsc::channel(1024);
     let refused = tokio::time::timeout(GUARD, watch_session_bus(&bus.address, tx, || {}))
         .await
         .expect("the bus neither accepted nor refused root");

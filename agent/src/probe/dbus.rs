@@ -1085,9 +1085,14 @@ pub struct Connection {
     stream: BufReader<UnixStream>,
     last_serial: u32,
     unique_name: String,
-    /// Messages that arrived while a call waited for its reply.
+    /// Messages that arrived while a call waited for its reply, at most
+    /// [`MAX_QUEUED`] (the oldest dropped beyond, and counted).
     queued: VecDeque<Message>,
+    dropped: u64,
 }
+
+/// Messages kept while a call waits for its reply.
+const MAX_QUEUED: usize = 4096;
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -1158,6 +1163,7 @@ impl Connection {
             last_serial: 0,
             unique_name: String::new(),
             queued: VecDeque::new(),
+            dropped: 0,
         };
         let reply = connection
             .call(BUS_NAME, BUS_PATH, BUS_INTERFACE, "Hello", &[])
@@ -1214,6 +1220,18 @@ impl Connection {
                     MessageType::MethodReturn => return Ok(message),
                     MessageType::Error => return Err(message.remote_error()),
                     _ => {}
+                }
+            }
+            // Bounded: beyond it, the oldest message waiting goes (a bus
+            // flooding a monitor while a call waits).
+            if self.queued.len() >= MAX_QUEUED {
+                self.queued.pop_front();
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    tracing::warn!(
+                        dropped = self.dropped,
+                        "D-Bus messages dropped while a call waited for its reply"
+                    );
                 }
             }
             self.queued.push_back(message);

@@ -157,7 +157,7 @@ pub fn session_bus_address(uid: u32, root: &std::path::Path) -> Option<String> {
 #[cfg(target_os = "linux")]
 pub async fn watch_session_bus(
     address: &str,
-    tx: tokio::sync::mpsc::UnboundedSender<Notified>,
+    tx: tokio::sync::mpsc::Sender<Notified>,
     ready: impl FnOnce(),
 ) -> Result<(), NotificationError> {
     let mut bus =
@@ -175,6 +175,7 @@ pub async fn watch_session_bus(
         })?;
     // The bus answered BecomeMonitor: every Notify from now on is seen.
     ready();
+    let mut dropped: u64 = 0;
     loop {
         let message = match bus.next_message().await {
             Ok(message) => message,
@@ -203,8 +204,17 @@ pub async fn watch_session_bus(
             at_unix_ms: now_unix_ms(),
             category,
         };
-        if tx.send(notified).is_err() {
-            return Ok(());
+        // The channel is bounded: when its reader lags, notifications are
+        // dropped and counted rather than kept without limit.
+        match tx.try_send(notified) {
+            Ok(()) => {}
+            Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                dropped += 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(dropped, "notifications dropped: their reader lags");
+                }
+            }
+            Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return Ok(()),
         }
     }
 }

@@ -7,11 +7,18 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Values by key, each kept for `fresh` after it was computed.
+/// One key's value: computed once by whoever asks first, the others
+/// awaiting the same computation.
+type Slot<T> = Arc<tokio::sync::OnceCell<(Instant, Arc<T>)>>;
+
+/// Values by key, each kept for `fresh` after it was computed. Each key is
+/// computed once at a time (single flight), and a computation holds no lock
+/// that other keys wait behind: the map's lock is held only to find or
+/// replace a key's slot.
 #[derive(Debug)]
 pub struct Cached<T> {
     fresh: Duration,
-    values: tokio::sync::Mutex<HashMap<String, (Instant, Arc<T>)>>,
+    slots: std::sync::Mutex<HashMap<String, Slot<T>>>,
 }
 
 /// Keys kept at most; beyond, the cache starts again empty.
@@ -22,12 +29,31 @@ impl<T> Cached<T> {
     pub fn new(fresh: Duration) -> Self {
         Self {
             fresh,
-            values: tokio::sync::Mutex::new(HashMap::new()),
+            slots: std::sync::Mutex::new(HashMap::new()),
         }
     }
 
+    /// The slot of `key`: the current one, or a new empty one when it is
+    /// missing or holds a stale value.
+    fn slot(&self, key: &str) -> Slot<T> {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get(key)
+            && slot.get().is_none_or(|(at, _)| at.elapsed() < self.fresh)
+        {
+            return slot.clone();
+        }
+        if slots.len() >= MAX_KEYS {
+            slots.clear();
+        }
+        let slot = Slot::default();
+        slots.insert(key.to_owned(), slot.clone());
+        slot
+    }
+
     /// The value for `key`, computed by `compute` when missing or stale.
-    /// Callers asking at once wait for one computation.
+    /// Callers asking for the same key at once wait for one computation;
+    /// other keys do not wait. A failed computation is not kept: the next
+    /// caller computes again.
     ///
     /// # Errors
     /// What `compute` returns.
@@ -36,23 +62,16 @@ impl<T> Cached<T> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let mut values = self.values.lock().await;
-        if let Some((at, value)) = values.get(key)
-            && at.elapsed() < self.fresh
-        {
-            return Ok(value.clone());
-        }
-        let value = Arc::new(compute().await?);
-        if values.len() >= MAX_KEYS {
-            values.clear();
-        }
-        values.insert(key.to_owned(), (Instant::now(), value.clone()));
-        Ok(value)
+        let slot = self.slot(key);
+        let (_, value) = slot
+            .get_or_try_init(|| async { Ok((Instant::now(), Arc::new(compute().await?))) })
+            .await?;
+        Ok(value.clone())
     }
 
     /// Forgets every value: what they were computed from changed.
     pub async fn clear(&self) {
-        self.values.lock().await.clear();
+        self.slots.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -89,5 +108,70 @@ mod tests {
         for _ in 0..2 {
             stale.get("k", || async { Ok::<_, ()>(0) }).await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn one_key_computing_never_holds_up_another_and_each_computes_once() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let cache = Arc::new(Cached::new(Duration::from_secs(60)));
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let computed = Arc::new(AtomicU32::new(0));
+        // A slow computation of "slow", held until released.
+        let slow = tokio::spawn({
+            let (cache, computed) = (cache.clone(), computed.clone());
+            async move {
+                cache
+                    .get("slow", || async move {
+                        computed.fetch_add(1, Ordering::SeqCst);
+                        released.await.unwrap();
+                        Ok::<_, ()>(1)
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        tokio::task::yield_now().await;
+        while computed.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Another key is served while "slow" is computing.
+        assert_eq!(
+            *cache
+                .get("fast", || async { Ok::<_, ()>(2) })
+                .await
+                .unwrap(),
+            2
+        );
+        // A second caller of "slow" waits for the same computation.
+        let second = tokio::spawn({
+            let (cache, computed) = (cache.clone(), computed.clone());
+            async move {
+                cache
+                    .get("slow", || async move {
+                        computed.fetch_add(1, Ordering::SeqCst);
+                        Ok::<_, ()>(3)
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        tokio::task::yield_now().await;
+        release.send(()).unwrap();
+        assert_eq!(*slow.await.unwrap(), 1);
+        assert_eq!(*second.await.unwrap(), 1);
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+        // A failure is not kept.
+        let failing = Cached::<u8>::new(Duration::from_secs(60));
+        assert!(
+            failing
+                .get("k", || async { Err::<u8, _>("down") })
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            *failing.get("k", || async { Ok::<_, ()>(5) }).await.unwrap(),
+            5
+        );
     }
 }

@@ -4,6 +4,9 @@
 //! fail. PRIVACY.md lists the threat model and which test covers which
 //! defence.
 
+#[path = "privacy_attacks/pseudonyms.rs"]
+mod pseudonyms;
+
 use std::time::Duration;
 
 use sobrio_collector::indicators::Week;

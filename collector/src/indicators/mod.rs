@@ -914,21 +914,30 @@ async fn publish(
         )
         .await?;
     let departments = store.department_names().await?;
-    let weeks = person_weeks(&rows, monday, &homes, &working_days(config));
     let key = week.to_string();
     flag_people_on_many_devices(store, &rows, &key, settings.devices_per_person_alert).await?;
-    let (drawn, spent) = if dp.enabled {
-        let mut noise = DpNoise::new(dp.epsilon, figures_per_cell(settings))?;
-        let mut drawn = release(&key, &weeks, &departments, settings, &mut noise);
-        drawn.differential_privacy = true;
-        (drawn, noise.spent())
-    } else {
-        (
-            release(&key, &weeks, &departments, settings, &mut Exact),
-            Vec::new(),
-        )
-    };
-    let drawn = with_history(drawn, earlier, settings);
+    // CPU-bound over every person-day of the week: on a blocking thread, so
+    // that Submit calls and pages are not held up behind it.
+    let (config_owned, key_owned, earlier_owned) = (config.clone(), key.clone(), earlier.to_vec());
+    let (drawn, spent) = tokio::task::spawn_blocking(move || {
+        let settings = &config_owned.indicators;
+        let dp = &settings.differential_privacy;
+        let weeks = person_weeks(&rows, monday, &homes, &working_days(&config_owned));
+        let (drawn, spent) = if dp.enabled {
+            let mut noise = DpNoise::new(dp.epsilon, figures_per_cell(settings))?;
+            let mut drawn = release(&key_owned, &weeks, &departments, settings, &mut noise);
+            drawn.differential_privacy = true;
+            (drawn, noise.spent())
+        } else {
+            (
+                release(&key_owned, &weeks, &departments, settings, &mut Exact),
+                Vec::new(),
+            )
+        };
+        Ok::<_, dp::DpError>((with_history(drawn, &earlier_owned, settings), spent))
+    })
+    .await
+    .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()))?;
     let json = serde_json::to_string(&drawn).unwrap_or_default();
     let stored = match store
         .publish_indicator_release(&key, &json, &spent, dp.budget_per_week)

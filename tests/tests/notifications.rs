@@ -297,6 +297,57 @@ async fn notify_calls_on_the_session_bus_are_counted_by_category() {
     assert_eq!(shown[0].1, "Quarterly figures 0");
 }
 
+#[tokio::test]
+async fn a_lagging_reader_loses_counted_notifications_not_memory() {
+    let Some(bus) = SessionBus::start(None) else {
+        return;
+    };
+    let mut server = Connection::connect(&bus.address).await.unwrap();
+    server.request_name(NOTIFICATIONS).await.unwrap();
+    let _server = tokio::spawn(serve_notifications(server));
+    let mut observer = Connection::connect(&bus.address).await.unwrap();
+    observer
+        .add_match(
+            "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',\
+             member='NameOwnerChanged'",
+        )
+        .await
+        .unwrap();
+    // A channel of two that nobody reads.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Notified>(2);
+    let mut watcher = tokio::spawn({
+        let address = bus.address.clone();
+        async move { watch_session_bus(&address, tx, || {}).await }
+    });
+    tokio::select! {
+        () = a_monitor_started(&mut observer) => {}
+        stopped = &mut watcher => panic!("the monitor stopped before it started: {stopped:?}"),
+        () = tokio::time::sleep(GUARD) => panic!("the monitor did not start"),
+    }
+    let before = sobrio_agent::probe::notifications::dropped_notifications();
+    let mut client = Connection::connect(&bus.address).await.unwrap();
+    for n in 0..10 {
+        notify(&mut client, "Slack", None, &format!("message {n}"), "").await;
+    }
+    // The monitor sees all ten: two wait in the channel, eight are dropped
+    // and counted. It waits for the count, not for a time.
+    let counted = tokio::time::timeout(GUARD * 6, async {
+        while sobrio_agent::probe::notifications::dropped_notifications() - before < 8 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    assert!(
+        counted.is_ok(),
+        "dropped {} of 10",
+        sobrio_agent::probe::notifications::dropped_notifications() - before
+    );
+    assert!(rx.try_recv().is_ok() && rx.try_recv().is_ok());
+    assert!(rx.try_recv().is_err(), "no more than the channel holds");
+    assert!(!watcher.is_finished(), "the monitor goes on");
+    watcher.abort();
+}
+
 /// The agent runs as root, yet another user's session bus refuses root: the
 /// monitor has to run as the session's user.
 #[tokio::test]

@@ -140,6 +140,16 @@ pub fn session_bus_address(uid: u32, root: &std::path::Path) -> Option<String> {
     })
 }
 
+/// Notifications dropped because their reader lagged, since the process
+/// started.
+static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Notifications [`watch_session_bus`] dropped because the channel it sends
+/// to was full, since the process started.
+pub fn dropped_notifications() -> u64 {
+    DROPPED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Counts the notifications shown on the session bus at `address`: connects,
 /// becomes a monitor of `Notify` calls and sends one [`Notified`] per call to
 /// `tx`; `ready` is called once the monitor is in place.
@@ -175,7 +185,6 @@ pub async fn watch_session_bus(
         })?;
     // The bus answered BecomeMonitor: every Notify from now on is seen.
     ready();
-    let mut dropped: u64 = 0;
     loop {
         let message = match bus.next_message().await {
             Ok(message) => message,
@@ -209,7 +218,7 @@ pub async fn watch_session_bus(
         match tx.try_send(notified) {
             Ok(()) => {}
             Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
-                dropped += 1;
+                let dropped = DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                 if dropped.is_power_of_two() {
                     tracing::warn!(dropped, "notifications dropped: their reader lags");
                 }

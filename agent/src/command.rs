@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// How often a running program is looked at once its output is read.
+const POLL: Duration = Duration::from_millis(5);
+
 /// What a program may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -161,38 +164,46 @@ fn run_unrecorded(command: &mut Command, limits: Limits) -> Result<Output, RunEr
     })?;
     // Two readers, one message each.
     let (sender, receiver) = mpsc::sync_channel(2);
-    let readers = [
+    // Both pipes are captured: one reader each.
+    for (index, pipe) in [
         child
             .stdout
             .take()
-            .map(|pipe| read_capped(pipe, limits.max_output, 0, sender.clone())),
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
         child
             .stderr
             .take()
-            .map(|pipe| read_capped(pipe, limits.max_output, 1, sender.clone())),
-    ];
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if let Some(pipe) = pipe {
+            read_capped(pipe, limits.max_output, index, sender.clone());
+        }
+    }
     drop(sender);
     let started = Instant::now();
     let mut outputs: [Option<Vec<u8>>; 2] = [None, None];
-    let expected = readers.iter().flatten().count();
-    let mut received = 0;
     let status = loop {
-        // Output first: a reader that hit the cap ends the run.
-        while let Ok((index, bytes, overflow)) = receiver.try_recv() {
-            if overflow {
+        // Wakes as soon as a reader finishes; once both have, polls the
+        // child every few milliseconds (never spinning).
+        match receiver.recv_timeout(POLL) {
+            Ok((_, _, true)) => {
                 kill_group(&mut child);
                 return Err(RunError::TooMuchOutput {
                     program,
                     limit: limits.max_output,
                 });
             }
-            outputs[index] = Some(bytes);
-            received += 1;
-        }
-        if let Ok(Some(status)) = child.try_wait()
-            && received == expected
-        {
-            break status;
+            Ok((index, bytes, false)) => outputs[index] = Some(bytes),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                if let Ok(Some(status)) = child.try_wait() {
+                    break status;
+                }
+                std::thread::sleep(POLL);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if started.elapsed() >= limits.timeout {
             kill_group(&mut child);
@@ -200,18 +211,6 @@ fn run_unrecorded(command: &mut Command, limits: Limits) -> Result<Output, RunEr
                 program,
                 after: limits.timeout,
             });
-        }
-        // Wakes as soon as a reader finishes, else polls the child.
-        if let Ok((index, bytes, overflow)) = receiver.recv_timeout(Duration::from_millis(5)) {
-            if overflow {
-                kill_group(&mut child);
-                return Err(RunError::TooMuchOutput {
-                    program,
-                    limit: limits.max_output,
-                });
-            }
-            outputs[index] = Some(bytes);
-            received += 1;
         }
     };
     let [stdout, stderr] = outputs;
@@ -229,7 +228,7 @@ fn read_capped(
     cap: usize,
     index: usize,
     sender: mpsc::SyncSender<(usize, Vec<u8>, bool)>,
-) -> std::thread::JoinHandle<()> {
+) {
     std::thread::spawn(move || {
         let mut bytes = Vec::new();
         let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
@@ -237,7 +236,7 @@ fn read_capped(
         let overflow = bytes.len() > cap;
         bytes.truncate(cap);
         let _ = sender.send((index, bytes, overflow));
-    })
+    });
 }
 
 /// Kills the child's whole process group (Unix) or the child (Windows),
@@ -310,6 +309,12 @@ mod tests {
         let entry = &failures["test-hang"];
         assert!(entry.failing && entry.failures >= 1, "{entry:?}");
         assert!(entry.last_error.contains("did not finish"));
+    }
+
+    #[test]
+    fn a_program_that_closes_its_output_and_hangs_still_times_out() {
+        let error = run("test-closed", &mut sh("exec >&- 2>&-; sleep 600"), QUICK).unwrap_err();
+        assert!(matches!(error, RunError::TimedOut { .. }), "{error}");
     }
 
     #[test]

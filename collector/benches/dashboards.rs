@@ -205,20 +205,7 @@ fn main() {
         let mut p99s = Vec::new();
         let mut served = 0;
         for _ in 0..runs {
-            let output = std::process::Command::new(std::env::current_exe().unwrap())
-                .args(["--load", &host, path, &cookie, &seconds.to_string()])
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let mut latencies: Vec<u128> = String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .map(|l| l.parse().unwrap())
-                .collect();
-            latencies.sort_unstable();
+            let latencies = page_load(&host, path, &cookie, seconds);
             p50s.push(percentile(&latencies, 0.5));
             p99s.push(percentile(&latencies, 0.99));
             served += latencies.len();
@@ -289,11 +276,11 @@ async fn submits(
     latencies
 }
 
-/// The `/devices` page from a second process for `seconds`: latencies in
-/// microseconds, sorted.
-fn page_load(host: &str, cookie: &str, seconds: f64) -> Vec<u128> {
+/// `path` loaded from a second process (this benchmark as a load
+/// generator) for `seconds`: latencies in microseconds, sorted.
+fn page_load(host: &str, path: &str, cookie: &str, seconds: f64) -> Vec<u128> {
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--load", host, "/devices", cookie, &seconds.to_string()])
+        .args(["--load", host, path, cookie, &seconds.to_string()])
         .output()
         .unwrap();
     assert!(
@@ -363,7 +350,7 @@ fn during_recomputation(
         sobrio_collector::demo::client::clients(channel).1
     });
     let idle_submits = runtime.block_on(submits(&mut ingest, seconds));
-    let idle_pages = page_load(host, cookie, seconds);
+    let idle_pages = page_load(host, "/devices", cookie, seconds);
 
     let stop = Arc::new(AtomicBool::new(false));
     let recomputed = Arc::new(AtomicU32::new(0));
@@ -381,7 +368,7 @@ fn during_recomputation(
     });
     let pages = std::thread::spawn({
         let (host, cookie) = (host.to_owned(), cookie.to_owned());
-        move || page_load(&host, &cookie, seconds)
+        move || page_load(&host, "/devices", &cookie, seconds)
     });
     let busy_submits = runtime.block_on(submits(&mut ingest, seconds));
     let busy_pages = pages.join().unwrap();

@@ -857,7 +857,7 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
                     &cli_actor(),
                     "user.add",
                     name.as_str(),
-                    &crate::web::admin::user_add_detail(&role, outcome),
+                    &outcome.audit_detail(&role),
                 )
                 .await?;
             let roles: Vec<&str> = role.iter().map(|r| r.as_str()).collect();

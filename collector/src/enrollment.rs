@@ -194,7 +194,7 @@ impl Enrollment for EnrollmentService {
             policy: Some(policy_for(
                 &shared.config,
                 &department,
-                &shared.pseudonyms.public_key(),
+                shared.pseudonyms.public_key(),
             )),
             bearer_secret,
             department,

@@ -73,7 +73,7 @@ mod tests {
     #[test]
     fn no_policy_carries_a_secret() {
         let key = sobrio_proto::pseudonym::PseudonymKey::from_seed(&[5; 32]).unwrap();
-        let policy = policy_for(&CollectorConfig::default(), "Finance", &key.public_key());
+        let policy = policy_for(&CollectorConfig::default(), "Finance", key.public_key());
         assert!(
             policy.pseudonym_key.is_empty(),
             "no shared key leaves the collector"

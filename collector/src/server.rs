@@ -273,7 +273,7 @@ pub async fn start(
             wait_for(shutdown_rx.clone()),
         ));
 
-    let metrics_token = config_metrics_token(&shared)?;
+    let metrics_token: Option<Arc<str>> = shared.config.metrics.token()?.map(Arc::from);
     let metrics_routes: Router<Arc<Shared>> = Router::new()
         .route("/metrics", get(metrics_text))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -347,10 +347,6 @@ async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str)
             (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")
         }
     }
-}
-
-fn config_metrics_token(shared: &Shared) -> Result<Option<Arc<str>>, StartError> {
-    Ok(shared.config.metrics.token()?.map(Arc::from))
 }
 
 /// With `[metrics] token_file`, a scrape without the token gets 401.

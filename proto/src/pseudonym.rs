@@ -95,12 +95,14 @@ pub fn normalise(login: &str, domain: Option<&str>) -> String {
 /// The collector's pseudonym key. Never leaves the collector.
 pub struct PseudonymKey {
     server: VoprfServer<Suite>,
+    /// Its public part, encoded once: every policy carries it.
+    public_key: Vec<u8>,
 }
 
 impl std::fmt::Debug for PseudonymKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PseudonymKey")
-            .field("public_key", &hex(&self.public_key()))
+            .field("public_key", &hex(&self.public_key))
             .finish_non_exhaustive()
     }
 }
@@ -117,13 +119,14 @@ impl PseudonymKey {
         }
         let server = VoprfServer::<Suite>::new_from_seed(seed, KEY_INFO)
             .map_err(|_| PseudonymError::Seed)?;
-        Ok(Self { server })
+        let public_key = Suite::serialize_elem(server.get_public_key()).to_vec();
+        Ok(Self { server, public_key })
     }
 
     /// The public key, which policies carry (32 bytes).
     #[must_use]
-    pub fn public_key(&self) -> Vec<u8> {
-        Suite::serialize_elem(self.server.get_public_key()).to_vec()
+    pub fn public_key(&self) -> &[u8] {
+        &self.public_key
     }
 
     /// Evaluates blinded elements; returns the evaluated elements, in order,
@@ -274,7 +277,7 @@ mod tests {
         let logins: Vec<String> = logins.iter().map(|l| normalise(l, None)).collect();
         let blinded = Blinded::new(&logins)?;
         let (evaluated, proof) = key.evaluate(blinded.elements())?;
-        blinded.finalize(&evaluated, &proof, &key.public_key())
+        blinded.finalize(&evaluated, &proof, key.public_key())
     }
 
     #[test]
@@ -310,17 +313,17 @@ mod tests {
         let blinded = Blinded::new(&["alice".to_owned()]).unwrap();
         let (evaluated, proof) = other.evaluate(blinded.elements()).unwrap();
         assert_eq!(
-            blinded.finalize(&evaluated, &proof, &honest.public_key()),
+            blinded.finalize(&evaluated, &proof, honest.public_key()),
             Err(PseudonymError::Proof)
         );
         let (mut evaluated, proof) = honest.evaluate(blinded.elements()).unwrap();
         evaluated[0] = other.evaluate(blinded.elements()).unwrap().0[0].clone();
         assert_eq!(
-            blinded.finalize(&evaluated, &proof, &honest.public_key()),
+            blinded.finalize(&evaluated, &proof, honest.public_key()),
             Err(PseudonymError::Proof)
         );
         assert_eq!(
-            blinded.finalize(&[], &proof, &honest.public_key()),
+            blinded.finalize(&[], &proof, honest.public_key()),
             Err(PseudonymError::Count {
                 sent: 1,
                 received: 0

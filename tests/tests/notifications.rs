@@ -200,17 +200,19 @@ async fn a_monitor_started(observer: &mut Connection) {
     }
 }
 
-#[tokio::test]
-async fn notify_calls_on_the_session_bus_are_counted_by_category() {
-    use NotificationCategory::{Calendar, Chat, Mail, Other};
-    let Some(bus) = SessionBus::start(None) else {
-        return;
-    };
-
+/// A notification server on `bus`, and a monitor sending what it sees to a
+/// channel of `capacity`, started: (server, monitor, receiver).
+async fn serve_and_watch(
+    bus: &SessionBus,
+    capacity: usize,
+) -> (
+    tokio::task::JoinHandle<Result<Vec<(String, String)>, DbusError>>,
+    tokio::task::JoinHandle<Result<(), NotificationError>>,
+    tokio::sync::mpsc::Receiver<Notified>,
+) {
     let mut server = Connection::connect(&bus.address).await.unwrap();
     server.request_name(NOTIFICATIONS).await.unwrap();
     let server = tokio::spawn(serve_notifications(server));
-
     let mut observer = Connection::connect(&bus.address).await.unwrap();
     observer
         .add_match(
@@ -219,7 +221,7 @@ async fn notify_calls_on_the_session_bus_are_counted_by_category() {
         )
         .await
         .unwrap();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Notified>(1024);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Notified>(capacity);
     let mut watcher = tokio::spawn({
         let address = bus.address.clone();
         async move { watch_session_bus(&address, tx, || {}).await }
@@ -229,6 +231,17 @@ async fn notify_calls_on_the_session_bus_are_counted_by_category() {
         stopped = &mut watcher => panic!("the monitor stopped before it started: {stopped:?}"),
         () = tokio::time::sleep(GUARD) => panic!("the monitor did not start"),
     }
+    (server, watcher, rx)
+}
+
+#[tokio::test]
+async fn notify_calls_on_the_session_bus_are_counted_by_category() {
+    use NotificationCategory::{Calendar, Chat, Mail, Other};
+    let Some(bus) = SessionBus::start(None) else {
+        return;
+    };
+
+    let (server, watcher, mut rx) = serve_and_watch(&bus, 1024).await;
 
     let sent = [
         ("Slack", None, Chat),
@@ -302,28 +315,8 @@ async fn a_lagging_reader_loses_counted_notifications_not_memory() {
     let Some(bus) = SessionBus::start(None) else {
         return;
     };
-    let mut server = Connection::connect(&bus.address).await.unwrap();
-    server.request_name(NOTIFICATIONS).await.unwrap();
-    let _server = tokio::spawn(serve_notifications(server));
-    let mut observer = Connection::connect(&bus.address).await.unwrap();
-    observer
-        .add_match(
-            "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',\
-             member='NameOwnerChanged'",
-        )
-        .await
-        .unwrap();
     // A channel of two that nobody reads.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Notified>(2);
-    let mut watcher = tokio::spawn({
-        let address = bus.address.clone();
-        async move { watch_session_bus(&address, tx, || {}).await }
-    });
-    tokio::select! {
-        () = a_monitor_started(&mut observer) => {}
-        stopped = &mut watcher => panic!("the monitor stopped before it started: {stopped:?}"),
-        () = tokio::time::sleep(GUARD) => panic!("the monitor did not start"),
-    }
+    let (_server, watcher, mut rx) = serve_and_watch(&bus, 2).await;
     let before = sobrio_agent::probe::notifications::dropped_notifications();
     let mut client = Connection::connect(&bus.address).await.unwrap();
     for n in 0..10 {

@@ -93,7 +93,7 @@ impl Ingest for IngestService {
         let policy = policy_for(
             &shared.config,
             &device.department,
-            &shared.pseudonyms.public_key(),
+            shared.pseudonyms.public_key(),
         );
         Ok(Response::new(SubmitResponse {
             accepted: accepted_ids,
@@ -112,7 +112,7 @@ impl Ingest for IngestService {
         Ok(Response::new(policy_for(
             &shared.config,
             &device.department,
-            &shared.pseudonyms.public_key(),
+            shared.pseudonyms.public_key(),
         )))
     }
 

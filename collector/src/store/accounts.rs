@@ -33,6 +33,28 @@ pub struct UserUpsert {
     pub tokens_revoked: u64,
 }
 
+impl UserUpsert {
+    /// The audit detail of an account added or updated: its roles, and what
+    /// a new password ended.
+    #[must_use]
+    pub fn audit_detail(&self, roles: &[Role]) -> String {
+        use std::fmt::Write;
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        let mut detail = roles.join(",");
+        if self.re_enabled {
+            detail.push_str("; enabled again");
+        }
+        if !self.created {
+            let _ = write!(
+                detail,
+                "; password changed: {} sessions ended, {} API tokens revoked",
+                self.sessions_ended, self.tokens_revoked
+            );
+        }
+        detail
+    }
+}
+
 /// The id an API token is listed and revoked by.
 fn token_id(digest: &[u8]) -> String {
     digest.iter().take(8).map(|b| format!("{b:02x}")).collect()

@@ -202,27 +202,26 @@ impl Store {
             .filter(|(_, r)| new_ids.contains(&r.report_id))
             .collect();
 
-        for group in groups {
-            let links: BTreeSet<(String, String)> = new
-                .iter()
-                .filter(|(g, _)| std::ptr::eq(*g, group))
-                .flat_map(|(_, r)| r.pseudonym_links.iter().cloned())
-                .collect();
-            if !links.is_empty() {
-                let refused = Self::apply_pseudonym_links(
-                    connection,
-                    &group.device_id,
-                    &links,
-                    received_unix_ms,
-                )
-                .await?;
-                if !refused.is_empty() {
-                    tracing::warn!(
-                        device = %group.device_id,
-                        links = refused.len(),
-                        "pseudonym links ignored: another link of the same earlier pseudonym came first"
-                    );
-                }
+        // Links first, per device (few reports carry any): the rows below
+        // then land on the current pseudonyms.
+        let mut links: BTreeMap<&str, BTreeSet<(String, String)>> = BTreeMap::new();
+        for (group, report) in &new {
+            if !report.pseudonym_links.is_empty() {
+                links
+                    .entry(group.device_id.as_str())
+                    .or_default()
+                    .extend(report.pseudonym_links.iter().cloned());
+            }
+        }
+        for (device_id, links) in &links {
+            let refused =
+                Self::apply_pseudonym_links(connection, device_id, links, received_unix_ms).await?;
+            if !refused.is_empty() {
+                tracing::warn!(
+                    device = %device_id,
+                    links = refused.len(),
+                    "pseudonym links ignored: another link of the same earlier pseudonym came first"
+                );
             }
         }
         self.insert_inventories(connection, &new).await?;

@@ -579,7 +579,7 @@ pub async fn add_user(
             &visitor.actor(),
             "user.add",
             name.as_str(),
-            &user_add_detail(&roles, outcome),
+            &outcome.audit_detail(&roles),
         )
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
@@ -641,23 +641,4 @@ pub async fn disable_user(
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     Ok(Redirect::to("/admin").into_response())
-}
-
-/// The audit detail of an account added or updated: its roles, and what a
-/// new password ended.
-pub fn user_add_detail(roles: &[Role], outcome: crate::store::UserUpsert) -> String {
-    let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
-    let mut detail = roles.join(",");
-    if outcome.re_enabled {
-        detail.push_str("; enabled again");
-    }
-    if !outcome.created {
-        use std::fmt::Write;
-        let _ = write!(
-            detail,
-            "; password changed: {} sessions ended, {} API tokens revoked",
-            outcome.sessions_ended, outcome.tokens_revoked
-        );
-    }
-    detail
 }

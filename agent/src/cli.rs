@@ -219,11 +219,7 @@ pub fn main() -> ExitCode {
             }
         };
     }
-    // One thread: the agent must stay light on the employee's machine.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match agent_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -270,6 +266,17 @@ struct Status {
     report_interval_secs: Option<i32>,
     /// Delivery: last success, spool depth, dropped reports, last errors.
     delivery: Option<crate::run::DeliveryStatus>,
+}
+
+/// One worker thread: the agent must stay light on the employee's machine.
+/// Multi-threaded all the same, so that a probe's program hands the worker
+/// over while it runs (see [`crate::command::run`]) instead of stopping
+/// every task behind it.
+fn agent_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -395,6 +402,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!(
                         "dropped:             {} (spool full or too old), {} damaged",
                         delivery.dropped, delivery.quarantined
+                    );
+                    println!(
+                        "samples:             {} since start, last at {}",
+                        delivery.samples_taken,
+                        delivery.last_sample.as_deref().unwrap_or("never")
                     );
                     for error in &delivery.last_errors {
                         println!("error:               {error}");
@@ -530,10 +542,7 @@ fn print_storage(result: &crate::probe::storage::ScanResult) {
 /// the service's exit code (0, or 1 after an error, logged).
 #[cfg(windows)]
 pub fn run_service(shutdown: impl Future<Output = ()>, stopping: impl FnOnce()) -> u32 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match agent_runtime() {
         Ok(runtime) => runtime,
         Err(error) => {
             tracing::error!(%error, "cannot start the async runtime");

@@ -5,6 +5,12 @@
 //! probe's name. A program that hangs or floods its output costs the probe
 //! its fields (unknown, never zero) and never stops sampling or delivery;
 //! `sobrio-agent status` names the probe.
+//!
+//! Called from the agent's runtime, [`run`] hands the runtime's worker over
+//! (`block_in_place`) for the time the program takes: the notification
+//! monitor and the other tasks go on meanwhile. A probe whose program
+//! failed is not run again before its pause is over, so a hung program
+//! costs its timeout once, not at every sample.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -24,14 +30,33 @@ pub struct Limits {
     pub timeout: Duration,
     /// Bytes of stdout (and, apart, of stderr).
     pub max_output: usize,
+    /// How long a probe whose program failed (timed out, flooded) waits
+    /// before its program is run again.
+    pub pause_after_failure: Duration,
 }
 
 impl Limits {
     /// Enough for any probe's program on a slow machine; far below a
-    /// sampling interval.
+    /// sampling interval. For programs asked once per report (inventory):
+    /// after a failure, not again for an hour.
     pub const DEFAULT: Self = Self {
         timeout: Duration::from_secs(10),
         max_output: 4 << 20,
+        pause_after_failure: Duration::from_secs(3600),
+    };
+
+    /// For programs asked at every sample (sessions, calls): after a
+    /// failure, not again for ten minutes.
+    pub const SAMPLING: Self = Self {
+        pause_after_failure: Duration::from_secs(600),
+        ..Self::DEFAULT
+    };
+
+    /// For the service's own set-up (permissions, installer settings): run
+    /// whenever asked, failures or not.
+    pub const SETUP: Self = Self {
+        pause_after_failure: Duration::ZERO,
+        ..Self::DEFAULT
     };
 }
 
@@ -47,6 +72,8 @@ pub enum RunError {
     TimedOut { program: String, after: Duration },
     #[error("{program} wrote more than {limit} bytes: its process group was killed")]
     TooMuchOutput { program: String, limit: usize },
+    #[error("{program} is not run again before {} s after its last failure", .pause.as_secs())]
+    BackingOff { program: String, pause: Duration },
 }
 
 impl RunError {
@@ -83,10 +110,8 @@ static FAILURES: Mutex<BTreeMap<String, ProbeFailures>> = Mutex::new(BTreeMap::n
 /// When each probe last failed (monotonic), for [`backing_off`].
 static LAST_FAILED: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
 
-/// Whether `probe` failed less than `pause` ago and its last run failed:
-/// a probe whose program hangs is not run again before the pause is over,
-/// so that it costs its timeout once an hour, not at every report.
-pub fn backing_off(probe: &str, pause: Duration) -> bool {
+/// Whether `probe` failed less than `pause` ago and its last run failed.
+fn backing_off(probe: &str, pause: Duration) -> bool {
     let failing = FAILURES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -132,11 +157,29 @@ fn record(probe: &str, outcome: Result<(), &RunError>) {
 /// stderr captured up to the cap, in its own process group (Unix), killed
 /// whole at the timeout or beyond the cap.
 ///
+/// On a multi-threaded runtime's worker, the worker is handed over for the
+/// program's time (`block_in_place`); elsewhere (a blocking thread, no
+/// runtime) the program simply runs.
+///
 /// # Errors
 /// When it cannot start, times out or writes too much; each is counted
-/// against `probe` (except a program that is not installed).
+/// against `probe` (except a program that is not installed). When `probe`
+/// failed less than `limits.pause_after_failure` ago, the program is not
+/// run ([`RunError::BackingOff`]).
 pub fn run(probe: &str, command: &mut Command, limits: Limits) -> Result<Output, RunError> {
-    let result = run_unrecorded(command, limits);
+    if backing_off(probe, limits.pause_after_failure) {
+        return Err(RunError::BackingOff {
+            program: command.get_program().to_string_lossy().into_owned(),
+            pause: limits.pause_after_failure,
+        });
+    }
+    let on_worker = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    let result = if on_worker {
+        tokio::task::block_in_place(|| run_unrecorded(command, limits))
+    } else {
+        run_unrecorded(command, limits)
+    };
     match &result {
         Ok(_) => record(probe, Ok(())),
         Err(error) if error.not_installed() => {}
@@ -268,6 +311,7 @@ mod tests {
     const QUICK: Limits = Limits {
         timeout: Duration::from_millis(300),
         max_output: 1 << 16,
+        pause_after_failure: Duration::ZERO,
     };
 
     #[test]
@@ -324,6 +368,66 @@ mod tests {
             matches!(error, RunError::TooMuchOutput { limit: 65_536, .. }),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_failed_probe_waits_its_pause_before_its_program_runs_again() {
+        let marker = tempfile::tempdir().unwrap();
+        let ran = marker.path().join("ran");
+        let script = format!("echo x >> {}; sleep 600", ran.display());
+        let pausing = Limits {
+            pause_after_failure: Duration::from_secs(3600),
+            ..QUICK
+        };
+        let first = run("test-pause", &mut sh(&script), pausing).unwrap_err();
+        assert!(matches!(first, RunError::TimedOut { .. }), "{first}");
+        let second = run("test-pause", &mut sh(&script), pausing).unwrap_err();
+        assert!(matches!(second, RunError::BackingOff { .. }), "{second}");
+        // Started once; the pause is not a new failure.
+        assert_eq!(std::fs::read_to_string(&ran).unwrap(), "x\n");
+        assert_eq!(failures()["test-pause"].failures, 1);
+        // Once the pause is over, the program runs again.
+        let third = run("test-pause", &mut sh("echo back"), QUICK).unwrap();
+        assert_eq!(third.stdout, b"back\n");
+        assert!(!failures()["test-pause"].failing);
+    }
+
+    #[test]
+    fn on_the_agent_s_runtime_a_program_leaves_the_other_tasks_running() {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (sender, receiver) = tokio::sync::oneshot::channel();
+            // Another task answers while the probe's program runs: the
+            // program waits for the answer's file, so it finishes only if
+            // the worker was handed over.
+            let marker = tempfile::tempdir().unwrap();
+            let answered = marker.path().join("answered");
+            let answer = answered.clone();
+            tokio::spawn(async move {
+                receiver.await.unwrap();
+                std::fs::write(answer, "yes").unwrap();
+            });
+            let script = format!(
+                "while [ ! -e {} ]; do sleep 0.01; done; echo done",
+                answered.display()
+            );
+            let mut command = sh(&script);
+            sender.send(()).unwrap();
+            let output = run(
+                "test-handover",
+                &mut command,
+                Limits {
+                    timeout: Duration::from_secs(600),
+                    ..QUICK
+                },
+            )
+            .unwrap();
+            assert_eq!(output.stdout, b"done\n");
+        });
     }
 
     #[test]

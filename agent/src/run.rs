@@ -147,6 +147,12 @@ pub struct DeliveryStatus {
     /// names.
     #[serde(default)]
     pub probes: std::collections::BTreeMap<String, crate::command::ProbeFailures>,
+    /// Usage samples taken since the agent started (one a minute).
+    #[serde(default)]
+    pub samples_taken: u64,
+    /// RFC 3339 of the last usage sample.
+    #[serde(default)]
+    pub last_sample: Option<String>,
 }
 
 const STATUS_FILE: &str = "status.json";
@@ -560,7 +566,8 @@ impl<U: Uplink> Agent<U> {
         let mut next_report = start;
         let splay_until = start + splay;
         let mut next_delivery = splay_until;
-        let mut next_sample = start + SAMPLE_INTERVAL;
+        // The first sample at once: the first report knows who is here.
+        let mut next_sample = start;
         let mut next_scan = splay_until + FIRST_SCAN_DELAY;
         let mut last_wall = SystemTime::now();
         let mut last_mono = start;
@@ -589,6 +596,9 @@ impl<U: Uplink> Agent<U> {
                     );
                     let hours = crate::report::week_hours(self.policy.as_ref());
                     self.people.save(&self.builder, &hours, false);
+                    self.status.samples_taken += 1;
+                    self.status.last_sample = Some(rfc3339(now_unix_ms()));
+                    self.save_status();
                 }
                 next_sample = now + SAMPLE_INTERVAL;
             }

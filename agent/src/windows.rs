@@ -54,7 +54,7 @@ pub fn restrict_to_system(dir: &std::path::Path) {
         crate::command::run(
             "service",
             std::process::Command::new("icacls").arg(dir).args(args),
-            crate::command::Limits::DEFAULT,
+            crate::command::Limits::SETUP,
         )
         .is_ok_and(|output| output.status.success())
     };
@@ -156,7 +156,7 @@ fn reg(args: &[&str]) -> Option<String> {
     let output = crate::command::run(
         "service",
         std::process::Command::new("reg").args(args),
-        crate::command::Limits::DEFAULT,
+        crate::command::Limits::SETUP,
     )
     .ok()?;
     output

@@ -177,7 +177,7 @@ pub async fn capture_streams() -> Option<Vec<String>> {
             std::process::Command::new("pactl").args(["-f", "json", "list", "source-outputs"]),
             crate::command::Limits {
                 timeout: std::time::Duration::from_secs(5),
-                ..crate::command::Limits::DEFAULT
+                ..crate::command::Limits::SAMPLING
             },
         )
     })

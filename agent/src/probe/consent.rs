@@ -165,7 +165,7 @@ pub fn read_live() -> Vec<CaptureUse> {
     let Ok(profiles) = crate::command::run(
         "calls",
         std::process::Command::new("reg").args(["query", "HKU"]),
-        crate::command::Limits::DEFAULT,
+        crate::command::Limits::SAMPLING,
     ) else {
         return uses;
     };
@@ -190,7 +190,7 @@ pub fn read_live() -> Vec<CaptureUse> {
                 .arg(&key)
                 .arg(&file)
                 .arg("/y"),
-            crate::command::Limits::DEFAULT,
+            crate::command::Limits::SAMPLING,
         )
         .is_ok_and(|output| output.status.success());
         if exported && let Ok(bytes) = std::fs::read(&file) {

@@ -76,10 +76,6 @@ pub fn parse(json: &str) -> Option<SmartHealth> {
 
 /// Asks `smartctl` about `/dev/NAME`, if it is installed and permitted.
 pub fn read(name: &str) -> Option<SmartHealth> {
-    // A smartctl that hung or flooded is not asked again for an hour.
-    if crate::command::backing_off("smart", std::time::Duration::from_secs(3600)) {
-        return None;
-    }
     let device = Path::new("/dev").join(name);
     let output = crate::command::run(
         "smart",

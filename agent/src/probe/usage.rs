@@ -152,7 +152,7 @@ pub fn session_user(show_session: &str) -> Option<String> {
 /// The user sessions logind knows, each with whether it is in use now;
 /// `None` when logind cannot be asked.
 pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
-    let limits = crate::command::Limits::DEFAULT;
+    let limits = crate::command::Limits::SAMPLING;
     let list = crate::command::run(
         "sessions",
         Command::new("loginctl").args(["list-sessions", "--no-legend"]),

@@ -1,6 +1,7 @@
 //! The agent never hangs on the host: a `smartctl` that never returns and a
 //! `loginctl` that floods its output cost their fields (unknown), not the
-//! agent. It still collects and delivers, stays small, kills the stuck
+//! agent. Running as a service, it still samples every minute, delivers its
+//! first report before the next sample, stays small, kills the stuck
 //! program's whole process group, and `status` names both probes.
 
 use std::os::unix::fs::PermissionsExt;
@@ -8,6 +9,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sobrio_tests::{CollectorProcess, binary, enroll_agent_binary, run};
+
+/// The agent's sampling interval.
+const SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A marker no other process carries, to find the hung program's children.
 const MARKER: &str = "600.4242";
@@ -49,6 +53,21 @@ fn marked_processes() -> usize {
         .count()
 }
 
+/// The agent's status file, once it is written.
+fn status(state: &str) -> Option<serde_json::Value> {
+    let bytes = std::fs::read(std::path::Path::new(state).join("status.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn unix_of(rfc3339: &serde_json::Value) -> Option<i64> {
+    let parsed = time::OffsetDateTime::parse(
+        rfc3339.as_str()?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .ok()?;
+    Some(parsed.unix_timestamp())
+}
+
 #[test]
 fn a_hanging_smartctl_and_a_flooding_loginctl_cost_their_fields_not_the_agent() {
     let dir = tempfile::tempdir().unwrap();
@@ -58,6 +77,8 @@ fn a_hanging_smartctl_and_a_flooding_loginctl_cost_their_fields_not_the_agent() 
     let state = state.to_str().unwrap().to_owned();
     let collector = CollectorProcess::serve(&data, &[]);
     enroll_agent_binary(&data, &state, &collector.grpc_addr);
+    let config = dir.path().join("agent.toml");
+    std::fs::write(&config, "[delivery]\nsplay_max_secs = 0\n").unwrap();
 
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
@@ -72,33 +93,69 @@ fn a_hanging_smartctl_and_a_flooding_loginctl_cost_their_fields_not_the_agent() 
 
     let started = Instant::now();
     let mut agent = Command::new(binary("sobrio-agent"))
-        .args(["--state-dir", &state, "run", "--once"])
+        .args(["--state-dir", &state, "--config"])
+        .arg(&config)
+        .arg("run")
         .env("PATH", &path)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // A watchdog far above the probes' 10 s timeout: only a hang trips it.
+    // Until the second sample: the first at start (with both programs
+    // stuck), the second a minute later. A watchdog far above that: only a
+    // hang trips it.
     let mut peak_kb = 0;
-    let status = loop {
-        if let Some(status) = agent.try_wait().unwrap() {
-            break status;
-        }
-        peak_kb = peak_kb.max(rss_kb(agent.id()).unwrap_or(0));
+    let mut first_sample = None;
+    let (shown, delivered_before_second_sample) = loop {
         assert!(
-            started.elapsed() < Duration::from_secs(180),
-            "the agent hung on its probes"
+            agent.try_wait().unwrap().is_none(),
+            "the agent stopped on its probes"
+        );
+        peak_kb = peak_kb.max(rss_kb(agent.id()).unwrap_or(0));
+        if let Some(shown) = status(&state) {
+            if shown["samples_taken"].as_u64() == Some(1) {
+                first_sample = unix_of(&shown["last_sample"]);
+            }
+            if shown["samples_taken"].as_u64() >= Some(2) {
+                let delivered = shown["accepted_total"].as_u64();
+                break (shown, delivered);
+            }
+        }
+        assert!(
+            started.elapsed() < 5 * SAMPLE_INTERVAL,
+            "no second sample after {:.0?}: the agent hangs on its probes ({:?})",
+            started.elapsed(),
+            status(&state)
         );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let mut log = String::new();
-    std::io::Read::read_to_string(agent.stderr.as_mut().unwrap(), &mut log).unwrap();
+    let _ = Command::new("kill")
+        .args(["-TERM", &agent.id().to_string()])
+        .status();
+    let output = agent.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "graceful exit: {log}");
     println!(
-        "run --once with a hanging smartctl and a flooding loginctl: {:.1?}, peak RSS {} KB",
+        "a hanging smartctl and a flooding loginctl: two samples in {:.1?}, peak RSS {} KB",
         started.elapsed(),
         peak_kb
     );
-    assert!(status.success(), "{log}");
+    // The first report, held 10 s by smartctl, went before the next sample.
+    assert!(
+        delivered_before_second_sample >= Some(1),
+        "no report delivered before the second sample: {shown:#}\n{log}"
+    );
+    // Every minute, the stuck probes or not: the second sample is the next
+    // minute's (the agent's own clock), none missed, none early.
+    let first = first_sample.expect("the first sample was seen");
+    let second = unix_of(&shown["last_sample"]).expect("the last sample's time");
+    let interval = i64::try_from(SAMPLE_INTERVAL.as_secs()).unwrap();
+    println!("samples {} s apart", second - first);
+    assert!(
+        (interval - 1..2 * interval).contains(&(second - first)),
+        "samples {} s apart, expected one interval ({interval} s)",
+        second - first
+    );
     // The flood was cut off, not buffered.
     assert!(peak_kb < 64 * 1024, "agent RSS peaked at {peak_kb} KB");
     // The hung program's whole group was killed.
@@ -120,6 +177,8 @@ fn a_hanging_smartctl_and_a_flooding_loginctl_cost_their_fields_not_the_agent() 
             .contains("did not finish within 10 s"),
         "{shown:#}"
     );
+    // Asked once, then left alone for its pause: one failure, not one a
+    // sample.
     let sessions = &delivery["probes"]["sessions"];
     assert!(
         sessions["last_error"]
@@ -128,10 +187,15 @@ fn a_hanging_smartctl_and_a_flooding_loginctl_cost_their_fields_not_the_agent() 
             .contains("wrote more than"),
         "{shown:#}"
     );
+    assert_eq!(sessions["failures"], 1, "{shown:#}");
     let text =
         String::from_utf8(run("sobrio-agent", &["--state-dir", &state, "status"]).stdout).unwrap();
     assert!(
         text.contains("probe smart:") && text.contains("failing"),
+        "{text}"
+    );
+    assert!(
+        text.contains("samples:             2 since start"),
         "{text}"
     );
 }

@@ -94,7 +94,9 @@ fn main() {
         for _ in 0..runs {
             let t3 = Instant::now();
             let (outcome, _) = runtime
-                .block_on(analysis::recompute(&store, &config, NOW))
+                .block_on(sobrio_collector::app::suggestions::recompute(
+                    &store, &config, NOW,
+                ))
                 .unwrap();
             agains.push(t3.elapsed().as_secs_f64());
             if outcome.written > 0 {

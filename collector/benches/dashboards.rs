@@ -139,7 +139,7 @@ fn main() {
     config.server.grpc_addr = "127.0.0.1:0".parse().unwrap();
     config.server.http_addr = "127.0.0.1:0".parse().unwrap();
     let (running, cookies) = runtime.block_on(async {
-        sobrio_collector::analysis::recompute(&store, &config, fleet::NOW)
+        sobrio_collector::app::suggestions::recompute(&store, &config, fleet::NOW)
             .await
             .unwrap();
         let running = sobrio_collector::server::start(config, store.clone(), dir.path())
@@ -359,7 +359,7 @@ fn during_recomputation(
         let (stop, recomputed) = (stop.clone(), recomputed.clone());
         async move {
             while !stop.load(Ordering::SeqCst) {
-                sobrio_collector::analysis::recompute(&store, &config, fleet::NOW)
+                sobrio_collector::app::suggestions::recompute(&store, &config, fleet::NOW)
                     .await
                     .unwrap();
                 recomputed.fetch_add(1, Ordering::SeqCst);

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::server::Shared;
-use crate::store::{DecisionError, Principal};
+use crate::app::App;
+use crate::store::Principal;
 
 /// An API error: status and a message saying what to do.
 #[derive(Debug)]
@@ -26,6 +26,19 @@ pub struct ApiError(StatusCode, String);
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+impl ApiError {
+    /// The error's status from its code; its text unless it is a fault of
+    /// the collector's (logged, and told in general terms).
+    fn coded(error: &impl crate::error::Coded) -> Self {
+        let code = error.code();
+        if code.tells_caller() {
+            Self(code.http_status(), error.to_string())
+        } else {
+            internal(error)
+        }
     }
 }
 
@@ -40,13 +53,14 @@ fn internal(error: impl std::fmt::Display) -> ApiError {
 /// The caller, authenticated by a bearer token.
 pub struct Caller(pub Principal);
 
-impl FromRequestParts<Arc<Shared>> for Caller {
+impl FromRequestParts<crate::web::WebState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        shared: &Arc<Shared>,
+        state: &crate::web::WebState,
     ) -> Result<Self, Self::Rejection> {
+        let shared = &state.app;
         let unauthorized = || {
             ApiError(
                 StatusCode::UNAUTHORIZED,
@@ -101,7 +115,7 @@ impl Caller {
 }
 
 /// The API's routes.
-pub fn routes() -> axum::Router<Arc<Shared>> {
+pub fn routes() -> axum::Router<crate::web::WebState> {
     axum::Router::new()
         .route("/api/v1/suggestions", get(list_suggestions))
         .route("/api/v1/suggestions/{id}/{action}", post(decide))
@@ -130,7 +144,7 @@ struct ListQuery {
 }
 
 async fn list_suggestions(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     caller: Caller,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
@@ -158,23 +172,12 @@ struct DecisionBody {
 }
 
 async fn decide(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     caller: Caller,
     Path((id, action)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::It, Role::Admin])?;
-    let to = match action.as_str() {
-        "accept" => "accepted",
-        "done" => "done",
-        "dismiss" => "dismissed",
-        _ => {
-            return Err(ApiError(
-                StatusCode::NOT_FOUND,
-                "actions: accept, dismiss (with {\"reason\": …}), done".into(),
-            ));
-        }
-    };
     // The body is optional: `{"reason": "…"}` for a dismissal.
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         String::new()
@@ -188,32 +191,14 @@ async fn decide(
             })?
             .reason
     };
-    if reason.len() > 2000 {
-        return Err(ApiError(
-            StatusCode::BAD_REQUEST,
-            "the reason is longer than 2000 characters".into(),
-        ));
-    }
-    match shared.store.decide(&id, to, &reason, &caller.actor()).await {
-        Ok(suggestion) => {
-            shared.impact_changed().await;
-            Ok(Json(suggestion).into_response())
-        }
-        Err(DecisionError::Unknown(_)) => Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("no suggestion {id}"),
-        )),
-        Err(error @ DecisionError::Transition { .. }) => {
-            Err(ApiError(StatusCode::CONFLICT, error.to_string()))
-        }
-        Err(error @ DecisionError::NoReason) => {
-            Err(ApiError(StatusCode::BAD_REQUEST, error.to_string()))
-        }
-        Err(DecisionError::Store(error)) => Err(internal(error)),
-    }
+    let decided = shared
+        .decide(&id, &action, &reason, &caller.actor())
+        .await
+        .map_err(|e| ApiError::coded(&e))?;
+    Ok(Json(decided).into_response())
 }
 
-async fn impact(State(shared): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
+async fn impact(State(shared): State<Arc<App>>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(&[Role::It, Role::Admin])?;
     let impact = shared.impact().await.map_err(internal)?;
     Ok(Json(&*impact).into_response())
@@ -223,7 +208,7 @@ async fn impact(State(shared): State<Arc<Shared>>, caller: Caller) -> Result<Res
 /// other is refused rather than ignored, so that no crafted query is taken
 /// for a filter.
 async fn indicators(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     caller: Caller,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -240,19 +225,9 @@ async fn indicators(
         Some(week) => week.clone(),
         None => crate::indicators::latest_published(today, &shared.config.indicators).to_string(),
     };
-    let release = crate::indicators::compute(&shared.store, &shared.config, &week, today)
+    let release = crate::app::indicators::compute(&shared.store, &shared.config, &week, today)
         .await
-        .map_err(|error| match error {
-            crate::indicators::IndicatorsError::Store(error) => internal(error),
-            crate::indicators::IndicatorsError::Settings(error) => internal(error),
-            crate::indicators::IndicatorsError::BudgetSpent(_)
-            | crate::indicators::IndicatorsError::NotPublished { .. } => {
-                ApiError(StatusCode::CONFLICT, error.to_string())
-            }
-            crate::indicators::IndicatorsError::BadWeek(_) => {
-                ApiError(StatusCode::BAD_REQUEST, error.to_string())
-            }
-        })?;
+        .map_err(|error| ApiError::coded(&error))?;
     shared
         .store
         .audit(&caller.actor(), "indicators.view", &release.week, "")
@@ -265,7 +240,7 @@ async fn indicators(
 const PAGE_SIZE: i64 = 100;
 
 async fn devices(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     caller: Caller,
     Query(query): Query<std::collections::BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -298,7 +273,7 @@ async fn devices(
 }
 
 async fn device(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {

@@ -294,9 +294,9 @@ pub async fn export(
     out: impl std::io::Write,
 ) -> Result<(), AssetsError> {
     let rows = store.asset_export_rows().await?;
-    let (delimiter, header): (char, [&str; 10]) = match format {
+    let (delimiter, header): (u8, [&str; 10]) = match format {
         ExportFormat::Glpi => (
-            ';',
+            b';',
             [
                 "Name",
                 "Serial number",
@@ -311,7 +311,7 @@ pub async fn export(
             ],
         ),
         ExportFormat::Snipeit => (
-            ',',
+            b',',
             [
                 "Item Name",
                 "Serial Number",

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{CollectorConfig, ConfigError};
-use crate::store::{Store, now_unix_ms};
+use crate::store::{Store, StoreLocation, now_unix_ms};
 
 /// Exit code for a bad configuration or bad arguments (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -44,6 +44,17 @@ pub struct StoreArgs {
     pub database_url: Option<String>,
 }
 
+impl StoreArgs {
+    /// Where the store is, for the library.
+    #[must_use]
+    pub fn location(&self) -> StoreLocation {
+        StoreLocation {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve agents (gRPC, TLS 1.3 with client certificates) and HTTP.
@@ -52,6 +63,14 @@ pub enum Command {
     /// machine's own agent, on the data directory's SQLite; keeps serving until
     /// interrupted. Rerunning reuses the data directory.
     Demo(DemoArgs),
+    #[command(flatten)]
+    Admin(AdminCommand),
+}
+
+/// What IT does from the command line on the store, beside a running
+/// collector or not.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
     /// Enrollment tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -276,6 +295,48 @@ pub struct DemoArgs {
     pub once: bool,
 }
 
+impl ServeArgs {
+    /// The configuration file's (or the default), with the flags applied.
+    ///
+    /// # Errors
+    /// When the file cannot be read or is invalid.
+    pub fn config(&self) -> Result<CollectorConfig, ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => CollectorConfig::load(path)?,
+            None => CollectorConfig::default(),
+        };
+        if let Some(addr) = self.grpc_addr {
+            config.server.grpc_addr = addr;
+        }
+        if let Some(addr) = self.http_addr {
+            config.server.http_addr = addr;
+        }
+        config.server.insecure_dev |= self.insecure_dev;
+        Ok(config)
+    }
+}
+
+impl DemoArgs {
+    /// The demo's configuration: the defaults on the flags' addresses.
+    #[must_use]
+    pub fn config(&self) -> CollectorConfig {
+        let mut config = CollectorConfig::default();
+        config.server.grpc_addr = self.grpc_addr;
+        config.server.http_addr = self.http_addr;
+        config
+    }
+
+    /// What the demo does beyond seeding.
+    #[must_use]
+    pub fn options(&self) -> crate::demo::DemoOptions {
+        crate::demo::DemoOptions {
+            fleet: self.fleet.clone(),
+            no_local_agent: self.no_local_agent,
+            once: self.once,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
     /// Create an enrollment token; prints only the token.
@@ -325,45 +386,9 @@ pub enum DeviceCommand {
     },
 }
 
-/// Runs the command line and maps errors to an exit code.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // The demo prints its own summary; its logs stay to warnings by default.
-    init_tracing(if matches!(cli.command, Command::Demo(_)) {
-        "warn"
-    } else {
-        "info"
-    });
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            for cause in error.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
-            if error
-                .chain()
-                .any(|e| e.downcast_ref::<ConfigError>().is_some())
-            {
-                ExitCode::from(EXIT_USAGE)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-    }
-}
-
-fn init_tracing(default_filter: &str) {
+/// Sets up logging on stderr: `SOBRIO_LOG` (an `EnvFilter`), else
+/// `default_filter`.
+pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SOBRIO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     tracing_subscriber::fmt()
@@ -373,16 +398,37 @@ fn init_tracing(default_filter: &str) {
         .init();
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Serve(args) => serve(&cli.store, args).await,
-        Command::Demo(args) => crate::demo::run(&cli.store, args).await,
-        Command::Token(TokenCommand::Create {
+/// Prints `error` with its causes; the exit code: usage (2) for a bad
+/// configuration, failure (1) otherwise.
+#[must_use]
+pub fn report_error(error: &anyhow::Error) -> ExitCode {
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    if error
+        .chain()
+        .any(|e| e.downcast_ref::<ConfigError>().is_some())
+    {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Runs an IT command on the store `store` names.
+///
+/// # Errors
+/// When the store cannot be opened or the command fails; the message says
+/// what to do.
+pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Token(TokenCommand::Create {
             department,
             expires,
             max_uses,
         }) => {
-            let store = open_store(&cli.store).await?;
+            let store = open_store(store).await?;
             let token = crate::enrollment::create_token(
                 &store,
                 department.as_str(),
@@ -393,8 +439,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{token}");
             Ok(())
         }
-        Command::Device(DeviceCommand::List { json }) => {
-            let store = open_store(&cli.store).await?;
+        AdminCommand::Device(DeviceCommand::List { json }) => {
+            let store = open_store(store).await?;
             let devices = store.list_devices().await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&devices)?);
@@ -418,14 +464,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Assets(AssetsCommand::Import {
+        AdminCommand::Assets(AssetsCommand::Import {
             file,
             dry_run,
             json,
         }) => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let store = open_store(&cli.store).await?;
+            let store = open_store(store).await?;
             let report = crate::assets::import(&store, &bytes, dry_run).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
@@ -458,26 +504,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Assets(AssetsCommand::Export { format }) => {
-            let store = open_store(&cli.store).await?;
+        AdminCommand::Assets(AssetsCommand::Export { format }) => {
+            let store = open_store(store).await?;
             crate::assets::export(&store, format, std::io::stdout().lock()).await?;
             Ok(())
         }
-        Command::Device(DeviceCommand::Forget { id }) => {
-            let store = open_store(&cli.store).await?;
+        AdminCommand::Device(DeviceCommand::Forget { id }) => {
+            let store = open_store(store).await?;
             if !store.forget_device(&id, &cli_actor()).await? {
                 bail!("no device with id {id:?}: see `sobrio-collector device list`");
             }
             eprintln!("device {id} and all its data erased");
             Ok(())
         }
-        Command::User(command) => users(&cli.store, command).await,
-        Command::Suggestions(command) => suggestions(&cli.store, command).await,
-        Command::Request(command) => requests(&cli.store, command).await,
-        Command::Impact { json, config } => {
+        AdminCommand::User(command) => users(store, command).await,
+        AdminCommand::Suggestions(command) => suggestions(store, command).await,
+        AdminCommand::Request(command) => requests(store, command).await,
+        AdminCommand::Impact { json, config } => {
             let config = load_config(config.as_deref())?;
-            let store = open_store(&cli.store).await?;
-            let impact = crate::analysis::current_impact(&store, &config, now_unix_ms()).await?;
+            let store = open_store(store).await?;
+            let impact = crate::app::impact::current_impact(&store, &config, now_unix_ms()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&impact)?);
             } else {
@@ -511,7 +557,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Device(DeviceCommand::Shared {
+        AdminCommand::Device(DeviceCommand::Shared {
             id,
             max_people,
             default,
@@ -521,7 +567,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "say how many people the device may report: --max-people N (1 to 50), or --default"
                 );
             }
-            let store = open_store(&cli.store).await?;
+            let store = open_store(store).await?;
             if !store.set_device_max_people(&id, max_people).await? {
                 bail!("no device with id {id:?}: see `sobrio-collector device list`");
             }
@@ -537,8 +583,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("device {id} may report {bound} people a week");
             Ok(())
         }
-        Command::Device(DeviceCommand::Revoke { id }) => {
-            let store = open_store(&cli.store).await?;
+        AdminCommand::Device(DeviceCommand::Revoke { id }) => {
+            let store = open_store(store).await?;
             if !store.revoke_device(&id, now_unix_ms()).await? {
                 bail!("no device with id {id:?}: see `sobrio-collector device list`");
             }
@@ -554,27 +600,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 /// # Errors
 /// When the directory cannot be created or the database opened.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
-    create_data_dir(&args.data_dir)?;
-    match &args.database_url {
-        Some(url) => Store::connect(url)
-            .await
-            .with_context(|| format!("cannot open database {}", redact_url(url))),
-        None => Store::open_data_dir(&args.data_dir)
-            .await
-            .with_context(|| format!("cannot open the database in {}", args.data_dir.display())),
-    }
-}
-
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    args.location().open().await
 }
 
 /// Who acts from the command line: `cli:<os user>`.
@@ -583,56 +609,6 @@ fn cli_actor() -> String {
         .or_else(|_| std::env::var("LOGNAME"))
         .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
-}
-
-fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("cannot create data directory {}", dir.display()))
-}
-
-async fn serve(store_args: &StoreArgs, args: ServeArgs) -> anyhow::Result<()> {
-    let mut config = match &args.config {
-        Some(path) => CollectorConfig::load(path)?,
-        None => CollectorConfig::default(),
-    };
-    if let Some(addr) = args.grpc_addr {
-        config.server.grpc_addr = addr;
-    }
-    if let Some(addr) = args.http_addr {
-        config.server.http_addr = addr;
-    }
-    config.server.insecure_dev |= args.insecure_dev;
-    let store = open_store(store_args).await?;
-    let running = crate::server::start(config, store, &store_args.data_dir).await?;
-    eprintln!(
-        "sobrio-collector serving gRPC on {} and HTTP on http://{}\nagents pin the CA in {}",
-        running.grpc_addr,
-        running.http_addr,
-        running.ca_path.display()
-    );
-    shutdown_signal().await;
-    eprintln!("shutting down");
-    running.shutdown().await
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<CollectorConfig> {
@@ -710,21 +686,19 @@ async fn suggestions(store_args: &StoreArgs, command: SuggestionsCommand) -> any
             }
             Ok(())
         }
-        SuggestionsCommand::Accept { id } => decide(&store, &id, "accepted", "").await,
+        SuggestionsCommand::Accept { id } => decide(&store, &id, "accept", "").await,
         SuggestionsCommand::Done { id } => decide(&store, &id, "done", "").await,
-        SuggestionsCommand::Dismiss { id, reason } => {
-            decide(&store, &id, "dismissed", &reason).await
-        }
+        SuggestionsCommand::Dismiss { id, reason } => decide(&store, &id, "dismiss", &reason).await,
         SuggestionsCommand::Export { csv: _ } => {
             let list = store.suggestions(None).await?;
             let mut out = std::io::stdout().lock();
-            crate::analysis::write_csv(&mut out, &list)?;
+            crate::app::suggestions::write_csv(&mut out, &list)?;
             Ok(())
         }
         SuggestionsCommand::Refresh { config, json } => {
             let config = load_config(config.as_deref())?;
             let (outcome, holding) =
-                crate::analysis::recompute(&store, &config, now_unix_ms()).await?;
+                crate::app::suggestions::recompute(&store, &config, now_unix_ms()).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&outcome)?);
             } else {
@@ -742,8 +716,8 @@ async fn suggestions(store_args: &StoreArgs, command: SuggestionsCommand) -> any
     }
 }
 
-async fn decide(store: &Store, id: &str, to: &str, reason: &str) -> anyhow::Result<()> {
-    let s = store.decide(id, to, reason, &cli_actor()).await?;
+async fn decide(store: &Store, id: &str, action: &str, reason: &str) -> anyhow::Result<()> {
+    let s = crate::app::suggestions::decide(store, id, action, reason, &cli_actor()).await?;
     eprintln!("{} is now {}", s.id, s.status);
     Ok(())
 }
@@ -850,7 +824,7 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             if password.chars().count() < 12 {
                 bail!("the password must have at least 12 characters");
             }
-            let hash = hash_password(&password)?;
+            let hash = crate::secret::hash_password(&password)?;
             let outcome = store.upsert_user(&name, Some(&hash), &role).await?;
             store
                 .audit(
@@ -877,7 +851,7 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             if !store.user_exists(&name).await? {
                 bail!("no user {name:?}: `sobrio-collector user add {name} --role …` first");
             }
-            let token = format!("sbu_{}", crate::enrollment::random_secret());
+            let token = format!("sbu_{}", crate::secret::random_secret());
             store.add_api_token(&name, &token).await?;
             store
                 .audit(&cli_actor(), "user.token.create", &name, "")
@@ -922,18 +896,4 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             Ok(())
         }
     }
-}
-
-/// An argon2id hash (PHC string) with a random salt.
-pub fn hash_password(password: &str) -> anyhow::Result<String> {
-    use argon2::PasswordHasher;
-    let mut salt = [0_u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut salt)
-        .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-    let salt = argon2::password_hash::SaltString::encode_b64(&salt)
-        .map_err(|e| anyhow::anyhow!("salt: {e}"))?;
-    Ok(argon2::Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))?
-        .to_string())
 }

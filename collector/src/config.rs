@@ -339,8 +339,8 @@ pub struct LimitsConfig {
 impl LimitsConfig {
     /// The HTTP server's limits.
     #[must_use]
-    pub fn http(&self) -> crate::http::HttpLimits {
-        crate::http::HttpLimits {
+    pub fn http(&self) -> HttpLimits {
+        HttpLimits {
             header_timeout: std::time::Duration::from_secs(self.http_header_timeout_secs.into()),
             request_timeout: std::time::Duration::from_secs(self.http_request_timeout_secs.into()),
             max_connections: self.http_max_connections,
@@ -885,8 +885,8 @@ impl CollectorConfig {
     }
 
     /// Retention periods.
-    pub fn retention(&self) -> crate::store::Retention {
-        crate::store::Retention {
+    pub fn retention(&self) -> Retention {
+        Retention {
             raw_days: self.retention.raw_days.into(),
             person_day_days: self.retention.person_day_days.into(),
             aggregate_days: self.retention.aggregate_days.into(),
@@ -901,6 +901,36 @@ impl CollectorConfig {
             .unwrap_or(&self.policy.working_hours)
             .validate("policy")
             .expect("working hours were validated at load")
+    }
+}
+
+/// What the HTTP server allows each client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_timeout: std::time::Duration,
+    pub request_timeout: std::time::Duration,
+    pub max_connections: usize,
+    pub max_per_address: usize,
+}
+
+/// Retention periods, in days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Raw reports and hourly buckets.
+    pub raw_days: i64,
+    /// Person-day rows, counted from when their week was aggregated.
+    pub person_day_days: i64,
+    /// Rollups, storage snapshots and inventory history.
+    pub aggregate_days: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            raw_days: 90,
+            person_day_days: 35,
+            aggregate_days: 730,
+        }
     }
 }
 

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ring::rand::{SecureRandom, SystemRandom};
 use sobrio_proto::v1::enrollment_server::Enrollment;
 use sobrio_proto::v1::{EnrollRequest, EnrollResponse, RenewRequest, RenewResponse};
 use tonic::{Request, Response, Status};
 
+use crate::app::App;
 use crate::auth::authenticate;
 use crate::pki::PkiError;
 use crate::policy::policy_for;
-use crate::server::Shared;
+use crate::secret::{random_secret, sha256};
 use crate::store::{
     EnrollError, NewDevice, NewToken, Store, StoreError, TokenRefusal, now_unix_ms,
 };
@@ -20,29 +20,12 @@ use crate::store::{
 const TOKEN_PREFIX: &str = "sbt_";
 /// Largest CSR accepted.
 const MAX_CSR_BYTES: usize = 16 * 1024;
-/// Unknown tokens allowed per client address in [`REFUSALS_WINDOW`]:
+/// Unknown tokens allowed per client address in
+/// [`crate::app::ENROLLMENT_REFUSALS_WINDOW`]:
 /// beyond, enrollment from that address is refused until the window ends,
 /// so that tokens (256 bits) cannot be guessed, nor the CA kept busy. An
 /// IPv6 client counts by its /64, which one host can hop within.
 pub const REFUSALS_PER_ADDRESS: u32 = 10;
-pub const REFUSALS_WINDOW: Duration = Duration::from_secs(15 * 60);
-
-/// SHA-256 of a token or secret.
-pub fn sha256(secret: &str) -> [u8; 32] {
-    let digest = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    let mut out = [0_u8; 32];
-    out.copy_from_slice(digest.as_ref());
-    out
-}
-
-/// 256 random bits, hex.
-pub fn random_secret() -> String {
-    let mut bytes = [0_u8; 32];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .expect("the system random generator works");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// Creates an enrollment token for `department`; returns the token, which is
 /// stored only as a digest.
@@ -73,7 +56,7 @@ pub async fn create_token(
 /// The Enrollment gRPC service.
 #[derive(Clone)]
 pub struct EnrollmentService {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<App>,
 }
 
 fn store_unavailable(error: &StoreError) -> Status {

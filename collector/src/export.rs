@@ -7,44 +7,46 @@
 //! carriage return, or a `-` that does not start a number — is defused with
 //! a leading apostrophe (OWASP's advice on CSV injection). Host names,
 //! models and departments come from devices and imports, so any of them may
-//! be hostile: nothing is written without going through [`field`].
+//! be hostile: nothing is written without going through [`defused`].
 
 use std::borrow::Cow;
 use std::io::Write;
 
-/// `text` as one CSV field for `delimiter`, defused and quoted as needed.
+/// `text` defused: with a leading apostrophe when a spreadsheet would run
+/// it as a formula.
 #[must_use]
-pub fn field(text: &str, delimiter: char) -> Cow<'_, str> {
+pub fn defused(text: &str) -> Cow<'_, str> {
     let formula = text.starts_with(['=', '+', '@', '\t', '\r'])
         || (text.starts_with('-') && text.parse::<f64>().is_err());
-    let text: Cow<'_, str> = if formula {
+    if formula {
         Cow::Owned(format!("'{text}"))
     } else {
         Cow::Borrowed(text)
-    };
-    if text.contains([delimiter, '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", text.replace('"', "\"\"")))
-    } else {
-        text
     }
 }
 
-/// Writes CSV records, each field through [`field`].
+/// Writes CSV records (the `csv` crate's writer: RFC 4180 quoting, CRLF
+/// line ends), each field [`defused`].
 #[derive(Debug)]
 pub struct CsvWriter<W: Write> {
-    out: W,
-    delimiter: char,
+    inner: csv::Writer<W>,
 }
 
 impl<W: Write> CsvWriter<W> {
     /// Comma-separated.
     pub fn new(out: W) -> Self {
-        Self::with_delimiter(out, ',')
+        Self::with_delimiter(out, b',')
     }
 
     /// Separated by `delimiter` (`;` for spreadsheets set to French).
-    pub fn with_delimiter(out: W, delimiter: char) -> Self {
-        Self { out, delimiter }
+    pub fn with_delimiter(out: W, delimiter: u8) -> Self {
+        Self {
+            inner: csv::WriterBuilder::new()
+                .delimiter(delimiter)
+                .terminator(csv::Terminator::CRLF)
+                .flexible(true)
+                .from_writer(out),
+        }
     }
 
     /// Writes one record.
@@ -56,27 +58,20 @@ impl<W: Write> CsvWriter<W> {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut first = true;
-        let mut separator = [0; 4];
-        let separator = self.delimiter.encode_utf8(&mut separator);
-        for value in fields {
-            if !first {
-                self.out.write_all(separator.as_bytes())?;
-            }
-            first = false;
-            self.out
-                .write_all(field(value.as_ref(), self.delimiter).as_bytes())?;
-        }
-        self.out.write_all(b"\r\n")
+        let fields: Vec<S> = fields.into_iter().collect();
+        self.inner
+            .write_record(fields.iter().map(|f| defused(f.as_ref()).into_owned()))
+            .map_err(std::io::Error::other)
     }
 
     /// Flushes and returns the output.
     ///
     /// # Errors
     /// When flushing fails.
-    pub fn finish(mut self) -> std::io::Result<W> {
-        self.out.flush()?;
-        Ok(self.out)
+    pub fn finish(self) -> std::io::Result<W> {
+        self.inner
+            .into_inner()
+            .map_err(|error| std::io::Error::other(error.to_string()))
     }
 }
 
@@ -113,25 +108,24 @@ mod tests {
     #[test]
     fn formulas_are_defused_and_numbers_left_alone() {
         for value in HOSTILE {
-            let written = field(value, ',');
+            let written = to_string([[value]]);
             let text = written.trim_start_matches('"');
             assert!(text.starts_with('\''), "{value:?} written as {written:?}");
         }
-        assert_eq!(field("-12.5", ','), "-12.5");
-        assert_eq!(field("pc-1", ','), "pc-1");
-        assert_eq!(field("", ','), "");
+        assert_eq!(defused("-12.5"), "-12.5");
+        assert_eq!(defused("pc-1"), "pc-1");
+        assert_eq!(defused(""), "");
     }
 
     #[test]
     fn fields_are_quoted_for_their_delimiter() {
-        assert_eq!(field("a;b", ';'), "\"a;b\"");
-        assert_eq!(field("a;b", ','), "a;b");
-        assert_eq!(field("a,b", ','), "\"a,b\"");
-        assert_eq!(field("say \"hi\"", ','), "\"say \"\"hi\"\"\"");
-        assert_eq!(field("two\nlines", ','), "\"two\nlines\"");
+        assert_eq!(to_string([["a;b"]]), "a;b\r\n");
+        assert_eq!(to_string([["a,b"]]), "\"a,b\"\r\n");
+        assert_eq!(to_string([["say \"hi\""]]), "\"say \"\"hi\"\"\"\r\n");
+        assert_eq!(to_string([["two\nlines"]]), "\"two\nlines\"\r\n");
         let csv = to_string([["Name", "Model"], ["=1+1", "ThinkPad, T14"]]);
         assert_eq!(csv, "Name,Model\r\n'=1+1,\"ThinkPad, T14\"\r\n");
-        let mut semicolons = CsvWriter::with_delimiter(Vec::new(), ';');
+        let mut semicolons = CsvWriter::with_delimiter(Vec::new(), b';');
         semicolons.record(["a;b", "c"]).unwrap();
         assert_eq!(semicolons.finish().unwrap(), b"\"a;b\";c\r\n");
     }

@@ -28,14 +28,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
-/// What the HTTP server allows each client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HttpLimits {
-    pub header_timeout: Duration,
-    pub request_timeout: Duration,
-    pub max_connections: usize,
-    pub max_per_address: usize,
-}
+pub use crate::config::HttpLimits;
 
 /// Open connections per client network; a guard gives its place back.
 #[derive(Debug, Default)]

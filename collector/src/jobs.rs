@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::server::Shared;
+use crate::app::App;
 use crate::store::now_unix_ms;
 
 /// Name of the retention job and of its lease.
@@ -17,7 +17,7 @@ pub const RETENTION_JOB: &str = "retention";
 pub const ANALYSIS_JOB: &str = "analysis";
 
 /// Runs periodic jobs until `shutdown` turns true.
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<App>, mut shutdown: watch::Receiver<bool>) {
     let retention = Duration::from_secs(u64::from(shared.config.retention.interval_secs));
     let analysis = Duration::from_secs(u64::from(shared.config.analysis.interval_secs));
     let start = tokio::time::Instant::now();
@@ -41,7 +41,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 
 /// Recomputes suggestions if this replica wins the lease for the current
 /// period. Returns whether it ran.
-pub async fn run_analysis_once(shared: &Shared) -> bool {
+pub async fn run_analysis_once(shared: &App) -> bool {
     let store = &shared.store;
     let period = i64::from(shared.config.analysis.interval_secs) * 1000;
     let now = now_unix_ms();
@@ -58,7 +58,7 @@ pub async fn run_analysis_once(shared: &Shared) -> bool {
         }
     }
     let started = now_unix_ms();
-    let outcome = match crate::analysis::recompute(store, &shared.config, started).await {
+    let outcome = match crate::app::suggestions::recompute(store, &shared.config, started).await {
         Ok((changes, holding)) => {
             tracing::info!(holding, ?changes, "suggestions recomputed");
             shared.impact_changed().await;
@@ -74,7 +74,7 @@ pub async fn run_analysis_once(shared: &Shared) -> bool {
     let tz = crate::analysis::time_zone(&shared.config.analysis);
     let today = jiff::Zoned::now().with_time_zone(tz).date();
     let due = crate::indicators::latest_published(today, &shared.config.indicators).to_string();
-    if let Err(error) = crate::indicators::compute(store, &shared.config, &due, today).await {
+    if let Err(error) = crate::app::indicators::compute(store, &shared.config, &due, today).await {
         tracing::warn!(%error, week = %due, "the week's indicators not published");
     }
     shared.metrics.record_job(ANALYSIS_JOB, outcome);
@@ -95,7 +95,7 @@ pub async fn run_analysis_once(shared: &Shared) -> bool {
 
 /// Runs retention if this replica wins the lease for the current period.
 /// Returns whether it ran.
-pub async fn run_retention_once(shared: &Shared) -> bool {
+pub async fn run_retention_once(shared: &App) -> bool {
     let store = &shared.store;
     let period = i64::from(shared.config.retention.interval_secs) * 1000;
     let now = now_unix_ms();

@@ -24,6 +24,8 @@
 
 pub mod analysis;
 pub mod api;
+pub mod app;
+pub mod architecture;
 pub mod assets;
 pub mod auth;
 pub mod cache;
@@ -32,6 +34,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod enrollment;
+pub mod error;
 pub mod export;
 pub mod http;
 pub mod indicators;
@@ -41,6 +44,7 @@ pub mod limiter;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
+pub mod secret;
 pub mod server;
 pub mod store;
 pub mod transport;

@@ -1,5 +1,5 @@
 //! The `sobrio-collector` binary: parse, wire, run.
 
 fn main() -> std::process::ExitCode {
-    sobrio_collector::cli::main()
+    sobrio_collector::server::main()
 }

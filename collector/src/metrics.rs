@@ -1,30 +1,55 @@
-//! Prometheus metrics, in the text exposition format, without a registry
-//! crate: a handful of atomic counters and one histogram.
+//! Prometheus metrics through `prometheus-client`: counters of ingest and
+//! jobs, the batch-size histogram, and the devices by status, counted at
+//! scrape time. Served in the OpenMetrics text format.
 
-use std::fmt::Write;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-/// Upper bounds of the batch-size histogram (reports per transaction).
-const BATCH_BUCKETS: [u64; 8] = [1, 2, 5, 10, 25, 50, 100, 500];
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-/// The collector's counters.
-#[derive(Debug, Default)]
+/// Upper bounds of the batch-size histogram (reports per transaction).
+const BATCH_BUCKETS: [f64; 8] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 500.0];
+
+/// The Content-Type of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RejectLabels {
+    /// `undecodable`, `too_large`, `invalid`, `over_people_bound`.
+    reason: String,
+    /// The field's path, indices left out.
+    field: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabels {
+    job: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+/// The collector's metrics.
+#[derive(Debug)]
 pub struct Metrics {
-    submit_calls: AtomicU64,
-    reports_accepted: AtomicU64,
-    reports_new: AtomicU64,
-    batches: AtomicU64,
-    batch_failures: AtomicU64,
-    batch_reports_sum: AtomicU64,
-    batch_seconds_micros: AtomicU64,
-    batch_buckets: [AtomicU64; BATCH_BUCKETS.len()],
-    /// Rejections by reason class (`undecodable`, `too_large`, `invalid`) and
-    /// field.
-    rejects: Mutex<std::collections::BTreeMap<(String, String), u64>>,
-    /// Job runs by job and outcome.
-    jobs: Mutex<std::collections::BTreeMap<(String, String), u64>>,
+    registry: Registry,
+    submit_calls: Counter,
+    reports_accepted: Counter,
+    reports_new: Counter,
+    batch_failures: Counter,
+    batch_reports: Histogram,
+    batch_seconds: Counter<f64, AtomicU64>,
+    rejects: Family<RejectLabels, Counter>,
+    jobs: Family<JobLabels, Counter>,
+    devices: Family<StatusLabels, Gauge>,
 }
 
 /// Devices by status, counted at scrape time.
@@ -35,154 +60,142 @@ pub struct DeviceCounts {
     pub silent: i64,
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let submit_calls = Counter::default();
+        let reports_accepted = Counter::default();
+        let reports_new = Counter::default();
+        let batch_failures = Counter::default();
+        let batch_reports = Histogram::new(BATCH_BUCKETS);
+        let batch_seconds = Counter::<f64, AtomicU64>::default();
+        let rejects = Family::<RejectLabels, Counter>::default();
+        let jobs = Family::<JobLabels, Counter>::default();
+        let devices = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "sobrio_submit_calls",
+            "Submit calls answered",
+            submit_calls.clone(),
+        );
+        registry.register(
+            "sobrio_reports_accepted",
+            "Reports acknowledged (new or already stored)",
+            reports_accepted.clone(),
+        );
+        registry.register(
+            "sobrio_reports_stored",
+            "Reports stored for the first time",
+            reports_new.clone(),
+        );
+        registry.register(
+            "sobrio_ingest_batch_failures",
+            "Transactions of reports that failed",
+            batch_failures.clone(),
+        );
+        registry.register(
+            "sobrio_reports_rejected",
+            "Reports rejected, by reason class and field",
+            rejects.clone(),
+        );
+        registry.register(
+            "sobrio_ingest_batch_reports",
+            "Reports per ingest transaction",
+            batch_reports.clone(),
+        );
+        registry.register(
+            "sobrio_ingest_batch_seconds",
+            "Time spent in ingest transactions",
+            batch_seconds.clone(),
+        );
+        registry.register(
+            "sobrio_job_runs",
+            "Periodic job runs on this replica, by job and outcome",
+            jobs.clone(),
+        );
+        registry.register(
+            "sobrio_devices",
+            "Enrolled devices by status (silent: no report for 7 days)",
+            devices.clone(),
+        );
+        Self {
+            registry,
+            submit_calls,
+            reports_accepted,
+            reports_new,
+            batch_failures,
+            batch_reports,
+            batch_seconds,
+            rejects,
+            jobs,
+            devices,
+        }
+    }
+}
+
 impl Metrics {
+    /// One Submit call answered: `accepted` reports acknowledged, `new` of
+    /// them stored for the first time.
     pub fn record_submit(&self, accepted: usize, new: u64) {
-        self.submit_calls.fetch_add(1, Ordering::Relaxed);
-        self.reports_accepted
-            .fetch_add(accepted as u64, Ordering::Relaxed);
-        self.reports_new.fetch_add(new, Ordering::Relaxed);
+        self.submit_calls.inc();
+        self.reports_accepted.inc_by(accepted as u64);
+        self.reports_new.inc_by(new);
     }
 
+    /// A report rejected for `class` at `field`.
     pub fn record_reject(&self, class: &str, field: &str) {
         // Field paths carry indices (usage.hours[3].…): keep the shape only.
         let field: String = field.chars().filter(|c| !c.is_ascii_digit()).collect();
-        let mut rejects = self.rejects.lock().expect("metrics lock");
-        *rejects.entry((class.to_owned(), field)).or_default() += 1;
+        self.rejects
+            .get_or_create(&RejectLabels {
+                reason: class.to_owned(),
+                field,
+            })
+            .inc();
     }
 
+    /// One ingest transaction of `reports`, committed (`ok`) or failed.
     pub fn record_batch(&self, reports: usize, elapsed: Duration, ok: bool) {
         if !ok {
-            self.batch_failures.fetch_add(1, Ordering::Relaxed);
+            self.batch_failures.inc();
             return;
         }
-        self.batches.fetch_add(1, Ordering::Relaxed);
-        self.batch_reports_sum
-            .fetch_add(reports as u64, Ordering::Relaxed);
-        self.batch_seconds_micros.fetch_add(
-            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-        for (bound, bucket) in BATCH_BUCKETS.iter().zip(&self.batch_buckets) {
-            if reports as u64 <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    pub fn record_job(&self, job: &str, outcome: &str) {
-        let mut jobs = self.jobs.lock().expect("metrics lock");
-        *jobs
-            .entry((job.to_owned(), outcome.to_owned()))
-            .or_default() += 1;
-    }
-
-    /// The exposition text.
-    pub fn render(&self, devices: Option<DeviceCounts>) -> String {
-        let mut out = String::new();
-        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-        let mut counter = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-            );
-        };
-        counter(
-            "sobrio_submit_calls_total",
-            "Submit calls answered.",
-            load(&self.submit_calls),
-        );
-        counter(
-            "sobrio_reports_accepted_total",
-            "Reports acknowledged (new or already stored).",
-            load(&self.reports_accepted),
-        );
-        counter(
-            "sobrio_reports_stored_total",
-            "Reports stored for the first time.",
-            load(&self.reports_new),
-        );
-        counter(
-            "sobrio_ingest_batch_failures_total",
-            "Transactions of reports that failed.",
-            load(&self.batch_failures),
-        );
-        let _ = writeln!(
-            out,
-            "# HELP sobrio_reports_rejected_total Reports rejected, by reason class and field."
-        );
-        let _ = writeln!(out, "# TYPE sobrio_reports_rejected_total counter");
-        for ((class, field), count) in self.rejects.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "sobrio_reports_rejected_total{{reason=\"{class}\",field=\"{}\"}} {count}",
-                escape(field)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP sobrio_ingest_batch_reports Reports per ingest transaction."
-        );
-        let _ = writeln!(out, "# TYPE sobrio_ingest_batch_reports histogram");
-        for (bound, bucket) in BATCH_BUCKETS.iter().zip(&self.batch_buckets) {
-            let _ = writeln!(
-                out,
-                "sobrio_ingest_batch_reports_bucket{{le=\"{bound}\"}} {}",
-                load(bucket)
-            );
-        }
-        let batches = load(&self.batches);
-        let _ = writeln!(
-            out,
-            "sobrio_ingest_batch_reports_bucket{{le=\"+Inf\"}} {batches}"
-        );
-        let _ = writeln!(
-            out,
-            "sobrio_ingest_batch_reports_sum {}",
-            load(&self.batch_reports_sum)
-        );
-        let _ = writeln!(out, "sobrio_ingest_batch_reports_count {batches}");
         #[allow(clippy::cast_precision_loss)]
-        let seconds = load(&self.batch_seconds_micros) as f64 / 1e6;
-        let _ = writeln!(
-            out,
-            "# HELP sobrio_ingest_batch_seconds_total Time spent in ingest transactions."
-        );
-        let _ = writeln!(out, "# TYPE sobrio_ingest_batch_seconds_total counter");
-        let _ = writeln!(out, "sobrio_ingest_batch_seconds_total {seconds}");
-        let _ = writeln!(
-            out,
-            "# HELP sobrio_job_runs_total Periodic job runs on this replica, by job and outcome."
-        );
-        let _ = writeln!(out, "# TYPE sobrio_job_runs_total counter");
-        for ((job, outcome), count) in self.jobs.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "sobrio_job_runs_total{{job=\"{job}\",outcome=\"{outcome}\"}} {count}"
-            );
-        }
+        self.batch_reports.observe(reports as f64);
+        self.batch_seconds.inc_by(elapsed.as_secs_f64());
+    }
+
+    /// A periodic job's run on this replica.
+    pub fn record_job(&self, job: &str, outcome: &str) {
+        self.jobs
+            .get_or_create(&JobLabels {
+                job: job.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The exposition text (OpenMetrics, [`CONTENT_TYPE`]), with the devices
+    /// by status when they could be counted.
+    pub fn render(&self, devices: Option<DeviceCounts>) -> String {
+        self.devices.clear();
         if let Some(devices) = devices {
-            let _ = writeln!(
-                out,
-                "# HELP sobrio_devices Enrolled devices by status (silent: no report for 7 days)."
-            );
-            let _ = writeln!(out, "# TYPE sobrio_devices gauge");
             for (status, value) in [
                 ("active", devices.active),
                 ("silent", devices.silent),
                 ("revoked", devices.revoked),
             ] {
-                let _ = writeln!(out, "sobrio_devices{{status=\"{status}\"}} {value}");
+                self.devices
+                    .get_or_create(&StatusLabels {
+                        status: status.to_owned(),
+                    })
+                    .set(value);
             }
         }
+        let mut out = String::new();
+        // Writing to a String does not fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
@@ -194,17 +207,18 @@ mod tests {
         let metrics = Metrics::default();
         metrics.record_batch(7, Duration::from_millis(2), true);
         metrics.record_reject("invalid", "usage.hours[12].powered_minutes");
+        metrics.record_submit(3, 2);
         let text = metrics.render(Some(DeviceCounts {
             active: 3,
             revoked: 1,
             silent: 0,
         }));
         assert!(
-            text.contains("sobrio_ingest_batch_reports_bucket{le=\"10\"} 1"),
+            text.contains("sobrio_ingest_batch_reports_bucket{le=\"10.0\"} 1"),
             "{text}"
         );
         assert!(
-            text.contains("sobrio_ingest_batch_reports_bucket{le=\"5\"} 0"),
+            text.contains("sobrio_ingest_batch_reports_bucket{le=\"5.0\"} 0"),
             "{text}"
         );
         assert!(
@@ -215,5 +229,11 @@ mod tests {
             text.contains("sobrio_devices{status=\"revoked\"} 1"),
             "{text}"
         );
+        assert!(text.contains("sobrio_submit_calls_total 1"), "{text}");
+        assert!(text.contains("sobrio_reports_accepted_total 3"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        // Not counted: no devices line at all.
+        let text = metrics.render(None);
+        assert!(!text.contains("sobrio_devices{"), "{text}");
     }
 }

@@ -194,7 +194,7 @@ impl CertificateAuthority {
         params.not_before = now - BACKDATE;
         params.not_after = now + validity;
         let serial = random_serial();
-        let serial_hex = serial.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        let serial_hex = crate::secret::to_hex(serial.as_ref());
         params.serial_number = Some(serial);
         params.use_authority_key_identifier_extension = true;
         let signed = CertificateSigningRequestParams {

@@ -92,7 +92,7 @@ async fn an_expired_token_is_refused() {
     collector
         .store
         .create_token(&NewToken {
-            sha256: sobrio_collector::enrollment::sha256(token),
+            sha256: sobrio_collector::secret::sha256(token),
             department: "HR".into(),
             created_unix_ms: now - 40 * 86_400_000,
             expires_unix_ms: now - 10 * 86_400_000,

@@ -14,7 +14,7 @@ const MONDAY: i64 = 1_794_787_200_000;
 async fn person_device(store: &Store, person: &str, department: &str, meeting_minutes: i64) {
     let device = format!("dev-{person}");
     let secret = format!("token-{person}");
-    let sha256 = sobrio_collector::enrollment::sha256(&secret);
+    let sha256 = sobrio_collector::secret::sha256(&secret);
     store
         .create_token(&NewToken {
             sha256,

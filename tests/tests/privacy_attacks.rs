@@ -27,7 +27,7 @@ fn attacked_week() -> Week {
 /// collector cannot tell it from a pseudonym it evaluated (it never sees
 /// which logins it evaluates), so invented people need no evaluation.
 fn invented(name: &str) -> String {
-    let digest = sobrio_collector::enrollment::sha256(name);
+    let digest = sobrio_collector::secret::sha256(name);
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -71,7 +71,7 @@ async fn token(
     expires: i64,
     max_uses: Option<i64>,
 ) -> [u8; 32] {
-    let sha256 = sobrio_collector::enrollment::sha256(secret);
+    let sha256 = sobrio_collector::secret::sha256(secret);
     store
         .create_token(&NewToken {
             sha256,
@@ -968,7 +968,7 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
     let c_id = listed
         .iter()
         .find(|(id, _, _)| {
-            let digest = sobrio_collector::enrollment::sha256("token-c");
+            let digest = sobrio_collector::secret::sha256("token-c");
             *id == digest[..8]
                 .iter()
                 .map(|b| format!("{b:02x}"))
@@ -1131,7 +1131,7 @@ async fn enrollment_tokens_are_listed_by_digest_and_revoked(store: &Store) {
         !store.revoke_enrollment_token(&live.id, t).await.unwrap(),
         "already revoked"
     );
-    let sha = sobrio_collector::enrollment::sha256("live");
+    let sha = sobrio_collector::secret::sha256("live");
     assert!(matches!(
         store.enroll_device(&sha, &new_device("late")).await,
         Err(sobrio_collector::store::EnrollError::Refused(

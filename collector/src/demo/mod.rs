@@ -27,10 +27,8 @@ use sobrio_proto::v1::EnrollRequest;
 use time::Date;
 use tokio::task::JoinSet;
 
-use crate::cli::{DemoArgs, StoreArgs, open_store, shutdown_signal};
-use crate::config::CollectorConfig;
+use crate::app::App;
 use crate::enrollment::create_token;
-use crate::server::{RunningCollector, start};
 use crate::store::{Store, now_unix_ms};
 use fleet::{Fleet, generated_fleet};
 
@@ -61,33 +59,68 @@ struct Identity {
     person_id: Option<String>,
 }
 
-/// Runs the demo until interrupted (or once, with `--once`).
+/// The collector the demo runs against, started by the caller.
+pub struct Serving {
+    pub app: Arc<App>,
+    /// Where gRPC listens.
+    pub grpc_addr: SocketAddr,
+    /// Where HTTP listens.
+    pub http_addr: SocketAddr,
+    /// The CA certificate agents pin.
+    pub ca_path: PathBuf,
+    /// The data directory: the fleet's identities and this machine's
+    /// agent live there.
+    pub data_dir: PathBuf,
+}
+
+/// What the demo does beyond seeding.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    /// Fleet file (TOML); default: the generated fleet.
+    pub fleet: Option<PathBuf>,
+    /// Leave this machine's agent out.
+    pub no_local_agent: bool,
+    /// Seed, print the summary and return instead of serving.
+    pub once: bool,
+}
+
+/// The fleet the options name: the file's, or the generated one.
 ///
 /// # Errors
-/// When the store, the fleet file, the listeners or the simulation fail.
-pub async fn run(store_args: &StoreArgs, args: DemoArgs) -> anyhow::Result<()> {
+/// When the fleet file cannot be read or parsed.
+pub fn fleet(options: &DemoOptions, today: Date) -> anyhow::Result<Fleet> {
+    match &options.fleet {
+        Some(path) => Ok(Fleet::load(path)?),
+        None => Ok(generated_fleet(DEFAULT_SEED, today)),
+    }
+}
+
+/// Seeds `fleet` into the collector `serving` (started at
+/// `started_unix_ms`) through gRPC, prints where to look, then waits for
+/// `shutdown` (unless `once`).
+///
+/// # Errors
+/// When the store, the fleet file or the simulation fail.
+pub async fn run(
+    serving: &Serving,
+    fleet: &Fleet,
+    options: &DemoOptions,
+    started_unix_ms: i64,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let today = time::OffsetDateTime::now_utc().date();
-    let fleet = match &args.fleet {
-        Some(path) => Fleet::load(path)?,
-        None => generated_fleet(DEFAULT_SEED, today),
-    };
-    let store = open_store(store_args).await?;
-    let mut config = CollectorConfig::default();
-    config.server.grpc_addr = args.grpc_addr;
-    config.server.http_addr = args.http_addr;
-    let started_unix_ms = now_unix_ms();
-    let running = start(config, store.clone(), &store_args.data_dir).await?;
-    let grpc = loopback(running.grpc_addr);
-    let ca_pem = running.shared.ca.certificate_pem().to_owned();
+    let store = &serving.app.store;
+    let grpc = loopback(serving.grpc_addr);
+    let ca_pem = serving.app.ca.certificate_pem().to_owned();
 
     let started = Instant::now();
     eprintln!("enrolling {} simulated devices…", fleet.devices.len());
-    let identities = enroll_fleet(&store, &store_args.data_dir, &fleet, grpc, &ca_pem).await?;
+    let identities = enroll_fleet(store, &serving.data_dir, fleet, grpc, &ca_pem).await?;
     eprintln!(
         "submitting {} weeks of history through gRPC/mTLS…",
         fleet.weeks
     );
-    let (sent, accepted) = submit_history(&fleet, &identities, grpc, &ca_pem, today).await?;
+    let (sent, accepted) = submit_history(fleet, &identities, grpc, &ca_pem, today).await?;
     eprintln!(
         "{sent} reports sent, {accepted} acknowledged in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -101,31 +134,31 @@ pub async fn run(store_args: &StoreArgs, args: DemoArgs) -> anyhow::Result<()> {
     // Suggestions from the history just stored (the server recomputes them
     // on its own schedule afterwards).
     let (changes, holding) =
-        crate::analysis::recompute(&store, &running.shared.config, now_unix_ms()).await?;
+        crate::app::suggestions::recompute(store, &serving.app.config, now_unix_ms()).await?;
     eprintln!(
         "{holding} suggestions computed ({} new, {} kept as decided)",
         changes.created, changes.kept
     );
 
-    let accounts = demo_accounts(&store).await?;
+    let accounts = demo_accounts(store).await?;
 
-    let local_agent = if args.no_local_agent {
+    let local_agent = if options.no_local_agent {
         LocalAgent::Skipped("--no-local-agent".into())
     } else {
-        start_local_agent(&store, &store_args.data_dir, grpc, &running).await
+        start_local_agent(store, grpc, serving).await
     };
-    print_summary(&store, &running, &fleet, &local_agent, &store_args.data_dir).await?;
-    print_accounts(running.http_addr, &accounts);
+    print_summary(store, serving, fleet, &local_agent).await?;
+    print_accounts(serving.http_addr, &accounts);
 
-    if !args.once {
+    if !options.once {
         println!("Serving until interrupted: press Ctrl-C to stop.");
-        shutdown_signal().await;
+        shutdown.await;
         eprintln!("shutting down");
     }
     if let LocalAgent::Running { mut child, .. } = local_agent {
         let _ = child.kill().await;
     }
-    running.shutdown().await
+    Ok(())
 }
 
 /// The collector's address as an agent on this machine reaches it.
@@ -401,13 +434,8 @@ enum LocalAgent {
 
 /// Enrolls (once) and starts the `sobrio-agent` binary that sits beside this
 /// one. Never fatal: the demo runs without it and says why.
-async fn start_local_agent(
-    store: &Store,
-    data_dir: &Path,
-    grpc: SocketAddr,
-    running: &RunningCollector,
-) -> LocalAgent {
-    match try_start_local_agent(store, data_dir, grpc, running).await {
+async fn start_local_agent(store: &Store, grpc: SocketAddr, serving: &Serving) -> LocalAgent {
+    match try_start_local_agent(store, grpc, serving).await {
         Ok(agent) => agent,
         Err(error) => LocalAgent::Skipped(format!("{error:#}")),
     }
@@ -415,10 +443,10 @@ async fn start_local_agent(
 
 async fn try_start_local_agent(
     store: &Store,
-    data_dir: &Path,
     grpc: SocketAddr,
-    running: &RunningCollector,
+    serving: &Serving,
 ) -> anyhow::Result<LocalAgent> {
+    let data_dir = &serving.data_dir;
     let binary = std::env::current_exe()?
         .parent()
         .map(|dir| dir.join("sobrio-agent"))
@@ -452,7 +480,7 @@ async fn try_start_local_agent(
             Some(1),
         )
         .await?;
-        let ca: PathBuf = running.ca_path.clone();
+        let ca: PathBuf = serving.ca_path.clone();
         let output = agent(&["enroll", "--force", "--server", &server, "--ca"])
             .arg(&ca)
             .env("SOBRIO_ENROLL_TOKEN", &token)
@@ -481,9 +509,9 @@ async fn demo_accounts(store: &Store) -> anyhow::Result<Vec<(String, String, Str
     let mut accounts = Vec::new();
     for role in crate::domain::Role::ALL {
         let name = crate::domain::UserName::parse(&format!("demo-{role}"))?;
-        let secret = crate::enrollment::random_secret();
+        let secret = crate::secret::random_secret();
         let password = format!("{role}-{}", &secret[..16]);
-        let hash = crate::cli::hash_password(&password)?;
+        let hash = crate::secret::hash_password(&password)?;
         store.upsert_user(&name, Some(&hash), &[role]).await?;
         accounts.push((name.to_string(), role.to_string(), password));
     }
@@ -502,11 +530,11 @@ fn print_accounts(http_addr: SocketAddr, accounts: &[(String, String, String)]) 
 
 async fn print_summary(
     store: &Store,
-    running: &RunningCollector,
+    running: &Serving,
     fleet: &Fleet,
     local_agent: &LocalAgent,
-    data_dir: &Path,
 ) -> anyhow::Result<()> {
+    let data_dir = &running.data_dir;
     let summary = store.fleet_summary(now_unix_ms()).await?;
     println!();
     println!("Sobrio demo");

@@ -19,9 +19,9 @@ use sobrio_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::app::App;
 use crate::auth::authenticate;
 use crate::policy::policy_for;
-use crate::server::Shared;
 use crate::store::{
     DeviceReports, IncomingReport, InventoryRow, PersonDayRow, StorageRow, UsageHourRow,
     now_unix_ms,
@@ -33,7 +33,7 @@ pub use validate::{Invalid, validate_report};
 /// The Ingest gRPC service.
 #[derive(Clone)]
 pub struct IngestService {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<App>,
     pub(crate) writer: IngestWriter,
 }
 

@@ -13,7 +13,7 @@
 use sobrio_proto::v1::EvaluatePseudonymsResponse;
 use tonic::Status;
 
-use crate::server::Shared;
+use crate::app::App;
 use crate::store::{Charged, now_unix_ms};
 
 /// The window over which a device's evaluations are counted.
@@ -30,7 +30,7 @@ pub const PRIVACY_PSEUDONYM_BOUND: &str = "privacy.pseudonym_bound_reached";
 /// `INVALID_ARGUMENT` for a malformed request, `RESOURCE_EXHAUSTED` beyond
 /// the bound, `UNAVAILABLE` when the store is.
 pub async fn evaluate(
-    shared: &Shared,
+    shared: &App,
     device_id: &str,
     blinded: &[Vec<u8>],
 ) -> Result<EvaluatePseudonymsResponse, Status> {

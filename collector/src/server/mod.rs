@@ -16,81 +16,120 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::analysis::impact::Impact;
-use crate::cache::Cached;
+use crate::app::App;
 use crate::config::CollectorConfig;
-use crate::enrollment::{EnrollmentService, random_secret};
+use crate::enrollment::EnrollmentService;
 use crate::ingest::IngestService;
 use crate::ingest::writer::{GroupCommit, IngestWriter};
 use crate::metrics::{DeviceCounts, Metrics};
 use crate::pki::{CertificateAuthority, PkiError};
+use crate::secret::random_secret;
 use crate::store::Backend;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, StoreLocation};
 use crate::transport::{TransportError, incoming, server_tls_config};
+use crate::web::WebState;
 use sobrio_proto::pseudonym::PseudonymKey;
+
+/// The `sobrio-collector` binary: parses the command line, then serves,
+/// runs the demo, or runs an IT command; maps errors to an exit code.
+pub fn main() -> std::process::ExitCode {
+    use clap::Parser;
+    let cli = crate::cli::Cli::parse();
+    // The demo prints its own summary; its logs stay to warnings by default.
+    crate::cli::init_tracing(if matches!(cli.command, crate::cli::Command::Demo(_)) {
+        "warn"
+    } else {
+        "info"
+    });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let location = cli.store.location();
+    let result = runtime.block_on(async {
+        match cli.command {
+            crate::cli::Command::Serve(args) => serve(&location, args.config()?).await,
+            crate::cli::Command::Demo(args) => demo(&location, args.config(), args.options()).await,
+            crate::cli::Command::Admin(command) => crate::cli::run(&cli.store, command).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => crate::cli::report_error(&error),
+    }
+}
+
+/// Serves until SIGINT or SIGTERM.
+async fn serve(location: &StoreLocation, config: CollectorConfig) -> anyhow::Result<()> {
+    let store = location.open().await?;
+    let running = start(config, store, &location.data_dir).await?;
+    eprintln!(
+        "sobrio-collector serving gRPC on {} and HTTP on http://{}\nagents pin the CA in {}",
+        running.grpc_addr,
+        running.http_addr,
+        running.ca_path.display()
+    );
+    shutdown_signal().await;
+    eprintln!("shutting down");
+    running.shutdown().await
+}
+
+/// Serves with a simulated fleet seeded through gRPC (see [`crate::demo`]).
+async fn demo(
+    location: &StoreLocation,
+    config: CollectorConfig,
+    options: crate::demo::DemoOptions,
+) -> anyhow::Result<()> {
+    let today = time::OffsetDateTime::now_utc().date();
+    let fleet = crate::demo::fleet(&options, today)?;
+    let store = location.open().await?;
+    let started_unix_ms = crate::store::now_unix_ms();
+    let running = start(config, store, &location.data_dir).await?;
+    let serving = crate::demo::Serving {
+        app: running.shared.clone(),
+        grpc_addr: running.grpc_addr,
+        http_addr: running.http_addr,
+        ca_path: running.ca_path.clone(),
+        data_dir: location.data_dir.clone(),
+    };
+    let seeded = crate::demo::run(
+        &serving,
+        &fleet,
+        &options,
+        started_unix_ms,
+        shutdown_signal(),
+    )
+    .await;
+    let stopped = running.shutdown().await;
+    seeded.and(stopped)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+}
 
 /// Name of the CA certificate written to the data directory for agents to pin.
 pub const CA_FILE: &str = "ca.pem";
 /// Settings key of the seed of the organisation's pseudonym key (hex).
 const PSEUDONYM_SEED_SETTING: &str = "pseudonym_seed";
-
-/// What every service shares.
-pub struct Shared {
-    pub store: Store,
-    pub ca: CertificateAuthority,
-    pub config: CollectorConfig,
-    /// The organisation's pseudonym key (an oblivious PRF's): devices ask
-    /// for their people's pseudonyms, it never leaves the collector.
-    pub pseudonyms: PseudonymKey,
-    pub metrics: Arc<Metrics>,
-    /// This process's identity among replicas (lease holder).
-    pub replica_id: String,
-    /// Failed dashboard sign-ins, per account and address.
-    pub login_limiter: crate::web::LoginLimiter,
-    /// Refused enrollments, per client address.
-    pub enrollment_limiter: crate::limiter::FailureLimiter,
-    /// The fleet's impact, computed from every device's facts: kept for
-    /// [`CACHE_FRESH`] so that the overview page stays fast on large
-    /// fleets; a decision on a suggestion or a recomputation drops it.
-    impact_cache: Cached<Impact>,
-    /// Suggestions by (kind, status): count and kgCO2e; dropped like the
-    /// impact.
-    pub suggestion_counts: Cached<Vec<(String, String, i64, f64)>>,
-    /// HR's weekly trend of the organisation, by week.
-    pub load_trend: Cached<Vec<crate::web::digital_load::TrendPoint>>,
-}
-
-/// How long a cached figure is served before it is computed again.
-pub const CACHE_FRESH: Duration = Duration::from_secs(10 * 60);
-
-impl Shared {
-    /// The fleet's impact now, computed at most every [`CACHE_FRESH`].
-    ///
-    /// # Errors
-    /// When the store or the reference data fail.
-    pub async fn impact(&self) -> anyhow::Result<Arc<Impact>> {
-        self.impact_cache
-            .get("", || {
-                crate::analysis::current_impact(
-                    &self.store,
-                    &self.config,
-                    crate::store::now_unix_ms(),
-                )
-            })
-            .await
-    }
-
-    /// Drops the cached figures that suggestions feed: they changed.
-    pub async fn impact_changed(&self) {
-        self.impact_cache.clear().await;
-        self.suggestion_counts.clear().await;
-    }
-
-    /// Lifetime of device certificates.
-    pub fn client_certificate_validity(&self) -> Duration {
-        Duration::from_secs(u64::from(self.config.tls.client_certificate_days) * 86_400)
-    }
-}
 
 /// Errors starting the collector.
 #[derive(Debug, thiserror::Error)]
@@ -134,7 +173,7 @@ pub struct RunningCollector {
     /// Path of the CA certificate agents pin.
     pub ca_path: PathBuf,
     /// The shared state, for in-process use (demo, tests).
-    pub shared: Arc<Shared>,
+    pub shared: Arc<App>,
     shutdown: watch::Sender<bool>,
     grpc: JoinHandle<Result<(), tonic::transport::Error>>,
     http: JoinHandle<std::io::Result<()>>,
@@ -184,7 +223,7 @@ pub async fn start(
     let seed_hex = store
         .setting_or_insert(PSEUDONYM_SEED_SETTING, &random_secret())
         .await?;
-    let pseudonyms = decode_hex(&seed_hex)
+    let pseudonyms = crate::secret::from_hex(&seed_hex)
         .and_then(|seed| PseudonymKey::from_seed(&seed).ok())
         .ok_or(StartError::PseudonymKey)?;
 
@@ -235,19 +274,7 @@ pub async fn start(
     let metrics = Arc::new(Metrics::default());
     let writer = IngestWriter::start(&store, group_commit, &metrics);
     let replica_id = uuid::Uuid::now_v7().to_string();
-    let shared = Arc::new(Shared {
-        store,
-        ca,
-        config,
-        pseudonyms,
-        metrics,
-        replica_id,
-        login_limiter: crate::web::LoginLimiter::default(),
-        enrollment_limiter: crate::limiter::FailureLimiter::new(crate::enrollment::REFUSALS_WINDOW),
-        impact_cache: Cached::new(CACHE_FRESH),
-        suggestion_counts: Cached::new(CACHE_FRESH),
-        load_trend: Cached::new(CACHE_FRESH),
-    });
+    let shared = Arc::new(App::new(store, ca, config, pseudonyms, metrics, replica_id));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let jobs = tokio::spawn(crate::jobs::run(shared.clone(), shutdown_rx.clone()));
 
@@ -274,12 +301,7 @@ pub async fn start(
         ));
 
     let metrics_token: Option<Arc<str>> = shared.config.metrics.token()?.map(Arc::from);
-    let metrics_routes: Router<Arc<Shared>> = Router::new()
-        .route("/metrics", get(metrics_text))
-        .route_layer(axum::middleware::from_fn_with_state(
-            metrics_token,
-            require_metrics_token,
-        ));
+    let web = WebState::new(shared.clone());
     let (metrics_addr, metrics, app) = match shared.config.metrics.addr {
         Some(addr) => {
             let listener = TcpListener::bind(addr)
@@ -294,23 +316,19 @@ pub async fn start(
                 .expect("a bound socket has an address");
             let served = tokio::spawn(crate::http::serve(
                 listener,
-                metrics_routes.with_state(shared.clone()),
+                metrics_routes(metrics_token).with_state(web.clone()),
                 shared.config.limits.http(),
                 shutdown_rx.clone(),
             ));
             tracing::info!(%bound, "/metrics served on its own address");
-            (Some(bound), Some(served), Router::new())
+            (Some(bound), Some(served), http_routes(None, web))
         }
-        None => (None, None, metrics_routes),
+        None => (
+            None,
+            None,
+            http_routes(Some(metrics_routes(metrics_token)), web),
+        ),
     };
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .merge(app)
-        .merge(crate::api::routes())
-        .merge(crate::web::routes())
-        .layer(tower_http::compression::CompressionLayer::new())
-        .with_state(shared.clone());
     // Slow and greedy clients are bounded (`crate::http`); pages go out
     // with TCP_NODELAY.
     let http = tokio::spawn(crate::http::serve(
@@ -335,11 +353,34 @@ pub async fn start(
     })
 }
 
+/// `/metrics`, behind its token when one is configured.
+fn metrics_routes(token: Option<Arc<str>>) -> Router<WebState> {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route_layer(axum::middleware::from_fn_with_state(
+            token,
+            require_metrics_token,
+        ))
+}
+
+/// The HTTP side: health and readiness, the JSON API, the pages, and
+/// `metrics` when it is served on the same address.
+pub fn http_routes(metrics: Option<Router<WebState>>, web: WebState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(metrics.unwrap_or_default())
+        .merge(crate::api::routes())
+        .merge(crate::web::routes())
+        .layer(tower_http::compression::CompressionLayer::new())
+        .with_state(web)
+}
+
 async fn wait_for(mut shutdown: watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
 }
 
-async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str) {
+async fn readyz(State(shared): State<Arc<App>>) -> (StatusCode, &'static str) {
     match shared.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n"),
         Err(error) => {
@@ -363,9 +404,10 @@ async fn require_metrics_token(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        // Digests compared: the time taken tells nothing of the token.
-        let digest = |text: &str| ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-        let same = digest(sent).as_ref() == digest(&token).as_ref();
+        // Digests compared in constant time: the time taken tells nothing
+        // of the token, not even its length.
+        let digest = |text: &str| crate::secret::to_hex(crate::secret::sha256(text));
+        let same = crate::secret::same_secret(&digest(sent), &digest(&token));
         if !same {
             return (
                 StatusCode::UNAUTHORIZED,
@@ -379,7 +421,7 @@ async fn require_metrics_token(
 }
 
 async fn metrics_text(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let devices = match shared
         .store
@@ -399,7 +441,7 @@ async fn metrics_text(
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            crate::metrics::CONTENT_TYPE,
         )],
         shared.metrics.render(devices),
     )
@@ -429,12 +471,5 @@ fn host_name() -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
-}
+#[cfg(test)]
+mod tests;

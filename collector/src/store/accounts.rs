@@ -57,7 +57,7 @@ impl UserUpsert {
 
 /// The id an API token is listed and revoked by.
 fn token_id(digest: &[u8]) -> String {
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::secret::to_hex(&digest[..digest.len().min(8)])
 }
 
 /// Roles as stored (the schema's CHECK admits only these).
@@ -66,9 +66,7 @@ pub(super) fn roles_of(names: impl IntoIterator<Item = String>) -> Vec<Role> {
 }
 
 fn sha256(text: &str) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, text.as_bytes())
-        .as_ref()
-        .to_vec()
+    crate::secret::sha256(text).to_vec()
 }
 
 impl Store {

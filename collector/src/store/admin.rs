@@ -31,21 +31,12 @@ pub struct UserRow {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    crate::secret::to_hex(bytes)
 }
 
+/// A token digest's hex (64 characters) back to its bytes.
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() != 64 {
-        return None;
-    }
-    (0..64)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    crate::secret::from_hex(text).filter(|bytes| bytes.len() == 32)
 }
 
 impl Store {

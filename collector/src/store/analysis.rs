@@ -76,8 +76,27 @@ pub enum DecisionError {
     },
     #[error("a dismissal needs a reason")]
     NoReason,
+    #[error("the reason is longer than {MAX_REASON_CHARS} characters")]
+    ReasonTooLong,
+    #[error("no action {0:?}: the actions are accept, dismiss (with a reason) and done")]
+    UnknownAction(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// The longest reason a decision keeps.
+pub const MAX_REASON_CHARS: usize = 2000;
+
+impl crate::error::Coded for DecisionError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            Self::Unknown(_) | Self::UnknownAction(_) => ErrorCode::NotFound,
+            Self::Transition { .. } => ErrorCode::Conflict,
+            Self::NoReason | Self::ReasonTooLong => ErrorCode::InvalidArgument,
+            Self::Store(error) => crate::error::Coded::code(error),
+        }
+    }
 }
 
 fn rfc3339(unix_ms: i64) -> String {

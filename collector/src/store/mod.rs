@@ -20,6 +20,7 @@ mod fleet;
 mod indicators;
 mod ingest;
 mod jobs;
+mod location;
 mod pseudonyms;
 mod sessions;
 mod sql;
@@ -27,10 +28,12 @@ mod sql;
 pub use accounts::{Principal, UserUpsert};
 pub use admin::{EnrollmentTokenRow, UserRow};
 pub use analysis::{
-    Decision, DecisionError, RecomputeOutcome, StoredSuggestion, SuggestionSnapshot,
+    Decision, DecisionError, MAX_REASON_CHARS, RecomputeOutcome, StoredSuggestion,
+    SuggestionSnapshot,
 };
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
 pub use fleet::{DeviceListRow, DeviceSort};
+pub use location::StoreLocation;
 pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};
 pub use sessions::BrowserSession;
 pub use sql::{Backend, Store};
@@ -57,6 +60,24 @@ pub enum StoreError {
     /// Stored data is not what this version expects.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl crate::error::Coded for StoreError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            Self::Database(
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_),
+            ) => ErrorCode::Unavailable,
+            Self::UnsupportedUrl => ErrorCode::InvalidArgument,
+            Self::Database(_) | Self::Migration(_) | Self::Io { .. } | Self::Corrupt(_) => {
+                ErrorCode::Internal
+            }
+        }
+    }
 }
 
 /// Why an enrollment token was refused.
@@ -233,26 +254,7 @@ pub struct DeviceWeek {
     pub disk_fill_max_percent: Option<f64>,
 }
 
-/// Retention periods, in days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Retention {
-    /// Raw reports and hourly buckets.
-    pub raw_days: i64,
-    /// Person-day rows, counted from when their week was aggregated.
-    pub person_day_days: i64,
-    /// Rollups, storage snapshots and inventory history.
-    pub aggregate_days: i64,
-}
-
-impl Default for Retention {
-    fn default() -> Self {
-        Self {
-            raw_days: 90,
-            person_day_days: 35,
-            aggregate_days: 730,
-        }
-    }
-}
+pub use crate::config::Retention;
 
 /// What a retention pass deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -344,7 +346,7 @@ pub(crate) mod tests_support {
     pub(crate) async fn store_with_device(device_id: &str) -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_data_dir(dir.path()).await.unwrap();
-        let sha256 = crate::enrollment::sha256("t");
+        let sha256 = crate::secret::sha256("t");
         store
             .create_token(&NewToken {
                 sha256,

@@ -18,8 +18,8 @@ use serde::Deserialize;
 
 use super::table::{Cell, Table};
 use super::{Ctx, NONE, PageError, Visitor, csv, render, url_encode, when};
+use crate::app::App;
 use crate::domain::UserName;
-use crate::server::Shared;
 use crate::store::now_unix_ms;
 
 /// Audit entries shown on the page; the CSV holds more.
@@ -58,7 +58,7 @@ struct AdminPage {
 }
 
 async fn admin_page(
-    shared: &Shared,
+    shared: &App,
     visitor: &Visitor,
     ctx: Ctx,
     new_token: Option<(String, String)>,
@@ -301,7 +301,7 @@ async fn admin_page(
     Ok(page)
 }
 
-async fn audit_table(shared: &Shared, ctx: &Ctx, limit: i64) -> Result<Table, PageError> {
+async fn audit_table(shared: &App, ctx: &Ctx, limit: i64) -> Result<Table, PageError> {
     let tr = ctx.tr;
     let entries = shared
         .store
@@ -338,7 +338,7 @@ async fn audit_table(shared: &Shared, ctx: &Ctx, limit: i64) -> Result<Table, Pa
 /// Privacy alerts shown on the page.
 const PRIVACY_ALERTS_SHOWN: i64 = 50;
 
-async fn privacy_alerts_table(shared: &Shared, ctx: &Ctx) -> Result<Table, PageError> {
+async fn privacy_alerts_table(shared: &App, ctx: &Ctx) -> Result<Table, PageError> {
     let tr = ctx.tr;
     let alerts = shared
         .store
@@ -372,7 +372,7 @@ async fn privacy_alerts_table(shared: &Shared, ctx: &Ctx) -> Result<Table, PageE
 
 /// `GET /admin?csv=`.
 pub async fn page(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Query(query): Query<AdminQuery>,
 ) -> Result<Response, PageError> {
@@ -419,7 +419,7 @@ fn refused(ctx: &Ctx, message: String) -> PageError {
 /// `POST /admin/tokens`: the new token is shown once, on the page this
 /// answers with.
 pub async fn create_token(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Form(form): Form<TokenForm>,
 ) -> Result<Response, PageError> {
@@ -486,7 +486,7 @@ pub struct CsrfOnly {
 
 /// `POST /admin/tokens/{id}/revoke`.
 pub async fn revoke_token(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Path(id): Path<String>,
     Form(form): Form<CsrfOnly>,
@@ -536,7 +536,7 @@ pub struct UserForm {
 /// `POST /admin/users`: a new account (or new roles and password for an
 /// existing one).
 pub async fn add_user(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Form(form): Form<UserForm>,
 ) -> Result<Response, PageError> {
@@ -564,7 +564,7 @@ pub async fn add_user(
         return Err(refused(&ctx, ctx.t("admin.role_needed").to_owned()));
     }
     let password = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || crate::cli::hash_password(&password))
+    let hash = tokio::task::spawn_blocking(move || crate::secret::hash_password(&password))
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
         .map_err(|e| PageError::internal(&ctx, e))?;
@@ -588,7 +588,7 @@ pub async fn add_user(
 
 /// `POST /admin/users/{name}/tokens/{id}/revoke`: one API token stops.
 pub async fn revoke_api_token(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Path((name, id)): Path<(String, String)>,
     Form(form): Form<CsrfOnly>,
@@ -613,7 +613,7 @@ pub async fn revoke_api_token(
 
 /// `POST /admin/users/{name}/disable`: sessions end, API tokens stop.
 pub async fn disable_user(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Path(name): Path<String>,
     Form(form): Form<CsrfOnly>,

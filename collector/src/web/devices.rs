@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::table::{Cell, Header, Section, Table, link_csv, section_table};
 use super::{Ctx, NONE, PageError, Visitor, charts, csv, render, url_encode, when};
-use crate::server::Shared;
+use crate::app::App;
 use crate::store::{DeviceListRow, DeviceSort};
 
 /// Devices per page.
@@ -128,7 +128,7 @@ fn device_row(ctx: &Ctx, device: &DeviceListRow) -> Vec<Cell> {
 
 /// `GET /devices?sort=&dir=&page=&department=&csv=all`.
 pub async fn list(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, PageError> {
@@ -278,7 +278,7 @@ fn text(value: &serde_json::Value) -> String {
 /// `GET /devices/{id}`.
 #[allow(clippy::too_many_lines, clippy::cast_precision_loss)]
 pub async fn detail(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Path(id): Path<String>,
     Query(query): Query<DetailQuery>,

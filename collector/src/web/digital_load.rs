@@ -14,8 +14,9 @@ use serde::Deserialize;
 
 use super::table::{Cell, Section, Table};
 use super::{Ctx, NONE, PageError, Visitor, charts, csv, render};
-use crate::indicators::{self, IndicatorsError, Metrics, ORGANISATION, OTHER_TEAMS};
-use crate::server::Shared;
+use crate::app::App;
+use crate::app::indicators::IndicatorsError;
+use crate::indicators::{self, Metrics, ORGANISATION, OTHER_TEAMS, TrendPoint};
 
 /// Weeks the trend chart covers.
 const TREND_WEEKS: i64 = 8;
@@ -242,26 +243,24 @@ fn card(
     }
 }
 
-/// The organisation's medians in one week of the trend.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TrendPoint {
-    pub week: String,
-    pub meeting: Option<f64>,
-    pub after_hours: Option<f64>,
-    pub focus: Option<f64>,
-}
-
 /// The organisation's medians over the [`TREND_WEEKS`] weeks up to the one
 /// starting on `monday`; weeks that cannot be released are left out.
 async fn organisation_trend(
-    shared: &Shared,
+    shared: &App,
     monday: jiff::civil::Date,
     today: jiff::civil::Date,
 ) -> Result<Vec<TrendPoint>, crate::store::StoreError> {
     let mut points = Vec::new();
     for back in (0..TREND_WEEKS).rev() {
         let week = indicators::week_of(monday.saturating_sub(jiff::Span::new().days(7 * back)));
-        let cell = match indicators::compute(&shared.store, &shared.config, &week, today).await {
+        let cell = match crate::app::indicators::compute(
+            &shared.store,
+            &shared.config,
+            &week,
+            today,
+        )
+        .await
+        {
             Ok(release) => release.organisation,
             Err(IndicatorsError::Store(e)) => return Err(e),
             Err(_) => continue,
@@ -278,21 +277,22 @@ async fn organisation_trend(
 }
 
 fn error(ctx: &Ctx, error: IndicatorsError) -> PageError {
+    let code = crate::error::Coded::code(&error);
     match error {
         IndicatorsError::Store(e) => PageError::internal(ctx, e),
         IndicatorsError::Settings(e) => PageError::internal(ctx, e),
         IndicatorsError::BudgetSpent(_) | IndicatorsError::NotPublished { .. } => {
             PageError::refused(
                 ctx.clone(),
-                StatusCode::CONFLICT,
+                code.http_status(),
                 error.to_string(),
                 "/digital-load".into(),
             )
         }
-        other => PageError::refused(
+        IndicatorsError::BadWeek(_) => PageError::refused(
             ctx.clone(),
-            StatusCode::BAD_REQUEST,
-            ctx.tr.f("load.bad_week", &[("error", &other.to_string())]),
+            code.http_status(),
+            ctx.tr.f("load.bad_week", &[("error", &error.to_string())]),
             "/digital-load".into(),
         ),
     }
@@ -301,7 +301,7 @@ fn error(ctx: &Ctx, error: IndicatorsError) -> PageError {
 /// `GET /digital-load?week=YYYY-Www&csv=`.
 #[allow(clippy::too_many_lines)]
 pub async fn page(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Query(query): Query<LoadQuery>,
 ) -> Result<Response, PageError> {
@@ -315,7 +315,7 @@ pub async fn page(
         None | Some("") => latest,
         Some(week) => week.to_owned(),
     };
-    let release = indicators::compute(&shared.store, &shared.config, &week, today)
+    let release = crate::app::indicators::compute(&shared.store, &shared.config, &week, today)
         .await
         .map_err(|e| error(&ctx, e))?;
     shared

@@ -32,7 +32,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
-use crate::server::Shared;
+use crate::app::App;
 use crate::store::Principal;
 pub use i18n::{Catalogue, Lang};
 pub use session::{LoginLimiter, Visitor};
@@ -41,16 +41,46 @@ pub use session::{LoginLimiter, Visitor};
 /// that browsers may keep it for a year.
 pub static STYLESHEET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let digest = ring::digest::digest(&ring::digest::SHA256, CSS.as_bytes());
-    let short: String = digest.as_ref()[..6]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let short = crate::secret::to_hex(&digest.as_ref()[..6]);
     format!("/static/sobrio.css?v={short}")
 });
 const CSS: &str = include_str!("../../../dashboards/static/sobrio.css");
 
+/// What the pages and the JSON API hold: the application, and the web's
+/// own parts. Handlers take the part they need (`State<Arc<App>>`,
+/// `State<Arc<LoginLimiter>>`).
+#[derive(Clone)]
+pub struct WebState {
+    pub app: Arc<App>,
+    /// Failed sign-ins, per account and address.
+    pub login_limiter: Arc<LoginLimiter>,
+}
+
+impl WebState {
+    /// The web's state over `app`, with no failed sign-in yet.
+    #[must_use]
+    pub fn new(app: Arc<App>) -> Self {
+        Self {
+            app,
+            login_limiter: Arc::new(LoginLimiter::default()),
+        }
+    }
+}
+
+impl axum::extract::FromRef<WebState> for Arc<App> {
+    fn from_ref(state: &WebState) -> Self {
+        state.app.clone()
+    }
+}
+
+impl axum::extract::FromRef<WebState> for Arc<LoginLimiter> {
+    fn from_ref(state: &WebState) -> Self {
+        state.login_limiter.clone()
+    }
+}
+
 /// The pages' routes.
-pub fn routes() -> axum::Router<Arc<Shared>> {
+pub fn routes() -> axum::Router<WebState> {
     axum::Router::new()
         .route("/", get(overview::page))
         .route("/login", get(session::login_page).post(session::login))
@@ -145,16 +175,15 @@ impl Ctx {
     }
 }
 
-/// Percent-encodes a query value.
+/// Percent-encodes a query value: everything but RFC 3986's unreserved
+/// characters.
 pub fn url_encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    const RESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, RESERVED).to_string()
 }
 
 /// A page's answer: HTML with the headers every page carries.

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::table::{Cell, Section, Table, link_csv, section_table};
 use super::{Ctx, PageError, Visitor, charts, csv, render};
 use crate::analysis::impact::{Impact, Range};
-use crate::server::Shared;
+use crate::app::App;
 
 /// A headline figure.
 pub struct Figure {
@@ -226,7 +226,7 @@ fn sections(ctx: &Ctx, impact: &Impact) -> Vec<Section> {
 
 /// `GET /`.
 pub async fn page(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Query(query): Query<OverviewQuery>,
 ) -> Result<Response, PageError> {

@@ -13,7 +13,7 @@
 //!   verification as a known one.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use askama::Template;
@@ -25,8 +25,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{Catalogue, Ctx, Lang, PageError, render};
+use crate::app::App;
 use crate::limiter::FailureLimiter;
-use crate::server::Shared;
+use crate::secret::same_secret;
 use crate::store::{BrowserSession, now_unix_ms};
 
 /// A session ends after this long without a page view.
@@ -184,14 +185,6 @@ fn set_cookie(headers: &HeaderMap, name: &str, value: &str, max_age_secs: u64) -
 }
 
 /// Compares secrets in time independent of where they differ.
-fn same_secret(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0_u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 fn language(headers: &HeaderMap) -> Lang {
     cookie(headers, LANG_COOKIE)
         .and_then(Lang::parse)
@@ -220,13 +213,14 @@ pub struct Visitor {
     pub headers: HeaderMap,
 }
 
-impl FromRequestParts<Arc<Shared>> for Visitor {
+impl FromRequestParts<super::WebState> for Visitor {
     type Rejection = PageError;
 
     async fn from_request_parts(
         parts: &mut Parts,
-        shared: &Arc<Shared>,
+        state: &super::WebState,
     ) -> Result<Self, Self::Rejection> {
+        let shared = &state.app;
         let tr = language(&parts.headers).catalogue();
         let here = parts
             .uri
@@ -386,7 +380,7 @@ fn login_form(
     username: String,
     error: Option<String>,
 ) -> Response {
-    let token = crate::enrollment::random_secret();
+    let token = crate::secret::random_secret();
     let page = LoginPage {
         ctx: visitor.ctx("login"),
         next,
@@ -424,30 +418,10 @@ pub struct LoginForm {
     next: String,
 }
 
-/// An argon2id hash that no password matches, verified for unknown
-/// accounts so that they take as long as known ones.
-static UNKNOWN_ACCOUNT_HASH: LazyLock<String> = LazyLock::new(|| {
-    use argon2::PasswordHasher;
-    let salt = argon2::password_hash::SaltString::encode_b64(b"sobrio-no-account")
-        .expect("a 17-byte salt encodes");
-    argon2::Argon2::default()
-        .hash_password(crate::enrollment::random_secret().as_bytes(), &salt)
-        .expect("argon2id hashes")
-        .to_string()
-});
-
-fn verify_password(hash: &str, password: &str) -> bool {
-    use argon2::PasswordVerifier;
-    argon2::password_hash::PasswordHash::new(hash).is_ok_and(|parsed| {
-        argon2::Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
-
 /// `POST /login`: `username`, `password`, `csrf`, `next`.
 pub async fn login(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
+    State(login_limiter): State<Arc<LoginLimiter>>,
     visitor: Visitor,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, PageError> {
@@ -464,7 +438,7 @@ pub async fn login(
             Some(ctx.t("login.error.csrf").to_owned()),
         ));
     }
-    if let Some(wait) = shared.login_limiter.blocked(&username, &visitor.address) {
+    if let Some(wait) = login_limiter.blocked(&username, &visitor.address) {
         let minutes = wait.as_secs().div_ceil(60).to_string();
         let mut response = login_form(
             &visitor,
@@ -489,13 +463,14 @@ pub async fn login(
             .map_err(|e| PageError::internal(&ctx, e))?
     };
     let known = stored.is_some();
-    let hash = stored.unwrap_or_else(|| UNKNOWN_ACCOUNT_HASH.clone());
+    let hash = stored.unwrap_or_else(|| crate::secret::UNKNOWN_ACCOUNT_HASH.clone());
     let password = form.password;
-    let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-        .await
-        .unwrap_or(false);
+    let matches =
+        tokio::task::spawn_blocking(move || crate::secret::verify_password(&hash, &password))
+            .await
+            .unwrap_or(false);
     if !(known && matches) {
-        shared.login_limiter.failed(&username, &visitor.address);
+        login_limiter.failed(&username, &visitor.address);
         tracing::info!(address = %visitor.address, "sign-in refused");
         return Ok(login_form(
             &visitor,
@@ -505,15 +480,15 @@ pub async fn login(
             Some(ctx.t("login.error.credentials").to_owned()),
         ));
     }
-    shared.login_limiter.succeeded(&username, &visitor.address);
-    let secret = crate::enrollment::random_secret();
+    login_limiter.succeeded(&username, &visitor.address);
+    let secret = crate::secret::random_secret();
     let now = now_unix_ms();
     shared
         .store
         .open_session(
             &secret,
             &username,
-            &crate::enrollment::random_secret(),
+            &crate::secret::random_secret(),
             now,
             idle_expiry(now, now),
         )
@@ -550,7 +525,7 @@ pub struct CsrfForm {
 
 /// `POST /logout`.
 pub async fn logout(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
@@ -602,7 +577,7 @@ pub async fn switch_language(
 /// CSRF token in `X-CSRF-Token`.
 pub async fn api_session(
     parts: &Parts,
-    shared: &Shared,
+    shared: &App,
 ) -> Result<Option<BrowserSession>, crate::store::StoreError> {
     let Some(secret) = cookie(&parts.headers, SESSION_COOKIE) else {
         return Ok(None);
@@ -713,12 +688,5 @@ mod tests {
         assert_eq!(idle_expiry(0, 5 * hour), 6 * hour);
         assert_eq!(idle_expiry(0, 11 * hour + 1), 12 * hour);
         assert_eq!(idle_expiry(0, 20 * hour), 12 * hour);
-    }
-
-    #[test]
-    fn secrets_compare_whole() {
-        assert!(same_secret("abc", "abc"));
-        assert!(!same_secret("abc", "abd"));
-        assert!(!same_secret("abc", "ab"));
     }
 }

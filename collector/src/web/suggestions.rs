@@ -17,7 +17,8 @@ use super::devices::{Pager, page_number};
 use super::table::{Cell, Table};
 use super::{Ctx, PageError, Visitor, csv, render, url_encode};
 use crate::analysis::{Category, DeviceRequest};
-use crate::server::Shared;
+use crate::app::App;
+use crate::error::Coded;
 use crate::store::{DecisionError, StoredSuggestion};
 
 /// Suggestions per page.
@@ -95,7 +96,7 @@ fn check(
 /// `GET /suggestions?kind=&status=&department=&page=&csv=`.
 #[allow(clippy::too_many_lines)]
 pub async fn page(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Query(query): Query<PageQuery>,
 ) -> Result<Response, PageError> {
@@ -138,7 +139,8 @@ pub async fn page(
             .await
             .map_err(|e| PageError::internal(&ctx, e))?;
         let mut out = Vec::new();
-        crate::analysis::write_csv(&mut out, &all).map_err(|e| PageError::internal(&ctx, e))?;
+        crate::app::suggestions::write_csv(&mut out, &all)
+            .map_err(|e| PageError::internal(&ctx, e))?;
         return Ok(csv(
             "suggestions",
             String::from_utf8_lossy(&out).into_owned(),
@@ -198,10 +200,7 @@ pub async fn page(
 }
 
 /// Open requests as a table, and (id, label) for their close buttons.
-async fn requests_table(
-    ctx: &Ctx,
-    shared: &Shared,
-) -> Result<(Table, Vec<(i64, String)>), PageError> {
+async fn requests_table(ctx: &Ctx, shared: &App) -> Result<(Table, Vec<(i64, String)>), PageError> {
     let tr = ctx.tr;
     let requests_list = shared
         .store
@@ -250,7 +249,7 @@ async fn requests_table(
     Ok((requests, request_ids))
 }
 
-async fn summary_table(ctx: &Ctx, shared: &Shared) -> Result<Table, PageError> {
+async fn summary_table(ctx: &Ctx, shared: &App) -> Result<Table, PageError> {
     let tr = ctx.tr;
     let counts = shared
         .suggestion_counts
@@ -353,7 +352,7 @@ fn back_to(back: &str) -> String {
 
 /// `POST /suggestions/{id}/{accept|dismiss|done}`.
 pub async fn decide(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<DecisionForm>,
@@ -363,30 +362,18 @@ pub async fn decide(
     let back = back_to(&form.back);
     let refuse =
         |status, message: String| PageError::refused(ctx.clone(), status, message, back.clone());
-    let to = match action.as_str() {
-        "accept" => "accepted",
-        "done" => "done",
-        "dismiss" => "dismissed",
-        _ => return Err(PageError::not_found(ctx.clone(), action)),
+    let decided = shared
+        .decide(&id, &action, &form.reason, &visitor.actor())
+        .await;
+    let Err(error) = decided else {
+        return Ok(Redirect::to(&back).into_response());
     };
-    if form.reason.len() > 2000 {
-        return Err(refuse(
-            StatusCode::BAD_REQUEST,
-            ctx.t("suggestions.reason_long").to_owned(),
-        ));
-    }
-    match shared
-        .store
-        .decide(&id, to, &form.reason, &visitor.actor())
-        .await
-    {
-        Ok(_) => {
-            shared.impact_changed().await;
-            Ok(Redirect::to(&back).into_response())
-        }
-        Err(DecisionError::Unknown(_)) => Err(PageError::not_found(ctx.clone(), id)),
-        Err(DecisionError::Transition { from, .. }) => Err(refuse(
-            StatusCode::CONFLICT,
+    let status = error.code().http_status();
+    Err(match error {
+        DecisionError::Unknown(_) => PageError::not_found(ctx.clone(), id),
+        DecisionError::UnknownAction(_) => PageError::not_found(ctx.clone(), action),
+        DecisionError::Transition { from, to, .. } => refuse(
+            status,
             ctx.tr.f(
                 "suggestions.transition",
                 &[
@@ -394,13 +381,11 @@ pub async fn decide(
                     ("to", ctx.t(&format!("status.{to}"))),
                 ],
             ),
-        )),
-        Err(DecisionError::NoReason) => Err(refuse(
-            StatusCode::BAD_REQUEST,
-            ctx.t("suggestions.reason_needed").to_owned(),
-        )),
-        Err(DecisionError::Store(e)) => Err(PageError::internal(&ctx, e)),
-    }
+        ),
+        DecisionError::NoReason => refuse(status, ctx.t("suggestions.reason_needed").to_owned()),
+        DecisionError::ReasonTooLong => refuse(status, ctx.t("suggestions.reason_long").to_owned()),
+        DecisionError::Store(e) => PageError::internal(&ctx, e),
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,7 +439,7 @@ fn optional_number(
 
 /// `POST /requests`: a department's need, which reuse suggestions fulfil.
 pub async fn add_request(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Form(form): Form<RequestForm>,
 ) -> Result<Response, PageError> {
@@ -506,7 +491,7 @@ pub async fn add_request(
 
 /// `POST /requests/{id}/close`.
 pub async fn close_request(
-    State(shared): State<Arc<Shared>>,
+    State(shared): State<Arc<App>>,
     visitor: Visitor,
     Path(id): Path<i64>,
     Form(form): Form<DecisionForm>,

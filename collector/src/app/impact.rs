@@ -1,0 +1,38 @@
+//! The fleet's impact as a use case: footprint, avoided emissions, ages and
+//! renewals, from the facts stored.
+
+use std::collections::HashMap;
+
+use crate::analysis::{impact, reference_data, time_zone, week_start};
+
+/// The fleet's impact now.
+///
+/// # Errors
+/// On a database error or unreadable reference data.
+pub async fn current_impact(
+    store: &crate::store::Store,
+    config: &crate::config::CollectorConfig,
+    now_unix_ms: i64,
+) -> anyhow::Result<impact::Impact> {
+    let analysis = &config.analysis;
+    let end = week_start(now_unix_ms);
+    let mut devices = store.device_facts(end - 7 * 86_400_000, end).await?;
+    let index: HashMap<String, usize> = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.device_id.clone(), i))
+        .collect();
+    store.add_reclaimable(&mut devices, &index).await?;
+    let embodied = reference_data(analysis)?;
+    let today = jiff::Timestamp::from_millisecond(now_unix_ms)?
+        .to_zoned(time_zone(analysis))
+        .date();
+    let done = store.done_avoided().await?;
+    Ok(impact::impact(
+        &devices,
+        &done,
+        &embodied,
+        &analysis.default_price_eur,
+        today,
+    ))
+}

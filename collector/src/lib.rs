@@ -4,23 +4,21 @@
 //! time) turns them into suggestions for IT and indicators for HR.
 //!
 //! # Layout
-//! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
-//! - [`config`]: the TOML configuration, validated.
-//! - [`server`]: start-up: CA, listeners, services.
-//! - [`transport`]: the TLS 1.3 listener that exposes client certificates.
-//! - [`pki`]: the collector CA; device identity is a certificate's common name.
-//! - [`assets`]: the asset register: CSV import, GLPI and Snipe-IT export.
-//! - [`auth`]: which enrolled device is calling.
-//! - [`enrollment`]: the Enrollment service and enrollment tokens.
-//! - [`ingest`]: the Ingest service: decode, validate, group-commit, ack.
-//! - [`jobs`]: periodic jobs (retention), once per period across replicas.
-//! - [`limiter`]: failed attempts per key, against guessing.
-//! - [`metrics`]: Prometheus counters for `/metrics`.
-//! - [`policy`]: the policy sent to agents.
-//! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL.
-//! - [`cache`]: figures computed from many rows, served for a while.
-//! - [`api`]: the JSON API under `/api/v1`; [`web`]: the dashboards.
-//! - [`demo`]: a simulated fleet that speaks only `sobrio.v1`.
+//! Five layers, bottom first, each module using only its own layer and
+//! those below ([`architecture`] declares them and checks it):
+//! - domain: [`domain`] (names), [`error`] (error codes), [`secret`],
+//!   [`analysis`] (suggestions), [`indicators`] (HR's weekly release),
+//!   [`policy`], [`export`] (CSV), [`config`];
+//! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL;
+//! - application: [`app`] (the use cases and their shared state),
+//!   [`assets`], [`pki`], [`limiter`], [`cache`], [`metrics`];
+//! - adapters: [`ingest`] and [`enrollment`] (gRPC, over [`transport`] and
+//!   [`auth`]), [`http`], [`api`] (JSON), [`web`] (the dashboards),
+//!   [`jobs`], [`demo`], [`cli`];
+//! - wiring: [`server`], which `main.rs` calls.
+//!
+//! ARCHITECTURE.md, at the repository's root, tells how a report flows
+//! from the wire to a page.
 
 pub mod analysis;
 pub mod api;

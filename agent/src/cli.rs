@@ -272,7 +272,7 @@ struct Status {
 /// Multi-threaded all the same, so that a probe's program hands the worker
 /// over while it runs (see [`crate::command::run`]) instead of stopping
 /// every task behind it.
-fn agent_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+pub(crate) fn agent_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()

@@ -394,40 +394,41 @@ mod tests {
 
     #[test]
     fn on_the_agent_s_runtime_a_program_leaves_the_other_tasks_running() {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let (sender, receiver) = tokio::sync::oneshot::channel();
-            // Another task answers while the probe's program runs: the
-            // program waits for the answer's file, so it finishes only if
-            // the worker was handed over.
-            let marker = tempfile::tempdir().unwrap();
-            let answered = marker.path().join("answered");
+        let runtime = crate::cli::agent_runtime().unwrap();
+        let marker = tempfile::tempdir().unwrap();
+        let started = marker.path().join("started");
+        let answered = marker.path().join("answered");
+        // The program waits for an answer that another task gives once it
+        // sees the program started: it finishes only if the worker that
+        // runs it is handed over to that task meanwhile.
+        let script = format!(
+            "touch {}; while [ ! -e {} ]; do sleep 0.01; done; echo done",
+            started.display(),
+            answered.display()
+        );
+        let output = runtime.block_on(async move {
             let answer = answered.clone();
-            tokio::spawn(async move {
-                receiver.await.unwrap();
+            let answering = tokio::spawn(async move {
+                while !started.exists() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
                 std::fs::write(answer, "yes").unwrap();
             });
-            let script = format!(
-                "while [ ! -e {} ]; do sleep 0.01; done; echo done",
-                answered.display()
-            );
-            let mut command = sh(&script);
-            sender.send(()).unwrap();
-            let output = run(
-                "test-handover",
-                &mut command,
-                Limits {
-                    timeout: Duration::from_secs(600),
-                    ..QUICK
-                },
-            )
-            .unwrap();
-            assert_eq!(output.stdout, b"done\n");
+            let probing = tokio::spawn(async move {
+                run(
+                    "test-handover",
+                    &mut sh(&script),
+                    Limits {
+                        timeout: Duration::from_secs(60),
+                        ..QUICK
+                    },
+                )
+            });
+            let output = probing.await.unwrap();
+            answering.await.unwrap();
+            output
         });
+        assert_eq!(output.unwrap().stdout, b"done\n");
     }
 
     #[test]

@@ -52,6 +52,8 @@ fn windows_agent() -> Option<(PathBuf, PathBuf)> {
             "sobrio-agent",
             "--target",
             TARGET,
+            "--profile",
+            "wine",
             "--target-dir",
         ])
         .arg(&target_dir)
@@ -69,7 +71,7 @@ fn windows_agent() -> Option<(PathBuf, PathBuf)> {
         }
         panic!("the Windows agent does not build:\n{stderr}");
     }
-    let exe = target_dir.join(TARGET).join("debug/sobrio-agent.exe");
+    let exe = target_dir.join(TARGET).join("wine/sobrio-agent.exe");
     let shim = target_dir.join("bcryptprimitives.dll");
     if !shim.exists() {
         // Built aside, then renamed: the two tests may get here together.

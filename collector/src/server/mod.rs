@@ -1,5 +1,8 @@
-//! Starting the collector: the CA, the gRPC listener (TLS 1.3, or plaintext
-//! in development mode), and the HTTP listener.
+//! The wiring, at the top of the layers: the binary's entry ([`main`]),
+//! and start-up ([`start`]): the store's settings, the CA, the gRPC
+//! listener (TLS 1.3, or plaintext in development mode) and the HTTP
+//! listener, the application's state and each adapter's; `serve` and the
+//! demo on top of it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

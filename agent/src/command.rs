@@ -104,25 +104,20 @@ pub struct ProbeFailures {
     pub last_at: String,
     /// Whether the probe's last run failed (it is stuck now).
     pub failing: bool,
+    /// When the last failure happened (monotonic), for the pause.
+    #[serde(skip)]
+    failed_at: Option<Instant>,
 }
 
 static FAILURES: Mutex<BTreeMap<String, ProbeFailures>> = Mutex::new(BTreeMap::new());
-/// When each probe last failed (monotonic), for [`backing_off`].
-static LAST_FAILED: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
 
-/// Whether `probe` failed less than `pause` ago and its last run failed.
+/// Whether `probe`'s last run failed, less than `pause` ago.
 fn backing_off(probe: &str, pause: Duration) -> bool {
-    let failing = FAILURES
+    FAILURES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(probe)
-        .is_some_and(|f| f.failing);
-    failing
-        && LAST_FAILED
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(probe)
-            .is_some_and(|at| at.elapsed() < pause)
+        .is_some_and(|f| f.failing && f.failed_at.is_some_and(|at| at.elapsed() < pause))
 }
 
 /// Probes whose programs failed since the agent started, by name.
@@ -145,10 +140,7 @@ fn record(probe: &str, outcome: Result<(), &RunError>) {
             entry.last_error = error.to_string();
             entry.last_at = crate::run::rfc3339(crate::report::now_unix_ms());
             entry.failing = true;
-            LAST_FAILED
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(probe.to_owned(), Instant::now());
+            entry.failed_at = Some(Instant::now());
         }
     }
 }

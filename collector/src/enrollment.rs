@@ -20,12 +20,6 @@ use crate::store::{
 const TOKEN_PREFIX: &str = "sbt_";
 /// Largest CSR accepted.
 const MAX_CSR_BYTES: usize = 16 * 1024;
-/// Unknown tokens allowed per client address in
-/// [`crate::app::ENROLLMENT_REFUSALS_WINDOW`]:
-/// beyond, enrollment from that address is refused until the window ends,
-/// so that tokens (256 bits) cannot be guessed, nor the CA kept busy. An
-/// IPv6 client counts by its /64, which one host can hop within.
-pub const REFUSALS_PER_ADDRESS: u32 = 10;
 
 /// Creates an enrollment token for `department`; returns the token, which is
 /// stored only as a digest.
@@ -108,7 +102,7 @@ impl Enrollment for EnrollmentService {
         // guesses from one address behind a site's NAT never lock out the
         // site's devices. Tokens are 256 random bits: the block slows
         // scanning, it is not what keeps them secret.
-        if let Some(wait) = limiter.blocked(&[(&key, REFUSALS_PER_ADDRESS)])
+        if let Some(wait) = limiter.blocked(&[(&key, crate::app::ENROLLMENT_REFUSALS_PER_ADDRESS)])
             && !self
                 .shared
                 .store

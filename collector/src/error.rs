@@ -71,23 +71,7 @@ impl ErrorCode {
 pub trait Coded: std::error::Error {
     /// Its code.
     fn code(&self) -> ErrorCode;
-
-    /// The gRPC status an adapter answers with: the error's text for the
-    /// caller's mistakes, a generic one (the text logged) for the
-    /// collector's faults.
-    fn to_status(&self) -> tonic::Status {
-        let code = self.code();
-        if code.tells_caller() {
-            tonic::Status::new(code.grpc_code(), self.to_string())
-        } else {
-            tracing::error!(error = %self, "call failed");
-            tonic::Status::new(code.grpc_code(), GENERIC_MESSAGE)
-        }
-    }
 }
-
-/// What the caller is told of a fault of the collector's.
-pub const GENERIC_MESSAGE: &str = "the collector cannot answer now: retry later; its log says more";
 
 #[cfg(test)]
 mod tests {

@@ -50,6 +50,9 @@ pub struct Metrics {
     rejects: Family<RejectLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     devices: Family<StatusLabels, Gauge>,
+    /// Held while the devices are set and the text encoded, so that
+    /// concurrent scrapes each see their own counts.
+    rendering: std::sync::Mutex<()>,
 }
 
 /// Devices by status, counted at scrape time.
@@ -128,6 +131,7 @@ impl Default for Metrics {
             rejects,
             jobs,
             devices,
+            rendering: std::sync::Mutex::default(),
         }
     }
 }
@@ -177,6 +181,7 @@ impl Metrics {
     /// The exposition text (OpenMetrics, [`CONTENT_TYPE`]), with the devices
     /// by status when they could be counted.
     pub fn render(&self, devices: Option<DeviceCounts>) -> String {
+        let _rendering = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
         self.devices.clear();
         if let Some(devices) = devices {
             for (status, value) in [

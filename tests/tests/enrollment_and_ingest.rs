@@ -427,7 +427,7 @@ async fn person_day_rows_are_kept_apart_and_not_inside_the_stored_report() {
 #[tokio::test]
 async fn guessing_enrollment_tokens_is_stopped_per_address() {
     let collector = TestCollector::start().await;
-    let limit = sobrio_collector::enrollment::REFUSALS_PER_ADDRESS;
+    let limit = sobrio_collector::app::ENROLLMENT_REFUSALS_PER_ADDRESS;
     for guess in 0..limit {
         let status = collector
             .enroll_with_token(&format!("sbt_guess{guess}"), "pc")

@@ -19,14 +19,10 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb / 1024.0
+    let kb = sobrio_tests::rss_kb(pid).expect("the collector runs");
+    #[allow(clippy::cast_precision_loss)]
+    let mb = kb as f64 / 1024.0;
+    mb
 }
 
 /// The soft limit of open files, from `/proc/self/limits`.

@@ -22,6 +22,13 @@ use crate::store::Store;
 /// How long a cached figure is served before it is computed again.
 pub const CACHE_FRESH: Duration = Duration::from_secs(10 * 60);
 
+/// Unknown enrollment tokens allowed per client address in
+/// [`ENROLLMENT_REFUSALS_WINDOW`]: beyond, enrollment from that address is
+/// refused until the window ends, so that tokens (256 bits) cannot be
+/// guessed, nor the CA kept busy. An IPv6 client counts by its /64, which
+/// one host can hop within.
+pub const ENROLLMENT_REFUSALS_PER_ADDRESS: u32 = 10;
+
 /// How long refused enrollments from one address are remembered.
 pub const ENROLLMENT_REFUSALS_WINDOW: Duration = Duration::from_secs(15 * 60);
 

@@ -230,26 +230,8 @@ pub async fn start(
         .and_then(|seed| PseudonymKey::from_seed(&seed).ok())
         .ok_or(StartError::PseudonymKey)?;
 
-    let grpc_listener = TcpListener::bind(config.server.grpc_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.server.grpc_addr,
-            flag: "grpc-addr",
-            source,
-        })?;
-    let http_listener = TcpListener::bind(config.server.http_addr)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.server.http_addr,
-            flag: "http-addr",
-            source,
-        })?;
-    let grpc_addr = grpc_listener
-        .local_addr()
-        .expect("a bound socket has an address");
-    let http_addr = http_listener
-        .local_addr()
-        .expect("a bound socket has an address");
+    let (grpc_listener, grpc_addr) = bind(config.server.grpc_addr, "grpc-addr").await?;
+    let (http_listener, http_addr) = bind(config.server.http_addr, "http-addr").await?;
 
     let tls = if config.server.insecure_dev {
         tracing::warn!(
@@ -307,16 +289,7 @@ pub async fn start(
     let web = WebState::new(shared.clone());
     let (metrics_addr, metrics, app) = match shared.config.metrics.addr {
         Some(addr) => {
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr,
-                    flag: "config's metrics.addr",
-                    source,
-                })?;
-            let bound = listener
-                .local_addr()
-                .expect("a bound socket has an address");
+            let (listener, bound) = bind(addr, "config's metrics.addr").await?;
             let served = tokio::spawn(crate::http::serve(
                 listener,
                 metrics_routes(metrics_token).with_state(web.clone()),
@@ -354,6 +327,21 @@ pub async fn start(
         http,
         jobs,
     })
+}
+
+/// Listens on `addr`; the address bound (its port when 0 was asked). An
+/// error names `flag`, where another address is chosen.
+async fn bind(
+    addr: SocketAddr,
+    flag: &'static str,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, flag, source })?;
+    let bound = listener
+        .local_addr()
+        .expect("a bound socket has an address");
+    Ok((listener, bound))
 }
 
 /// `/metrics`, behind its token when one is configured.

@@ -267,40 +267,29 @@ async fn hostile_and_malformed_requests_get_the_status_of_their_fault() {
             .await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{id}");
     }
-    // A page's form without its session's CSRF token changes nothing.
-    let status = harness
-        .post_form(
-            "/suggestions/no-such-id/dismiss",
+    // Pages' forms: without the session's CSRF token nothing happens; with
+    // it, an unknown suggestion or action is not found; HR cannot decide,
+    // even with a valid session and token.
+    let with_csrf = |fields: &str| format!("{fields}csrf={CSRF}");
+    let forms = [
+        (
+            "dismiss",
             Role::It,
-            "reason=gone&csrf=forged",
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    // With it, the same unknown suggestion is not found, and an unknown
-    // action too.
-    let status = harness
-        .post_form(
-            "/suggestions/no-such-id/dismiss",
+            "reason=gone&csrf=forged".to_owned(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            "dismiss",
             Role::It,
-            &format!("reason=gone&csrf={CSRF}"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    let status = harness
-        .post_form(
-            "/suggestions/no-such-id/explode",
-            Role::It,
-            &format!("csrf={CSRF}"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    // HR cannot decide, even with a valid session and token.
-    let status = harness
-        .post_form(
-            "/suggestions/no-such-id/accept",
-            Role::Hr,
-            &format!("csrf={CSRF}"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+            with_csrf("reason=gone&"),
+            StatusCode::NOT_FOUND,
+        ),
+        ("explode", Role::It, with_csrf(""), StatusCode::NOT_FOUND),
+        ("accept", Role::Hr, with_csrf(""), StatusCode::FORBIDDEN),
+    ];
+    for (action, role, form, expected) in forms {
+        let path = format!("/suggestions/no-such-id/{action}");
+        let status = harness.post_form(&path, role, &form).await;
+        assert_eq!(status, expected, "{role:?} POST {path} {form}");
+    }
 }

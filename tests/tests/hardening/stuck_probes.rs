@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sobrio_tests::{CollectorProcess, binary, enroll_agent_binary, run};
+use sobrio_tests::{CollectorProcess, binary, enroll_agent_binary, rss_kb, run};
 
 /// The agent's sampling interval.
 const SAMPLE_INTERVAL: Duration = Duration::from_secs(60);
@@ -20,17 +20,6 @@ fn script(dir: &std::path::Path, name: &str, body: &str) {
     let path = dir.join(name);
     std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
-fn rss_kb(pid: u32) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
 }
 
 /// Processes whose command line holds `MARKER`.

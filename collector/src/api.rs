@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::app::App;
+use crate::app::{App, now_unix_ms};
 use crate::store::Principal;
 
 /// An API error: status and a message saying what to do.
@@ -33,20 +33,19 @@ impl ApiError {
     /// The error's status from its code; its text unless it is a fault of
     /// the collector's (logged, and told in general terms).
     fn coded(error: &impl crate::error::Coded) -> Self {
-        let code = error.code();
-        if code.tells_caller() {
-            Self(code.http_status(), error.to_string())
-        } else {
-            internal(error)
-        }
+        Self(
+            error.code().http_status(),
+            crate::error::caller_message(error),
+        )
     }
 }
 
+/// A fault of the collector's: logged, told in general terms.
 fn internal(error: impl std::fmt::Display) -> ApiError {
     tracing::error!(%error, "API request failed");
     ApiError(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "internal error; see the collector's log".into(),
+        crate::error::ErrorCode::Internal.general_message().into(),
     )
 }
 
@@ -230,7 +229,13 @@ async fn indicators(
         .map_err(|error| ApiError::coded(&error))?;
     shared
         .store
-        .audit(&caller.actor(), "indicators.view", &release.week, "")
+        .audit(
+            now_unix_ms(),
+            &caller.actor(),
+            "indicators.view",
+            &release.week,
+            "",
+        )
         .await
         .map_err(internal)?;
     Ok(Json(release).into_response())

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
+use crate::app::now_unix_ms;
 use crate::store::{AssetRow, Store, StoreError};
 
 /// Categories the register accepts (those of the embodied-carbon data, plus
@@ -261,6 +262,7 @@ pub async fn import(
         .import_assets(
             &rows.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>(),
             dry_run,
+            now_unix_ms(),
         )
         .await?;
     Ok(ImportReport {

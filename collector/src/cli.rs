@@ -8,8 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
+use crate::app::now_unix_ms;
 use crate::config::{CollectorConfig, ConfigError};
-use crate::store::{Store, StoreLocation, now_unix_ms};
+use crate::store::{Store, StoreLocation};
 
 /// Exit code for a bad configuration or bad arguments (EX_USAGE).
 const EXIT_USAGE: u8 = 64;
@@ -429,11 +430,12 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
             max_uses,
         }) => {
             let store = open_store(store).await?;
-            let token = crate::enrollment::create_token(
+            let token = crate::app::enrollment::create_token(
                 &store,
                 department.as_str(),
                 expires,
                 max_uses.map(i64::from),
+                now_unix_ms(),
             )
             .await?;
             println!("{token}");
@@ -495,6 +497,7 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
                 let detail = format!("{} created, {} updated", report.created, report.updated);
                 store
                     .audit(
+                        now_unix_ms(),
                         &cli_actor(),
                         "assets.import",
                         &file.display().to_string(),
@@ -511,7 +514,10 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
         }
         AdminCommand::Device(DeviceCommand::Forget { id }) => {
             let store = open_store(store).await?;
-            if !store.forget_device(&id, &cli_actor()).await? {
+            if !store
+                .forget_device(&id, &cli_actor(), now_unix_ms())
+                .await?
+            {
                 bail!("no device with id {id:?}: see `sobrio-collector device list`");
             }
             eprintln!("device {id} and all its data erased");
@@ -574,6 +580,7 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
             let bound = max_people.map_or_else(|| "the default".to_owned(), |n| n.to_string());
             store
                 .audit(
+                    now_unix_ms(),
                     &cli_actor(),
                     "device.shared",
                     &id,
@@ -588,7 +595,9 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
             if !store.revoke_device(&id, now_unix_ms()).await? {
                 bail!("no device with id {id:?}: see `sobrio-collector device list`");
             }
-            store.audit(&cli_actor(), "device.revoke", &id, "").await?;
+            store
+                .audit(now_unix_ms(), &cli_actor(), "device.revoke", &id, "")
+                .await?;
             eprintln!("device {id} revoked: its next call will be refused");
             Ok(())
         }
@@ -753,6 +762,7 @@ async fn requests(store_args: &StoreArgs, command: RequestCommand) -> anyhow::Re
                         min_storage_bytes: min_storage,
                     },
                     &cli_actor(),
+                    now_unix_ms(),
                 )
                 .await?;
             println!("{id}");
@@ -793,7 +803,7 @@ async fn requests(store_args: &StoreArgs, command: RequestCommand) -> anyhow::Re
             Ok(())
         }
         RequestCommand::Close { id } => {
-            if !store.close_request(id, &cli_actor()).await? {
+            if !store.close_request(id, &cli_actor(), now_unix_ms()).await? {
                 bail!("no open request #{id}: see `sobrio-collector request list`");
             }
             eprintln!("request #{id} closed");
@@ -825,9 +835,12 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
                 bail!("the password must have at least 12 characters");
             }
             let hash = crate::secret::hash_password(&password)?;
-            let outcome = store.upsert_user(&name, Some(&hash), &role).await?;
+            let outcome = store
+                .upsert_user(&name, Some(&hash), &role, now_unix_ms())
+                .await?;
             store
                 .audit(
+                    now_unix_ms(),
                     &cli_actor(),
                     "user.add",
                     name.as_str(),
@@ -852,9 +865,9 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
                 bail!("no user {name:?}: `sobrio-collector user add {name} --role …` first");
             }
             let token = format!("sbu_{}", crate::secret::random_secret());
-            store.add_api_token(&name, &token).await?;
+            store.add_api_token(&name, &token, now_unix_ms()).await?;
             store
-                .audit(&cli_actor(), "user.token.create", &name, "")
+                .audit(now_unix_ms(), &cli_actor(), "user.token.create", &name, "")
                 .await?;
             println!("{token}");
             Ok(())
@@ -884,13 +897,13 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             Ok(())
         }
         UserCommand::Token(UserTokenCommand::Revoke { name, id }) => {
-            if !store.revoke_api_token(&name, &id).await? {
+            if !store.revoke_api_token(&name, &id, now_unix_ms()).await? {
                 bail!(
                     "user {name:?} has no live API token {id:?}: `sobrio-collector user token list {name}` shows them"
                 );
             }
             store
-                .audit(&cli_actor(), "user.token.revoke", &name, &id)
+                .audit(now_unix_ms(), &cli_actor(), "user.token.revoke", &name, &id)
                 .await?;
             eprintln!("API token {id} of {name} revoked");
             Ok(())

@@ -67,10 +67,49 @@ impl ErrorCode {
     }
 }
 
+impl ErrorCode {
+    /// What the caller is told of an error whose own text is for the log.
+    #[must_use]
+    pub const fn general_message(self) -> &'static str {
+        match self {
+            Self::Unavailable => {
+                "the collector's store is unavailable; nothing of this request was kept: \
+                 retry later"
+            }
+            Self::Internal => "internal error; see the collector's log",
+            Self::InvalidArgument => "invalid request",
+            Self::NotFound => "not found",
+            Self::Conflict => "the request conflicts with the current state",
+            Self::Unauthenticated => "credentials required",
+            Self::PermissionDenied => "not allowed",
+            Self::TooManyRequests => "too many requests: wait, then retry",
+        }
+    }
+}
+
 /// An error that says what kind of failure it is.
 pub trait Coded: std::error::Error {
     /// Its code.
     fn code(&self) -> ErrorCode;
+}
+
+/// What the caller of a failed request is told: the error's own words,
+/// or, for a fault of the collector's or of its database, its code's
+/// general message (the error goes to the log, here).
+pub fn caller_message<E: Coded + ?Sized>(error: &E) -> String {
+    let code = error.code();
+    if code.tells_caller() {
+        error.to_string()
+    } else {
+        tracing::error!(%error, ?code, "request failed");
+        code.general_message().to_owned()
+    }
+}
+
+/// The gRPC status of a failed call: the error's code, and what the caller
+/// is told of it ([`caller_message`]).
+pub fn grpc_status<E: Coded + ?Sized>(error: &E) -> tonic::Status {
+    tonic::Status::new(error.code().grpc_code(), caller_message(error))
 }
 
 #[cfg(test)]
@@ -87,6 +126,38 @@ mod tests {
         ErrorCode::Unavailable,
         ErrorCode::Internal,
     ];
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("{text}")]
+    struct Failure {
+        code: ErrorCode,
+        text: &'static str,
+    }
+
+    impl Coded for Failure {
+        fn code(&self) -> ErrorCode {
+            self.code
+        }
+    }
+
+    #[test]
+    fn the_caller_reads_its_own_mistakes_never_the_collector_s_faults() {
+        let told = |code| {
+            grpc_status(&Failure {
+                code,
+                text: "database error: connection refused to 10.0.0.5",
+            })
+        };
+        let mistake = told(ErrorCode::InvalidArgument);
+        assert_eq!(mistake.code(), tonic::Code::InvalidArgument);
+        assert!(mistake.message().contains("10.0.0.5"));
+        for fault in [ErrorCode::Unavailable, ErrorCode::Internal] {
+            let status = told(fault);
+            assert_eq!(status.code(), fault.grpc_code());
+            assert!(!status.message().contains("10.0.0.5"), "{fault:?}");
+            assert_eq!(status.message(), fault.general_message());
+        }
+    }
 
     #[test]
     fn each_code_has_its_own_statuses_and_only_faults_are_hidden() {

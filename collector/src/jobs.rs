@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::store::now_unix_ms;
+use crate::app::now_unix_ms;
 
 /// Name of the retention job and of its lease.
 pub const RETENTION_JOB: &str = "retention";

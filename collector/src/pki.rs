@@ -36,6 +36,19 @@ pub enum PkiError {
     Store(#[from] StoreError),
 }
 
+impl crate::error::Coded for PkiError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            Self::InvalidCsr(_) => ErrorCode::InvalidArgument,
+            Self::Store(error) => crate::error::Coded::code(error),
+            Self::Generate(_) | Self::ReadFile { .. } | Self::InvalidCaFiles(_) => {
+                ErrorCode::Internal
+            }
+        }
+    }
+}
+
 /// A certificate the CA issued.
 #[derive(Debug, Clone)]
 pub struct IssuedCertificate {
@@ -76,6 +89,7 @@ impl CertificateAuthority {
     pub async fn load_or_create(
         store: &Store,
         files: Option<(&Path, &Path)>,
+        now_unix_ms: i64,
     ) -> Result<Self, PkiError> {
         if let Some((certificate, key)) = files {
             let read = |path: &Path| {
@@ -93,7 +107,7 @@ impl CertificateAuthority {
         let (certificate, key) = Self::generate()?;
         // Another replica may have created one meanwhile: use what is stored.
         let (certificate, key) = store
-            .certificate_authority_or_insert(&certificate, &key, crate::store::now_unix_ms())
+            .certificate_authority_or_insert(&certificate, &key, now_unix_ms)
             .await?;
         Self::from_pem(&certificate, &key)
     }

@@ -428,9 +428,15 @@ impl TestCollector {
         expires: Duration,
         max_uses: Option<i64>,
     ) -> String {
-        sobrio_collector::enrollment::create_token(&self.store, department, expires, max_uses)
-            .await
-            .unwrap()
+        sobrio_collector::app::enrollment::create_token(
+            &self.store,
+            department,
+            expires,
+            max_uses,
+            sobrio_collector::app::now_unix_ms(),
+        )
+        .await
+        .unwrap()
     }
 
     /// A client pinned to the CA, without a client certificate.
@@ -565,7 +571,7 @@ impl TestDevice {
 pub fn valid_report() -> sobrio_proto::v1::Report {
     sobrio_proto::v1::Report {
         report_id: uuid::Uuid::now_v7().to_string(),
-        collected_unix_ms: sobrio_collector::store::now_unix_ms(),
+        collected_unix_ms: sobrio_collector::app::now_unix_ms(),
         agent_version: "test".into(),
         agent_health: Some(sobrio_proto::v1::AgentHealth {
             rss_bytes: Some(5_000_000),

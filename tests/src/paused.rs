@@ -97,7 +97,7 @@ pub fn enrolled_agent(
         device_id: device.id.clone(),
         server: collector.url(),
         department: "Finance".into(),
-        certificate_not_after_unix_ms: sobrio_collector::store::now_unix_ms() + 90 * 86_400_000,
+        certificate_not_after_unix_ms: sobrio_collector::app::now_unix_ms() + 90 * 86_400_000,
         bearer_secret: String::new(),
     };
     state

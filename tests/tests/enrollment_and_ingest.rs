@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sobrio_agent::transport::{CollectorClient, CollectorEndpoint};
+use sobrio_collector::app::now_unix_ms;
 use sobrio_collector::config::CollectorConfig;
-use sobrio_collector::store::{NewToken, now_unix_ms};
+use sobrio_collector::store::NewToken;
 use sobrio_proto::Message;
 use sobrio_proto::v1::{Disk, Inventory};
 use sobrio_tests::{TestCollector, certificate_refused, valid_report};

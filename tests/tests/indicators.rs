@@ -199,7 +199,7 @@ async fn hr_sees_fixed_groups_of_at_least_five_and_nothing_else() {
             .find(|(table, _)| *table == "person_days")
             .map_or(0, |(_, n)| n)
     };
-    let now = sobrio_collector::store::now_unix_ms();
+    let now = sobrio_collector::app::now_unix_ms();
     let day = 24 * HOUR;
     // Marking it again later (another view) does not postpone the deletion.
     store

@@ -4,7 +4,7 @@
 //! the periodic retention job runs once per period, not once per replica.
 
 use sobrio_agent::transport::{CollectorClient, CollectorEndpoint};
-use sobrio_collector::store::now_unix_ms;
+use sobrio_collector::app::now_unix_ms;
 use sobrio_proto::Message;
 use sobrio_proto::v1::EnrollRequest;
 use sobrio_tests::{CollectorProcess, TestDatabase, http_get, valid_report};
@@ -34,11 +34,12 @@ async fn two_replicas_on_one_postgres_serve_one_fleet_exactly_once() {
     assert_eq!(ca[0], ca[1], "replicas share the CA kept in the store");
 
     let store = database.store().await;
-    let token = sobrio_collector::enrollment::create_token(
+    let token = sobrio_collector::app::enrollment::create_token(
         &store,
         "Finance",
         std::time::Duration::from_secs(600),
         None,
+        now_unix_ms(),
     )
     .await
     .unwrap();

@@ -61,7 +61,7 @@ const DAY: i64 = 24 * HOUR;
 const MONDAY: i64 = 1_794_787_200_000;
 
 fn now() -> i64 {
-    sobrio_collector::store::now_unix_ms()
+    sobrio_collector::app::now_unix_ms()
 }
 
 async fn token(
@@ -512,7 +512,12 @@ async fn forgetting_a_device_erases_its_data_everywhere(store: &Store) {
         vec![(MONDAY + 10 * HOUR, 2)]
     );
 
-    assert!(store.forget_device("gone", "cli:test").await.unwrap());
+    assert!(
+        store
+            .forget_device("gone", "cli:test", now())
+            .await
+            .unwrap()
+    );
     for (table, count) in store.device_row_counts("gone").await.unwrap() {
         assert_eq!(count, 0, "{table} still holds the device");
     }
@@ -533,7 +538,12 @@ async fn forgetting_a_device_erases_its_data_everywhere(store: &Store) {
         ),
         ("cli:test", "device.forget", "gone")
     );
-    assert!(!store.forget_device("gone", "cli:test").await.unwrap());
+    assert!(
+        !store
+            .forget_device("gone", "cli:test", now())
+            .await
+            .unwrap()
+    );
 }
 
 async fn the_asset_register_imports_once_and_its_purchase_date_wins(store: &Store) {
@@ -567,7 +577,7 @@ async fn the_asset_register_imports_once_and_its_purchase_date_wins(store: &Stor
             ..AssetRow::default()
         },
     ];
-    let dry = store.import_assets(&register, true).await.unwrap();
+    let dry = store.import_assets(&register, true, now()).await.unwrap();
     assert_eq!((dry.created, dry.matched_devices), (2, 1));
     assert!(
         store
@@ -578,9 +588,9 @@ async fn the_asset_register_imports_once_and_its_purchase_date_wins(store: &Stor
             .all(|r| r.purchase_date.is_none()),
         "a dry run writes nothing"
     );
-    let first = store.import_assets(&register, false).await.unwrap();
+    let first = store.import_assets(&register, false, now()).await.unwrap();
     assert_eq!((first.created, first.updated, first.unchanged), (2, 0, 0));
-    let again = store.import_assets(&register, false).await.unwrap();
+    let again = store.import_assets(&register, false, now()).await.unwrap();
     assert_eq!(
         (again.created, again.updated, again.unchanged),
         (0, 0, 2),
@@ -628,40 +638,49 @@ fn suggestion(id: &str, facts: &str) -> sobrio_collector::analysis::Suggestion {
 async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
     use sobrio_collector::store::DecisionError;
     let first = store
-        .save_suggestions(&[
-            suggestion("a", "6"),
-            suggestion("b", "6"),
-            suggestion("c", "6"),
-        ])
+        .save_suggestions(
+            &[
+                suggestion("a", "6"),
+                suggestion("b", "6"),
+                suggestion("c", "6"),
+            ],
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(first.created, 3);
-    store.decide("a", "accepted", "", "user:it").await.unwrap();
     store
-        .decide("b", "dismissed", "already ordered", "user:it")
+        .decide("a", "accepted", "", "user:it", now())
+        .await
+        .unwrap();
+    store
+        .decide("b", "dismissed", "already ordered", "user:it", now())
         .await
         .unwrap();
     assert!(matches!(
-        store.decide("c", "done", "", "user:it").await,
+        store.decide("c", "done", "", "user:it", now()).await,
         Err(DecisionError::Transition { .. })
     ));
     assert!(matches!(
-        store.decide("c", "dismissed", " ", "user:it").await,
+        store.decide("c", "dismissed", " ", "user:it", now()).await,
         Err(DecisionError::NoReason)
     ));
     assert!(matches!(
-        store.decide("zzz", "accepted", "", "user:it").await,
+        store.decide("zzz", "accepted", "", "user:it", now()).await,
         Err(DecisionError::Unknown(_))
     ));
 
     // Same facts: the accepted one stays accepted, the dismissed one stays
     // dismissed, the open one that no longer holds goes, a new one comes.
     let second = store
-        .save_suggestions(&[
-            suggestion("a", "6"),
-            suggestion("b", "6"),
-            suggestion("d", "6"),
-        ])
+        .save_suggestions(
+            &[
+                suggestion("a", "6"),
+                suggestion("b", "6"),
+                suggestion("d", "6"),
+            ],
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -686,11 +705,14 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
     // The dismissed one's facts change materially: it is open again, and
     // its history says why.
     let third = store
-        .save_suggestions(&[
-            suggestion("a", "7"),
-            suggestion("b", "7"),
-            suggestion("d", "6"),
-        ])
+        .save_suggestions(
+            &[
+                suggestion("a", "7"),
+                suggestion("b", "7"),
+                suggestion("d", "6"),
+            ],
+            now(),
+        )
         .await
         .unwrap();
     assert_eq!(third.reopened, 1);
@@ -707,7 +729,10 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
             ("open", "analysis", "its facts changed")
         ]
     );
-    store.decide("a", "done", "", "user:it").await.unwrap();
+    store
+        .decide("a", "done", "", "user:it", now())
+        .await
+        .unwrap();
     let done = store.done_avoided().await.unwrap();
     assert_eq!(done.len(), 1);
     assert!((done[0].value - 10.4).abs() < 1e-9);
@@ -720,17 +745,23 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
     // A decision made while a recomputation runs (after its snapshot was
     // read) stands: d is accepted meanwhile, e is dismissed meanwhile.
     store
-        .save_suggestions(&[
-            suggestion("b", "7"),
-            suggestion("d", "6"),
-            suggestion("e", "1"),
-        ])
+        .save_suggestions(
+            &[
+                suggestion("b", "7"),
+                suggestion("d", "6"),
+                suggestion("e", "1"),
+            ],
+            now(),
+        )
         .await
         .unwrap();
     let snapshot = store.suggestion_snapshot().await.unwrap();
-    store.decide("d", "accepted", "", "user:it").await.unwrap();
     store
-        .decide("e", "dismissed", "no budget", "user:it")
+        .decide("d", "accepted", "", "user:it", now())
+        .await
+        .unwrap();
+    store
+        .decide("e", "dismissed", "no budget", "user:it", now())
         .await
         .unwrap();
     let mut changed = suggestion("d", "6");
@@ -739,6 +770,7 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
         .save_suggestions_over(
             &[suggestion("b", "7"), changed, suggestion("e", "2")],
             &snapshot,
+            now(),
         )
         .await
         .unwrap();
@@ -794,6 +826,7 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
                 ..AssetRow::default()
             }],
             false,
+            now(),
         )
         .await
         .unwrap();
@@ -831,7 +864,7 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
     let reuse = suggestions.iter().find(|s| s.kind == Kind::Reuse).unwrap();
     assert_eq!(reuse.devices, ["idle", "old"]);
     assert_eq!(reuse.avoided_cost_eur, Some(950.0));
-    let outcome = store.save_suggestions(&suggestions).await.unwrap();
+    let outcome = store.save_suggestions(&suggestions, now()).await.unwrap();
     assert_eq!(outcome.created, suggestions.len());
     let stored = store.suggestions(Some("reuse")).await.unwrap();
     assert_eq!(stored[0].departments, ["Finance", "Legal"]);
@@ -841,7 +874,12 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
 async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
     let ines = UserName::parse("ines").unwrap();
     let created = store
-        .upsert_user(&ines, Some("$argon2id$hash"), &[Role::It, Role::Admin])
+        .upsert_user(
+            &ines,
+            Some("$argon2id$hash"),
+            &[Role::It, Role::Admin],
+            now(),
+        )
         .await
         .unwrap();
     assert!(created.created);
@@ -878,7 +916,10 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
         .open_session("secret-3", "ines", "csrf-3", t, t + HOUR)
         .await
         .unwrap();
-    store.add_api_token("ines", "api-token").await.unwrap();
+    store
+        .add_api_token("ines", "api-token", now())
+        .await
+        .unwrap();
     assert!(
         store
             .principal_for_token("api-token")
@@ -908,11 +949,14 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
     // Adding the disabled user again without a password leaves it disabled;
     // with a new password it is enabled again, and what the old password
     // opened stays closed.
-    let again = store.upsert_user(&ines, None, &[Role::Hr]).await.unwrap();
+    let again = store
+        .upsert_user(&ines, None, &[Role::Hr], now())
+        .await
+        .unwrap();
     assert!(again.still_disabled && !again.re_enabled);
     assert_eq!(store.password_hash("ines").await.unwrap(), None);
     let again = store
-        .upsert_user(&ines, Some("$argon2id$new"), &[])
+        .upsert_user(&ines, Some("$argon2id$new"), &[], now())
         .await
         .unwrap();
     assert!(again.re_enabled);
@@ -934,10 +978,10 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
         .open_session("secret-4", "ines", "csrf-4", t, t + HOUR)
         .await
         .unwrap();
-    store.add_api_token("ines", "token-a").await.unwrap();
-    store.add_api_token("ines", "token-b").await.unwrap();
+    store.add_api_token("ines", "token-a", now()).await.unwrap();
+    store.add_api_token("ines", "token-b", now()).await.unwrap();
     let reset = store
-        .upsert_user(&ines, Some("$argon2id$newer"), &[])
+        .upsert_user(&ines, Some("$argon2id$newer"), &[], now())
         .await
         .unwrap();
     assert_eq!((reset.sessions_ended, reset.tokens_revoked), (1, 2));
@@ -951,8 +995,8 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
     );
 
     // Single tokens are listed by an id and revoked alone.
-    store.add_api_token("ines", "token-c").await.unwrap();
-    store.add_api_token("ines", "token-d").await.unwrap();
+    store.add_api_token("ines", "token-c", now()).await.unwrap();
+    store.add_api_token("ines", "token-d", now()).await.unwrap();
     let listed = store.api_tokens("ines").await.unwrap();
     let live: Vec<&String> = listed
         .iter()
@@ -977,12 +1021,17 @@ async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {
         .unwrap()
         .0
         .clone();
-    assert!(store.revoke_api_token("ines", &c_id).await.unwrap());
+    assert!(store.revoke_api_token("ines", &c_id, now()).await.unwrap());
     assert!(
-        !store.revoke_api_token("ines", &c_id).await.unwrap(),
+        !store.revoke_api_token("ines", &c_id, now()).await.unwrap(),
         "already revoked"
     );
-    assert!(!store.revoke_api_token("someone", &c_id).await.unwrap());
+    assert!(
+        !store
+            .revoke_api_token("someone", &c_id, now())
+            .await
+            .unwrap()
+    );
     assert!(
         store
             .principal_for_token("token-c")
@@ -1250,7 +1299,7 @@ async fn pseudonym_evaluations_are_charged_within_the_bound(store: &Store) {
             .unwrap(),
         Charged::Within(1)
     );
-    store.forget_device("laptop", "test").await.unwrap();
+    store.forget_device("laptop", "test", now()).await.unwrap();
     assert!(
         store
             .device_row_counts("laptop")

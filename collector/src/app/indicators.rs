@@ -154,7 +154,13 @@ async fn publish(
     .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked.into_panic()))?;
     let json = serde_json::to_string(&drawn).unwrap_or_default();
     let stored = match store
-        .publish_indicator_release(&key, &json, &spent, dp.budget_per_week)
+        .publish_indicator_release(
+            &key,
+            &json,
+            &spent,
+            dp.budget_per_week,
+            crate::app::now_unix_ms(),
+        )
         .await
     {
         Ok(Some(stored)) => stored,
@@ -183,7 +189,7 @@ async fn publish(
         )))
     })?;
     store
-        .mark_week_aggregated(monday_time, crate::store::now_unix_ms())
+        .mark_week_aggregated(monday_time, crate::app::now_unix_ms())
         .await?;
     Ok(release)
 }
@@ -221,6 +227,7 @@ async fn flag_people_on_many_devices(
         );
         store
             .audit_once(
+                crate::app::now_unix_ms(),
                 "collector",
                 PRIVACY_PERSON_ON_MANY_DEVICES,
                 week,

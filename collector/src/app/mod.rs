@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sobrio_proto::pseudonym::PseudonymKey;
 
+pub mod enrollment;
 pub mod impact;
 pub mod indicators;
 pub mod suggestions;
@@ -18,6 +19,14 @@ use crate::limiter::FailureLimiter;
 use crate::metrics::Metrics;
 use crate::pki::CertificateAuthority;
 use crate::store::Store;
+
+/// The current time in Unix milliseconds. The use cases and the adapters
+/// read the clock here and pass the time down: the store and the domain
+/// never read it.
+#[must_use]
+pub fn now_unix_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
 
 /// How long a cached figure is served before it is computed again.
 pub const CACHE_FRESH: Duration = Duration::from_secs(10 * 60);
@@ -89,7 +98,7 @@ impl App {
     pub async fn impact(&self) -> anyhow::Result<Arc<Impact>> {
         self.impact_cache
             .get("", || {
-                impact::current_impact(&self.store, &self.config, crate::store::now_unix_ms())
+                impact::current_impact(&self.store, &self.config, now_unix_ms())
             })
             .await
     }

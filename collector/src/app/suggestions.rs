@@ -29,7 +29,9 @@ pub async fn decide(
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(DecisionError::ReasonTooLong);
     }
-    store.decide(id, to, reason, actor).await
+    store
+        .decide(id, to, reason, actor, crate::app::now_unix_ms())
+        .await
 }
 
 /// Reads the facts, computes the suggestions and stores them; returns what
@@ -69,7 +71,7 @@ pub async fn recompute(
         )
     })
     .await?;
-    let outcome = store.save_suggestions(&suggestions).await?;
+    let outcome = store.save_suggestions(&suggestions, now_unix_ms).await?;
     Ok((outcome, suggestions.len()))
 }
 

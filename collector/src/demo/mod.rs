@@ -28,8 +28,9 @@ use time::Date;
 use tokio::task::JoinSet;
 
 use crate::app::App;
-use crate::enrollment::create_token;
-use crate::store::{Store, now_unix_ms};
+use crate::app::enrollment::create_token;
+use crate::app::now_unix_ms;
+use crate::store::Store;
 use fleet::{Fleet, generated_fleet};
 
 /// Seed of the generated fleet.
@@ -222,9 +223,14 @@ async fn enroll_fleet(
         let token = match tokens.get(&device.department) {
             Some(token) => token,
             None => {
-                let token =
-                    create_token(store, &device.department, Duration::from_secs(3600), None)
-                        .await?;
+                let token = create_token(
+                    store,
+                    &device.department,
+                    Duration::from_secs(3600),
+                    None,
+                    now_unix_ms(),
+                )
+                .await?;
                 tokens.entry(device.department.clone()).or_insert(token)
             }
         };
@@ -478,6 +484,7 @@ async fn try_start_local_agent(
             LOCAL_AGENT_DEPARTMENT,
             Duration::from_secs(600),
             Some(1),
+            now_unix_ms(),
         )
         .await?;
         let ca: PathBuf = serving.ca_path.clone();
@@ -512,7 +519,9 @@ async fn demo_accounts(store: &Store) -> anyhow::Result<Vec<(String, String, Str
         let secret = crate::secret::random_secret();
         let password = format!("{role}-{}", &secret[..16]);
         let hash = crate::secret::hash_password(&password)?;
-        store.upsert_user(&name, Some(&hash), &[role]).await?;
+        store
+            .upsert_user(&name, Some(&hash), &[role], now_unix_ms())
+            .await?;
         accounts.push((name.to_string(), role.to_string(), password));
     }
     Ok(accounts)

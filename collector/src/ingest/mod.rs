@@ -19,12 +19,11 @@ use sobrio_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::app::App;
+use crate::app::{App, now_unix_ms};
 use crate::auth::authenticate;
 use crate::policy::policy_for;
 use crate::store::{
     DeviceReports, IncomingReport, InventoryRow, PersonDayRow, StorageRow, UsageHourRow,
-    now_unix_ms,
 };
 use writer::IngestWriter;
 
@@ -175,6 +174,7 @@ impl IngestService {
             shared
                 .store
                 .audit_once(
+                    now_unix_ms(),
                     "collector",
                     PRIVACY_DEVICE_OVER_BOUND,
                     device_id,

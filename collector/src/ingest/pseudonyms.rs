@@ -14,7 +14,8 @@ use sobrio_proto::v1::EvaluatePseudonymsResponse;
 use tonic::Status;
 
 use crate::app::App;
-use crate::store::{Charged, now_unix_ms};
+use crate::app::now_unix_ms;
+use crate::store::Charged;
 
 /// The window over which a device's evaluations are counted.
 pub const WINDOW_MS: i64 = 28 * 86_400_000;
@@ -59,6 +60,7 @@ pub async fn evaluate(
         Charged::Within(used) => {
             store
                 .audit(
+                    now_unix_ms(),
                     "collector",
                     PSEUDONYM_EVALUATED,
                     device_id,
@@ -86,6 +88,7 @@ pub async fn evaluate(
             );
             store
                 .audit_once(
+                    now_unix_ms(),
                     "collector",
                     PRIVACY_PSEUDONYM_BOUND,
                     device_id,

@@ -114,9 +114,7 @@ async fn write_loop(
         let (groups, waiters): (Vec<DeviceReports>, Vec<_>) =
             jobs.into_iter().map(|job| (job.group, job.done)).unzip();
         let started = Instant::now();
-        let result = store
-            .store_batch(&groups, crate::store::now_unix_ms())
-            .await;
+        let result = store.store_batch(&groups, crate::app::now_unix_ms()).await;
         let reports: usize = groups.iter().map(|g| g.reports.len()).sum();
         metrics.record_batch(reports, started.elapsed(), result.is_ok());
         match result {

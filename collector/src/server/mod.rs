@@ -27,7 +27,6 @@ use crate::ingest::writer::{GroupCommit, IngestWriter};
 use crate::metrics::{DeviceCounts, Metrics};
 use crate::pki::{CertificateAuthority, PkiError};
 use crate::secret::random_secret;
-use crate::store::Backend;
 use crate::store::{Store, StoreError, StoreLocation};
 use crate::transport::{TransportError, incoming, server_tls_config};
 use crate::web::WebState;
@@ -92,7 +91,7 @@ async fn demo(
     let today = time::OffsetDateTime::now_utc().date();
     let fleet = crate::demo::fleet(&options, today)?;
     let store = location.open().await?;
-    let started_unix_ms = crate::store::now_unix_ms();
+    let started_unix_ms = crate::app::now_unix_ms();
     let running = start(config, store, &location.data_dir).await?;
     let serving = crate::demo::Serving {
         app: running.shared.clone(),
@@ -216,7 +215,7 @@ pub async fn start(
         .ca_certificate_file
         .as_deref()
         .zip(config.tls.ca_key_file.as_deref());
-    let ca = CertificateAuthority::load_or_create(&store, files).await?;
+    let ca = CertificateAuthority::load_or_create(&store, files, crate::app::now_unix_ms()).await?;
     let ca_path = data_dir.join(CA_FILE);
     std::fs::write(&ca_path, ca.certificate_pem()).map_err(|source| StartError::Write {
         path: ca_path.clone(),
@@ -250,10 +249,9 @@ pub async fn start(
     let group_commit = GroupCommit {
         max_reports: config.ingest.max_batch_reports,
         max_wait: Duration::from_millis(config.ingest.max_batch_wait_ms),
-        writers: match (config.ingest.writers, store.backend()) {
-            (0, Backend::Sqlite) => 2,
-            (0, Backend::Postgres) => 4,
-            (writers, _) => writers,
+        writers: match config.ingest.writers {
+            0 => store.dialect().default_ingest_writers,
+            writers => writers,
         },
     };
     let metrics = Arc::new(Metrics::default());
@@ -416,7 +414,7 @@ async fn metrics_text(
 ) -> ([(axum::http::HeaderName, &'static str); 1], String) {
     let devices = match shared
         .store
-        .device_status_counts(crate::store::now_unix_ms())
+        .device_status_counts(crate::app::now_unix_ms())
         .await
     {
         Ok((active, silent, revoked)) => Some(DeviceCounts {

@@ -40,17 +40,17 @@ impl Harness {
     async fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open_data_dir(dir.path()).await.unwrap();
-        let ca = CertificateAuthority::load_or_create(&store, None)
+        let now = crate::app::now_unix_ms();
+        let ca = CertificateAuthority::load_or_create(&store, None, now)
             .await
             .unwrap();
         let pseudonyms =
             sobrio_proto::pseudonym::PseudonymKey::from_seed(&[7; 32]).expect("a 32-byte seed");
-        let now = crate::store::now_unix_ms();
         for role in Role::ALL {
             let name = UserName::parse(&format!("{role:?}").to_lowercase()).unwrap();
-            store.upsert_user(&name, None, &[role]).await.unwrap();
+            store.upsert_user(&name, None, &[role], now).await.unwrap();
             store
-                .add_api_token(name.as_str(), &token_of(role))
+                .add_api_token(name.as_str(), &token_of(role), now)
                 .await
                 .unwrap();
             store

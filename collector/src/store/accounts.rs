@@ -82,11 +82,11 @@ impl Store {
         name: &UserName,
         password_argon2: Option<&str>,
         roles: &[Role],
+        now: i64,
     ) -> Result<UserUpsert, StoreError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let name = name.as_str().to_owned();
-        let now = super::now_unix_ms();
         let existing: Option<Option<i64>> =
             sqlx::query_scalar("SELECT disabled_unix_ms FROM users WHERE name = $1")
                 .bind(name.clone())
@@ -180,7 +180,12 @@ impl Store {
     ///
     /// # Errors
     /// On a database error.
-    pub async fn revoke_api_token(&self, name: &str, id: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_api_token(
+        &self,
+        name: &str,
+        id: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StoreError> {
         let live = self.api_tokens(name).await?;
         let Some(digest_prefix) = live
             .iter()
@@ -204,7 +209,7 @@ impl Store {
                 done = sqlx::query(
                     "UPDATE api_tokens SET revoked_unix_ms = $1 WHERE token_sha256 = $2",
                 )
-                .bind(super::now_unix_ms())
+                .bind(now_unix_ms)
                 .bind(digest)
                 .execute(&mut *tx)
                 .await?
@@ -234,14 +239,19 @@ impl Store {
     ///
     /// # Errors
     /// On a database error.
-    pub async fn add_api_token(&self, name: &str, token: &str) -> Result<(), StoreError> {
+    pub async fn add_api_token(
+        &self,
+        name: &str,
+        token: &str,
+        now_unix_ms: i64,
+    ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO api_tokens (token_sha256, name, created_unix_ms) VALUES ($1, $2, $3)",
         )
         .bind(sha256(token))
         .bind(name.to_owned())
-        .bind(super::now_unix_ms())
+        .bind(now_unix_ms)
         .execute(&self.pool)
         .await?;
         Ok(())

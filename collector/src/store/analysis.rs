@@ -119,10 +119,8 @@ impl Store {
         // reading costs per row and per value, far more than the packing.
         // Devices are further packed 256 to a bucket of their id's last two
         // characters: a million devices come back in 256 rows.
-        let (bucket, aggregate) = match self.backend {
-            super::Backend::Sqlite => ("substr(d.id, -2)", "group_concat(facts, '\x1e')"),
-            super::Backend::Postgres => ("right(d.id, 2)", "string_agg(facts, '\x1e')"),
-        };
+        let bucket = self.dialect.last_characters("d.id", 2);
+        let aggregate = self.dialect.string_aggregate("facts", '\x1e');
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {aggregate} FROM (
              SELECT {bucket} AS bucket, concat_ws('\x1f', d.id, d.hostname, d.department,
@@ -313,14 +311,10 @@ impl Store {
         // One row per department, its hours packed as "start:count,…": a
         // department has hundreds of hours in the window, and rows are what
         // cost.
-        let aggregate = match self.backend {
-            super::Backend::Sqlite => {
-                "group_concat(hour_start_unix_ms || ':' || active_devices, ',')"
-            }
-            super::Backend::Postgres => {
-                "string_agg(hour_start_unix_ms::text || ':' || active_devices::text, ',')"
-            }
-        };
+        let aggregate = self.dialect.string_aggregate(
+            "CAST(hour_start_unix_ms AS TEXT) || ':' || CAST(active_devices AS TEXT)",
+            ',',
+        );
         let hours = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT department, {aggregate} FROM department_hours
              WHERE hour_start_unix_ms >= $1 AND hour_start_unix_ms < $2 GROUP BY department"
@@ -396,6 +390,7 @@ impl Store {
         &self,
         request: &DeviceRequest,
         actor: &str,
+        now_unix_ms: i64,
     ) -> Result<i64, StoreError> {
         let _writer = self.writer().await;
         let row = sqlx::query(
@@ -410,12 +405,13 @@ impl Store {
         .bind(request.min_logical_cores)
         .bind(request.min_storage_bytes)
         .bind(actor.to_owned())
-        .bind(super::now_unix_ms())
+        .bind(now_unix_ms)
         .fetch_one(&self.pool)
         .await?;
         let id: i64 = row.get(0);
         drop(_writer);
         self.audit(
+            now_unix_ms,
             actor,
             "request.add",
             &format!("request:{id}"),
@@ -429,12 +425,17 @@ impl Store {
     ///
     /// # Errors
     /// On a database error.
-    pub async fn close_request(&self, id: i64, actor: &str) -> Result<bool, StoreError> {
+    pub async fn close_request(
+        &self,
+        id: i64,
+        actor: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StoreError> {
         let writer = self.writer().await;
         let done = sqlx::query(
             "UPDATE device_requests SET closed_unix_ms = $1 WHERE id = $2 AND closed_unix_ms IS NULL",
         )
-        .bind(super::now_unix_ms())
+        .bind(now_unix_ms)
         .bind(id)
         .execute(&self.pool)
         .await?
@@ -442,8 +443,14 @@ impl Store {
             > 0;
         drop(writer);
         if done {
-            self.audit(actor, "request.close", &format!("request:{id}"), "")
-                .await?;
+            self.audit(
+                now_unix_ms,
+                actor,
+                "request.close",
+                &format!("request:{id}"),
+                "",
+            )
+            .await?;
         }
         Ok(done)
     }
@@ -458,9 +465,10 @@ impl Store {
     pub async fn save_suggestions(
         &self,
         computed: &[Suggestion],
+        now: i64,
     ) -> Result<RecomputeOutcome, StoreError> {
         let snapshot = self.suggestion_snapshot().await?;
-        self.save_suggestions_over(computed, &snapshot).await
+        self.save_suggestions_over(computed, &snapshot, now).await
     }
 
     /// The stored suggestions' states, to diff a recomputation against; it
@@ -470,19 +478,17 @@ impl Store {
     /// On a database error or a row that does not parse.
     pub async fn suggestion_snapshot(&self) -> Result<SuggestionSnapshot, StoreError> {
         // Packed and bucketed as the facts are: a few hundred rows.
-        let sql = match self.backend {
-            super::Backend::Sqlite => {
-                "SELECT group_concat(concat_ws(' ', id, status, facts_sha256,
-                    COALESCE(content_sha256, '-')), '\x1e')
-                 FROM suggestions GROUP BY substr(id, -2)"
-            }
-            super::Backend::Postgres => {
-                "SELECT string_agg(concat_ws(' ', id, status, facts_sha256,
-                    COALESCE(content_sha256, '-')), '\x1e')
-                 FROM suggestions GROUP BY right(id, 2)"
-            }
-        };
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        let sql = format!(
+            "SELECT {} FROM suggestions GROUP BY {}",
+            self.dialect.string_aggregate(
+                "concat_ws(' ', id, status, facts_sha256, COALESCE(content_sha256, '-'))",
+                '\x1e'
+            ),
+            self.dialect.last_characters("id", 2)
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&self.pool)
+            .await?;
         let mut snapshot = SuggestionSnapshot::default();
         for row in rows {
             let packed: String = row.get::<Option<String>, _>(0).unwrap_or_default();
@@ -513,9 +519,9 @@ impl Store {
         &self,
         computed: &[Suggestion],
         snapshot: &SuggestionSnapshot,
+        now: i64,
     ) -> Result<RecomputeOutcome, StoreError> {
         let _writer = self.writer().await;
-        let now = super::now_unix_ms();
         let mut tx = self.begin_write().await?;
         let existing = &snapshot.states;
         let contents = &snapshot.contents;
@@ -551,7 +557,7 @@ impl Store {
         outcome.written = writes.len();
         for chunk in writes.chunks(500) {
             let sql = super::ingest::values_statement(
-                self.backend,
+                self.dialect,
                 "INSERT INTO suggestions (id, kind, status, departments, devices, rationale,
                     avoided_kgco2e, avoided_kgco2e_low, avoided_kgco2e_high, avoided_source,
                     avoided_cost_eur, facts_sha256, created_unix_ms, updated_unix_ms,
@@ -796,6 +802,7 @@ impl Store {
         to: &str,
         reason: &str,
         actor: &str,
+        now: i64,
     ) -> Result<StoredSuggestion, DecisionError> {
         if to == "dismissed" && reason.trim().is_empty() {
             return Err(DecisionError::NoReason);
@@ -820,7 +827,6 @@ impl Store {
                 to: to.to_owned(),
             });
         }
-        let now = super::now_unix_ms();
         sqlx::query("UPDATE suggestions SET status = $1, updated_unix_ms = $2 WHERE id = $3")
             .bind(to.to_owned())
             .bind(now)
@@ -842,7 +848,7 @@ impl Store {
         .map_err(StoreError::from)?;
         tx.commit().await.map_err(StoreError::from)?;
         drop(writer);
-        self.audit(actor, &format!("suggestion.{to}"), id, reason.trim())
+        self.audit(now, actor, &format!("suggestion.{to}"), id, reason.trim())
             .await?;
         self.suggestion(id)
             .await?

@@ -71,11 +71,11 @@ impl Store {
         &self,
         rows: &[AssetRow],
         dry_run: bool,
+        now_unix_ms: i64,
     ) -> Result<AssetImportOutcome, StoreError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let mut outcome = AssetImportOutcome::default();
-        let now = super::now_unix_ms();
         for asset in rows {
             let existing = sqlx::query(
                 "SELECT hostname, category, purchase_date, price_eur, department, warranty_end
@@ -116,7 +116,7 @@ impl Store {
                 .bind(asset.price_eur)
                 .bind(asset.department.clone())
                 .bind(asset.warranty_end.clone())
-                .bind(now)
+                .bind(now_unix_ms)
                 .execute(&mut *tx)
                 .await?;
             }

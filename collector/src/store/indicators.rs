@@ -275,6 +275,7 @@ impl Store {
         release_json: &str,
         spent: &[(String, f64)],
         budget: f64,
+        now_unix_ms: i64,
     ) -> Result<Option<String>, StoreError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
@@ -315,7 +316,7 @@ impl Store {
         )
         .bind(week.to_owned())
         .bind(release_json.to_owned())
-        .bind(super::now_unix_ms())
+        .bind(now_unix_ms)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

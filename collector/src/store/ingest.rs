@@ -7,13 +7,12 @@
 //! a resent or fuller copy of an hour never counts twice.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::fmt::Write;
 
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
 
 use super::{
-    Backend, DeviceReports, DeviceWeek, IncomingReport, InventoryRow, Store, StoreError,
+    DeviceReports, DeviceWeek, Dialect, IncomingReport, InventoryRow, Store, StoreError,
     UsageHourRow,
 };
 
@@ -38,11 +37,9 @@ type AnyQuery = sqlx::query::Query<'static, Any, AnyArguments>;
 
 /// `head VALUES ($1, …), (…) tail` for `rows` rows of `columns` parameters.
 ///
-/// SQLite gets anonymous `?` placeholders: it resolves each named one (`$N`)
-/// by a linear search of the names before it, which makes a statement of
-/// thousands of parameters quadratic to prepare.
+/// Placeholders are the dialect's (anonymous on SQLite).
 pub(super) fn values_statement(
-    backend: Backend,
+    dialect: &Dialect,
     head: &str,
     columns: usize,
     rows: usize,
@@ -56,13 +53,10 @@ pub(super) fn values_statement(
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..columns {
             n += 1;
-            let separator = if column == 0 { "" } else { ", " };
-            match backend {
-                Backend::Sqlite => sql.push_str(&format!("{separator}?")),
-                Backend::Postgres => {
-                    let _ = write!(sql, "{separator}${n}");
-                }
+            if column > 0 {
+                sql.push_str(", ");
             }
+            dialect.push_placeholder(&mut sql, n);
         }
         sql.push(')');
     }
@@ -74,7 +68,7 @@ pub(super) fn values_statement(
 /// Runs a multi-row statement over `rows`, in chunks under the parameter
 /// limit; returns what the statements return.
 async fn execute_rows<T>(
-    backend: Backend,
+    dialect: &Dialect,
     connection: &mut AnyConnection,
     head: &str,
     columns: usize,
@@ -84,7 +78,7 @@ async fn execute_rows<T>(
 ) -> Result<Vec<AnyRow>, sqlx::Error> {
     let mut returned = Vec::new();
     for chunk in rows.chunks((MAX_PARAMETERS / columns).max(1)) {
-        let sql = values_statement(backend, head, columns, chunk.len(), tail);
+        let sql = values_statement(dialect, head, columns, chunk.len(), tail);
         let query = chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), &bind);
         returned.extend(query.fetch_all(&mut *connection).await?);
     }
@@ -180,7 +174,7 @@ impl Store {
             .filter(|(_, report)| seen.insert(report.report_id.as_str()))
             .collect();
         let inserted = execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "INSERT INTO reports (report_id, device_id, collected_unix_ms, received_unix_ms, payload)",
             5,
@@ -251,7 +245,7 @@ impl Store {
         let seen_devices: Vec<_> = seen_devices.into_iter().collect();
         if !seen_devices.is_empty() {
             execute_rows(
-                self.backend,
+                self.dialect,
                 connection,
                 "UPDATE devices SET reports = devices.reports + r.column2,
                     last_seen_unix_ms = CASE
@@ -288,7 +282,7 @@ impl Store {
             return Ok(());
         }
         execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "INSERT INTO inventories (device_id, collected_unix_ms, hostname, vendor, model,
                 serial_number, chassis, cpu_model, cpu_logical_cores, memory_bytes, disk_bytes,
@@ -378,7 +372,7 @@ impl Store {
         }
         let ranges: Vec<(&str, (i64, i64))> = ranges.into_iter().collect();
         let rows = execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "SELECT u.device_id, u.hour_start_unix_ms, u.powered_minutes, u.active_minutes,
                 u.cpu_p95_percent, u.memory_p95_percent, u.disk_fill_percent
@@ -413,7 +407,7 @@ impl Store {
         let rows: Vec<(&String, &UsageHourRow)> =
             hours.iter().map(|((d, _), (_, row))| (d, row)).collect();
         execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "INSERT INTO usage_hours (device_id, hour_start_unix_ms, powered_minutes,
                 active_minutes, cpu_p95_percent, memory_p95_percent, disk_fill_percent)",
@@ -439,7 +433,7 @@ impl Store {
         .await?;
         let weeks: Vec<_> = deltas.weeks.into_iter().collect();
         execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "INSERT INTO device_weeks (device_id, week_start_unix_ms, powered_hours, active_hours,
                 cpu_hot_hours, memory_hot_hours, disk_fill_max_percent)",
@@ -474,7 +468,7 @@ impl Store {
             .collect();
         if !department_hours.is_empty() {
             execute_rows(
-                self.backend,
+                self.dialect,
                 connection,
                 "INSERT INTO department_hours (department, hour_start_unix_ms, active_devices)",
                 3,
@@ -507,7 +501,7 @@ impl Store {
             return Ok(());
         }
         execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "INSERT INTO storage_snapshots (device_id, collected_unix_ms, total_bytes, used_bytes,
                 scanned_unix_ms, duplicate_groups, duplicate_files, duplicate_bytes, temp_bytes,
@@ -562,7 +556,7 @@ impl Store {
         }
         let rows: Vec<_> = rows.into_iter().collect();
         execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "INSERT INTO person_days (person_id, day, device_id, collected_unix_ms,
                 meeting_minutes, meeting_count, conflicting_minutes, back_to_back_count,
@@ -627,7 +621,7 @@ impl Store {
         }
         let sightings: Vec<_> = sightings.into_iter().collect();
         execute_rows(
-            self.backend,
+            self.dialect,
             connection,
             "INSERT INTO person_devices (person_id, device_id, first_seen_unix_ms, last_seen_unix_ms)",
             4,
@@ -810,7 +804,7 @@ mod tests {
     fn multi_row_statements_number_their_parameters() {
         assert_eq!(
             values_statement(
-                Backend::Postgres,
+                &super::super::dialect::POSTGRES,
                 "INSERT INTO t (a, b)",
                 2,
                 2,
@@ -819,7 +813,13 @@ mod tests {
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
         );
         assert_eq!(
-            values_statement(Backend::Sqlite, "INSERT INTO t (a, b)", 2, 2, ""),
+            values_statement(
+                &super::super::dialect::SQLITE,
+                "INSERT INTO t (a, b)",
+                2,
+                2,
+                ""
+            ),
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?) "
         );
     }

@@ -95,6 +95,7 @@ impl Store {
     /// On a database error.
     pub async fn audit(
         &self,
+        at_unix_ms: i64,
         actor: &str,
         action: &str,
         subject: &str,
@@ -105,7 +106,7 @@ impl Store {
             "INSERT INTO audit_log (at_unix_ms, actor, action, subject, detail)
              VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind(super::now_unix_ms())
+        .bind(at_unix_ms)
         .bind(actor.to_owned())
         .bind(action.to_owned())
         .bind(subject.to_owned())
@@ -122,6 +123,7 @@ impl Store {
     /// On a database error.
     pub async fn audit_once(
         &self,
+        at_unix_ms: i64,
         actor: &str,
         action: &str,
         subject: &str,
@@ -138,7 +140,8 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         if seen.is_none() {
-            self.audit(actor, action, subject, detail).await?;
+            self.audit(at_unix_ms, actor, action, subject, detail)
+                .await?;
         }
         Ok(())
     }
@@ -280,7 +283,12 @@ impl Store {
     ///
     /// # Errors
     /// On a database error; then nothing is erased.
-    pub async fn forget_device(&self, device_id: &str, actor: &str) -> Result<bool, StoreError> {
+    pub async fn forget_device(
+        &self,
+        device_id: &str,
+        actor: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StoreError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
         let department: Option<String> =
@@ -311,7 +319,7 @@ impl Store {
             "INSERT INTO audit_log (at_unix_ms, actor, action, subject, detail)
              VALUES ($1, $2, 'device.forget', $3, '')",
         )
-        .bind(super::now_unix_ms())
+        .bind(now_unix_ms)
         .bind(actor.to_owned())
         .bind(device_id.to_owned())
         .execute(&mut *tx)

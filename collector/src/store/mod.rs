@@ -4,8 +4,8 @@
 //! directory) and PostgreSQL (for scale: several collector replicas share
 //! it). Both run the same queries through sqlx's `Any` driver — written once,
 //! with `$N` placeholders both accept — and differ only in their migrations
-//! (`migrations/sqlite`, `migrations/postgres`) and in [`Backend`]-specific
-//! details. Queries are built at run time, so building needs no database.
+//! (`migrations/sqlite`, `migrations/postgres`) and in what their
+//! [`Dialect`] says. Queries are built at run time, so building needs no database.
 //!
 //! The store knows rows, not protocol messages: ingest maps reports to
 //! [`IncomingReport`]s. It maintains the rollups analysis reads (per-device
@@ -16,6 +16,7 @@ mod accounts;
 mod admin;
 mod analysis;
 mod assets;
+mod dialect;
 mod fleet;
 mod indicators;
 mod ingest;
@@ -32,11 +33,12 @@ pub use analysis::{
     SuggestionSnapshot,
 };
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
+pub use dialect::{Backend, Dialect};
 pub use fleet::{DeviceListRow, DeviceSort};
 pub use location::StoreLocation;
 pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};
 pub use sessions::BrowserSession;
-pub use sql::{Backend, Store};
+pub use sql::Store;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +68,17 @@ impl crate::error::Coded for StoreError {
     fn code(&self) -> crate::error::ErrorCode {
         use crate::error::ErrorCode;
         match self {
+            // The database refused or could not be reached: a caller
+            // that retries later is served.
             Self::Database(
-                sqlx::Error::PoolTimedOut
+                sqlx::Error::Database(_)
+                | sqlx::Error::PoolTimedOut
                 | sqlx::Error::PoolClosed
                 | sqlx::Error::Io(_)
-                | sqlx::Error::Tls(_),
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed
+                | sqlx::Error::BeginFailed,
             ) => ErrorCode::Unavailable,
             Self::UnsupportedUrl => ErrorCode::InvalidArgument,
             Self::Database(_) | Self::Migration(_) | Self::Io { .. } | Self::Corrupt(_) => {
@@ -328,12 +336,6 @@ pub fn rfc3339(unix_ms: i64) -> String {
                 .ok()
         })
         .unwrap_or_else(|| unix_ms.to_string())
-}
-
-/// The current time in Unix milliseconds.
-pub fn now_unix_ms() -> i64 {
-    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
-    i64::try_from(nanos / 1_000_000).unwrap_or(i64::MAX)
 }
 
 /// Stores for unit tests.

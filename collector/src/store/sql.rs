@@ -5,9 +5,10 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::any::AnyConnectOptions;
+use sqlx::{AnyPool, Row};
 
+use super::dialect::Dialect;
 use super::{
     DepartmentSummary, DeviceCredentials, DeviceSummary, EnrollError, FleetSummary, NewDevice,
     NewToken, StoreError, TokenRefusal, rfc3339,
@@ -16,23 +17,13 @@ use super::{
 /// Name of the database file in the data directory.
 pub const DATABASE_FILE: &str = "sobrio.db";
 
-/// Which database the store runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    /// Embedded, one file; one writer at a time.
-    Sqlite,
-    /// A server shared by collector replicas.
-    Postgres,
-}
-
 /// The collector's store.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub(super) pool: AnyPool,
-    pub(super) backend: Backend,
-    /// SQLite has one writer at a time: queueing write transactions here
-    /// costs nothing, where contending for the database lock makes each one
-    /// sleep in SQLite's busy handler. `None` on PostgreSQL.
+    pub(super) dialect: &'static Dialect,
+    /// Write transactions in turn, where the database has a single writer
+    /// ([`Dialect::single_writer`]); `None` otherwise.
     pub(super) write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
@@ -84,62 +75,26 @@ impl Store {
     /// or a migration fails.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::UnsupportedUrl);
-        };
+        let dialect = Dialect::of_url(url).ok_or(StoreError::UnsupportedUrl)?;
         let options: AnyConnectOptions = url.parse()?;
         let options = sqlx::ConnectOptions::log_slow_statements(
             options,
             tracing::log::LevelFilter::Warn,
             Duration::from_secs(5),
         );
-        let pool = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    .after_connect(|connection, _| {
-                        Box::pin(async move {
-                            // An acked report must survive a power cut: FULL
-                            // syncs the WAL at every commit.
-                            connection
-                                .execute(
-                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                                )
-                                .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
-            }
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect_with(options)
-                    .await?
-            }
-        };
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
-        let write_lock = (backend == Backend::Sqlite).then(Arc::default);
+        let pool = dialect.pool_options().connect_with(options).await?;
+        dialect.migrations.run(&pool).await?;
+        let write_lock = dialect.single_writer.then(Arc::default);
         Ok(Self {
             pool,
-            backend,
+            dialect,
             write_lock,
         })
     }
 
-    /// The backend in use.
-    pub fn backend(&self) -> Backend {
-        self.backend
+    /// The database's SQL and connection rules.
+    pub fn dialect(&self) -> &'static Dialect {
+        self.dialect
     }
 
     /// Waits for the single-writer lock on SQLite; nothing on PostgreSQL.
@@ -150,12 +105,8 @@ impl Store {
         }
     }
 
-    /// Begins a write transaction. On SQLite it takes the database's write
-    /// lock at once (`BEGIN IMMEDIATE`): a deferred transaction that reads
-    /// and then writes cannot wait for a writer in another process (IT's
-    /// CLI on the same data directory) — SQLite answers "database is locked"
-    /// at once, whatever the busy timeout — whereas an immediate one waits
-    /// its turn in the busy handler.
+    /// Begins a write transaction, in the way the database lets it wait
+    /// for a writer in another process ([`Dialect::begin_write`]).
     ///
     /// # Errors
     /// When no connection is available or the lock is not had within the
@@ -163,9 +114,9 @@ impl Store {
     pub(super) async fn begin_write(
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+        match self.dialect.begin_write {
+            Some(statement) => self.pool.begin_with(statement).await,
+            None => self.pool.begin().await,
         }
     }
 

@@ -19,8 +19,8 @@ use serde::Deserialize;
 use super::table::{Cell, Table};
 use super::{Ctx, NONE, PageError, Visitor, csv, render, url_encode, when};
 use crate::app::App;
+use crate::app::now_unix_ms;
 use crate::domain::UserName;
-use crate::store::now_unix_ms;
 
 /// Audit entries shown on the page; the CSV holds more.
 const AUDIT_SHOWN: i64 = 100;
@@ -456,17 +456,19 @@ pub async fn create_token(
     };
     let days = number(&form.days, "admin.valid_days", 365)?.unwrap_or(30);
     let max_uses = number(&form.max_uses, "admin.max_uses", 1_000_000)?;
-    let token = crate::enrollment::create_token(
+    let token = crate::app::enrollment::create_token(
         &shared.store,
         department,
         std::time::Duration::from_secs(u64::try_from(days).unwrap_or(30) * 86_400),
         max_uses,
+        now_unix_ms(),
     )
     .await
     .map_err(|e| PageError::internal(&ctx, e))?;
     shared
         .store
         .audit(
+            now_unix_ms(),
             &visitor.actor(),
             "token.create",
             department,
@@ -507,6 +509,7 @@ pub async fn revoke_token(
     shared
         .store
         .audit(
+            now_unix_ms(),
             &visitor.actor(),
             "token.revoke",
             id.get(..12).unwrap_or(&id),
@@ -570,12 +573,13 @@ pub async fn add_user(
         .map_err(|e| PageError::internal(&ctx, e))?;
     let outcome = shared
         .store
-        .upsert_user(&name, Some(&hash), &roles)
+        .upsert_user(&name, Some(&hash), &roles, now_unix_ms())
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     shared
         .store
         .audit(
+            now_unix_ms(),
             &visitor.actor(),
             "user.add",
             name.as_str(),
@@ -597,7 +601,7 @@ pub async fn revoke_api_token(
     visitor.check_csrf(&ctx, &form.csrf)?;
     if !shared
         .store
-        .revoke_api_token(&name, &id)
+        .revoke_api_token(&name, &id, now_unix_ms())
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
     {
@@ -605,7 +609,13 @@ pub async fn revoke_api_token(
     }
     shared
         .store
-        .audit(&visitor.actor(), "user.token.revoke", &name, &id)
+        .audit(
+            now_unix_ms(),
+            &visitor.actor(),
+            "user.token.revoke",
+            &name,
+            &id,
+        )
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     Ok(Redirect::to("/admin").into_response())
@@ -637,7 +647,7 @@ pub async fn disable_user(
     }
     shared
         .store
-        .audit(&visitor.actor(), "user.disable", &name, "")
+        .audit(now_unix_ms(), &visitor.actor(), "user.disable", &name, "")
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     Ok(Redirect::to("/admin").into_response())

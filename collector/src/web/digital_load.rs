@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use super::table::{Cell, Section, Table};
 use super::{Ctx, NONE, PageError, Visitor, charts, csv, render};
-use crate::app::App;
 use crate::app::indicators::IndicatorsError;
+use crate::app::{App, now_unix_ms};
 use crate::indicators::{self, Metrics, ORGANISATION, OTHER_TEAMS, TrendPoint};
 
 /// Weeks the trend chart covers.
@@ -321,6 +321,7 @@ pub async fn page(
     shared
         .store
         .audit(
+            now_unix_ms(),
             &visitor.actor(),
             "indicators.view",
             &release.week,

@@ -26,9 +26,10 @@ use serde::Deserialize;
 
 use super::{Catalogue, Ctx, Lang, PageError, render};
 use crate::app::App;
+use crate::app::now_unix_ms;
 use crate::limiter::FailureLimiter;
 use crate::secret::same_secret;
-use crate::store::{BrowserSession, now_unix_ms};
+use crate::store::BrowserSession;
 
 /// A session ends after this long without a page view.
 pub const IDLE: Duration = Duration::from_secs(60 * 60);
@@ -496,7 +497,13 @@ pub async fn login(
         .map_err(|e| PageError::internal(&ctx, e))?;
     shared
         .store
-        .audit(&format!("user:{username}"), "session.open", &username, "")
+        .audit(
+            now_unix_ms(),
+            &format!("user:{username}"),
+            "session.open",
+            &username,
+            "",
+        )
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
     let mut response = Redirect::to(&next).into_response();

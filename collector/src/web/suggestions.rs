@@ -17,7 +17,7 @@ use super::devices::{Pager, page_number};
 use super::table::{Cell, Table};
 use super::{Ctx, PageError, Visitor, csv, render, url_encode};
 use crate::analysis::{Category, DeviceRequest};
-use crate::app::App;
+use crate::app::{App, now_unix_ms};
 use crate::error::Coded;
 use crate::store::{DecisionError, StoredSuggestion};
 
@@ -483,6 +483,7 @@ pub async fn add_request(
                 min_storage_bytes: storage.map(|s| s * gb),
             },
             &visitor.actor(),
+            now_unix_ms(),
         )
         .await
         .map_err(|e| PageError::internal(&ctx, e))?;
@@ -500,7 +501,7 @@ pub async fn close_request(
     visitor.check_csrf(&ctx, &form.csrf)?;
     if !shared
         .store
-        .close_request(id, &visitor.actor())
+        .close_request(id, &visitor.actor(), now_unix_ms())
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
     {

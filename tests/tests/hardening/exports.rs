@@ -66,7 +66,13 @@ async fn hostile_names_never_reach_a_csv_as_formulas() {
     // details): one such entry.
     collector
         .store
-        .audit("collector", "device.renamed", HOSTILE_HOST, HOSTILE_MODEL)
+        .audit(
+            sobrio_collector::app::now_unix_ms(),
+            "collector",
+            "device.renamed",
+            HOSTILE_HOST,
+            HOSTILE_MODEL,
+        )
         .await
         .unwrap();
 

@@ -32,7 +32,7 @@ fn an_agent_reports_under_oblivious_pseudonyms_within_its_bound_and_links_the_ea
         Arc::new(AtomicBool::new(false)),
     );
     let device_id = enrollment.device_id.clone();
-    let now = sobrio_collector::store::now_unix_ms();
+    let now = sobrio_collector::app::now_unix_ms();
     let three_days_ago = jiff::Timestamp::from_millisecond(now - 3 * DAY_MS)
         .unwrap()
         .to_zoned(jiff::tz::TimeZone::UTC)

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use sobrio_proto::pseudonym::PseudonymKey;
 
+pub mod devices;
 pub mod enrollment;
 pub mod impact;
 pub mod indicators;

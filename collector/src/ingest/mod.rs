@@ -29,6 +29,49 @@ use writer::IngestWriter;
 
 pub use validate::{Invalid, validate_report};
 
+/// Why a call of the Ingest service failed; its code gives the status
+/// ([`crate::error::grpc_status`]).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// More reports than a call may carry.
+    #[error("{count} reports in one call; at most {max} per call: send smaller batches")]
+    TooManyReports { count: usize, max: usize },
+    /// The blinded logins are malformed.
+    #[error(transparent)]
+    Blinded(#[from] sobrio_proto::pseudonym::PseudonymError),
+    /// The device obtained its bound of pseudonyms.
+    #[error(
+        "this device obtained {used} of the {bound} pseudonyms it may obtain in 28 days; \
+         {count} more are refused. If several people share it, IT raises its bound with \
+         `sobrio-collector device shared DEVICE --max-people N`"
+    )]
+    PseudonymBound { used: u32, bound: u32, count: u32 },
+    /// The store could not answer: nothing of the call was kept.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The reports could not be written: nothing of the call was kept.
+    #[error(transparent)]
+    Write(#[from] writer::WriteError),
+}
+
+impl crate::error::Coded for IngestError {
+    fn code(&self) -> crate::error::ErrorCode {
+        use crate::error::ErrorCode;
+        match self {
+            Self::TooManyReports { .. } | Self::PseudonymBound { .. } => ErrorCode::TooManyRequests,
+            Self::Blinded(_) => ErrorCode::InvalidArgument,
+            Self::Store(error) => error.code(),
+            Self::Write(_) => ErrorCode::Unavailable,
+        }
+    }
+}
+
+impl From<IngestError> for Status {
+    fn from(error: IngestError) -> Self {
+        crate::error::grpc_status(&error)
+    }
+}
+
 /// The Ingest gRPC service.
 #[derive(Clone)]
 pub struct IngestService {
@@ -48,11 +91,11 @@ impl Ingest for IngestService {
         let reports = request.into_inner().reports;
         let limits = &shared.config.limits;
         if reports.len() > limits.max_reports_per_submit {
-            return Err(Status::resource_exhausted(format!(
-                "{} reports in one call; at most {} per call: send smaller batches",
-                reports.len(),
-                limits.max_reports_per_submit
-            )));
+            return Err(IngestError::TooManyReports {
+                count: reports.len(),
+                max: limits.max_reports_per_submit,
+            }
+            .into());
         }
         let now = now_unix_ms();
         let (accepted, rejected) = triage(reports, limits.max_report_bytes, now);
@@ -80,13 +123,14 @@ impl Ingest for IngestService {
                 department: device.department.clone(),
                 reports: accepted,
             };
-            self.writer.store(group).await.map_err(|error| {
-                tracing::warn!(device = %device.id, %error, "reports not stored");
-                Status::unavailable(
-                    "the collector's store is unavailable; nothing of this call was stored: \
-                     retry later",
-                )
-            })?
+            self.writer
+                .store(group)
+                .await
+                .map_err(IngestError::from)
+                .map_err(|error| {
+                    tracing::warn!(device = %device.id, %error, "reports not stored");
+                    Status::from(error)
+                })?
         };
         shared.metrics.record_submit(accepted_ids.len(), new);
         let policy = policy_for(
@@ -126,6 +170,7 @@ impl Ingest for IngestService {
         pseudonyms::evaluate(shared, &device.id, &blinded)
             .await
             .map(Response::new)
+            .map_err(Status::from)
     }
 }
 
@@ -136,14 +181,11 @@ impl IngestService {
         &self,
         device_id: &str,
         reports: &mut [IncomingReport],
-    ) -> Result<(), Status> {
+    ) -> Result<(), IngestError> {
         let shared = &self.shared;
         let unavailable = |error: crate::store::StoreError| {
             tracing::warn!(device = %device_id, %error, "people bound not checked");
-            Status::unavailable(
-                "the collector's store is unavailable; nothing of this call was stored: \
-                 retry later",
-            )
+            IngestError::Store(error)
         };
         let over = people_bound::keep_within_bound(
             &shared.store,

@@ -11,8 +11,8 @@
 //! privacy alert on the administration page.
 
 use sobrio_proto::v1::EvaluatePseudonymsResponse;
-use tonic::Status;
 
+use super::IngestError;
 use crate::app::App;
 use crate::app::now_unix_ms;
 use crate::store::Charged;
@@ -34,15 +34,12 @@ pub async fn evaluate(
     shared: &App,
     device_id: &str,
     blinded: &[Vec<u8>],
-) -> Result<EvaluatePseudonymsResponse, Status> {
+) -> Result<EvaluatePseudonymsResponse, IngestError> {
     // Evaluated first, so that a malformed request costs nothing.
-    let (evaluated_elements, proof) = shared
-        .pseudonyms
-        .evaluate(blinded)
-        .map_err(|error| Status::invalid_argument(error.to_string()))?;
+    let (evaluated_elements, proof) = shared.pseudonyms.evaluate(blinded)?;
     let unavailable = |error: crate::store::StoreError| {
         tracing::warn!(device = %device_id, %error, "pseudonyms not evaluated");
-        Status::unavailable("the collector's store is unavailable: retry later")
+        IngestError::Store(error)
     };
     let store = &shared.store;
     let bound = store
@@ -60,7 +57,7 @@ pub async fn evaluate(
         Charged::Within(used) => {
             store
                 .audit(
-                    now_unix_ms(),
+                    now,
                     "collector",
                     PSEUDONYM_EVALUATED,
                     device_id,
@@ -88,7 +85,7 @@ pub async fn evaluate(
             );
             store
                 .audit_once(
-                    now_unix_ms(),
+                    now,
                     "collector",
                     PRIVACY_PSEUDONYM_BOUND,
                     device_id,
@@ -101,11 +98,7 @@ pub async fn evaluate(
                 )
                 .await
                 .map_err(unavailable)?;
-            Err(Status::resource_exhausted(format!(
-                "this device obtained {used} of the {bound} pseudonyms it may obtain in 28 days; \
-                 {count} more are refused. If several people share it, IT raises its bound with \
-                 `sobrio-collector device shared DEVICE --max-people N`"
-            )))
+            Err(IngestError::PseudonymBound { used, bound, count })
         }
     }
 }

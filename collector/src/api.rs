@@ -218,7 +218,7 @@ async fn indicators(
             format!("unknown parameter {other:?}: indicators take only week=YYYY-Www"),
         ));
     }
-    let tz = crate::analysis::time_zone(&shared.config.analysis);
+    let tz = shared.config.analysis.time_zone.clone();
     let today = jiff::Zoned::now().with_time_zone(tz).date();
     let week = match query.get("week") {
         Some(week) => week.clone(),

@@ -19,6 +19,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         &[
             "domain",
             "error",
+            "working_hours",
             "secret",
             "analysis",
             "indicators",

@@ -87,6 +87,79 @@ impl ErrorCode {
     }
 }
 
+/// A configuration error names the key, the value and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("invalid value {value} for {key}: {expected}")]
+    Invalid {
+        key: String,
+        value: String,
+        expected: String,
+    },
+}
+
+impl ConfigError {
+    /// A value refused: its key (relative to its section), the value, what
+    /// is expected.
+    pub fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> Self {
+        Self::Invalid {
+            key: key.into(),
+            value: value.to_string(),
+            expected: expected.into(),
+        }
+    }
+
+    /// The error with its key placed in `section`.
+    #[must_use]
+    pub fn within(self, section: &str) -> Self {
+        match self {
+            Self::Invalid {
+                key,
+                value,
+                expected,
+            } => Self::Invalid {
+                key: format!("{section}.{key}"),
+                value,
+                expected,
+            },
+            other => other,
+        }
+    }
+
+    /// Checks that `value` lies in `range`, else names it.
+    ///
+    /// # Errors
+    /// When it does not.
+    pub fn check_range<T: PartialOrd + std::fmt::Display>(
+        key: &str,
+        value: T,
+        range: std::ops::RangeInclusive<T>,
+        unit: &str,
+    ) -> Result<T, Self> {
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            let unit = if unit.is_empty() {
+                String::new()
+            } else {
+                format!(" {unit}")
+            };
+            Err(Self::invalid(
+                key,
+                &value,
+                &format!("expected {} to {}{unit}", range.start(), range.end()),
+            ))
+        }
+    }
+}
+
 /// An error that says what kind of failure it is.
 pub trait Coded: std::error::Error {
     /// Its code.

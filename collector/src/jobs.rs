@@ -71,7 +71,7 @@ pub async fn run_analysis_once(shared: &App) -> bool {
     };
     // The latest week due is published (once), and so marked aggregated:
     // its person-day rows age out even if nobody looks at it.
-    let tz = crate::analysis::time_zone(&shared.config.analysis);
+    let tz = shared.config.analysis.time_zone.clone();
     let today = jiff::Zoned::now().with_time_zone(tz).date();
     let due = crate::indicators::latest_published(today, &shared.config.indicators).to_string();
     if let Err(error) = crate::app::indicators::compute(store, &shared.config, &due, today).await {
@@ -114,7 +114,7 @@ pub async fn run_retention_once(shared: &App) -> bool {
     }
     let started = now_unix_ms();
     let outcome = match store
-        .apply_retention(shared.config.retention(), started)
+        .apply_retention(shared.config.retention, started)
         .await
     {
         Ok(deleted) => {

@@ -47,3 +47,4 @@ pub mod server;
 pub mod store;
 pub mod transport;
 pub mod web;
+pub mod working_hours;

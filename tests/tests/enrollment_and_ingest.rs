@@ -245,22 +245,14 @@ async fn too_many_reports_in_one_call_is_a_limit_error() {
 
 #[tokio::test]
 async fn the_policy_carries_the_departments_working_hours() {
-    let mut config = CollectorConfig::default();
-    config.policy.departments.insert(
-        "Support".into(),
-        sobrio_collector::config::WorkingHoursConfig {
-            start: "07:30".into(),
-            end: "16:00".into(),
-            days: vec![
-                "mon".into(),
-                "tue".into(),
-                "wed".into(),
-                "thu".into(),
-                "fri".into(),
-                "sat".into(),
-            ],
-        },
-    );
+    let config = CollectorConfig::parse(
+        "[policy.departments.Support]\n\
+         start = \"07:30\"\n\
+         end = \"16:00\"\n\
+         days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\"]\n",
+        "test",
+    )
+    .unwrap();
     let collector = TestCollector::start_with(config).await;
     let support = collector.enroll("Support", "pc-s").await;
     let finance = collector.enroll("Finance", "pc-f").await;

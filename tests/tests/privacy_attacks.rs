@@ -19,7 +19,7 @@ use sobrio_tests::{TestCollector, TestDevice, http_request, user_token, valid_re
 /// job publishes the latest week due and the four before it; this is older.
 fn attacked_week() -> Week {
     let today = jiff::Zoned::now().date();
-    let settings = sobrio_collector::config::IndicatorsConfig::default();
+    let settings = sobrio_collector::indicators::Settings::default();
     sobrio_collector::indicators::latest_published(today, &settings).before(6)
 }
 

@@ -10,6 +10,7 @@
 pub mod assign;
 pub mod embodied;
 pub mod impact;
+mod settings;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -17,8 +18,9 @@ use std::fmt::Write as _;
 use jiff::civil::Date;
 use serde::Serialize;
 
-use crate::config::{AnalysisConfig, WorkingHours};
+use crate::working_hours::WorkingHours;
 use embodied::{Embodied, Footprint};
+pub use settings::{AnalysisConfig, AnalysisSettings};
 
 /// Device categories that suggestions move between departments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -309,7 +311,7 @@ pub struct ReuseMatch {
 
 /// Settings the analysis needs besides the facts.
 pub struct Context<'a> {
-    pub config: &'a AnalysisConfig,
+    pub config: &'a AnalysisSettings,
     pub embodied: &'a Embodied,
     pub today: Date,
     /// Working hours of a department.
@@ -375,7 +377,7 @@ impl Assessed<'_> {
         }
     }
 
-    fn price(&self, config: &AnalysisConfig) -> Option<f64> {
+    fn price(&self, config: &AnalysisSettings) -> Option<f64> {
         self.facts
             .price_eur
             .or_else(|| config.default_price_eur.get(self.category.name()).copied())
@@ -1079,7 +1081,7 @@ pub fn week_start(unix_ms: i64) -> i64 {
 ///
 /// # Errors
 /// When the configured file cannot be read or parsed.
-pub fn reference_data(config: &AnalysisConfig) -> anyhow::Result<Embodied> {
+pub fn reference_data(config: &AnalysisSettings) -> anyhow::Result<Embodied> {
     match &config.embodied_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -1088,15 +1090,6 @@ pub fn reference_data(config: &AnalysisConfig) -> anyhow::Result<Embodied> {
             Ok(Embodied::parse(&text)?)
         }
         None => Ok(Embodied::built_in()),
-    }
-}
-
-/// The time zone of working hours.
-pub fn time_zone(config: &AnalysisConfig) -> jiff::tz::TimeZone {
-    if config.time_zone.is_empty() {
-        jiff::tz::TimeZone::system()
-    } else {
-        jiff::tz::TimeZone::get(&config.time_zone).unwrap_or_else(|_| jiff::tz::TimeZone::system())
     }
 }
 

@@ -7,7 +7,7 @@ use jiff::civil::date;
 use proptest::prelude::*;
 
 use super::*;
-use crate::config::{AnalysisConfig, CollectorConfig};
+use crate::working_hours::WorkingHours;
 
 const GB: i64 = 1 << 30;
 const HOUR: i64 = 3_600_000;
@@ -60,9 +60,8 @@ fn busy_hours(active: i64) -> Vec<(i64, i64)> {
     hours
 }
 
-fn run(input: &AnalysisInput, config: &AnalysisConfig) -> Vec<Suggestion> {
-    let collector = CollectorConfig::default();
-    let working = |department: &str| collector.working_hours(department);
+fn run(input: &AnalysisInput, config: &AnalysisSettings) -> Vec<Suggestion> {
+    let working = |_: &str| WorkingHours::default();
     let embodied = Embodied::built_in();
     analyze(
         input,
@@ -128,7 +127,7 @@ fn find<'a>(suggestions: &'a [Suggestion], kind: Kind, device: &str) -> &'a Sugg
 
 #[test]
 fn a_department_using_6_of_10_laptops_pools_its_4_least_used() {
-    let suggestions = run(&fleet(), &AnalysisConfig::default());
+    let suggestions = run(&fleet(), &AnalysisSettings::default());
     let pool = find(&suggestions, Kind::Pool, "sales-9");
     assert_eq!(pool.departments, ["Sales"]);
     assert_eq!(pool.devices, ["sales-9", "sales-8", "sales-7", "sales-6"]);
@@ -152,7 +151,7 @@ fn a_department_using_6_of_10_laptops_pools_its_4_least_used() {
 
 #[test]
 fn an_idle_desktop_in_legal_replaces_finance_s_old_one() {
-    let suggestions = run(&fleet(), &AnalysisConfig::default());
+    let suggestions = run(&fleet(), &AnalysisSettings::default());
     let reuse = find(&suggestions, Kind::Reuse, "finance-0");
     assert_eq!(reuse.devices, ["legal-0", "finance-0"]);
     assert_eq!(reuse.departments, ["Finance", "Legal"]);
@@ -175,7 +174,7 @@ fn an_idle_desktop_in_legal_replaces_finance_s_old_one() {
 
 #[test]
 fn an_old_healthy_laptop_is_kept_two_more_years() {
-    let suggestions = run(&fleet(), &AnalysisConfig::default());
+    let suggestions = run(&fleet(), &AnalysisSettings::default());
     let extend = find(&suggestions, Kind::Extend, "ops-0");
     // 182.6/5 − 182.6/7 = 10.43 a year (175/5 − 175/7 = 10.0; 282/5 − 282/7 = 16.11).
     assert_eq!(
@@ -195,7 +194,7 @@ fn an_old_healthy_laptop_is_kept_two_more_years() {
 
 #[test]
 fn an_old_laptop_with_a_worn_battery_gets_a_new_battery() {
-    let suggestions = run(&fleet(), &AnalysisConfig::default());
+    let suggestions = run(&fleet(), &AnalysisSettings::default());
     let repair = find(&suggestions, Kind::Repair, "ops-1");
     assert!(repair.rationale.contains("55%"), "{}", repair.rationale);
     assert!(
@@ -239,7 +238,7 @@ fn a_request_is_fulfilled_by_a_fitting_donor_only() {
         min_logical_cores: None,
         min_storage_bytes: None,
     });
-    let suggestions = run(&input, &AnalysisConfig::default());
+    let suggestions = run(&input, &AnalysisSettings::default());
     let fulfilled: Vec<_> = suggestions
         .iter()
         .filter_map(|s| s.reuse.as_ref()?.request)
@@ -267,7 +266,7 @@ fn a_memory_bound_laptop_is_upgraded_and_storage_is_summed_per_department() {
         ..Reclaimable::default()
     });
     input.devices.push(bound);
-    let suggestions = run(&input, &AnalysisConfig::default());
+    let suggestions = run(&input, &AnalysisSettings::default());
     let upgrade = find(&suggestions, Kind::Upgrade, "hr-0");
     assert!(
         upgrade.rationale.contains("30% of active hours with 8 GB"),
@@ -293,12 +292,12 @@ fn a_memory_bound_laptop_is_upgraded_and_storage_is_summed_per_department() {
 
 #[test]
 fn ids_are_stable_and_thresholds_are_configurable() {
-    let first = run(&fleet(), &AnalysisConfig::default());
-    let again = run(&fleet(), &AnalysisConfig::default());
+    let first = run(&fleet(), &AnalysisSettings::default());
+    let again = run(&fleet(), &AnalysisSettings::default());
     assert_eq!(first, again);
-    let strict = AnalysisConfig {
+    let strict = AnalysisSettings {
         worn_battery_percent: 50.0,
-        ..AnalysisConfig::default()
+        ..AnalysisSettings::default()
     };
     let suggestions = run(&fleet(), &strict);
     assert_eq!(
@@ -316,7 +315,7 @@ fn servers_and_virtual_machines_are_never_suggested() {
     let mut vm = laptop("vm-0", "IT", 0.0, 9);
     vm.category = "virtual_machine".into();
     input.devices.extend([server, vm]);
-    let suggestions = run(&input, &AnalysisConfig::default());
+    let suggestions = run(&input, &AnalysisSettings::default());
     assert!(
         suggestions
             .iter()
@@ -403,7 +402,7 @@ proptest! {
             window: WINDOW,
             reserved: HashSet::new(),
         };
-        let suggestions = run(&input, &AnalysisConfig::default());
+        let suggestions = run(&input, &AnalysisSettings::default());
         let mut seen = HashSet::new();
         let mut ids = HashSet::new();
         for s in &suggestions {
@@ -472,9 +471,9 @@ fn a_large_fleet_gives_the_same_suggestions_at_every_run() {
         window: WINDOW,
         reserved: HashSet::new(),
     };
-    let first = run(&input, &AnalysisConfig::default());
+    let first = run(&input, &AnalysisSettings::default());
     for _ in 0..3 {
-        assert_eq!(run(&input, &AnalysisConfig::default()), first);
+        assert_eq!(run(&input, &AnalysisSettings::default()), first);
     }
 }
 
@@ -482,7 +481,7 @@ fn a_large_fleet_gives_the_same_suggestions_at_every_run() {
 fn devices_of_an_accepted_suggestion_are_left_out_of_new_ones() {
     let mut input = fleet();
     input.reserved = HashSet::from(["legal-0".to_owned(), "ops-1".to_owned()]);
-    let suggestions = run(&input, &AnalysisConfig::default());
+    let suggestions = run(&input, &AnalysisSettings::default());
     for s in &suggestions {
         assert!(
             !s.devices.iter().any(|d| d == "legal-0" || d == "ops-1"),

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::analysis::{impact, reference_data, time_zone, week_start};
+use crate::analysis::{impact, reference_data, week_start};
 
 /// The fleet's impact now.
 ///
@@ -25,7 +25,7 @@ pub async fn current_impact(
     store.add_reclaimable(&mut devices, &index).await?;
     let embodied = reference_data(analysis)?;
     let today = jiff::Timestamp::from_millisecond(now_unix_ms)?
-        .to_zoned(time_zone(analysis))
+        .to_zoned(analysis.time_zone.clone())
         .date();
     let done = store.done_avoided().await?;
     Ok(impact::impact(

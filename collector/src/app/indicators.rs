@@ -7,7 +7,7 @@ use jiff::civil::Date;
 
 use crate::indicators::{
     DeviceDay, DpNoise, Exact, Release, Week, dp, figures_per_cell, person_weeks, publication_day,
-    release, week, with_history, working_days,
+    release, week, with_history,
 };
 
 /// Why indicators could not be released.
@@ -136,7 +136,9 @@ async fn publish(
     let (drawn, spent) = tokio::task::spawn_blocking(move || {
         let settings = &config_owned.indicators;
         let dp = &settings.differential_privacy;
-        let weeks = person_weeks(&rows, monday, &homes, &working_days(&config_owned));
+        let weeks = person_weeks(&rows, monday, &homes, &|department: &str| {
+            config_owned.working_hours(department).days
+        });
         let (drawn, spent) = if dp.enabled {
             let mut noise = DpNoise::new(dp.epsilon, figures_per_cell(settings))?;
             let mut drawn = release(&key_owned, &weeks, &departments, settings, &mut noise);

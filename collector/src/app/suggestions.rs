@@ -1,7 +1,7 @@
 //! Suggestions as a use case: computed from the facts stored, saved beside
 //! the decisions already taken.
 
-use crate::analysis::{Context, analyze, reference_data, time_zone, week_start};
+use crate::analysis::{Context, analyze, reference_data, week_start};
 use crate::store::{DecisionError, MAX_REASON_CHARS, Store, StoredSuggestion};
 
 /// Takes a decision on suggestion `id` for `actor`: `action` is `accept`,
@@ -49,7 +49,7 @@ pub async fn recompute(
     let start = end - i64::from(analysis.weeks) * 7 * 86_400_000;
     let input = store.analysis_input(start, end).await?;
     let embodied = reference_data(analysis)?;
-    let tz = time_zone(analysis);
+    let tz = analysis.time_zone.clone();
     let today = jiff::Timestamp::from_millisecond(now_unix_ms)?
         .to_zoned(tz.clone())
         .date();

@@ -28,6 +28,7 @@
 //! the sum; calls and activity: the maximum).
 
 pub mod dp;
+mod settings;
 pub mod week;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -36,6 +37,7 @@ use jiff::ToSpan;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+pub use settings::{DifferentialPrivacy, DifferentialPrivacyConfig, IndicatorsConfig, Settings};
 pub use week::Week;
 
 /// The group of departments under k.
@@ -370,9 +372,6 @@ pub struct Release {
     /// Whether the counts carry differential-privacy noise.
     pub differential_privacy: bool,
 }
-
-/// The settings of a release: `[indicators]`.
-pub type Settings = crate::config::IndicatorsConfig;
 
 fn suppressed(group: &str, reason: &str) -> Cell {
     Cell {
@@ -784,11 +783,6 @@ pub fn with_history(mut current: Release, earlier: &[Release], settings: &Settin
         apply(cell);
     }
     current
-}
-
-/// Each department's working weekdays, for counting working-day rows.
-pub fn working_days(config: &crate::config::CollectorConfig) -> impl Fn(&str) -> [bool; 7] + '_ {
-    move |department: &str| config.working_hours(department).days
 }
 
 /// The first day `week` may be published: `publish_after_days` after it

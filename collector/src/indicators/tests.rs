@@ -298,17 +298,6 @@ fn weeks_are_iso_weeks_and_bad_ones_are_refused() {
 }
 
 #[test]
-fn a_k_under_five_is_refused_by_the_configuration() {
-    let error = crate::config::CollectorConfig::parse("[indicators]\nk = 4\n", "test.toml")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        error.contains("indicators.k") && error.contains("5 or more"),
-        "{error}"
-    );
-}
-
-#[test]
 fn under_differential_privacy_counts_are_noisy_and_each_group_spends_its_epsilon() {
     let rows: Vec<DeviceDay> = (0..40)
         .flat_map(|i| week_rows(&format!("p{i}"), "Sales", MONDAY, 60 * (i % 7), 60))

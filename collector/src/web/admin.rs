@@ -129,9 +129,7 @@ async fn admin_page(
             (tr.t("admin.hours_source"), false),
         ],
     );
-    let hours_text = |h: &crate::config::WorkingHoursConfig| {
-        format!("{}–{} · {}", h.start, h.end, h.days.join(", "))
-    };
+    let hours_text = |h: &crate::working_hours::WorkingHours| h.to_string();
     for (name, devices) in &counts {
         let (hours, source) = match shared.config.policy.departments.get(name) {
             Some(h) => (hours_text(h), tr.t("admin.hours_own")),
@@ -248,7 +246,7 @@ async fn admin_page(
             shared.config.indicators.k.to_string(),
         ),
     ];
-    let retention = shared.config.retention();
+    let retention = shared.config.retention;
     let days = |d: i64| tr.f("admin.days", &[("days", &tr.int(d))]);
     let retention_rows = vec![
         (

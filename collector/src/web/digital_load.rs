@@ -101,11 +101,7 @@ fn trend(ctx: &Ctx, change: Option<f64>) -> String {
     }
 }
 
-fn rows(
-    ctx: &Ctx,
-    m: &Metrics,
-    settings: &crate::config::IndicatorsConfig,
-) -> Vec<(String, String, String)> {
+fn rows(ctx: &Ctx, m: &Metrics, settings: &indicators::Settings) -> Vec<(String, String, String)> {
     let spread = |s: Option<indicators::Spread>| {
         s.map_or_else(
             || NONE.into(),
@@ -197,12 +193,7 @@ fn rows(
     rows
 }
 
-fn card(
-    ctx: &Ctx,
-    cell: &indicators::Cell,
-    k: u32,
-    settings: &crate::config::IndicatorsConfig,
-) -> GroupCard {
+fn card(ctx: &Ctx, cell: &indicators::Cell, k: u32, settings: &indicators::Settings) -> GroupCard {
     let alerts = cell
         .metrics
         .as_ref()
@@ -308,7 +299,7 @@ pub async fn page(
     let ctx = visitor.require(&[Role::Hr], "digital-load")?;
     let tr = ctx.tr;
     let settings = &shared.config.indicators;
-    let tz = crate::analysis::time_zone(&shared.config.analysis);
+    let tz = shared.config.analysis.time_zone.clone();
     let today = jiff::Zoned::now().with_time_zone(tz).date();
     let latest = indicators::latest_published(today, settings).to_string();
     let week = match query.week.as_deref() {

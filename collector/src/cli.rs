@@ -8,7 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::app::now_unix_ms;
+use crate::app::accounts::{self, AccountError};
+use crate::app::{devices, now_unix_ms};
 use crate::config::{CollectorConfig, ConfigError};
 use crate::store::{Store, StoreLocation};
 
@@ -435,6 +436,7 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
                 department.as_str(),
                 expires,
                 max_uses.map(i64::from),
+                &cli_actor(),
                 now_unix_ms(),
             )
             .await?;
@@ -514,12 +516,9 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
         }
         AdminCommand::Device(DeviceCommand::Forget { id }) => {
             let store = open_store(store).await?;
-            if !store
-                .forget_device(&id, &cli_actor(), now_unix_ms())
-                .await?
-            {
-                bail!("no device with id {id:?}: see `sobrio-collector device list`");
-            }
+            devices::forget(&store, &id, &cli_actor(), now_unix_ms())
+                .await
+                .map_err(device_error)?;
             eprintln!("device {id} and all its data erased");
             Ok(())
         }
@@ -574,30 +573,18 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
                 );
             }
             let store = open_store(store).await?;
-            if !store.set_device_max_people(&id, max_people).await? {
-                bail!("no device with id {id:?}: see `sobrio-collector device list`");
-            }
+            devices::set_people_bound(&store, &id, max_people, &cli_actor(), now_unix_ms())
+                .await
+                .map_err(device_error)?;
             let bound = max_people.map_or_else(|| "the default".to_owned(), |n| n.to_string());
-            store
-                .audit(
-                    now_unix_ms(),
-                    &cli_actor(),
-                    "device.shared",
-                    &id,
-                    &format!("max people: {bound}"),
-                )
-                .await?;
             eprintln!("device {id} may report {bound} people a week");
             Ok(())
         }
         AdminCommand::Device(DeviceCommand::Revoke { id }) => {
             let store = open_store(store).await?;
-            if !store.revoke_device(&id, now_unix_ms()).await? {
-                bail!("no device with id {id:?}: see `sobrio-collector device list`");
-            }
-            store
-                .audit(now_unix_ms(), &cli_actor(), "device.revoke", &id, "")
-                .await?;
+            devices::revoke(&store, &id, &cli_actor(), now_unix_ms())
+                .await
+                .map_err(device_error)?;
             eprintln!("device {id} revoked: its next call will be refused");
             Ok(())
         }
@@ -610,6 +597,16 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
 /// When the directory cannot be created or the database opened.
 pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
     args.location().open().await
+}
+
+/// A device use case's error, with what to do when the device is unknown.
+fn device_error(error: devices::DeviceError) -> anyhow::Error {
+    match error {
+        devices::DeviceError::Unknown(id) => {
+            anyhow::anyhow!("no device with id {id:?}: see `sobrio-collector device list`")
+        }
+        other => other.into(),
+    }
 }
 
 /// Who acts from the command line: `cli:<os user>`.
@@ -742,29 +739,20 @@ async fn requests(store_args: &StoreArgs, command: RequestCommand) -> anyhow::Re
             min_cores,
             min_storage,
         } => {
-            if crate::analysis::Category::from_name(&category).is_none() {
-                bail!(
-                    "unknown category {category:?}: expected laptop, desktop, tablet or thin_client"
-                );
-            }
-            if !(1..=1000).contains(&quantity) {
-                bail!("quantity {quantity}: expected 1 to 1000");
-            }
-            let id = store
-                .add_request(
-                    &crate::analysis::DeviceRequest {
-                        id: 0,
-                        department: department.into_string(),
-                        category: category.to_ascii_lowercase(),
-                        quantity,
-                        min_memory_bytes: min_memory,
-                        min_logical_cores: min_cores.map(i64::from),
-                        min_storage_bytes: min_storage,
-                    },
-                    &cli_actor(),
-                    now_unix_ms(),
-                )
-                .await?;
+            let id = crate::app::requests::add(
+                &store,
+                crate::app::requests::NewRequest {
+                    department: department.into_string(),
+                    category,
+                    quantity,
+                    min_memory_bytes: min_memory,
+                    min_logical_cores: min_cores.map(i64::from),
+                    min_storage_bytes: min_storage,
+                },
+                &cli_actor(),
+                now_unix_ms(),
+            )
+            .await?;
             println!("{id}");
             Ok(())
         }
@@ -803,9 +791,16 @@ async fn requests(store_args: &StoreArgs, command: RequestCommand) -> anyhow::Re
             Ok(())
         }
         RequestCommand::Close { id } => {
-            if !store.close_request(id, &cli_actor(), now_unix_ms()).await? {
-                bail!("no open request #{id}: see `sobrio-collector request list`");
-            }
+            crate::app::requests::close(&store, id, &cli_actor(), now_unix_ms())
+                .await
+                .map_err(|error| match error {
+                    crate::app::requests::RequestError::Unknown(_) => {
+                        anyhow::anyhow!(
+                            "no open request #{id}: see `sobrio-collector request list`"
+                        )
+                    }
+                    other => other.into(),
+                })?;
             eprintln!("request #{id} closed");
             Ok(())
         }
@@ -831,22 +826,9 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             } else {
                 String::new()
             };
-            if password.chars().count() < 12 {
-                bail!("the password must have at least 12 characters");
-            }
-            let hash = crate::secret::hash_password(&password)?;
-            let outcome = store
-                .upsert_user(&name, Some(&hash), &role, now_unix_ms())
-                .await?;
-            store
-                .audit(
-                    now_unix_ms(),
-                    &cli_actor(),
-                    "user.add",
-                    name.as_str(),
-                    &outcome.audit_detail(&role),
-                )
-                .await?;
+            let outcome =
+                accounts::set_user(&store, &name, &password, &role, &cli_actor(), now_unix_ms())
+                    .await?;
             let roles: Vec<&str> = role.iter().map(|r| r.as_str()).collect();
             eprintln!("user {name} has the roles {}", roles.join(", "));
             if outcome.re_enabled {
@@ -861,14 +843,14 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             Ok(())
         }
         UserCommand::Token(UserTokenCommand::Create { name }) => {
-            if !store.user_exists(&name).await? {
-                bail!("no user {name:?}: `sobrio-collector user add {name} --role …` first");
-            }
-            let token = format!("sbu_{}", crate::secret::random_secret());
-            store.add_api_token(&name, &token, now_unix_ms()).await?;
-            store
-                .audit(now_unix_ms(), &cli_actor(), "user.token.create", &name, "")
-                .await?;
+            let token = accounts::create_api_token(&store, &name, &cli_actor(), now_unix_ms())
+                .await
+                .map_err(|error| match error {
+                    AccountError::UnknownUser(_) => anyhow::anyhow!(
+                        "no user {name:?}: `sobrio-collector user add {name} --role …` first"
+                    ),
+                    other => other.into(),
+                })?;
             println!("{token}");
             Ok(())
         }
@@ -897,14 +879,14 @@ async fn users(store_args: &StoreArgs, command: UserCommand) -> anyhow::Result<(
             Ok(())
         }
         UserCommand::Token(UserTokenCommand::Revoke { name, id }) => {
-            if !store.revoke_api_token(&name, &id, now_unix_ms()).await? {
-                bail!(
-                    "user {name:?} has no live API token {id:?}: `sobrio-collector user token list {name}` shows them"
-                );
-            }
-            store
-                .audit(now_unix_ms(), &cli_actor(), "user.token.revoke", &name, &id)
-                .await?;
+            accounts::revoke_api_token(&store, &name, &id, &cli_actor(), now_unix_ms())
+                .await
+                .map_err(|error| match error {
+                    AccountError::UnknownApiToken { .. } => anyhow::anyhow!(
+                        "user {name:?} has no live API token {id:?}: `sobrio-collector user token list {name}` shows them"
+                    ),
+                    other => other.into(),
+                })?;
             eprintln!("API token {id} of {name} revoked");
             Ok(())
         }

@@ -433,6 +433,7 @@ impl TestCollector {
             department,
             expires,
             max_uses,
+            "test",
             sobrio_collector::app::now_unix_ms(),
         )
         .await

@@ -39,6 +39,7 @@ async fn two_replicas_on_one_postgres_serve_one_fleet_exactly_once() {
         "Finance",
         std::time::Duration::from_secs(600),
         None,
+        "test",
         now_unix_ms(),
     )
     .await

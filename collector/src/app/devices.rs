@@ -82,3 +82,93 @@ pub async fn authenticate(
     }
     Ok(credentials)
 }
+
+/// Why a change to a device was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("no device with id {0:?}")]
+    Unknown(String),
+    #[error("a device may report 1 to 50 people a week, not {0}")]
+    PeopleBound(u32),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Coded for DeviceError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unknown(_) => ErrorCode::NotFound,
+            Self::PeopleBound(_) => ErrorCode::InvalidArgument,
+            Self::Store(error) => error.code(),
+        }
+    }
+}
+
+/// Revokes a device: its next call is refused. Audited as `device.revoke`.
+///
+/// # Errors
+/// An unknown device, or a store error.
+pub async fn revoke(
+    store: &Store,
+    device_id: &str,
+    actor: &str,
+    now_unix_ms: i64,
+) -> Result<(), DeviceError> {
+    if !store.revoke_device(device_id, now_unix_ms).await? {
+        return Err(DeviceError::Unknown(device_id.to_owned()));
+    }
+    store
+        .audit(now_unix_ms, actor, "device.revoke", device_id, "")
+        .await?;
+    Ok(())
+}
+
+/// Erases a device and everything it reported; audited as
+/// `device.forget`.
+///
+/// # Errors
+/// An unknown device, or a store error.
+pub async fn forget(
+    store: &Store,
+    device_id: &str,
+    actor: &str,
+    now_unix_ms: i64,
+) -> Result<(), DeviceError> {
+    if !store.forget_device(device_id, actor, now_unix_ms).await? {
+        return Err(DeviceError::Unknown(device_id.to_owned()));
+    }
+    Ok(())
+}
+
+/// Sets how many people a shared device may report a week (`None`: the
+/// configured default); audited as `device.shared`.
+///
+/// # Errors
+/// A bound outside 1 to 50, an unknown device, or a store error.
+pub async fn set_people_bound(
+    store: &Store,
+    device_id: &str,
+    max_people: Option<u32>,
+    actor: &str,
+    now_unix_ms: i64,
+) -> Result<(), DeviceError> {
+    if let Some(bound) = max_people
+        && !(1..=50).contains(&bound)
+    {
+        return Err(DeviceError::PeopleBound(bound));
+    }
+    if !store.set_device_max_people(device_id, max_people).await? {
+        return Err(DeviceError::Unknown(device_id.to_owned()));
+    }
+    let bound = max_people.map_or_else(|| "the default".to_owned(), |n| n.to_string());
+    store
+        .audit(
+            now_unix_ms,
+            actor,
+            "device.shared",
+            device_id,
+            &format!("max people: {bound}"),
+        )
+        .await?;
+    Ok(())
+}

@@ -94,6 +94,7 @@ pub struct Enrolled {
 
 /// Creates an enrollment token for `department`, valid from `now_unix_ms`
 /// for `expires_in`; returns the token, which is stored only as a digest.
+/// Audited as `token.create`.
 ///
 /// # Errors
 /// On a store error.
@@ -102,6 +103,7 @@ pub async fn create_token(
     department: &str,
     expires_in: Duration,
     max_uses: Option<i64>,
+    actor: &str,
     now_unix_ms: i64,
 ) -> Result<String, StoreError> {
     let token = format!("{TOKEN_PREFIX}{}", random_secret());
@@ -115,7 +117,44 @@ pub async fn create_token(
             max_uses,
         })
         .await?;
+    let uses = max_uses.map_or_else(String::new, |n| format!(", {n} uses"));
+    store
+        .audit(
+            now_unix_ms,
+            actor,
+            "token.create",
+            department,
+            &format!("{}{uses}", humantime::format_duration(expires_in)),
+        )
+        .await?;
     Ok(token)
+}
+
+/// Revokes an enrollment token (named by its id, a prefix of its digest):
+/// devices no longer enroll with it. Audited as `token.revoke`. `false`
+/// when no live token has that id.
+///
+/// # Errors
+/// On a store error.
+pub async fn revoke_token(
+    store: &Store,
+    id: &str,
+    actor: &str,
+    now_unix_ms: i64,
+) -> Result<bool, StoreError> {
+    if !store.revoke_enrollment_token(id, now_unix_ms).await? {
+        return Ok(false);
+    }
+    store
+        .audit(
+            now_unix_ms,
+            actor,
+            "token.revoke",
+            id.get(..12).unwrap_or(id),
+            "",
+        )
+        .await?;
+    Ok(true)
 }
 
 fn check_text(field: &'static str, value: &str, max: usize) -> Result<(), EnrollmentError> {

@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use sobrio_proto::pseudonym::PseudonymKey;
 
+pub mod accounts;
 pub mod devices;
 pub mod enrollment;
 pub mod impact;
 pub mod indicators;
+pub mod requests;
 pub mod suggestions;
 
 use crate::analysis::impact::Impact;

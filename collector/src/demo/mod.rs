@@ -228,6 +228,7 @@ async fn enroll_fleet(
                     &device.department,
                     Duration::from_secs(3600),
                     None,
+                    "demo",
                     now_unix_ms(),
                 )
                 .await?;
@@ -484,6 +485,7 @@ async fn try_start_local_agent(
             LOCAL_AGENT_DEPARTMENT,
             Duration::from_secs(600),
             Some(1),
+            "demo",
             now_unix_ms(),
         )
         .await?;

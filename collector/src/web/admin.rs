@@ -19,6 +19,7 @@ use serde::Deserialize;
 use super::table::{Cell, Table};
 use super::{Ctx, NONE, PageError, Visitor, csv, render, url_encode, when};
 use crate::app::App;
+use crate::app::accounts::{self, AccountError};
 use crate::app::now_unix_ms;
 use crate::domain::UserName;
 
@@ -459,21 +460,11 @@ pub async fn create_token(
         department,
         std::time::Duration::from_secs(u64::try_from(days).unwrap_or(30) * 86_400),
         max_uses,
+        &visitor.actor(),
         now_unix_ms(),
     )
     .await
     .map_err(|e| PageError::internal(&ctx, e))?;
-    shared
-        .store
-        .audit(
-            now_unix_ms(),
-            &visitor.actor(),
-            "token.create",
-            department,
-            &format!("{days} days"),
-        )
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
     let page = admin_page(&shared, &visitor, ctx, Some((token, department.to_owned()))).await?;
     Ok(render(StatusCode::CREATED, &page))
 }
@@ -493,9 +484,7 @@ pub async fn revoke_token(
 ) -> Result<Response, PageError> {
     let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
-    if !shared
-        .store
-        .revoke_enrollment_token(&id, now_unix_ms())
+    if !crate::app::enrollment::revoke_token(&shared.store, &id, &visitor.actor(), now_unix_ms())
         .await
         .map_err(|e| PageError::internal(&ctx, e))?
     {
@@ -504,17 +493,6 @@ pub async fn revoke_token(
             ctx.tr.f("admin.no_token", &[("id", &id)]),
         ));
     }
-    shared
-        .store
-        .audit(
-            now_unix_ms(),
-            &visitor.actor(),
-            "token.revoke",
-            id.get(..12).unwrap_or(&id),
-            "",
-        )
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
     Ok(Redirect::to("/admin").into_response())
 }
 
@@ -549,9 +527,7 @@ pub async fn add_user(
             ctx.tr.f("admin.bad_name", &[("name", form.name.trim())]),
         ));
     };
-    if form.password.chars().count() < 12 || form.password.len() > 1024 {
-        return Err(refused(&ctx, ctx.t("admin.short_password").to_owned()));
-    }
+
     let roles: Vec<Role> = [
         (Role::Admin, &form.admin),
         (Role::It, &form.it),
@@ -561,30 +537,20 @@ pub async fn add_user(
     .filter(|(_, checked)| checked.is_some())
     .map(|(role, _)| *role)
     .collect();
-    if roles.is_empty() {
-        return Err(refused(&ctx, ctx.t("admin.role_needed").to_owned()));
-    }
-    let password = form.password.clone();
-    let hash = tokio::task::spawn_blocking(move || crate::secret::hash_password(&password))
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?
-        .map_err(|e| PageError::internal(&ctx, e))?;
-    let outcome = shared
-        .store
-        .upsert_user(&name, Some(&hash), &roles, now_unix_ms())
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
-    shared
-        .store
-        .audit(
-            now_unix_ms(),
-            &visitor.actor(),
-            "user.add",
-            name.as_str(),
-            &outcome.audit_detail(&roles),
-        )
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+    accounts::set_user(
+        &shared.store,
+        &name,
+        &form.password,
+        &roles,
+        &visitor.actor(),
+        now_unix_ms(),
+    )
+    .await
+    .map_err(|error| match error {
+        AccountError::Password => refused(&ctx, ctx.t("admin.short_password").to_owned()),
+        AccountError::NoRole => refused(&ctx, ctx.t("admin.role_needed").to_owned()),
+        other => PageError::internal(&ctx, other),
+    })?;
     Ok(Redirect::to("/admin").into_response())
 }
 
@@ -597,25 +563,14 @@ pub async fn revoke_api_token(
 ) -> Result<Response, PageError> {
     let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
-    if !shared
-        .store
-        .revoke_api_token(&name, &id, now_unix_ms())
+    accounts::revoke_api_token(&shared.store, &name, &id, &visitor.actor(), now_unix_ms())
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?
-    {
-        return Err(PageError::not_found(ctx.clone(), format!("{name} {id}")));
-    }
-    shared
-        .store
-        .audit(
-            now_unix_ms(),
-            &visitor.actor(),
-            "user.token.revoke",
-            &name,
-            &id,
-        )
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|error| match error {
+            AccountError::UnknownApiToken { .. } => {
+                PageError::not_found(ctx.clone(), format!("{name} {id}"))
+            }
+            other => PageError::internal(&ctx, other),
+        })?;
     Ok(Redirect::to("/admin").into_response())
 }
 
@@ -628,25 +583,19 @@ pub async fn disable_user(
 ) -> Result<Response, PageError> {
     let ctx = visitor.require(&[Role::Admin], "admin")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
-    if visitor
-        .session
-        .as_ref()
-        .is_some_and(|s| s.principal.name == name)
-    {
-        return Err(refused(&ctx, ctx.t("admin.not_yourself").to_owned()));
-    }
-    if !shared
-        .store
-        .disable_user(&name, now_unix_ms())
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?
-    {
-        return Err(PageError::not_found(ctx.clone(), name));
-    }
-    shared
-        .store
-        .audit(now_unix_ms(), &visitor.actor(), "user.disable", &name, "")
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+    let own_name = visitor.session.as_ref().map(|s| s.principal.name.as_str());
+    accounts::disable_user(
+        &shared.store,
+        &name,
+        &visitor.actor(),
+        own_name,
+        now_unix_ms(),
+    )
+    .await
+    .map_err(|error| match error {
+        AccountError::Yourself => refused(&ctx, ctx.t("admin.not_yourself").to_owned()),
+        AccountError::UnknownUser(_) => PageError::not_found(ctx.clone(), name.clone()),
+        other => PageError::internal(&ctx, other),
+    })?;
     Ok(Redirect::to("/admin").into_response())
 }

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use super::devices::{Pager, page_number};
 use super::table::{Cell, Table};
 use super::{Ctx, PageError, Visitor, csv, render, url_encode};
-use crate::analysis::{Category, DeviceRequest};
+use crate::analysis::Category;
+use crate::app::requests::{self, NewRequest, RequestError};
 use crate::app::{App, now_unix_ms};
 use crate::error::Coded;
 use crate::store::{DecisionError, StoredSuggestion};
@@ -449,17 +450,6 @@ pub async fn add_request(
     let refuse = |message: String| {
         PageError::refused(ctx.clone(), StatusCode::BAD_REQUEST, message, back.clone())
     };
-    let department = form.department.trim();
-    if department.is_empty() || department.len() > 200 {
-        return Err(refuse(ctx.t("requests.department_needed").to_owned()));
-    }
-    let category = form.category.trim().to_ascii_lowercase();
-    if !Category::REQUESTABLE.iter().any(|c| c.name() == category) {
-        return Err(refuse(
-            ctx.tr
-                .f("requests.category_unknown", &[("value", &category)]),
-        ));
-    }
     let quantity = optional_number(&ctx, &form.quantity, "col.quantity", 1..=1000)
         .map_err(refuse)?
         .ok_or_else(|| refuse(ctx.t("requests.quantity_needed").to_owned()))?;
@@ -470,23 +460,29 @@ pub async fn add_request(
         optional_number(&ctx, &form.min_cores, "col.min_cores", 1..=1024).map_err(refuse)?;
     let storage = optional_number(&ctx, &form.min_storage_gb, "col.min_storage", 1..=100_000)
         .map_err(refuse)?;
-    shared
-        .store
-        .add_request(
-            &DeviceRequest {
-                id: 0,
-                department: department.to_owned(),
-                category,
-                quantity: u32::try_from(quantity).unwrap_or(1),
-                min_memory_bytes: memory.map(|m| m * gb),
-                min_logical_cores: cores,
-                min_storage_bytes: storage.map(|s| s * gb),
-            },
-            &visitor.actor(),
-            now_unix_ms(),
-        )
-        .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+    requests::add(
+        &shared.store,
+        NewRequest {
+            department: form.department.clone(),
+            category: form.category.clone(),
+            quantity: u32::try_from(quantity).unwrap_or(0),
+            min_memory_bytes: memory.map(|m| m * gb),
+            min_logical_cores: cores,
+            min_storage_bytes: storage.map(|s| s * gb),
+        },
+        &visitor.actor(),
+        now_unix_ms(),
+    )
+    .await
+    .map_err(|error| match error {
+        RequestError::Department(_) => refuse(ctx.t("requests.department_needed").to_owned()),
+        RequestError::Category(category) => refuse(
+            ctx.tr
+                .f("requests.category_unknown", &[("value", &category)]),
+        ),
+        RequestError::Store(error) => PageError::internal(&ctx, error),
+        other => refuse(other.to_string()),
+    })?;
     Ok(Redirect::to(&back).into_response())
 }
 
@@ -499,14 +495,12 @@ pub async fn close_request(
 ) -> Result<Response, PageError> {
     let ctx = visitor.require(&[Role::It, Role::Admin], "suggestions")?;
     visitor.check_csrf(&ctx, &form.csrf)?;
-    if !shared
-        .store
-        .close_request(id, &visitor.actor(), now_unix_ms())
+    requests::close(&shared.store, id, &visitor.actor(), now_unix_ms())
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?
-    {
-        return Err(PageError::not_found(ctx.clone(), format!("request {id}")));
-    }
+        .map_err(|error| match error {
+            RequestError::Unknown(_) => PageError::not_found(ctx.clone(), format!("request {id}")),
+            other => PageError::internal(&ctx, other),
+        })?;
     Ok(Redirect::to(&back_to(&form.back)).into_response())
 }
 

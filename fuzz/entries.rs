@@ -102,6 +102,6 @@ pub fn spool_entry(data: &[u8]) {
 
 /// The asset register's CSV import.
 pub fn asset_csv(data: &[u8]) {
-    let today = time::macros::date!(2026 - 11 - 30);
+    let today = jiff::civil::date(2026, 11, 30);
     let _ = sobrio_collector::assets::parse(data, today);
 }

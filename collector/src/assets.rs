@@ -91,7 +91,7 @@ pub type ParsedRegister = (Vec<(u64, AssetRow)>, Vec<RejectedRow>);
 ///
 /// # Errors
 /// When the header is missing or names an unknown column.
-pub fn parse(bytes: &[u8], today: time::Date) -> Result<ParsedRegister, AssetsError> {
+pub fn parse(bytes: &[u8], today: jiff::civil::Date) -> Result<ParsedRegister, AssetsError> {
     let text = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let first_line = text
         .split(|b| *b == b'\n')
@@ -173,7 +173,7 @@ pub fn parse(bytes: &[u8], today: time::Date) -> Result<ParsedRegister, AssetsEr
 
 fn row<'a>(
     field: &impl Fn(&str) -> Option<&'a str>,
-    today: time::Date,
+    today: jiff::civil::Date,
 ) -> Result<AssetRow, String> {
     let serial = field("serial").ok_or("serial is empty")?;
     if serial.len() > 128 {
@@ -199,9 +199,8 @@ fn row<'a>(
         let Some(value) = field(name) else {
             return Ok(None);
         };
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        let parsed = time::Date::parse(value, format)
-            .map_err(|_| format!("{name} {value:?} is not a date: expected YYYY-MM-DD"))?;
+        let parsed = crate::domain::parse_date(value)
+            .ok_or_else(|| format!("{name} {value:?} is not a date: expected YYYY-MM-DD"))?;
         if parsed.year() < 1980 {
             return Err(format!("{name} {value} is before 1980"));
         }
@@ -256,13 +255,16 @@ pub async fn import(
     bytes: &[u8],
     dry_run: bool,
 ) -> Result<ImportReport, AssetsError> {
-    let today = time::OffsetDateTime::now_utc().date();
+    let now = now_unix_ms();
+    let today = jiff::Timestamp::from_millisecond(now).map_or(jiff::civil::Date::MIN, |t| {
+        t.to_zoned(jiff::tz::TimeZone::UTC).date()
+    });
     let (rows, rejected) = parse(bytes, today)?;
     let outcome = store
         .import_assets(
             &rows.iter().map(|(_, a)| a.clone()).collect::<Vec<_>>(),
             dry_run,
-            now_unix_ms(),
+            now,
         )
         .await?;
     Ok(ImportReport {
@@ -357,7 +359,7 @@ pub async fn export(
 mod tests {
     use super::*;
 
-    const TODAY: time::Date = time::macros::date!(2026 - 11 - 29);
+    const TODAY: jiff::civil::Date = jiff::civil::date(2026, 11, 29);
 
     #[test]
     fn a_french_export_with_bom_semicolons_and_decimal_commas_parses() {

@@ -16,6 +16,28 @@ pub struct Invalid {
     pub rule: &'static str,
 }
 
+/// A calendar date written `YYYY-MM-DD`, as the register, the reports and
+/// the forms write them; `None` for any other shape or a day that does not
+/// exist.
+#[must_use]
+pub fn parse_date(text: &str) -> Option<jiff::civil::Date> {
+    let bytes = text.as_bytes();
+    let shaped = bytes.len() == 10
+        && bytes.iter().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                *b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| text[range].parse::<i8>().ok();
+    let year = text[..4].parse::<i16>().ok()?;
+    jiff::civil::Date::new(year, number(5..7)?, number(8..10)?).ok()
+}
+
 /// A role of a dashboard or API account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -198,6 +220,25 @@ impl fmt::Display for HostName {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_written_one_way() {
+        assert_eq!(
+            parse_date("2026-02-28"),
+            Some(jiff::civil::date(2026, 2, 28))
+        );
+        for bad in [
+            "2026-02-30",
+            "2026-13-01",
+            "2026-2-28",
+            "20260228",
+            "2026-02-28T10:00",
+            "２０２６-02-28",
+            "",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn each_name_has_one_rule() {

@@ -31,8 +31,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use jiff::ToSpan;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use time::Date;
 
 use super::simulate::SplitMix64;
 
@@ -137,8 +138,7 @@ pub struct DeviceSpec {
 impl DeviceSpec {
     /// The purchase date, if it is a valid `YYYY-MM-DD` date.
     pub fn purchase_date(&self) -> Option<Date> {
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        Date::parse(&self.purchase_date, format).ok()
+        crate::domain::parse_date(&self.purchase_date)
     }
 }
 
@@ -218,7 +218,12 @@ impl Fleet {
                         device.purchase_date
                     ));
                 }
-                Some(date) if date > time::OffsetDateTime::now_utc().date() => {
+                Some(date)
+                    if date
+                        > jiff::Zoned::now()
+                            .with_time_zone(jiff::tz::TimeZone::UTC)
+                            .date() =>
+                {
                     return invalid(format!(
                         "device {name}: purchase_date {date} is in the future"
                     ));
@@ -389,7 +394,7 @@ fn device(
 ) -> DeviceSpec {
     // Ages: most 0–5 years, a tail up to 8 (renewal every 3–5 years is common).
     let age_days = (rng.next_f64().powf(1.4) * 8.0 * 365.0) as i64 + 30;
-    let purchase_date = today - time::Duration::days(age_days);
+    let purchase_date = today.saturating_sub(age_days.days());
     let era = ((8.0 * 365.0 - age_days as f64) / (2.0 * 365.0)).clamp(0.0, 3.0) as usize;
     let (vendor, model, base_memory) = match category {
         Category::Laptop => LAPTOPS[era],
@@ -431,7 +436,7 @@ mod tests {
 
     #[test]
     fn the_generated_fleet_is_about_300_devices_over_8_departments_and_valid() {
-        let today = time::macros::date!(2026 - 11 - 29);
+        let today = jiff::civil::date(2026, 11, 29);
         let fleet = generated_fleet(7, today);
         assert_eq!(fleet.departments.len(), 8);
         assert!(

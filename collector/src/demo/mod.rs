@@ -21,10 +21,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use jiff::ToSpan;
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use sobrio_proto::Message;
 use sobrio_proto::v1::EnrollRequest;
-use time::Date;
 use tokio::task::JoinSet;
 
 use crate::app::App;
@@ -109,7 +110,9 @@ pub async fn run(
     started_unix_ms: i64,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
     let store = &serving.app.store;
     let grpc = loopback(serving.grpc_addr);
     let ca_pem = serving.app.ca.certificate_pem().to_owned();
@@ -349,7 +352,7 @@ async fn submit_history(
     today: Date,
 ) -> anyhow::Result<(usize, usize)> {
     let days = i64::from(fleet.weeks) * 7;
-    let first_day = today - time::Duration::days(days);
+    let first_day = today.saturating_sub(days.days());
     let semaphore = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_AGENTS));
     let mut tasks = JoinSet::new();
     let (mut sent, mut accepted) = (0, 0);
@@ -367,10 +370,10 @@ async fn submit_history(
             // A device bought during the simulated weeks reports from then on.
             let bought = device.purchase_date().unwrap_or(first_day);
             let reports: Vec<Vec<u8>> = (0..days)
-                .filter(|n| first_day + time::Duration::days(*n) > bought)
+                .filter(|n| first_day.saturating_add((*n).days()) > bought)
                 .map(|n| {
                     let day_number = u32::try_from(n).unwrap_or(0);
-                    let day = first_day + time::Duration::days(n);
+                    let day = first_day.saturating_add(n.days());
                     simulate::day_report(
                         &device,
                         index,

@@ -5,13 +5,14 @@
 //! The simulated fleet lives in UTC; working hours are the policy's default
 //! (09:00–18:00, Monday to Friday).
 
+use jiff::ToSpan;
+use jiff::civil::{Date, Weekday};
 use sobrio_proto::v1::{
     ActivitySource, AgeEstimate, AgeSource, AgentHealth, Battery, CategoryTotals, Chassis,
     Confidence, DigitalLoad, Disk, DiskHealth, DiskKind, DuplicateTotals, Inventory,
     NotificationsByCategory, PersonDay, ReclaimableStorage, Report, Storage, Usage, UsageHour,
     Volume,
 };
-use time::{Date, Weekday};
 
 use super::fleet::{Category, DeviceSpec, Profile};
 
@@ -70,7 +71,8 @@ fn is_working_day(day: Date) -> bool {
 }
 
 fn midnight_ms(day: Date) -> i64 {
-    day.midnight().assume_utc().unix_timestamp() * 1000
+    day.to_zoned(jiff::tz::TimeZone::UTC)
+        .map_or(0, |midnight| midnight.timestamp().as_millisecond())
 }
 
 /// One simulated hour.
@@ -152,8 +154,8 @@ fn chassis(category: Category) -> Chassis {
 fn inventory(device: &DeviceSpec, index: usize, rng: &mut SplitMix64) -> Inventory {
     let purchase = device
         .purchase_date()
-        .unwrap_or(time::macros::date!(2020 - 01 - 01));
-    let bios = purchase - time::Duration::days(60);
+        .unwrap_or(jiff::civil::date(2020, 1, 1));
+    let bios = purchase.saturating_sub(60.days());
     let configured = index.is_multiple_of(3);
     let gib = 1_i64 << 30;
     let battery = device.battery_health.map(|health| {
@@ -444,13 +446,13 @@ mod tests {
 
     #[test]
     fn simulated_reports_are_valid_and_deterministic() {
-        let today = time::macros::date!(2026 - 11 - 29);
+        let today = jiff::civil::date(2026, 11, 29);
         let fleet = generated_fleet(7, today);
         let person = "ab".repeat(32);
         let now = midnight_ms(today);
         for (index, device) in fleet.devices.iter().enumerate().take(60) {
             for day_number in 0..14 {
-                let day = today - time::Duration::days(14 - i64::from(day_number));
+                let day = today.saturating_sub((14 - i64::from(day_number)).days());
                 let report = day_report(device, index, 7, day, day_number, Some(&person));
                 validate_report(&report, now)
                     .unwrap_or_else(|e| panic!("{}: {e:?}", device.hostname));

@@ -93,14 +93,15 @@ fn optional_text(field: &str, value: Option<&String>) -> Checked {
 }
 
 fn date(field: &str, value: &str, latest_unix_ms: i64) -> Checked {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let parsed = time::Date::parse(value, format).map_err(|_| {
+    let parsed = crate::domain::parse_date(value).ok_or_else(|| {
         invalid(
             field,
             format!("{value:?} is not a date (expected YYYY-MM-DD)"),
         )
     })?;
-    let midnight_ms = parsed.midnight().assume_utc().unix_timestamp() * 1000;
+    let midnight_ms = parsed
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .map_or(i64::MAX, |midnight| midnight.timestamp().as_millisecond());
     if parsed.year() < 1980 {
         return Err(invalid(field, format!("{value} is before 1980")));
     }

@@ -88,7 +88,9 @@ async fn demo(
     config: CollectorConfig,
     options: crate::demo::DemoOptions,
 ) -> anyhow::Result<()> {
-    let today = time::OffsetDateTime::now_utc().date();
+    let today = jiff::Zoned::now()
+        .with_time_zone(jiff::tz::TimeZone::UTC)
+        .date();
     let fleet = crate::demo::fleet(&options, today)?;
     let store = location.open().await?;
     let started_unix_ms = crate::app::now_unix_ms();

@@ -8,9 +8,13 @@
 //! measured on simulated ones without a database.
 
 pub mod assign;
+mod device;
 pub mod embodied;
 pub mod impact;
+mod pool;
+mod reuse;
 mod settings;
+mod storage;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -408,47 +412,52 @@ pub fn percentile(values: &mut [i64], p: f64) -> i64 {
     values[rank.min(values.len()) - 1]
 }
 
-/// The hour starts of `window` inside `working` hours, local time.
-fn working_hour_starts(
-    working: &WorkingHours,
-    window: (i64, i64),
-    tz: &jiff::tz::TimeZone,
-) -> Vec<i64> {
-    let mut starts = Vec::new();
-    let mut hour = window.0 - window.0.rem_euclid(3_600_000);
-    while hour < window.1 {
-        if let Ok(at) = jiff::Timestamp::from_millisecond(hour) {
-            let local = at.to_zoned(tz.clone());
-            let day = usize::from(local.weekday().to_monday_zero_offset().unsigned_abs());
-            let minute = i32::from(local.hour()) * 60 + i32::from(local.minute());
-            if working.days[day] && minute >= working.start_minute && minute < working.end_minute {
-                starts.push(hour);
-            }
-        }
-        hour += 3_600_000;
-    }
-    starts
-}
-
-/// The p95 of concurrently active devices over the working hours (hours
-/// without a row count as 0).
-fn concurrency_p95(hours: &[(i64, i64)], working_starts: &[i64]) -> i64 {
-    let counts: HashMap<i64, i64> = hours.iter().copied().collect();
-    let mut values: Vec<i64> = working_starts
-        .iter()
-        .map(|h| counts.get(h).copied().unwrap_or(0))
-        .collect();
-    percentile(&mut values, 95.0)
-}
-
 /// Computes every suggestion. A device appears in one suggestion at most:
 /// reuse first, then repair, upgrade and extend, then pools.
-#[allow(clippy::too_many_lines)]
 pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> {
-    let config = context.config;
+    use device::device_suggestion;
+    use pool::{poolable, pools};
+    use reuse::reuse;
+    use storage::storage_hygiene;
     let footprints = footprints(context.embodied);
-    let mut departments: HashMap<&str, u32> = HashMap::new();
-    let assessed: Vec<Assessed<'_>> = input
+    let assessed = assess(input, context, &footprints);
+    let mut taken: HashSet<usize> = (0..assessed.len())
+        .filter(|&i| input.reserved.contains(&assessed[i].facts.device_id))
+        .collect();
+    let (by_department, poolable) = poolable(input, context, &assessed, &taken);
+    let surplus = surplus(&assessed);
+    let mut suggestions = reuse(input, context, &assessed, &poolable, &surplus, &mut taken);
+    for (index, device) in assessed.iter().enumerate() {
+        if taken.contains(&index) {
+            continue;
+        }
+        if let Some(suggestion) = device_suggestion(device, context.config) {
+            taken.insert(index);
+            suggestions.push(suggestion);
+        }
+    }
+    suggestions.extend(pools(
+        &by_department,
+        &poolable,
+        &assessed,
+        context.config,
+        &mut taken,
+    ));
+    suggestions.extend(storage_hygiene(input));
+    suggestions.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id)));
+    suggestions
+}
+
+/// Each device's derived state: its category's footprint, age, use and
+/// health against the thresholds. Devices of no known category are left
+/// out.
+fn assess<'a>(
+    input: &'a AnalysisInput,
+    context: &Context<'_>,
+    footprints: &'a HashMap<(Category, bool), Footprint>,
+) -> Vec<Assessed<'a>> {
+    let config = context.config;
+    input
         .devices
         .iter()
         .filter_map(|facts| {
@@ -478,64 +487,12 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
                 failing_disk: facts.disk_health.as_deref() == Some("failing"),
             })
         })
-        .collect();
-    let mut suggestions = Vec::new();
-    let mut taken: HashSet<usize> = (0..assessed.len())
-        .filter(|&i| input.reserved.contains(&assessed[i].facts.device_id))
-        .collect();
+        .collect()
+}
 
-    // Departments' concurrency and poolable devices.
-    let mut by_department: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, device) in assessed.iter().enumerate() {
-        if device.facts.usage.weeks > 0 {
-            by_department
-                .entry(device.facts.department.as_str())
-                .or_default()
-                .push(index);
-        }
-    }
-    let mut poolable: BTreeMap<&str, (i64, Vec<usize>)> = BTreeMap::new();
-    // Departments mostly share their working hours: their hours are listed once.
-    let mut working_starts: HashMap<WorkingHours, Vec<i64>> = HashMap::new();
-    for (department, members) in &by_department {
-        let hours = input
-            .department_hours
-            .get(*department)
-            .map_or(&[][..], Vec::as_slice);
-        let working = (context.working_hours)(department);
-        let starts = working_starts
-            .entry(working)
-            .or_insert_with(|| working_hour_starts(&working, input.window, &context.time_zone));
-        let p95 = concurrency_p95(hours, starts);
-        let count = i64::try_from(members.len()).unwrap_or(i64::MAX);
-        let spare = count - p95;
-        if spare <= 0 {
-            continue;
-        }
-        let mut candidates: Vec<usize> = members
-            .iter()
-            .copied()
-            .filter(|&i| {
-                !assessed[i].overloaded() && !assessed[i].failing_disk && !taken.contains(&i)
-            })
-            .collect();
-        candidates.sort_by(|&a, &b| {
-            assessed[a]
-                .active_per_week
-                .total_cmp(&assessed[b].active_per_week)
-                .then_with(|| {
-                    assessed[a]
-                        .facts
-                        .device_id
-                        .cmp(&assessed[b].facts.device_id)
-                })
-        });
-        candidates.truncate(usize::try_from(spare).unwrap_or(0));
-        poolable.insert(department, (p95, candidates));
-    }
-
-    // Surplus: one person holding two devices of a category keeps the most
-    // used one.
+/// Surplus: one person holding two devices of a category keeps the most
+/// used one; the others are surplus.
+fn surplus(assessed: &[Assessed<'_>]) -> HashSet<usize> {
     let mut holdings: BTreeMap<(&str, Category), Vec<usize>> = BTreeMap::new();
     for (index, device) in assessed.iter().enumerate() {
         if let [person] = device.facts.persons.as_slice() {
@@ -557,484 +514,7 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
             surplus.extend(devices.into_iter().skip(1));
         }
     }
-
-    // Reuse: donors to recipients.
-    let underused = |d: &Assessed<'_>| {
-        d.facts.usage.weeks > 0 && d.active_per_week < config.underused_active_hours_per_week
-    };
-    let pooled: HashSet<usize> = poolable
-        .values()
-        .flat_map(|(_, d)| d.iter().copied())
-        .collect();
-    let mut donor_devices: Vec<usize> = (0..assessed.len())
-        .filter(|&i| {
-            let d = &assessed[i];
-            // A device due for renewal is a recipient, never a donor.
-            !taken.contains(&i)
-                && d.healthy()
-                && !d.overloaded()
-                && !d.due()
-                && (pooled.contains(&i) || surplus.contains(&i) || underused(d))
-        })
-        .collect();
-    donor_devices.sort_unstable();
-    let donors: Vec<assign::Donor> = donor_devices
-        .iter()
-        .map(|&i| {
-            let d = &assessed[i];
-            let (ram_mb, cores, storage_gb) = d.specs();
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            assign::Donor {
-                device: i as u64,
-                category: d.category.code(),
-                ram_mb,
-                cores,
-                storage_gb,
-                age_years: d
-                    .age_years
-                    .map_or(u32::MAX / 4, |a| a.max(0.0).floor() as u32),
-                department: department_code(&mut departments, &d.facts.department),
-            }
-        })
-        .collect();
-    // Recipients: devices due for renewal and CPU-bound ones (more memory
-    // or disk cannot help), then IT's requests. A due device no donor fits
-    // is repaired, upgraded or kept longer below.
-    let recipient_devices: Vec<usize> = (0..assessed.len())
-        .filter(|&i| !taken.contains(&i) && (assessed[i].due() || assessed[i].cpu_bound))
-        .collect();
-    let mut recipients: Vec<assign::Recipient> = Vec::new();
-    let mut recipient_subjects: Vec<RecipientSubject<'_>> = Vec::new();
-    for &i in &recipient_devices {
-        let d = &assessed[i];
-        let (ram_mb, cores, storage_gb) = d.specs();
-        recipients.push(assign::Recipient {
-            device: Some(i as u64),
-            category: d.category.code(),
-            ram_mb,
-            cores: if d.cpu_bound { cores + 1 } else { cores },
-            storage_gb,
-            department: department_code(&mut departments, &d.facts.department),
-            avoided_g: grams(d.footprint.embodied_kgco2e),
-        });
-        recipient_subjects.push(RecipientSubject::Device(i));
-    }
-    for request in &input.requests {
-        let Some((category, _)) = Category::from_name(&request.category) else {
-            continue;
-        };
-        let Some(footprint) = context.embodied.get(category.name()) else {
-            continue;
-        };
-        let mb = |b: Option<i64>| u64::try_from(b.unwrap_or(0) >> 20).unwrap_or(0);
-        for unit in 0..request.quantity {
-            recipients.push(assign::Recipient {
-                device: None,
-                category: category.code(),
-                ram_mb: mb(request.min_memory_bytes),
-                cores: u32::try_from(request.min_logical_cores.unwrap_or(0)).unwrap_or(0),
-                storage_gb: mb(request.min_storage_bytes) >> 10,
-                department: department_code(&mut departments, &request.department),
-                avoided_g: grams(footprint.embodied_kgco2e),
-            });
-            recipient_subjects.push(RecipientSubject::Request(request, unit, category));
-        }
-    }
-    for matched in assign::assign(&donors, &recipients) {
-        let donor_index = donor_devices[matched.donor];
-        let donor = &assessed[donor_index];
-        let why = if pooled.contains(&donor_index) {
-            "spare in its department's pool"
-        } else if surplus.contains(&donor_index) {
-            "a second device of its holder"
-        } else {
-            "underused"
-        };
-        let (ram, cores, storage) = donor.specs();
-        let mut suggestion = match recipient_subjects[matched.recipient] {
-            RecipientSubject::Device(recipient_index) => {
-                let recipient = &assessed[recipient_index];
-                let reason = if recipient.cpu_bound {
-                    format!(
-                        "whose processor is busy (p95 ≥ 90%) in {:.0}% of active hours",
-                        100.0
-                            * recipient
-                                .facts
-                                .usage
-                                .hot_share(recipient.facts.usage.cpu_hot_hours)
-                    )
-                } else if recipient.failing_disk {
-                    format!("which is {} with a failing disk", recipient.age_text())
-                } else {
-                    format!(
-                        "which is {}, past the {:.0}-year lifetime of a {}",
-                        recipient.age_text(),
-                        recipient.footprint.lifetime_years,
-                        recipient.category.name()
-                    )
-                };
-                taken.insert(recipient_index);
-                let (need_ram, need_cores, need_storage) = recipient.specs();
-                Suggestion {
-                    id: stable_id(
-                        Kind::Reuse,
-                        &format!("{}>{}", donor.facts.device_id, recipient.facts.device_id),
-                    ),
-                    kind: Kind::Reuse,
-                    departments: vec![],
-                    devices: vec![
-                        donor.facts.device_id.clone(),
-                        recipient.facts.device_id.clone(),
-                    ],
-                    rationale: format!(
-                        "Give {} ({why}, {:.1} active h/week, {}) to replace {}, {reason}: \
-                         {} GB ≥ {} GB memory, {} ≥ {} cores, {} GB ≥ {} GB storage; no new {} to buy.",
-                        donor.label(),
-                        donor.active_per_week,
-                        donor.age_text(),
-                        recipient.label(),
-                        ram / 1024,
-                        need_ram / 1024,
-                        cores,
-                        need_cores + u32::from(recipient.cpu_bound),
-                        storage,
-                        need_storage,
-                        recipient.category.name()
-                    ),
-                    avoided_kgco2e: Avoided::of(recipient.footprint, 1.0),
-                    avoided_cost_eur: recipient.price(config),
-                    material_facts: format!(
-                        "{}|{}|{}|{}",
-                        recipient.category.name(),
-                        donor.age_years.map_or(-1.0, f64::floor),
-                        recipient.cpu_bound,
-                        recipient.failing_disk
-                    ),
-                    reuse: Some(ReuseMatch {
-                        donor: donor.facts.device_id.clone(),
-                        replaces: Some(recipient.facts.device_id.clone()),
-                        request: None,
-                    }),
-                }
-            }
-            RecipientSubject::Request(request, unit, category) => {
-                let footprint = context
-                    .embodied
-                    .get(category.name())
-                    .expect("requests were filtered on known categories");
-                Suggestion {
-                    id: stable_id(
-                        Kind::Reuse,
-                        &format!("{}>request:{}:{unit}", donor.facts.device_id, request.id),
-                    ),
-                    kind: Kind::Reuse,
-                    departments: vec![request.department.clone()],
-                    devices: vec![donor.facts.device_id.clone()],
-                    rationale: format!(
-                        "Give {} ({why}, {:.1} active h/week, {}, {} GB memory, {} cores, {} GB \
-                         storage) to {} for its request #{} of a {}; no new one to buy.",
-                        donor.label(),
-                        donor.active_per_week,
-                        donor.age_text(),
-                        ram / 1024,
-                        cores,
-                        storage,
-                        request.department,
-                        request.id,
-                        category.name()
-                    ),
-                    avoided_kgco2e: Avoided::of(footprint, 1.0),
-                    avoided_cost_eur: config.default_price_eur.get(category.name()).copied(),
-                    material_facts: format!(
-                        "{}|{}",
-                        category.name(),
-                        donor.age_years.map_or(-1.0, f64::floor)
-                    ),
-                    reuse: Some(ReuseMatch {
-                        donor: donor.facts.device_id.clone(),
-                        replaces: None,
-                        request: Some((request.id, unit)),
-                    }),
-                }
-            }
-        };
-        taken.insert(donor_index);
-        suggestion.departments.push(donor.facts.department.clone());
-        if let RecipientSubject::Device(recipient_index) = recipient_subjects[matched.recipient] {
-            suggestion
-                .departments
-                .push(assessed[recipient_index].facts.department.clone());
-        }
-        suggestion.departments.sort();
-        suggestion.departments.dedup();
-        suggestions.push(suggestion);
-    }
-
-    // One device, one suggestion: repair, upgrade, extend.
-    for (index, device) in assessed.iter().enumerate() {
-        if taken.contains(&index) {
-            continue;
-        }
-        let suggestion = if !device.healthy() && !device.cpu_bound {
-            let mut parts = Vec::new();
-            if device.worn_battery {
-                parts.push(format!(
-                    "its battery holds {:.0}% of its design capacity{}",
-                    device.facts.battery_health_percent.unwrap_or(0.0),
-                    device
-                        .facts
-                        .battery_cycles
-                        .map_or(String::new(), |c| format!(" after {c} cycles"))
-                ));
-            }
-            if device.failing_disk {
-                parts.push("its disk reports failure".to_owned());
-            }
-            let part = if device.failing_disk {
-                "disk"
-            } else {
-                "battery"
-            };
-            Some(Suggestion {
-                id: stable_id(Kind::Repair, &device.facts.device_id),
-                kind: Kind::Repair,
-                departments: vec![device.facts.department.clone()],
-                devices: vec![device.facts.device_id.clone()],
-                rationale: format!(
-                    "Repair {}: {}; it is otherwise fit ({}). Replace the {part}, not the {}.",
-                    device.label(),
-                    parts.join(" and "),
-                    device.age_text(),
-                    device.category.name()
-                ),
-                avoided_kgco2e: Avoided::of(device.footprint, 1.0),
-                avoided_cost_eur: device.price(config),
-                reuse: None,
-                material_facts: format!(
-                    "{}|{}",
-                    device
-                        .facts
-                        .battery_health_percent
-                        .map_or(-1.0, |h| (h / 10.0).floor()),
-                    device.failing_disk
-                ),
-            })
-        } else if (device.memory_bound || device.disk_bound)
-            && !device.cpu_bound
-            && device.healthy()
-        {
-            let mut parts = Vec::new();
-            if device.memory_bound {
-                parts.push(format!(
-                    "memory is full (p95 ≥ 90%) in {:.0}% of active hours with {:.0} GB",
-                    100.0
-                        * device
-                            .facts
-                            .usage
-                            .hot_share(device.facts.usage.memory_hot_hours),
-                    gib(device.facts.memory_bytes.unwrap_or(0))
-                ));
-            }
-            if device.disk_bound {
-                parts.push(format!(
-                    "its disk is {:.0}% full",
-                    device.facts.usage.disk_fill_max_percent.unwrap_or(0.0)
-                ));
-            }
-            Some(Suggestion {
-                id: stable_id(Kind::Upgrade, &device.facts.device_id),
-                kind: Kind::Upgrade,
-                departments: vec![device.facts.department.clone()],
-                devices: vec![device.facts.device_id.clone()],
-                rationale: format!(
-                    "Upgrade {} instead of replacing it: {}; its processor keeps up. Add {}.",
-                    device.label(),
-                    parts.join(" and "),
-                    if device.memory_bound && device.disk_bound {
-                        "memory and a larger disk"
-                    } else if device.memory_bound {
-                        "memory"
-                    } else {
-                        "a larger disk (or clean it)"
-                    }
-                ),
-                avoided_kgco2e: Avoided::of(device.footprint, 1.0),
-                avoided_cost_eur: device.price(config),
-                reuse: None,
-                material_facts: format!("{}|{}", device.memory_bound, device.disk_bound),
-            })
-        } else if device.due() && device.healthy() && !device.overloaded() {
-            let lifetime = device.footprint.lifetime_years;
-            let extended = lifetime + config.extension_years;
-            let per_year = |e: f64| e / lifetime - e / extended;
-            let footprint = device.footprint;
-            Some(Suggestion {
-                id: stable_id(Kind::Extend, &device.facts.device_id),
-                kind: Kind::Extend,
-                departments: vec![device.facts.department.clone()],
-                devices: vec![device.facts.device_id.clone()],
-                rationale: format!(
-                    "Keep {} {} more years: it is {}, past the {lifetime:.0}-year lifetime of a {}, \
-                     healthy{} and not overloaded; {:.1} kgCO2e of manufacturing a year avoided.",
-                    device.label(),
-                    config.extension_years,
-                    device.age_text(),
-                    device.category.name(),
-                    device
-                        .facts
-                        .battery_health_percent
-                        .map_or(String::new(), |h| format!(" (battery {h:.0}%)")),
-                    per_year(footprint.embodied_kgco2e)
-                ),
-                avoided_kgco2e: Avoided {
-                    value: round1(per_year(footprint.embodied_kgco2e)),
-                    low: round1(per_year(footprint.low_kgco2e)),
-                    high: round1(per_year(footprint.high_kgco2e)),
-                    source: format!(
-                        "per year: embodied/lifetime − embodied/(lifetime + {}); {}",
-                        config.extension_years, footprint.source
-                    ),
-                },
-                avoided_cost_eur: device
-                    .price(config)
-                    .map(|p| round1(p / extended * config.extension_years)),
-                reuse: None,
-                material_facts: format!(
-                    "{}|{}",
-                    device.age_years.map_or(-1.0, f64::floor),
-                    device.healthy()
-                ),
-            })
-        } else {
-            None
-        };
-        if let Some(suggestion) = suggestion {
-            taken.insert(index);
-            suggestions.push(suggestion);
-        }
-    }
-
-    // Pools, with the devices nothing else claimed.
-    for (department, (p95, candidates)) in &poolable {
-        let free: Vec<usize> = candidates
-            .iter()
-            .copied()
-            .filter(|i| !taken.contains(i))
-            .collect();
-        if free.is_empty() {
-            continue;
-        }
-        let total = by_department.get(department).map_or(0, Vec::len);
-        let mut avoided = Avoided::none("");
-        let mut cost = 0.0;
-        let mut names = Vec::new();
-        for &i in &free {
-            let device = &assessed[i];
-            let one = Avoided::of(device.footprint, 1.0);
-            avoided.value += one.value;
-            avoided.low += one.low;
-            avoided.high += one.high;
-            avoided.source.clone_from(&one.source);
-            cost += device.price(config).unwrap_or(0.0);
-            names.push(format!(
-                "{} ({:.1} h/week)",
-                device.facts.hostname, device.active_per_week
-            ));
-            taken.insert(i);
-        }
-        avoided.value = round1(avoided.value);
-        avoided.low = round1(avoided.low);
-        avoided.high = round1(avoided.high);
-        suggestions.push(Suggestion {
-            id: stable_id(Kind::Pool, department),
-            kind: Kind::Pool,
-            departments: vec![(*department).to_owned()],
-            devices: free.iter().map(|&i| assessed[i].facts.device_id.clone()).collect(),
-            rationale: format!(
-                "{department}: at most {p95} of its {total} devices are in use at once (p95 over \
-                 working hours, {} weeks); {} can go to a shared pool instead of new purchases: {}.",
-                config.weeks,
-                free.len(),
-                names.join(", ")
-            ),
-            avoided_kgco2e: avoided,
-            avoided_cost_eur: Some(round1(cost)),
-            reuse: None,
-                material_facts: format!("{}", free.len()),
-        });
-    }
-
-    // Storage hygiene per department.
-    let mut storage: BTreeMap<&str, (Reclaimable, usize)> = BTreeMap::new();
-    for device in &input.devices {
-        if let Some(r) = device.reclaimable {
-            let entry = storage.entry(device.department.as_str()).or_default();
-            entry.1 += 1;
-            let e = &mut entry.0;
-            e.duplicates += r.duplicates;
-            e.temp += r.temp;
-            e.cache += r.cache;
-            e.trash += r.trash;
-            e.stale += r.stale;
-            e.mail_archives += r.mail_archives;
-            e.old_downloads += r.old_downloads;
-        }
-    }
-    for (department, (reclaimable, devices)) in storage {
-        let total = reclaimable.total();
-        if total < 1 << 30 {
-            continue;
-        }
-        let mut parts: Vec<(&str, i64)> = reclaimable
-            .parts()
-            .into_iter()
-            .filter(|(_, b)| *b > 0)
-            .collect();
-        parts.sort_by_key(|(_, b)| -b);
-        let mut detail = String::new();
-        for (name, bytes) in parts {
-            if !detail.is_empty() {
-                detail.push_str(", ");
-            }
-            let _ = write!(detail, "{name} {:.1} GB", gib(bytes));
-        }
-        suggestions.push(Suggestion {
-            id: stable_id(Kind::Storage, department),
-            kind: Kind::Storage,
-            departments: vec![department.to_owned()],
-            devices: Vec::new(),
-            rationale: format!(
-                "{department}: {:.1} GB reclaimable on {devices} devices — {detail}. People see \
-                 their own files with `sobrio-agent storage`.",
-                gib(total)
-            ),
-            avoided_kgco2e: Avoided::none(
-                "not estimated: the footprint of stored data depends on where it is kept",
-            ),
-            avoided_cost_eur: None,
-            reuse: None,
-            material_facts: format!("{}", total >> 33),
-        });
-    }
-    suggestions.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id)));
-    suggestions
-}
-
-/// A department's code for the assignment: equal names, equal codes.
-fn department_code<'a>(codes: &mut HashMap<&'a str, u32>, name: &'a str) -> u32 {
-    let next = u32::try_from(codes.len()).unwrap_or(u32::MAX);
-    *codes.entry(name).or_insert(next)
-}
-
-enum RecipientSubject<'a> {
-    Device(usize),
-    Request(&'a DeviceRequest, u32, Category),
-}
-
-fn grams(kg: f64) -> u64 {
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let grams = (kg * 1000.0).round().max(0.0) as u64;
-    grams
+    surplus
 }
 
 /// Footprints by category, an all-in-one with its monitor.

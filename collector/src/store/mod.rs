@@ -182,7 +182,7 @@ pub struct DeviceReports {
 }
 
 /// Totals of a storage snapshot.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct StorageRow {
     pub total_bytes: i64,
     pub used_bytes: i64,

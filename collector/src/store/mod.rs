@@ -135,7 +135,7 @@ pub struct NewDevice {
 }
 
 /// What authentication needs to know of a device.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeviceCredentials {
     pub id: String,
     pub department: String,

@@ -247,7 +247,7 @@ impl PersonDayRow {
 }
 
 /// A per-device weekly rollup.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct DeviceWeek {
     pub device_id: String,
     /// Monday 00:00 UTC.
@@ -297,7 +297,7 @@ pub struct InventoryRow {
 }
 
 /// One hour of a device's use.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
 pub struct UsageHourRow {
     pub hour_start_unix_ms: i64,
     pub powered_minutes: i64,

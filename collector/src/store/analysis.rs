@@ -8,6 +8,7 @@ use super::{Store, StoreError};
 use crate::analysis::{
     Age, AnalysisInput, DeviceFacts, DeviceRequest, Reclaimable, Suggestion, Use,
 };
+use crate::lifecycle;
 
 /// A stored suggestion, as the contract shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -927,7 +928,7 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<StoredSuggestion, DecisionError> {
-        if to == "dismissed" && reason.trim().is_empty() {
+        if lifecycle::reason_missing(to, reason) {
             return Err(DecisionError::NoReason);
         }
         let writer = self.writer().await;
@@ -939,11 +940,7 @@ impl Store {
                 .await
                 .map_err(StoreError::from)?;
         let from = from.ok_or_else(|| DecisionError::Unknown(id.to_owned()))?;
-        let allowed = matches!(
-            (from.as_str(), to),
-            ("open", "accepted" | "dismissed") | ("accepted", "done" | "dismissed")
-        );
-        if !allowed {
+        if !lifecycle::transition_allowed(&from, to) {
             return Err(DecisionError::Transition {
                 id: id.to_owned(),
                 from,

@@ -13,6 +13,7 @@ use super::{
     DepartmentSummary, DeviceCredentials, DeviceSummary, EnrollError, FleetSummary, NewDevice,
     NewToken, StoreError, TokenRefusal, rfc3339,
 };
+use crate::lifecycle::{self, TokenState};
 
 /// Name of the database file in the data directory.
 pub const DATABASE_FILE: &str = "sobrio.db";
@@ -42,6 +43,17 @@ struct StoredToken {
     max_uses: Option<i64>,
     uses: i64,
     revoked_unix_ms: Option<i64>,
+}
+
+impl StoredToken {
+    fn state(&self) -> TokenState {
+        TokenState {
+            expires_unix_ms: self.expires_unix_ms,
+            max_uses: self.max_uses,
+            uses: self.uses,
+            revoked: self.revoked_unix_ms.is_some(),
+        }
+    }
 }
 
 /// A device's summary as stored.
@@ -356,19 +368,8 @@ impl Store {
         let Some(token) = token else {
             return Err(TokenRefusal::Unknown.into());
         };
-        if token.revoked_unix_ms.is_some() {
-            return Err(TokenRefusal::Revoked.into());
-        }
-        if token.expires_unix_ms <= device.enrolled_unix_ms {
-            return Err(TokenRefusal::Expired {
-                expired_at: rfc3339(token.expires_unix_ms),
-            }
-            .into());
-        }
-        if let Some(max_uses) = token.max_uses
-            && token.uses >= max_uses
-        {
-            return Err(TokenRefusal::UsedUp { max_uses }.into());
+        if let Some(refusal) = lifecycle::token_refusal(&token.state(), device.enrolled_unix_ms) {
+            return Err(refusal.into());
         }
         let department = token.department;
         sqlx::query("UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_sha256 = $1")

@@ -21,6 +21,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "error",
             "working_hours",
             "secret",
+            "lifecycle",
             "analysis",
             "indicators",
             "policy",

@@ -6,7 +6,9 @@
 //! # Layout
 //! Five layers, bottom first, each module using only its own layer and
 //! those below ([`architecture`] declares them and checks it):
-//! - domain: [`domain`] (names), [`error`] (error codes), [`secret`],
+//! - domain: [`domain`] (names, dates), [`error`] (error codes),
+//!   [`working_hours`], [`secret`],
+//!   [`lifecycle`] (enrollment tokens' and suggestions' rules),
 //!   [`analysis`] (suggestions), [`indicators`] (HR's weekly release),
 //!   [`policy`], [`export`] (CSV), [`config`];
 //! - [`store`]: everything kept, on SQLite (embedded) or PostgreSQL;
@@ -38,6 +40,7 @@ pub mod http;
 pub mod indicators;
 pub mod ingest;
 pub mod jobs;
+pub mod lifecycle;
 pub mod limiter;
 pub mod metrics;
 pub mod pki;

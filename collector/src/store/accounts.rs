@@ -1,8 +1,6 @@
 //! Dashboard and API accounts: users with roles, their argon2id password
 //! hashes, and API bearer tokens kept as SHA-256 digests.
 
-use sqlx::Row;
-
 use super::{Store, StoreError};
 use crate::domain::{Role, UserName};
 
@@ -53,6 +51,21 @@ impl UserUpsert {
         }
         detail
     }
+}
+
+/// An API token as stored: its digest, never the token.
+#[derive(sqlx::FromRow)]
+struct ApiTokenRow {
+    token_sha256: Vec<u8>,
+    created_unix_ms: i64,
+    revoked_unix_ms: Option<i64>,
+}
+
+/// A user with one of their roles (none: the user has no role).
+#[derive(sqlx::FromRow)]
+struct UserRoleRow {
+    name: String,
+    role: Option<String>,
 }
 
 /// The id an API token is listed and revoked by.
@@ -159,7 +172,7 @@ impl Store {
         &self,
         name: &str,
     ) -> Result<Vec<(String, i64, Option<i64>)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ApiTokenRow>(
             "SELECT token_sha256, created_unix_ms, revoked_unix_ms FROM api_tokens
              WHERE name = $1 ORDER BY created_unix_ms DESC",
         )
@@ -167,10 +180,13 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
-            .iter()
+            .into_iter()
             .map(|row| {
-                let digest: Vec<u8> = row.get(0);
-                (token_id(&digest), row.get(1), row.get(2))
+                (
+                    token_id(&row.token_sha256),
+                    row.created_unix_ms,
+                    row.revoked_unix_ms,
+                )
             })
             .collect())
     }
@@ -196,15 +212,14 @@ impl Store {
         };
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
-        let rows = sqlx::query(
+        let digests: Vec<Vec<u8>> = sqlx::query_scalar(
             "SELECT token_sha256 FROM api_tokens WHERE name = $1 AND revoked_unix_ms IS NULL",
         )
         .bind(name.to_owned())
         .fetch_all(&mut *tx)
         .await?;
         let mut done = false;
-        for row in rows {
-            let digest: Vec<u8> = row.get(0);
+        for digest in digests {
             if token_id(&digest) == digest_prefix {
                 done = sqlx::query(
                     "UPDATE api_tokens SET revoked_unix_ms = $1 WHERE token_sha256 = $2",
@@ -263,7 +278,7 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn principal_for_token(&self, token: &str) -> Result<Option<Principal>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, UserRoleRow>(
             "SELECT u.name, r.role FROM api_tokens t
              JOIN users u ON u.name = t.name AND u.disabled_unix_ms IS NULL
              LEFT JOIN user_roles r ON r.name = u.name
@@ -272,15 +287,17 @@ impl Store {
         .bind(sha256(token))
         .fetch_all(&self.pool)
         .await?;
-        let Some(first) = rows.first() else {
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
             return Ok(None);
         };
+        let roles = first
+            .role
+            .into_iter()
+            .chain(rows.filter_map(|row| row.role));
         Ok(Some(Principal {
-            name: first.get(0),
-            roles: roles_of(
-                rows.iter()
-                    .filter_map(|row| row.get::<Option<String>, _>(1)),
-            ),
+            name: first.name,
+            roles: roles_of(roles),
         }))
     }
 }

@@ -1,8 +1,6 @@
 //! What the administration page lists and changes: enrollment tokens, users
 //! and departments.
 
-use sqlx::Row;
-
 use super::{Store, StoreError};
 
 /// An enrollment token as the administration page lists it: never the
@@ -30,6 +28,49 @@ pub struct UserRow {
     pub api_tokens: i64,
 }
 
+/// An enrollment token as stored.
+#[derive(sqlx::FromRow)]
+struct StoredToken {
+    token_sha256: Vec<u8>,
+    department: String,
+    created_unix_ms: i64,
+    expires_unix_ms: i64,
+    max_uses: Option<i64>,
+    uses: i64,
+    revoked_unix_ms: Option<i64>,
+}
+
+impl From<StoredToken> for EnrollmentTokenRow {
+    fn from(token: StoredToken) -> Self {
+        Self {
+            id: hex(&token.token_sha256),
+            department: token.department,
+            created_unix_ms: token.created_unix_ms,
+            expires_unix_ms: token.expires_unix_ms,
+            max_uses: token.max_uses,
+            uses: token.uses,
+            revoked_unix_ms: token.revoked_unix_ms,
+        }
+    }
+}
+
+/// An account with one of its roles (none: the account has no role).
+#[derive(sqlx::FromRow)]
+struct UserRoleRow {
+    name: String,
+    created_unix_ms: i64,
+    disabled_unix_ms: Option<i64>,
+    api_tokens: i64,
+    role: Option<String>,
+}
+
+/// A department with its enrolled devices.
+#[derive(sqlx::FromRow)]
+struct DepartmentDevices {
+    name: String,
+    devices: i64,
+}
+
 fn hex(bytes: &[u8]) -> String {
     crate::secret::to_hex(bytes)
 }
@@ -45,25 +86,14 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn enrollment_tokens(&self) -> Result<Vec<EnrollmentTokenRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, StoredToken>(
             "SELECT token_sha256, department, created_unix_ms, expires_unix_ms, max_uses, uses,
                 revoked_unix_ms
              FROM enrollment_tokens ORDER BY created_unix_ms DESC, department",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| EnrollmentTokenRow {
-                id: hex(&row.get::<Vec<u8>, _>(0)),
-                department: row.get(1),
-                created_unix_ms: row.get(2),
-                expires_unix_ms: row.get(3),
-                max_uses: row.get(4),
-                uses: row.get(5),
-                revoked_unix_ms: row.get(6),
-            })
-            .collect())
+        Ok(rows.into_iter().map(EnrollmentTokenRow::from).collect())
     }
 
     /// Revokes an enrollment token by its id (hex digest): no device enrolls
@@ -96,9 +126,10 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn users(&self) -> Result<Vec<UserRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, UserRoleRow>(
             "SELECT u.name, u.created_unix_ms, u.disabled_unix_ms,
-                (SELECT COUNT(*) FROM api_tokens t WHERE t.name = u.name AND t.revoked_unix_ms IS NULL),
+                (SELECT COUNT(*) FROM api_tokens t WHERE t.name = u.name AND t.revoked_unix_ms IS NULL)
+                    AS api_tokens,
                 r.role
              FROM users u LEFT JOIN user_roles r ON r.name = u.name
              ORDER BY u.name, r.role",
@@ -107,18 +138,16 @@ impl Store {
         .await?;
         let mut users: Vec<UserRow> = Vec::new();
         for row in rows {
-            let name: String = row.get(0);
-            let role: Option<String> = row.get(4);
-            if users.last().is_none_or(|u| u.name != name) {
+            if users.last().is_none_or(|u| u.name != row.name) {
                 users.push(UserRow {
-                    name,
+                    name: row.name,
                     roles: Vec::new(),
-                    created_unix_ms: row.get(1),
-                    disabled_unix_ms: row.get(2),
-                    api_tokens: row.get(3),
+                    created_unix_ms: row.created_unix_ms,
+                    disabled_unix_ms: row.disabled_unix_ms,
+                    api_tokens: row.api_tokens,
                 });
             }
-            if let (Some(role), Some(user)) = (role, users.last_mut()) {
+            if let (Some(role), Some(user)) = (row.role, users.last_mut()) {
                 user.roles.push(role);
             }
         }
@@ -153,8 +182,8 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn department_device_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT p.name, COALESCE(c.n, 0) FROM departments p
+        let rows = sqlx::query_as::<_, DepartmentDevices>(
+            "SELECT p.name, COALESCE(c.n, 0) AS devices FROM departments p
              LEFT JOIN (SELECT department, COUNT(*) AS n FROM devices
                         WHERE revoked_unix_ms IS NULL GROUP BY department) c
                ON c.department = p.name
@@ -162,7 +191,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        Ok(rows.into_iter().map(|r| (r.name, r.devices)).collect())
     }
 }
 

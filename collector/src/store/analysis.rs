@@ -4,12 +4,11 @@
 
 use std::collections::HashMap;
 
-use sqlx::Row;
-
 use super::{Store, StoreError};
 use crate::analysis::{
     Age, AnalysisInput, DeviceFacts, DeviceRequest, Reclaimable, Suggestion, Use,
 };
+use crate::lifecycle;
 
 /// A stored suggestion, as the contract shows it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -99,6 +98,156 @@ impl crate::error::Coded for DecisionError {
     }
 }
 
+/// A device's latest storage scan: what it could reclaim.
+#[derive(sqlx::FromRow)]
+struct ReclaimableRow {
+    device_id: String,
+    duplicate_bytes: Option<i64>,
+    temp_bytes: Option<i64>,
+    cache_bytes: Option<i64>,
+    trash_bytes: Option<i64>,
+    stale_bytes: Option<i64>,
+    mail_archives_bytes: Option<i64>,
+    old_downloads_bytes: Option<i64>,
+}
+
+impl From<ReclaimableRow> for Reclaimable {
+    fn from(row: ReclaimableRow) -> Self {
+        Self {
+            duplicates: row.duplicate_bytes.unwrap_or(0),
+            temp: row.temp_bytes.unwrap_or(0),
+            cache: row.cache_bytes.unwrap_or(0),
+            trash: row.trash_bytes.unwrap_or(0),
+            stale: row.stale_bytes.unwrap_or(0),
+            mail_archives: row.mail_archives_bytes.unwrap_or(0),
+            old_downloads: row.old_downloads_bytes.unwrap_or(0),
+        }
+    }
+}
+
+/// A person seen on a device.
+#[derive(sqlx::FromRow)]
+struct DevicePerson {
+    device_id: String,
+    person_id: String,
+}
+
+/// A department's hours, packed as `start:count,…`.
+#[derive(sqlx::FromRow)]
+struct PackedHours {
+    department: String,
+    hours: Option<String>,
+}
+
+/// A request as stored.
+#[derive(sqlx::FromRow)]
+struct StoredRequest {
+    id: i64,
+    department: String,
+    category: String,
+    quantity: i64,
+    min_memory_bytes: Option<i64>,
+    min_logical_cores: Option<i64>,
+    min_storage_bytes: Option<i64>,
+}
+
+impl From<StoredRequest> for DeviceRequest {
+    fn from(row: StoredRequest) -> Self {
+        Self {
+            id: row.id,
+            department: row.department,
+            category: row.category,
+            quantity: u32::try_from(row.quantity).unwrap_or(0),
+            min_memory_bytes: row.min_memory_bytes,
+            min_logical_cores: row.min_logical_cores,
+            min_storage_bytes: row.min_storage_bytes,
+        }
+    }
+}
+
+/// A suggestion as stored: its lists as JSON arrays, its times in Unix ms.
+#[derive(sqlx::FromRow)]
+struct SuggestionRow {
+    id: String,
+    kind: String,
+    status: String,
+    departments: String,
+    devices: String,
+    rationale: String,
+    avoided_kgco2e: f64,
+    avoided_kgco2e_low: f64,
+    avoided_kgco2e_high: f64,
+    avoided_source: String,
+    avoided_cost_eur: Option<f64>,
+    created_unix_ms: i64,
+    updated_unix_ms: i64,
+}
+
+impl TryFrom<SuggestionRow> for StoredSuggestion {
+    type Error = StoreError;
+
+    fn try_from(row: SuggestionRow) -> Result<Self, StoreError> {
+        let list = |json: &str| -> Result<Vec<String>, StoreError> {
+            serde_json::from_str(json)
+                .map_err(|e| StoreError::Corrupt(format!("suggestion list: {e}")))
+        };
+        Ok(Self {
+            departments: list(&row.departments)?,
+            devices: list(&row.devices)?,
+            id: row.id,
+            kind: row.kind,
+            status: row.status,
+            rationale: row.rationale,
+            avoided_kgco2e: crate::analysis::Avoided {
+                value: row.avoided_kgco2e,
+                low: row.avoided_kgco2e_low,
+                high: row.avoided_kgco2e_high,
+                source: row.avoided_source,
+            },
+            avoided_cost_eur: row.avoided_cost_eur,
+            created: rfc3339(row.created_unix_ms),
+            updated: rfc3339(row.updated_unix_ms),
+        })
+    }
+}
+
+/// Suggestions of one kind and status: how many, and what they avoid.
+#[derive(sqlx::FromRow)]
+struct SuggestionCount {
+    kind: String,
+    status: String,
+    total: i64,
+    avoided: f64,
+}
+
+/// A decision as stored.
+#[derive(sqlx::FromRow)]
+struct DecisionRow {
+    status: String,
+    reason: String,
+    actor: String,
+    at_unix_ms: i64,
+}
+
+impl From<DecisionRow> for Decision {
+    fn from(row: DecisionRow) -> Self {
+        Self {
+            status: row.status,
+            reason: row.reason,
+            actor: row.actor,
+            at: rfc3339(row.at_unix_ms),
+        }
+    }
+}
+
+/// A done suggestion's avoided kgCO2e, with its range.
+#[derive(sqlx::FromRow)]
+struct AvoidedRow {
+    avoided_kgco2e: f64,
+    avoided_kgco2e_low: f64,
+    avoided_kgco2e_high: f64,
+}
+
 fn rfc3339(unix_ms: i64) -> String {
     jiff::Timestamp::from_millisecond(unix_ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
@@ -121,7 +270,7 @@ impl Store {
         // characters: a million devices come back in 256 rows.
         let bucket = self.dialect.last_characters("d.id", 2);
         let aggregate = self.dialect.string_aggregate("facts", '\x1e');
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT {aggregate} FROM (
              SELECT {bucket} AS bucket, concat_ws('\x1f', d.id, d.hostname, d.department,
                 COALESCE(a.category, i.chassis, ''),
@@ -158,10 +307,7 @@ impl Store {
         .bind(end)
         .fetch_all(&self.pool)
         .await?;
-        let packed_rows: Vec<String> = rows
-            .into_iter()
-            .map(|row| row.get::<Option<String>, _>(0).unwrap_or_default())
-            .collect();
+        let packed_rows: Vec<String> = rows.into_iter().map(Option::unwrap_or_default).collect();
         let mut facts: Vec<&str> = packed_rows
             .iter()
             .flat_map(|p| p.split('\u{1e}'))
@@ -252,7 +398,7 @@ impl Store {
         devices: &mut [DeviceFacts],
         index: &HashMap<String, usize>,
     ) -> Result<(), StoreError> {
-        let snapshots = sqlx::query(
+        let snapshots = sqlx::query_as::<_, ReclaimableRow>(
             "SELECT s.device_id, s.duplicate_bytes, s.temp_bytes, s.cache_bytes, s.trash_bytes,
                 s.stale_bytes, s.mail_archives_bytes, s.old_downloads_bytes
              FROM storage_snapshots s
@@ -263,18 +409,8 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         for row in snapshots {
-            let id: String = row.get(0);
-            if let Some(&i) = index.get(&id) {
-                let bytes = |n: usize| row.get::<Option<i64>, _>(n).unwrap_or(0);
-                devices[i].reclaimable = Some(Reclaimable {
-                    duplicates: bytes(1),
-                    temp: bytes(2),
-                    cache: bytes(3),
-                    trash: bytes(4),
-                    stale: bytes(5),
-                    mail_archives: bytes(6),
-                    old_downloads: bytes(7),
-                });
+            if let Some(&i) = index.get(&row.device_id) {
+                devices[i].reclaimable = Some(Reclaimable::from(row));
             }
         }
         Ok(())
@@ -293,16 +429,15 @@ impl Store {
             .map(|(i, d)| (d.device_id.clone(), i))
             .collect();
 
-        let people = sqlx::query(
+        let people = sqlx::query_as::<_, DevicePerson>(
             "SELECT DISTINCT device_id, person_id FROM person_days WHERE collected_unix_ms >= $1",
         )
         .bind(start)
         .fetch_all(&self.pool)
         .await?;
         for row in people {
-            let id: String = row.get(0);
-            if let Some(&i) = index.get(&id) {
-                devices[i].persons.push(row.get(1));
+            if let Some(&i) = index.get(&row.device_id) {
+                devices[i].persons.push(row.person_id);
             }
         }
 
@@ -315,8 +450,8 @@ impl Store {
             "CAST(hour_start_unix_ms AS TEXT) || ':' || CAST(active_devices AS TEXT)",
             ',',
         );
-        let hours = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT department, {aggregate} FROM department_hours
+        let hours = sqlx::query_as::<_, PackedHours>(sqlx::AssertSqlSafe(format!(
+            "SELECT department, {aggregate} AS hours FROM department_hours
              WHERE hour_start_unix_ms >= $1 AND hour_start_unix_ms < $2 GROUP BY department"
         )))
         .bind(start)
@@ -325,7 +460,7 @@ impl Store {
         .await?;
         let mut department_hours: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
         for row in hours {
-            let packed: String = row.get::<Option<String>, _>(1).unwrap_or_default();
+            let packed = row.hours.unwrap_or_default();
             let parsed = packed
                 .split(',')
                 .filter(|p| !p.is_empty())
@@ -335,15 +470,16 @@ impl Store {
                         .ok_or_else(|| StoreError::Corrupt(format!("department hour {pair:?}")))
                 })
                 .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
-            department_hours.insert(row.get(0), parsed);
+            department_hours.insert(row.department, parsed);
         }
         let requests = self.open_requests().await?;
         let mut reserved = std::collections::HashSet::new();
-        for row in sqlx::query("SELECT devices FROM suggestions WHERE status = 'accepted'")
-            .fetch_all(&self.pool)
-            .await?
-        {
-            let devices: Vec<String> = serde_json::from_str(&row.get::<String, _>(0))
+        let accepted: Vec<String> =
+            sqlx::query_scalar("SELECT devices FROM suggestions WHERE status = 'accepted'")
+                .fetch_all(&self.pool)
+                .await?;
+        for json in accepted {
+            let devices: Vec<String> = serde_json::from_str(&json)
                 .map_err(|e| StoreError::Corrupt(format!("suggestion devices: {e}")))?;
             reserved.extend(devices);
         }
@@ -361,25 +497,14 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn open_requests(&self) -> Result<Vec<DeviceRequest>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, StoredRequest>(
             "SELECT id, department, category, quantity, min_memory_bytes, min_logical_cores,
                 min_storage_bytes
              FROM device_requests WHERE closed_unix_ms IS NULL ORDER BY id",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeviceRequest {
-                id: row.get(0),
-                department: row.get(1),
-                category: row.get(2),
-                quantity: u32::try_from(row.get::<i64, _>(3)).unwrap_or(0),
-                min_memory_bytes: row.get(4),
-                min_logical_cores: row.get(5),
-                min_storage_bytes: row.get(6),
-            })
-            .collect())
+        Ok(rows.into_iter().map(DeviceRequest::from).collect())
     }
 
     /// Records a need ("Finance needs 2 laptops with 16 GB"); returns its id.
@@ -393,7 +518,7 @@ impl Store {
         now_unix_ms: i64,
     ) -> Result<i64, StoreError> {
         let _writer = self.writer().await;
-        let row = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO device_requests (department, category, quantity, min_memory_bytes,
                 min_logical_cores, min_storage_bytes, created_by, created_unix_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -408,7 +533,6 @@ impl Store {
         .bind(now_unix_ms)
         .fetch_one(&self.pool)
         .await?;
-        let id: i64 = row.get(0);
         drop(_writer);
         self.audit(
             now_unix_ms,
@@ -486,12 +610,12 @@ impl Store {
             ),
             self.dialect.last_characters("id", 2)
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
         let mut snapshot = SuggestionSnapshot::default();
-        for row in rows {
-            let packed: String = row.get::<Option<String>, _>(0).unwrap_or_default();
+        for packed in rows {
+            let packed = packed.unwrap_or_default();
             for record in packed.split('\u{1e}').filter(|r| !r.is_empty()) {
                 let mut fields = record.split(' ');
                 let (Some(id), Some(status), Some(facts), Some(content)) =
@@ -649,7 +773,7 @@ impl Store {
         &self,
         kind: Option<&str>,
     ) -> Result<Vec<StoredSuggestion>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, SuggestionRow>(
             "SELECT id, kind, status, departments, devices, rationale, avoided_kgco2e,
                 avoided_kgco2e_low, avoided_kgco2e_high, avoided_source, avoided_cost_eur,
                 created_unix_ms, updated_unix_ms
@@ -660,7 +784,7 @@ impl Store {
         .bind(kind.unwrap_or("").to_owned())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter().map(|row| stored(&row)).collect()
+        rows.into_iter().map(StoredSuggestion::try_from).collect()
     }
 
     /// One page of suggestions matching a kind, a status and a department
@@ -717,7 +841,7 @@ impl Store {
         .bind(pattern.clone())
         .fetch_one(&self.pool)
         .await?;
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, SuggestionRow>(sqlx::AssertSqlSafe(format!(
             "SELECT id, kind, status, departments, devices, rationale, avoided_kgco2e,
                 avoided_kgco2e_low, avoided_kgco2e_high, avoided_source, avoided_cost_eur,
                 created_unix_ms, updated_unix_ms
@@ -732,7 +856,12 @@ impl Store {
         .bind(page.saturating_sub(1).saturating_mul(size))
         .fetch_all(&self.pool)
         .await?;
-        Ok((rows.iter().map(stored).collect::<Result<_, _>>()?, total))
+        Ok((
+            rows.into_iter()
+                .map(StoredSuggestion::try_from)
+                .collect::<Result<_, _>>()?,
+            total,
+        ))
     }
 
     /// Suggestions by kind and status: how many, and the kgCO2e they avoid.
@@ -740,15 +869,15 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn suggestion_counts(&self) -> Result<Vec<(String, String, i64, f64)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT kind, status, COUNT(*), COALESCE(SUM(avoided_kgco2e), 0.0)
+        let rows = sqlx::query_as::<_, SuggestionCount>(
+            "SELECT kind, status, COUNT(*) AS total, COALESCE(SUM(avoided_kgco2e), 0.0) AS avoided
              FROM suggestions GROUP BY kind, status ORDER BY kind, status",
         )
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .map(|r| (r.kind, r.status, r.total, r.avoided))
             .collect())
     }
 
@@ -760,7 +889,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(StoredSuggestion, Vec<Decision>)>, StoreError> {
-        let Some(row) = sqlx::query(
+        let Some(row) = sqlx::query_as::<_, SuggestionRow>(
             "SELECT id, kind, status, departments, devices, rationale, avoided_kgco2e,
                 avoided_kgco2e_low, avoided_kgco2e_high, avoided_source, avoided_cost_eur,
                 created_unix_ms, updated_unix_ms
@@ -772,7 +901,7 @@ impl Store {
         else {
             return Ok(None);
         };
-        let decisions = sqlx::query(
+        let decisions = sqlx::query_as::<_, DecisionRow>(
             "SELECT status, reason, actor, at_unix_ms FROM suggestion_decisions
              WHERE suggestion_id = $1 ORDER BY at_unix_ms, id",
         )
@@ -780,14 +909,9 @@ impl Store {
         .fetch_all(&self.pool)
         .await?
         .into_iter()
-        .map(|row| Decision {
-            status: row.get(0),
-            reason: row.get(1),
-            actor: row.get(2),
-            at: rfc3339(row.get(3)),
-        })
+        .map(Decision::from)
         .collect();
-        Ok(Some((stored(&row)?, decisions)))
+        Ok(Some((StoredSuggestion::try_from(row)?, decisions)))
     }
 
     /// Changes a suggestion's status (open → accepted → done, or dismissed
@@ -804,23 +928,19 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<StoredSuggestion, DecisionError> {
-        if to == "dismissed" && reason.trim().is_empty() {
+        if lifecycle::reason_missing(to, reason) {
             return Err(DecisionError::NoReason);
         }
         let writer = self.writer().await;
         let mut tx = self.begin_write().await.map_err(StoreError::from)?;
-        let from: Option<String> = sqlx::query("SELECT status FROM suggestions WHERE id = $1")
-            .bind(id.to_owned())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(StoreError::from)?
-            .map(|row| row.get(0));
+        let from: Option<String> =
+            sqlx::query_scalar("SELECT status FROM suggestions WHERE id = $1")
+                .bind(id.to_owned())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
         let from = from.ok_or_else(|| DecisionError::Unknown(id.to_owned()))?;
-        let allowed = matches!(
-            (from.as_str(), to),
-            ("open", "accepted" | "dismissed") | ("accepted", "done" | "dismissed")
-        );
-        if !allowed {
+        if !lifecycle::transition_allowed(&from, to) {
             return Err(DecisionError::Transition {
                 id: id.to_owned(),
                 from,
@@ -863,7 +983,7 @@ impl Store {
     pub async fn done_avoided(
         &self,
     ) -> Result<Vec<crate::analysis::impact::DoneAvoided>, StoreError> {
-        Ok(sqlx::query(
+        Ok(sqlx::query_as::<_, AvoidedRow>(
             "SELECT avoided_kgco2e, avoided_kgco2e_low, avoided_kgco2e_high FROM suggestions
              WHERE status = 'done'",
         )
@@ -871,9 +991,9 @@ impl Store {
         .await?
         .into_iter()
         .map(|row| crate::analysis::impact::DoneAvoided {
-            value: row.get(0),
-            low: row.get(1),
-            high: row.get(2),
+            value: row.avoided_kgco2e,
+            low: row.avoided_kgco2e_low,
+            high: row.avoided_kgco2e_high,
         })
         .collect())
     }
@@ -904,28 +1024,4 @@ fn digest(text: &str) -> String {
         let _ = write!(hex, "{b:02x}");
     }
     hex
-}
-
-fn stored(row: &sqlx::any::AnyRow) -> Result<StoredSuggestion, StoreError> {
-    let list = |n: usize| -> Result<Vec<String>, StoreError> {
-        serde_json::from_str(&row.get::<String, _>(n))
-            .map_err(|e| StoreError::Corrupt(format!("suggestion list: {e}")))
-    };
-    Ok(StoredSuggestion {
-        id: row.get(0),
-        kind: row.get(1),
-        status: row.get(2),
-        departments: list(3)?,
-        devices: list(4)?,
-        rationale: row.get(5),
-        avoided_kgco2e: crate::analysis::Avoided {
-            value: row.get(6),
-            low: row.get(7),
-            high: row.get(8),
-            source: row.get(9),
-        },
-        avoided_cost_eur: row.get(10),
-        created: rfc3339(row.get(11)),
-        updated: rfc3339(row.get(12)),
-    })
 }

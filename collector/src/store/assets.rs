@@ -1,8 +1,6 @@
 //! The asset register in the store, and what it decides: a device's age comes
 //! from the register first, then from the agent's own estimate.
 
-use sqlx::Row;
-
 use super::{Store, StoreError};
 
 /// One asset of the register.
@@ -29,7 +27,7 @@ pub struct AssetImportOutcome {
 }
 
 /// A device with its register facts, for export.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AssetExportRow {
     pub device_id: String,
     pub hostname: String,
@@ -52,6 +50,40 @@ pub struct DeviceAge {
     /// `asset_register`, or the agent's source: `configured_purchase_date`,
     /// `bios_date`, `os_install_date`.
     pub provenance: String,
+}
+
+/// A register entry as stored, but its serial (what it was found by).
+#[derive(sqlx::FromRow)]
+struct StoredAsset {
+    hostname: Option<String>,
+    category: Option<String>,
+    purchase_date: Option<String>,
+    price_eur: Option<f64>,
+    department: Option<String>,
+    warranty_end: Option<String>,
+}
+
+impl StoredAsset {
+    fn with_serial(self, serial: String) -> AssetRow {
+        AssetRow {
+            serial,
+            hostname: self.hostname,
+            category: self.category,
+            purchase_date: self.purchase_date,
+            price_eur: self.price_eur,
+            department: self.department,
+            warranty_end: self.warranty_end,
+        }
+    }
+}
+
+/// A device's age as the register or the agent gives it; no provenance
+/// when the agent gave none.
+#[derive(sqlx::FromRow)]
+struct AgeRow {
+    device_id: String,
+    since_date: String,
+    provenance: Option<String>,
 }
 
 /// The register entry of a device: by its serial number, else its host name.
@@ -77,22 +109,14 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let mut outcome = AssetImportOutcome::default();
         for asset in rows {
-            let existing = sqlx::query(
+            let existing = sqlx::query_as::<_, StoredAsset>(
                 "SELECT hostname, category, purchase_date, price_eur, department, warranty_end
                  FROM assets WHERE serial = $1",
             )
             .bind(asset.serial.clone())
             .fetch_optional(&mut *tx)
             .await?;
-            let stored = existing.map(|row| AssetRow {
-                serial: asset.serial.clone(),
-                hostname: row.get(0),
-                category: row.get(1),
-                purchase_date: row.get(2),
-                price_eur: row.get(3),
-                department: row.get(4),
-                warranty_end: row.get(5),
-            });
+            let stored = existing.map(|row| row.with_serial(asset.serial.clone()));
             match &stored {
                 Some(stored) if stored == asset => outcome.unchanged += 1,
                 Some(_) => outcome.updated += 1,
@@ -146,30 +170,15 @@ impl Store {
     /// On a database error.
     pub async fn asset_export_rows(&self) -> Result<Vec<AssetExportRow>, StoreError> {
         let sql = format!(
-            "SELECT d.id, d.hostname, d.department, i.serial_number,
-                COALESCE(a.category, i.chassis), i.vendor, i.model, a.purchase_date, a.price_eur,
-                a.warranty_end
+            "SELECT d.id AS device_id, d.hostname, d.department, i.serial_number AS serial,
+                COALESCE(a.category, i.chassis) AS category, i.vendor, i.model, a.purchase_date,
+                a.price_eur, a.warranty_end
              {DEVICE_ASSET_JOIN}
              ORDER BY d.department, d.hostname, d.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| AssetExportRow {
-                device_id: row.get(0),
-                hostname: row.get(1),
-                department: row.get(2),
-                serial: row.get(3),
-                category: row.get(4),
-                vendor: row.get(5),
-                model: row.get(6),
-                purchase_date: row.get(7),
-                price_eur: row.get(8),
-                warranty_end: row.get(9),
-            })
-            .collect())
+            .await?)
     }
 
     /// Each device's age: the register's purchase date when the device is in
@@ -179,23 +188,22 @@ impl Store {
     /// On a database error.
     pub async fn device_ages(&self) -> Result<Vec<DeviceAge>, StoreError> {
         let sql = format!(
-            "SELECT d.id, COALESCE(a.purchase_date, i.age_since_date),
+            "SELECT d.id AS device_id, COALESCE(a.purchase_date, i.age_since_date) AS since_date,
                 CASE WHEN a.purchase_date IS NOT NULL THEN 'asset_register' ELSE i.age_source END
+                    AS provenance
              {DEVICE_ASSET_JOIN}
              WHERE a.purchase_date IS NOT NULL OR i.age_since_date IS NOT NULL
              ORDER BY d.id"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query_as::<_, AgeRow>(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
             .await?;
         Ok(rows
             .into_iter()
             .map(|row| DeviceAge {
-                device_id: row.get(0),
-                since_date: row.get(1),
-                provenance: row
-                    .get::<Option<String>, _>(2)
-                    .unwrap_or_else(|| "unknown".into()),
+                device_id: row.device_id,
+                since_date: row.since_date,
+                provenance: row.provenance.unwrap_or_else(|| "unknown".into()),
             })
             .collect())
     }

@@ -2,8 +2,6 @@
 //! fast at 100,000 devices (each sort key has an index ending with the id),
 //! and a device's latest storage snapshot. Never any digital load.
 
-use sqlx::Row;
-
 use super::{StorageRow, Store, StoreError};
 
 /// A column the device list sorts by.
@@ -60,7 +58,7 @@ impl DeviceSort {
 }
 
 /// One line of the device list.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct DeviceListRow {
     pub id: String,
     pub hostname: String,
@@ -71,6 +69,21 @@ pub struct DeviceListRow {
     pub age_since_date: Option<String>,
     pub last_seen_unix_ms: Option<i64>,
     pub revoked_unix_ms: Option<i64>,
+}
+
+/// A storage snapshot with when it was collected.
+#[derive(sqlx::FromRow)]
+struct StorageSnapshot {
+    collected_unix_ms: i64,
+    #[sqlx(flatten)]
+    storage: StorageRow,
+}
+
+/// A device's host name.
+#[derive(sqlx::FromRow)]
+struct Hostname {
+    id: String,
+    hostname: String,
 }
 
 impl Store {
@@ -117,27 +130,13 @@ impl Store {
              WHERE id IN (SELECT id FROM devices {filter} ORDER BY {order} LIMIT $2 OFFSET $3)
              ORDER BY {order}"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(department.unwrap_or("").to_owned())
             .bind(size)
             .bind(page.saturating_sub(1).saturating_mul(size))
             .fetch_all(&self.pool)
             .await?;
-        Ok((
-            rows.into_iter()
-                .map(|row| DeviceListRow {
-                    id: row.get(0),
-                    hostname: row.get(1),
-                    department: row.get(2),
-                    chassis: row.get(3),
-                    model: row.get(4),
-                    age_since_date: row.get(5),
-                    last_seen_unix_ms: row.get(6),
-                    revoked_unix_ms: row.get(7),
-                })
-                .collect(),
-            total,
-        ))
+        Ok((rows, total))
     }
 
     /// A device's latest storage snapshot and when it was collected.
@@ -148,7 +147,7 @@ impl Store {
         &self,
         device_id: &str,
     ) -> Result<Option<(i64, StorageRow)>, StoreError> {
-        let row = sqlx::query(
+        let row = sqlx::query_as::<_, StorageSnapshot>(
             "SELECT collected_unix_ms, total_bytes, used_bytes, scanned_unix_ms, duplicate_groups,
                 duplicate_files, duplicate_bytes, temp_bytes, cache_bytes, trash_bytes,
                 stale_bytes, mail_archives_bytes, old_downloads_bytes
@@ -158,25 +157,7 @@ impl Store {
         .bind(device_id.to_owned())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| {
-            (
-                row.get(0),
-                StorageRow {
-                    total_bytes: row.get(1),
-                    used_bytes: row.get(2),
-                    scanned_unix_ms: row.get(3),
-                    duplicate_groups: row.get(4),
-                    duplicate_files: row.get(5),
-                    duplicate_bytes: row.get(6),
-                    temp_bytes: row.get(7),
-                    cache_bytes: row.get(8),
-                    trash_bytes: row.get(9),
-                    stale_bytes: row.get(10),
-                    mail_archives_bytes: row.get(11),
-                    old_downloads_bytes: row.get(12),
-                },
-            )
-        }))
+        Ok(row.map(|row| (row.collected_unix_ms, row.storage)))
     }
 
     /// Host names of devices, for showing suggestions.
@@ -194,12 +175,12 @@ impl Store {
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("SELECT id, hostname FROM devices WHERE id IN ({placeholders})");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            let mut query = sqlx::query_as::<_, Hostname>(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 query = query.bind(id.clone());
             }
             for row in query.fetch_all(&self.pool).await? {
-                names.insert(row.get(0), row.get(1));
+                names.insert(row.id, row.hostname);
             }
         }
         Ok(names)

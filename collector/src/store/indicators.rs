@@ -4,8 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
-
 use super::{Store, StoreError};
 use crate::indicators::{DeviceDay, Home};
 
@@ -31,6 +29,73 @@ struct Sighting {
     revoked: bool,
 }
 
+/// A person-day row with the department of the device that reported it,
+/// its day as stored.
+#[derive(sqlx::FromRow)]
+struct PersonDayRecord {
+    person_id: String,
+    day: String,
+    department: String,
+    meeting_minutes: Option<i64>,
+    conflicting_minutes: Option<i64>,
+    back_to_back_count: Option<i64>,
+    after_hours_meeting_minutes: Option<i64>,
+    call_minutes: Option<i64>,
+    notifications_total: Option<i64>,
+    notifications_after_hours: Option<i64>,
+    focus_minutes: Option<i64>,
+    active_minutes: Option<i64>,
+    after_hours_active_minutes: Option<i64>,
+    weekend_active_minutes: Option<i64>,
+    device_id: String,
+}
+
+impl TryFrom<PersonDayRecord> for DeviceDay {
+    type Error = StoreError;
+
+    fn try_from(row: PersonDayRecord) -> Result<Self, StoreError> {
+        let day = row
+            .day
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("person-day date {:?}", row.day)))?;
+        Ok(Self {
+            person_id: row.person_id,
+            day,
+            department: row.department,
+            meeting_minutes: row.meeting_minutes,
+            conflicting_minutes: row.conflicting_minutes,
+            back_to_back_count: row.back_to_back_count,
+            after_hours_meeting_minutes: row.after_hours_meeting_minutes,
+            call_minutes: row.call_minutes,
+            notifications_total: row.notifications_total,
+            notifications_after_hours: row.notifications_after_hours,
+            focus_minutes: row.focus_minutes,
+            active_minutes: row.active_minutes,
+            after_hours_active_minutes: row.after_hours_active_minutes,
+            weekend_active_minutes: row.weekend_active_minutes,
+            device_id: row.device_id,
+        })
+    }
+}
+
+/// A device that reported a person, as stored.
+#[derive(sqlx::FromRow)]
+struct SightingRow {
+    person_id: String,
+    device_id: String,
+    department: String,
+    first_seen_unix_ms: i64,
+    last_seen_unix_ms: i64,
+    revoked_unix_ms: Option<i64>,
+}
+
+/// A person a device reported, and the day.
+#[derive(sqlx::FromRow)]
+struct PersonDay {
+    person_id: String,
+    day: String,
+}
+
 impl Store {
     /// Person-day rows of local days `first..=last` (`YYYY-MM-DD`), each with
     /// the department of the device that reported it.
@@ -42,7 +107,7 @@ impl Store {
         first: &str,
         last: &str,
     ) -> Result<Vec<DeviceDay>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, PersonDayRecord>(
             "SELECT p.person_id, p.day, d.department, p.meeting_minutes, p.conflicting_minutes,
                 p.back_to_back_count, p.after_hours_meeting_minutes, p.call_minutes,
                 p.notifications_total, p.notifications_after_hours, p.focus_minutes,
@@ -55,30 +120,7 @@ impl Store {
         .bind(last.to_owned())
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|row| {
-                let day: String = row.get(1);
-                Ok(DeviceDay {
-                    person_id: row.get(0),
-                    day: day
-                        .parse()
-                        .map_err(|_| StoreError::Corrupt(format!("person-day date {day:?}")))?,
-                    department: row.get(2),
-                    meeting_minutes: row.get(3),
-                    conflicting_minutes: row.get(4),
-                    back_to_back_count: row.get(5),
-                    after_hours_meeting_minutes: row.get(6),
-                    call_minutes: row.get(7),
-                    notifications_total: row.get(8),
-                    notifications_after_hours: row.get(9),
-                    focus_minutes: row.get(10),
-                    active_minutes: row.get(11),
-                    after_hours_active_minutes: row.get(12),
-                    weekend_active_minutes: row.get(13),
-                    device_id: row.get(14),
-                })
-            })
-            .collect()
+        rows.into_iter().map(DeviceDay::try_from).collect()
     }
 
     /// Where each person with rows on local days `first..=last` is counted:
@@ -98,7 +140,7 @@ impl Store {
         from_unix_ms: i64,
         until_unix_ms: i64,
     ) -> Result<BTreeMap<String, Home>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, SightingRow>(
             "SELECT s.person_id, s.device_id, d.department, s.first_seen_unix_ms,
                 s.last_seen_unix_ms, d.revoked_unix_ms
              FROM person_devices s JOIN devices d ON d.id = s.device_id
@@ -110,12 +152,12 @@ impl Store {
         .await?;
         let mut sightings: BTreeMap<String, Vec<Sighting>> = BTreeMap::new();
         for row in rows {
-            sightings.entry(row.get(0)).or_default().push(Sighting {
-                device_id: row.get(1),
-                department: row.get(2),
-                first_seen_unix_ms: row.get(3),
-                last_seen_unix_ms: row.get(4),
-                revoked: row.get::<Option<i64>, _>(5).is_some(),
+            sightings.entry(row.person_id).or_default().push(Sighting {
+                device_id: row.device_id,
+                department: row.department,
+                first_seen_unix_ms: row.first_seen_unix_ms,
+                last_seen_unix_ms: row.last_seen_unix_ms,
+                revoked: row.revoked_unix_ms.is_some(),
             });
         }
         let earliest = |candidates: &mut dyn Iterator<Item = &Sighting>| {
@@ -156,7 +198,7 @@ impl Store {
         last: &str,
     ) -> Result<Vec<(String, String)>, StoreError> {
         // A constant of this module: nothing from outside reaches the text.
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        let rows = sqlx::query_as::<_, PersonDay>(sqlx::AssertSqlSafe(format!(
             "SELECT person_id, day FROM person_days
              WHERE device_id = $1 AND day >= $2 AND day <= $3 AND {HAS_FIGURES}"
         )))
@@ -167,7 +209,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .map(|row| (row.person_id, row.day))
             .collect())
     }
 
@@ -209,12 +251,11 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn department_names(&self) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query("SELECT name FROM departments ORDER BY name")
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(|row| row.get(0))
-            .collect())
+        Ok(
+            sqlx::query_scalar("SELECT name FROM departments ORDER BY name")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// A week's release drawn earlier under differential privacy.
@@ -223,11 +264,10 @@ impl Store {
     /// On a database error.
     pub async fn indicator_release(&self, week: &str) -> Result<Option<String>, StoreError> {
         Ok(
-            sqlx::query("SELECT release_json FROM indicator_releases WHERE week = $1")
+            sqlx::query_scalar("SELECT release_json FROM indicator_releases WHERE week = $1")
                 .bind(week.to_owned())
                 .fetch_optional(&self.pool)
-                .await?
-                .map(|row| row.get(0)),
+                .await?,
         )
     }
 
@@ -279,23 +319,23 @@ impl Store {
     ) -> Result<Option<String>, StoreError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
-        if let Some(row) =
-            sqlx::query("SELECT release_json FROM indicator_releases WHERE week = $1")
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT release_json FROM indicator_releases WHERE week = $1")
                 .bind(week.to_owned())
                 .fetch_optional(&mut *tx)
-                .await?
-        {
-            return Ok(Some(row.get(0)));
+                .await?;
+        if stored.is_some() {
+            return Ok(stored);
         }
         for (group, epsilon) in spent {
-            let before: f64 = sqlx::query(
+            let before: f64 = sqlx::query_scalar(
                 "SELECT epsilon_spent FROM privacy_budget WHERE week = $1 AND group_name = $2",
             )
             .bind(week.to_owned())
             .bind(group.clone())
             .fetch_optional(&mut *tx)
             .await?
-            .map_or(0.0, |row| row.get(0));
+            .unwrap_or(0.0);
             if before + epsilon > budget + 1e-9 {
                 return Ok(None);
             }

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sqlx::any::{AnyArguments, AnyRow};
-use sqlx::{Any, AnyConnection, AssertSqlSafe, Row};
+use sqlx::{Any, AnyConnection, AssertSqlSafe, FromRow};
 
 use super::{
     DeviceReports, DeviceWeek, Dialect, IncomingReport, InventoryRow, Store, StoreError,
@@ -65,8 +65,25 @@ pub(super) fn values_statement(
     sql
 }
 
+/// A multi-row statement over `rows`, as statements of chunks under the
+/// parameter limit.
+fn chunked_statements<'a, T>(
+    dialect: &'a Dialect,
+    head: &'a str,
+    columns: usize,
+    tail: &'a str,
+    rows: &'a [T],
+    bind: impl Fn(AnyQuery, &T) -> AnyQuery + 'a,
+) -> impl Iterator<Item = AnyQuery> + 'a {
+    rows.chunks((MAX_PARAMETERS / columns).max(1))
+        .map(move |chunk| {
+            let sql = values_statement(dialect, head, columns, chunk.len(), tail);
+            chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), &bind)
+        })
+}
+
 /// Runs a multi-row statement over `rows`, in chunks under the parameter
-/// limit; returns what the statements return.
+/// limit.
 async fn execute_rows<T>(
     dialect: &Dialect,
     connection: &mut AnyConnection,
@@ -75,14 +92,82 @@ async fn execute_rows<T>(
     tail: &str,
     rows: &[T],
     bind: impl Fn(AnyQuery, &T) -> AnyQuery,
-) -> Result<Vec<AnyRow>, sqlx::Error> {
+) -> Result<(), sqlx::Error> {
+    for query in chunked_statements(dialect, head, columns, tail, rows, bind) {
+        query.execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// Runs a multi-row statement over `rows`, in chunks under the parameter
+/// limit; returns the rows the statements return.
+async fn fetch_rows<T, R>(
+    dialect: &Dialect,
+    connection: &mut AnyConnection,
+    head: &str,
+    columns: usize,
+    tail: &str,
+    rows: &[T],
+    bind: impl Fn(AnyQuery, &T) -> AnyQuery,
+) -> Result<Vec<R>, sqlx::Error>
+where
+    R: for<'r> FromRow<'r, AnyRow>,
+{
     let mut returned = Vec::new();
-    for chunk in rows.chunks((MAX_PARAMETERS / columns).max(1)) {
-        let sql = values_statement(dialect, head, columns, chunk.len(), tail);
-        let query = chunk.iter().fold(sqlx::query(AssertSqlSafe(sql)), &bind);
-        returned.extend(query.fetch_all(&mut *connection).await?);
+    for query in chunked_statements(dialect, head, columns, tail, rows, bind) {
+        for row in query.fetch_all(&mut *connection).await? {
+            returned.push(R::from_row(&row)?);
+        }
     }
     Ok(returned)
+}
+
+/// A report the insert stored (one not stored before).
+#[derive(FromRow)]
+struct InsertedReport {
+    report_id: String,
+}
+
+/// An hourly bucket as stored, with its device.
+#[derive(FromRow)]
+struct StoredHour {
+    device_id: String,
+    #[sqlx(flatten)]
+    hour: UsageHourRow,
+}
+
+/// An hourly bucket with its device's department.
+#[derive(FromRow)]
+struct DepartmentBucket {
+    department: String,
+    #[sqlx(flatten)]
+    stored: StoredHour,
+}
+
+/// A device's weekly counts as the rollup keeps them.
+#[derive(FromRow)]
+struct WeekCounts {
+    device_id: String,
+    week_start_unix_ms: i64,
+    powered_hours: i64,
+    active_hours: i64,
+    cpu_hot_hours: i64,
+    memory_hot_hours: i64,
+}
+
+/// A department's active devices in one hour.
+#[derive(FromRow)]
+struct DepartmentHour {
+    department: String,
+    hour_start_unix_ms: i64,
+    active_devices: i64,
+}
+
+/// Active devices in one hour of a department.
+#[derive(FromRow)]
+struct ActiveHour {
+    hour_start_unix_ms: i64,
+    active_devices: i64,
 }
 
 /// What an hourly bucket contributes to the rollups.
@@ -173,7 +258,7 @@ impl Store {
             .flat_map(|group| group.reports.iter().map(move |report| (group, report)))
             .filter(|(_, report)| seen.insert(report.report_id.as_str()))
             .collect();
-        let inserted = execute_rows(
+        let inserted: Vec<InsertedReport> = fetch_rows(
             self.dialect,
             connection,
             "INSERT INTO reports (report_id, device_id, collected_unix_ms, received_unix_ms, payload)",
@@ -190,7 +275,7 @@ impl Store {
             },
         )
         .await?;
-        let new_ids: HashSet<String> = inserted.iter().map(|row| row.get::<String, _>(0)).collect();
+        let new_ids: HashSet<String> = inserted.into_iter().map(|row| row.report_id).collect();
         let new: Vec<(&DeviceReports, &IncomingReport)> = candidates
             .into_iter()
             .filter(|(_, r)| new_ids.contains(&r.report_id))
@@ -371,7 +456,7 @@ impl Store {
             range.1 = range.1.max(*hour);
         }
         let ranges: Vec<(&str, (i64, i64))> = ranges.into_iter().collect();
-        let rows = execute_rows(
+        let rows: Vec<StoredHour> = fetch_rows(
             self.dialect,
             connection,
             "SELECT u.device_id, u.hour_start_unix_ms, u.powered_minutes, u.active_minutes,
@@ -386,17 +471,9 @@ impl Store {
         .await?;
         let mut stored: HashMap<(String, i64), HourContribution> = HashMap::new();
         for row in rows {
-            let hour = UsageHourRow {
-                hour_start_unix_ms: row.get(1),
-                powered_minutes: row.get(2),
-                active_minutes: row.get(3),
-                cpu_p95_percent: row.get(4),
-                memory_p95_percent: row.get(5),
-                disk_fill_percent: row.get(6),
-            };
             stored.insert(
-                (row.get(0), hour.hour_start_unix_ms),
-                HourContribution::of(&hour),
+                (row.device_id, row.hour.hour_start_unix_ms),
+                HourContribution::of(&row.hour),
             );
         }
         let mut deltas = RollupDeltas::default();
@@ -645,26 +722,14 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn device_weeks(&self, device_id: &str) -> Result<Vec<DeviceWeek>, StoreError> {
-        let rows = sqlx::query(
+        Ok(sqlx::query_as::<_, DeviceWeek>(
             "SELECT device_id, week_start_unix_ms, powered_hours, active_hours, cpu_hot_hours,
                 memory_hot_hours, disk_fill_max_percent
              FROM device_weeks WHERE device_id = $1 ORDER BY week_start_unix_ms",
         )
         .bind(device_id.to_owned())
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| DeviceWeek {
-                device_id: row.get(0),
-                week_start_unix_ms: row.get(1),
-                powered_hours: row.get(2),
-                active_hours: row.get(3),
-                cpu_hot_hours: row.get(4),
-                memory_hot_hours: row.get(5),
-                disk_fill_max_percent: row.get(6),
-            })
-            .collect())
+        .await?)
     }
 
     /// A department's active-device counts per hour in `[from, to)`.
@@ -677,7 +742,7 @@ impl Store {
         from_unix_ms: i64,
         to_unix_ms: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, ActiveHour>(
             "SELECT hour_start_unix_ms, active_devices FROM department_hours
              WHERE department = $1 AND hour_start_unix_ms >= $2 AND hour_start_unix_ms < $3
                AND active_devices <> 0
@@ -690,7 +755,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .map(|row| (row.hour_start_unix_ms, row.active_devices))
             .collect())
     }
 
@@ -701,7 +766,7 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn rollup_drift(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, DepartmentBucket>(
             "SELECT device_id, hour_start_unix_ms, powered_minutes, active_minutes,
                 cpu_p95_percent, memory_p95_percent, disk_fill_percent, d.department
              FROM usage_hours JOIN devices d ON d.id = usage_hours.device_id",
@@ -710,26 +775,17 @@ impl Store {
         .await?;
         let mut expected = RollupDeltas::default();
         for row in rows {
-            let hour = UsageHourRow {
-                hour_start_unix_ms: row.get(1),
-                powered_minutes: row.get(2),
-                active_minutes: row.get(3),
-                cpu_p95_percent: row.get(4),
-                memory_p95_percent: row.get(5),
-                disk_fill_percent: row.get(6),
-            };
-            let device: String = row.get(0);
-            let department: String = row.get(7);
+            let StoredHour { device_id, hour } = row.stored;
             expected.apply(
-                &device,
-                &department,
+                &device_id,
+                &row.department,
                 hour.hour_start_unix_ms,
                 None,
                 HourContribution::of(&hour),
             );
         }
         let mut drift = Vec::new();
-        let weeks = sqlx::query(
+        let weeks = sqlx::query_as::<_, WeekCounts>(
             "SELECT device_id, week_start_unix_ms, powered_hours, active_hours, cpu_hot_hours,
                 memory_hot_hours FROM device_weeks",
         )
@@ -737,9 +793,15 @@ impl Store {
         .await?;
         let mut actual_weeks = BTreeMap::new();
         for row in weeks {
-            let key: (String, i64) = (row.get(0), row.get(1));
-            let value: (i64, i64, i64, i64) = (row.get(2), row.get(3), row.get(4), row.get(5));
-            actual_weeks.insert(key, value);
+            actual_weeks.insert(
+                (row.device_id, row.week_start_unix_ms),
+                (
+                    row.powered_hours,
+                    row.active_hours,
+                    row.cpu_hot_hours,
+                    row.memory_hot_hours,
+                ),
+            );
         }
         for (key, delta) in &expected.weeks {
             let want = (delta.powered, delta.active, delta.cpu_hot, delta.memory_hot);
@@ -757,14 +819,14 @@ impl Store {
                 ));
             }
         }
-        let hours = sqlx::query(
+        let hours = sqlx::query_as::<_, DepartmentHour>(
             "SELECT department, hour_start_unix_ms, active_devices FROM department_hours",
         )
         .fetch_all(&self.pool)
         .await?;
         let mut actual_hours: BTreeMap<(String, i64), i64> = hours
             .into_iter()
-            .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+            .map(|row| ((row.department, row.hour_start_unix_ms), row.active_devices))
             .collect();
         for (key, want) in &expected.department_hours {
             let have = actual_hours.remove(key).unwrap_or_default();

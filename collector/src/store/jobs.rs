@@ -1,12 +1,36 @@
 //! Periodic jobs' store side: leases so that a job runs on one replica only,
 //! retention, erasure of a device, and the audit log.
 
-use sqlx::Row;
-
 use super::ingest::ACTIVE_MINUTES;
 use super::{Retention, RetentionOutcome, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
+
+/// A run of a job: who ran it, and when it started.
+#[derive(sqlx::FromRow)]
+struct JobRun {
+    holder: String,
+    started_unix_ms: i64,
+}
+
+/// A privacy alert of the audit log.
+#[derive(sqlx::FromRow)]
+struct PrivacyAlert {
+    at_unix_ms: i64,
+    action: String,
+    subject: String,
+    detail: String,
+}
+
+/// An entry of the audit log.
+#[derive(sqlx::FromRow)]
+struct AuditEntry {
+    at_unix_ms: i64,
+    actor: String,
+    action: String,
+    subject: String,
+    detail: String,
+}
 
 impl Store {
     /// Takes the lease `name` for `holder` until `expires_unix_ms`, if it is
@@ -75,7 +99,7 @@ impl Store {
         job: &str,
         since_unix_ms: i64,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, JobRun>(
             "SELECT holder, started_unix_ms FROM job_runs
              WHERE job = $1 AND started_unix_ms >= $2 ORDER BY started_unix_ms",
         )
@@ -85,7 +109,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .map(|run| (run.holder, run.started_unix_ms))
             .collect())
     }
 
@@ -154,7 +178,7 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, PrivacyAlert>(
             "SELECT at_unix_ms, action, subject, detail FROM audit_log
              WHERE action LIKE 'privacy.%' ORDER BY id DESC LIMIT $1",
         )
@@ -163,7 +187,7 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| (row.get(0), row.get(1), row.get(2), row.get(3)))
+            .map(|alert| (alert.at_unix_ms, alert.action, alert.subject, alert.detail))
             .collect())
     }
 
@@ -175,7 +199,7 @@ impl Store {
         &self,
         limit: i64,
     ) -> Result<Vec<(i64, String, String, String, String)>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AuditEntry>(
             "SELECT at_unix_ms, actor, action, subject, detail FROM audit_log
              ORDER BY id DESC LIMIT $1",
         )
@@ -184,7 +208,15 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+            .map(|entry| {
+                (
+                    entry.at_unix_ms,
+                    entry.actor,
+                    entry.action,
+                    entry.subject,
+                    entry.detail,
+                )
+            })
             .collect())
     }
 

@@ -40,6 +40,8 @@ pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};
 pub use sessions::BrowserSession;
 pub use sql::Store;
 
+pub use crate::lifecycle::{TokenRefusal, rfc3339};
+
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -88,19 +90,6 @@ impl crate::error::Coded for StoreError {
     }
 }
 
-/// Why an enrollment token was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenRefusal {
-    #[error("enrollment token not recognised: ask IT for a valid token")]
-    Unknown,
-    #[error("enrollment token expired at {expired_at}: ask IT for a new one")]
-    Expired { expired_at: String },
-    #[error("enrollment token used up ({max_uses} of {max_uses} uses): ask IT for a new one")]
-    UsedUp { max_uses: i64 },
-    #[error("enrollment token was revoked: ask IT for a new one")]
-    Revoked,
-}
-
 /// Outcome of an enrollment attempt at the store.
 #[derive(Debug, thiserror::Error)]
 pub enum EnrollError {
@@ -135,7 +124,7 @@ pub struct NewDevice {
 }
 
 /// What authentication needs to know of a device.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeviceCredentials {
     pub id: String,
     pub department: String,
@@ -182,7 +171,7 @@ pub struct DeviceReports {
 }
 
 /// Totals of a storage snapshot.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct StorageRow {
     pub total_bytes: i64,
     pub used_bytes: i64,
@@ -247,7 +236,7 @@ impl PersonDayRow {
 }
 
 /// A per-device weekly rollup.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
 pub struct DeviceWeek {
     pub device_id: String,
     /// Monday 00:00 UTC.
@@ -297,7 +286,7 @@ pub struct InventoryRow {
 }
 
 /// One hour of a device's use.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, sqlx::FromRow)]
 pub struct UsageHourRow {
     pub hour_start_unix_ms: i64,
     pub powered_minutes: i64,
@@ -324,18 +313,6 @@ pub struct DepartmentSummary {
     pub devices: i64,
     /// Average active hours per device and week over the last 4 weeks.
     pub active_hours_per_device_week: f64,
-}
-
-/// Formats a Unix time in milliseconds as RFC 3339 (UTC).
-pub fn rfc3339(unix_ms: i64) -> String {
-    let nanos = i128::from(unix_ms) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix_ms.to_string())
 }
 
 /// Stores for unit tests.

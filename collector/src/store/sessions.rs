@@ -2,8 +2,6 @@
 //! kept as its SHA-256 digest, with the session's CSRF token and expiry.
 //! Every replica sharing the store sees the same sessions.
 
-use sqlx::Row;
-
 use super::{Principal, Store, StoreError};
 
 /// A signed-in browser.
@@ -14,6 +12,17 @@ pub struct BrowserSession {
     pub csrf_token: String,
     pub created_unix_ms: i64,
     pub expires_unix_ms: i64,
+}
+
+/// A live session with one of its user's roles (none: the user has no
+/// role).
+#[derive(sqlx::FromRow)]
+struct SessionRoleRow {
+    name: String,
+    csrf_token: String,
+    created_unix_ms: i64,
+    expires_unix_ms: i64,
+    role: Option<String>,
 }
 
 fn digest(secret: &str) -> Vec<u8> {
@@ -82,7 +91,7 @@ impl Store {
         secret: &str,
         now_unix_ms: i64,
     ) -> Result<Option<BrowserSession>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, SessionRoleRow>(
             "SELECT u.name, s.csrf_token, s.created_unix_ms, s.expires_unix_ms, r.role
              FROM sessions s
              JOIN users u ON u.name = s.name AND u.disabled_unix_ms IS NULL
@@ -93,20 +102,22 @@ impl Store {
         .bind(now_unix_ms)
         .fetch_all(&self.pool)
         .await?;
-        let Some(first) = rows.first() else {
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
             return Ok(None);
         };
+        let roles = first
+            .role
+            .into_iter()
+            .chain(rows.filter_map(|row| row.role));
         Ok(Some(BrowserSession {
             principal: Principal {
-                name: first.get(0),
-                roles: super::accounts::roles_of(
-                    rows.iter()
-                        .filter_map(|row| row.get::<Option<String>, _>(4)),
-                ),
+                name: first.name,
+                roles: super::accounts::roles_of(roles),
             },
-            csrf_token: first.get(1),
-            created_unix_ms: first.get(2),
-            expires_unix_ms: first.get(3),
+            csrf_token: first.csrf_token,
+            created_unix_ms: first.created_unix_ms,
+            expires_unix_ms: first.expires_unix_ms,
         }))
     }
 

@@ -5,14 +5,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sqlx::AnyPool;
 use sqlx::any::AnyConnectOptions;
-use sqlx::{AnyPool, Row};
 
 use super::dialect::Dialect;
 use super::{
     DepartmentSummary, DeviceCredentials, DeviceSummary, EnrollError, FleetSummary, NewDevice,
     NewToken, StoreError, TokenRefusal, rfc3339,
 };
+use crate::lifecycle::{self, TokenState};
 
 /// Name of the database file in the data directory.
 pub const DATABASE_FILE: &str = "sobrio.db";
@@ -25,6 +26,103 @@ pub struct Store {
     /// Write transactions in turn, where the database has a single writer
     /// ([`Dialect::single_writer`]); `None` otherwise.
     pub(super) write_lock: Option<Arc<tokio::sync::Mutex<()>>>,
+}
+
+/// The certificate authority as stored.
+#[derive(sqlx::FromRow)]
+struct StoredAuthority {
+    certificate_pem: String,
+    key_pem: String,
+}
+
+/// What enrolling needs to know of a token.
+#[derive(sqlx::FromRow)]
+struct StoredToken {
+    department: String,
+    expires_unix_ms: i64,
+    max_uses: Option<i64>,
+    uses: i64,
+    revoked_unix_ms: Option<i64>,
+}
+
+impl StoredToken {
+    fn state(&self) -> TokenState {
+        TokenState {
+            expires_unix_ms: self.expires_unix_ms,
+            max_uses: self.max_uses,
+            uses: self.uses,
+            revoked: self.revoked_unix_ms.is_some(),
+        }
+    }
+}
+
+/// A device's summary as stored.
+#[derive(sqlx::FromRow)]
+struct StoredDevice {
+    id: String,
+    hostname: String,
+    department: String,
+    last_seen_unix_ms: Option<i64>,
+    reports: i64,
+    revoked_unix_ms: Option<i64>,
+}
+
+impl From<StoredDevice> for DeviceSummary {
+    fn from(device: StoredDevice) -> Self {
+        Self {
+            id: device.id,
+            hostname: device.hostname,
+            department: device.department,
+            last_seen: device.last_seen_unix_ms.map(rfc3339),
+            reports: device.reports,
+            revoked: device.revoked_unix_ms.map(rfc3339),
+        }
+    }
+}
+
+/// One inventory of a device's history.
+#[derive(sqlx::FromRow)]
+struct StoredInventory {
+    collected_unix_ms: i64,
+    hostname: String,
+    vendor: Option<String>,
+    model: Option<String>,
+    chassis: String,
+    cpu_model: Option<String>,
+    cpu_logical_cores: Option<i64>,
+    memory_bytes: Option<i64>,
+    disk_bytes: Option<i64>,
+    os_name: Option<String>,
+    os_version: Option<String>,
+    age_since_date: Option<String>,
+    age_source: Option<String>,
+    battery_health_percent: Option<f64>,
+    battery_cycles: Option<i64>,
+    disk_health: Option<String>,
+}
+
+/// Counts over every device.
+#[derive(sqlx::FromRow)]
+struct DeviceCounts {
+    devices: i64,
+    revoked_devices: i64,
+    reports: i64,
+}
+
+/// A department's enrolled devices and their active hours over a window.
+#[derive(sqlx::FromRow)]
+struct DepartmentActivity {
+    department: String,
+    devices: i64,
+    active_hours: i64,
+}
+
+/// Devices by status.
+#[derive(sqlx::FromRow)]
+struct StatusCounts {
+    active: i64,
+    silent: i64,
+    revoked: i64,
 }
 
 /// Percent-encodes a path for a `sqlite://` URL.
@@ -164,11 +262,12 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn certificate_authority(&self) -> Result<Option<(String, String)>, StoreError> {
-        let row =
-            sqlx::query("SELECT certificate_pem, key_pem FROM certificate_authority WHERE id = 1")
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|row| (row.get(0), row.get(1))))
+        let row = sqlx::query_as::<_, StoredAuthority>(
+            "SELECT certificate_pem, key_pem FROM certificate_authority WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| (row.certificate_pem, row.key_pem)))
     }
 
     /// Stores a CA unless one exists, and returns the stored one.
@@ -258,7 +357,7 @@ impl Store {
     ) -> Result<String, EnrollError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await.map_err(StoreError::from)?;
-        let row = sqlx::query(
+        let token = sqlx::query_as::<_, StoredToken>(
             "SELECT department, expires_unix_ms, max_uses, uses, revoked_unix_ms
              FROM enrollment_tokens WHERE token_sha256 = $1",
         )
@@ -266,28 +365,13 @@ impl Store {
         .fetch_optional(&mut *tx)
         .await
         .map_err(StoreError::from)?;
-        let Some(row) = row else {
+        let Some(token) = token else {
             return Err(TokenRefusal::Unknown.into());
         };
-        let department: String = row.get(0);
-        let expires_unix_ms: i64 = row.get(1);
-        let max_uses: Option<i64> = row.get(2);
-        let uses: i64 = row.get(3);
-        let revoked: Option<i64> = row.get(4);
-        if revoked.is_some() {
-            return Err(TokenRefusal::Revoked.into());
+        if let Some(refusal) = lifecycle::token_refusal(&token.state(), device.enrolled_unix_ms) {
+            return Err(refusal.into());
         }
-        if expires_unix_ms <= device.enrolled_unix_ms {
-            return Err(TokenRefusal::Expired {
-                expired_at: rfc3339(expires_unix_ms),
-            }
-            .into());
-        }
-        if let Some(max_uses) = max_uses
-            && uses >= max_uses
-        {
-            return Err(TokenRefusal::UsedUp { max_uses }.into());
-        }
+        let department = token.department;
         sqlx::query("UPDATE enrollment_tokens SET uses = uses + 1 WHERE token_sha256 = $1")
             .bind(&token_sha256[..])
             .execute(&mut *tx)
@@ -321,19 +405,13 @@ impl Store {
         &self,
         device_id: &str,
     ) -> Result<Option<DeviceCredentials>, StoreError> {
-        let row = sqlx::query(
+        Ok(sqlx::query_as(
             "SELECT id, department, revoked_unix_ms, bearer_secret_sha256
              FROM devices WHERE id = $1",
         )
         .bind(device_id)
         .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|row| DeviceCredentials {
-            id: row.get(0),
-            department: row.get(1),
-            revoked_unix_ms: row.get(2),
-            bearer_secret_sha256: row.get(3),
-        }))
+        .await?)
     }
 
     /// Records a renewed certificate.
@@ -385,13 +463,13 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn list_devices(&self) -> Result<Vec<DeviceSummary>, StoreError> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, StoredDevice>(
             "SELECT id, hostname, department, last_seen_unix_ms, reports, revoked_unix_ms
              FROM devices ORDER BY department, hostname, id",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(|row| device_summary(&row)).collect())
+        Ok(rows.into_iter().map(DeviceSummary::from).collect())
     }
 
     /// One page of devices (by department and host name) and the total.
@@ -406,7 +484,7 @@ impl Store {
         let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
             .fetch_one(&self.pool)
             .await?;
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, StoredDevice>(
             "SELECT id, hostname, department, last_seen_unix_ms, reports, revoked_unix_ms
              FROM devices ORDER BY department, hostname, id LIMIT $1 OFFSET $2",
         )
@@ -414,10 +492,7 @@ impl Store {
         .bind(page.saturating_sub(1).saturating_mul(size))
         .fetch_all(&self.pool)
         .await?;
-        Ok((
-            rows.into_iter().map(|row| device_summary(&row)).collect(),
-            total,
-        ))
+        Ok((rows.into_iter().map(DeviceSummary::from).collect(), total))
     }
 
     /// A device's summary and its inventory history (newest first), as
@@ -429,7 +504,7 @@ impl Store {
         &self,
         id: &str,
     ) -> Result<Option<(DeviceSummary, Vec<serde_json::Value>)>, StoreError> {
-        let Some(row) = sqlx::query(
+        let Some(device) = sqlx::query_as::<_, StoredDevice>(
             "SELECT id, hostname, department, last_seen_unix_ms, reports, revoked_unix_ms
              FROM devices WHERE id = $1",
         )
@@ -439,8 +514,8 @@ impl Store {
         else {
             return Ok(None);
         };
-        let summary = device_summary(&row);
-        let inventories = sqlx::query(
+        let summary = DeviceSummary::from(device);
+        let inventories = sqlx::query_as::<_, StoredInventory>(
             "SELECT collected_unix_ms, hostname, vendor, model, chassis, cpu_model,
                 cpu_logical_cores, memory_bytes, disk_bytes, os_name, os_version,
                 age_since_date, age_source, battery_health_percent, battery_cycles, disk_health
@@ -452,22 +527,22 @@ impl Store {
         .into_iter()
         .map(|r| {
             serde_json::json!({
-                "collected": rfc3339(r.get(0)),
-                "hostname": r.get::<String, _>(1),
-                "vendor": r.get::<Option<String>, _>(2),
-                "model": r.get::<Option<String>, _>(3),
-                "chassis": r.get::<String, _>(4),
-                "cpu_model": r.get::<Option<String>, _>(5),
-                "cpu_logical_cores": r.get::<Option<i64>, _>(6),
-                "memory_bytes": r.get::<Option<i64>, _>(7),
-                "disk_bytes": r.get::<Option<i64>, _>(8),
-                "os_name": r.get::<Option<String>, _>(9),
-                "os_version": r.get::<Option<String>, _>(10),
-                "age_since_date": r.get::<Option<String>, _>(11),
-                "age_source": r.get::<Option<String>, _>(12),
-                "battery_health_percent": r.get::<Option<f64>, _>(13),
-                "battery_cycles": r.get::<Option<i64>, _>(14),
-                "disk_health": r.get::<Option<String>, _>(15),
+                "collected": rfc3339(r.collected_unix_ms),
+                "hostname": r.hostname,
+                "vendor": r.vendor,
+                "model": r.model,
+                "chassis": r.chassis,
+                "cpu_model": r.cpu_model,
+                "cpu_logical_cores": r.cpu_logical_cores,
+                "memory_bytes": r.memory_bytes,
+                "disk_bytes": r.disk_bytes,
+                "os_name": r.os_name,
+                "os_version": r.os_version,
+                "age_since_date": r.age_since_date,
+                "age_source": r.age_source,
+                "battery_health_percent": r.battery_health_percent,
+                "battery_cycles": r.battery_cycles,
+                "disk_health": r.disk_health,
             })
         })
         .collect();
@@ -504,8 +579,9 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn fleet_summary(&self, now_unix_ms: i64) -> Result<FleetSummary, StoreError> {
-        let (devices, revoked_devices, reports): (i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COUNT(revoked_unix_ms), CAST(COALESCE(SUM(reports), 0) AS BIGINT)
+        let counts = sqlx::query_as::<_, DeviceCounts>(
+            "SELECT COUNT(*) AS devices, COUNT(revoked_unix_ms) AS revoked_devices,
+                CAST(COALESCE(SUM(reports), 0) AS BIGINT) AS reports
              FROM devices",
         )
         .fetch_one(&self.pool)
@@ -515,9 +591,9 @@ impl Store {
             .await?;
         let this_week = super::ingest::week_start(now_unix_ms);
         let since = this_week - 4 * super::ingest::WEEK_MS;
-        let departments = sqlx::query(
-            "SELECT d.department, COUNT(DISTINCT d.id),
-                CAST(COALESCE(SUM(w.active_hours), 0) AS BIGINT)
+        let departments = sqlx::query_as::<_, DepartmentActivity>(
+            "SELECT d.department, COUNT(DISTINCT d.id) AS devices,
+                CAST(COALESCE(SUM(w.active_hours), 0) AS BIGINT) AS active_hours
              FROM devices d
              LEFT JOIN device_weeks w ON w.device_id = d.id
                 AND w.week_start_unix_ms >= $1 AND w.week_start_unix_ms < $2
@@ -530,21 +606,19 @@ impl Store {
         .await?
         .into_iter()
         .map(|row| {
-            let devices: i64 = row.get(1);
-            let active_hours: i64 = row.get(2);
             #[allow(clippy::cast_precision_loss)]
-            let per_device_week = active_hours as f64 / (devices.max(1) as f64 * 4.0);
+            let per_device_week = row.active_hours as f64 / (row.devices.max(1) as f64 * 4.0);
             DepartmentSummary {
-                department: row.get(0),
-                devices,
+                department: row.department,
+                devices: row.devices,
                 active_hours_per_device_week: (per_device_week * 10.0).round() / 10.0,
             }
         })
         .collect();
         Ok(FleetSummary {
-            devices,
-            revoked_devices,
-            reports,
+            devices: counts.devices,
+            revoked_devices: counts.revoked_devices,
+            reports: counts.reports,
             usage_hours,
             departments,
         })
@@ -560,32 +634,19 @@ impl Store {
         now_unix_ms: i64,
     ) -> Result<(i64, i64, i64), StoreError> {
         let silent_before = now_unix_ms - 7 * 86_400_000;
-        let row = sqlx::query(
+        let counts = sqlx::query_as::<_, StatusCounts>(
             "SELECT
                 CAST(COALESCE(SUM(CASE WHEN revoked_unix_ms IS NULL AND last_seen_unix_ms >= $1
-                    THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    THEN 1 ELSE 0 END), 0) AS BIGINT) AS active,
                 CAST(COALESCE(SUM(CASE WHEN revoked_unix_ms IS NULL
                     AND (last_seen_unix_ms IS NULL OR last_seen_unix_ms < $1)
-                    THEN 1 ELSE 0 END), 0) AS BIGINT),
-                COUNT(revoked_unix_ms)
+                    THEN 1 ELSE 0 END), 0) AS BIGINT) AS silent,
+                COUNT(revoked_unix_ms) AS revoked
              FROM devices",
         )
         .bind(silent_before)
         .fetch_one(&self.pool)
         .await?;
-        Ok((row.get(0), row.get(1), row.get(2)))
-    }
-}
-
-/// A device's summary from the columns `id, hostname, department,
-/// last_seen_unix_ms, reports, revoked_unix_ms`, in that order.
-fn device_summary(row: &sqlx::any::AnyRow) -> DeviceSummary {
-    DeviceSummary {
-        id: row.get(0),
-        hostname: row.get(1),
-        department: row.get(2),
-        last_seen: row.get::<Option<i64>, _>(3).map(rfc3339),
-        reports: row.get(4),
-        revoked: row.get::<Option<i64>, _>(5).map(rfc3339),
+        Ok((counts.active, counts.silent, counts.revoked))
     }
 }

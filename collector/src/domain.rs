@@ -38,6 +38,14 @@ pub fn parse_date(text: &str) -> Option<jiff::civil::Date> {
     jiff::civil::Date::new(year, number(5..7)?, number(8..10)?).ok()
 }
 
+/// A Unix time in milliseconds written as RFC 3339, in UTC
+/// (`2026-11-29T08:30:00Z`); the number itself if it is out of range.
+#[must_use]
+pub fn rfc3339(unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map_or_else(|_| unix_ms.to_string(), |t| t.to_string())
+}
+
 /// A role of a dashboard or API account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

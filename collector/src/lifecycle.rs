@@ -1,7 +1,8 @@
 //! Lifecycles the collector enforces, as rules over values: when an
 //! enrollment token still enrolls a device, and how a suggestion's status
-//! may change; with the RFC 3339 form in which refusals, like the store's
-//! listings, show a time. No I/O and no clock: the time is a parameter.
+//! may change. No I/O and no clock: the time is a parameter.
+
+use crate::domain::rfc3339;
 
 /// Why an enrollment token was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,18 +63,6 @@ pub fn transition_allowed(from: &str, to: &str) -> bool {
 #[must_use]
 pub fn reason_missing(to: &str, reason: &str) -> bool {
     to == "dismissed" && reason.trim().is_empty()
-}
-
-/// Formats a Unix time in milliseconds as RFC 3339 (UTC).
-pub fn rfc3339(unix_ms: i64) -> String {
-    let nanos = i128::from(unix_ms) * 1_000_000;
-    time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix_ms.to_string())
 }
 
 #[cfg(test)]
@@ -201,8 +190,10 @@ mod tests {
     }
 
     #[test]
-    fn times_format_as_rfc3339_in_utc() {
+    fn an_expiry_shows_its_time_in_rfc3339_utc() {
         assert_eq!(rfc3339(NOW), "2026-11-16T00:00:00Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(NOW + 250), "2026-11-16T00:00:00.25Z");
+        assert_eq!(rfc3339(i64::MAX), i64::MAX.to_string());
     }
 }

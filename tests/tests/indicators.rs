@@ -203,7 +203,7 @@ async fn hr_sees_fixed_groups_of_at_least_five_and_nothing_else() {
     let day = 24 * HOUR;
     // Marking it again later (another view) does not postpone the deletion.
     store
-        .mark_week_aggregated(time::macros::date!(2026 - 11 - 16), now + 30 * day)
+        .mark_week_aggregated(jiff::civil::date(2026, 11, 16), now + 30 * day)
         .await
         .unwrap();
     store

@@ -53,6 +53,7 @@ store_tests!(
     enrollment_tokens_are_listed_by_digest_and_revoked,
     pseudonym_links_move_a_person_s_history_once,
     pseudonym_evaluations_are_charged_within_the_bound,
+    a_week_s_release_is_published_once_within_its_budget,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -395,7 +396,7 @@ async fn retention_deletes_what_is_past_its_period_and_nothing_else(store: &Stor
         .unwrap();
     // The week of 2026-07-06 was aggregated 40 days ago; the next one never.
     store
-        .mark_week_aggregated(time::macros::date!(2026 - 07 - 06), now - 40 * DAY)
+        .mark_week_aggregated(jiff::civil::date(2026, 7, 6), now - 40 * DAY)
         .await
         .unwrap();
 
@@ -1308,4 +1309,44 @@ async fn pseudonym_evaluations_are_charged_within_the_bound(store: &Store) {
             .iter()
             .all(|(_, n)| *n == 0)
     );
+}
+
+/// A release is kept at a real time, once; a group's spent epsilon adds up
+/// to its budget exactly and no further.
+async fn a_week_s_release_is_published_once_within_its_budget(store: &Store) {
+    let spent = |epsilon: f64| vec![("Sales".to_owned(), epsilon)];
+    let budget = 0.3;
+    let first = store
+        .publish_indicator_release("2026-W46", "{\"n\":1}", &spent(0.1), budget, now())
+        .await
+        .unwrap();
+    assert_eq!(first.as_deref(), Some("{\"n\":1}"));
+    assert_eq!(
+        store
+            .indicator_release("2026-W46")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("{\"n\":1}")
+    );
+    // Published already: the stored release is served, nothing is charged.
+    let again = store
+        .publish_indicator_release("2026-W46", "{\"n\":2}", &spent(0.1), budget, now())
+        .await
+        .unwrap();
+    assert_eq!(again.as_deref(), Some("{\"n\":1}"));
+    // A release charging the group three times a tenth spends the budget
+    // exactly; a fourth tenth would exceed it: nothing is kept.
+    let tenths = |n: usize| vec![("Sales".to_owned(), 0.1); n];
+    let refused = store
+        .publish_indicator_release("2026-W47", "{}", &tenths(4), budget, now())
+        .await
+        .unwrap();
+    assert_eq!(refused, None);
+    assert_eq!(store.indicator_release("2026-W47").await.unwrap(), None);
+    let published = store
+        .publish_indicator_release("2026-W48", "{}", &tenths(3), budget, now())
+        .await
+        .unwrap();
+    assert_eq!(published.as_deref(), Some("{}"));
 }

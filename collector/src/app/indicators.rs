@@ -179,19 +179,8 @@ async fn publish(
         )))
     })?;
     tracing::info!(week = %week, differential_privacy = dp.enabled, "indicators published");
-    let monday_time = time::Date::from_calendar_date(
-        i32::from(monday.year()),
-        time::Month::try_from(u8::try_from(monday.month()).unwrap_or(1))
-            .unwrap_or(time::Month::January),
-        u8::try_from(monday.day()).unwrap_or(1),
-    )
-    .map_err(|e| {
-        IndicatorsError::Store(crate::store::StoreError::Corrupt(format!(
-            "week {week}: {e}"
-        )))
-    })?;
     store
-        .mark_week_aggregated(monday_time, crate::app::now_unix_ms())
+        .mark_week_aggregated(monday, crate::app::now_unix_ms())
         .await?;
     Ok(release)
 }

@@ -8,6 +8,7 @@ use super::{Store, StoreError};
 use crate::analysis::{
     Age, AnalysisInput, DeviceFacts, DeviceRequest, Reclaimable, Suggestion, Use,
 };
+use crate::domain::rfc3339;
 use crate::lifecycle;
 
 /// A stored suggestion, as the contract shows it.
@@ -246,10 +247,6 @@ struct AvoidedRow {
     avoided_kgco2e: f64,
     avoided_kgco2e_low: f64,
     avoided_kgco2e_high: f64,
-}
-
-fn rfc3339(unix_ms: i64) -> String {
-    jiff::Timestamp::from_millisecond(unix_ms).map_or_else(|_| String::new(), |t| t.to_string())
 }
 
 fn date(text: Option<String>) -> Option<jiff::civil::Date> {

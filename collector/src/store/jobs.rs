@@ -290,11 +290,11 @@ impl Store {
     /// On a database error.
     pub async fn mark_week_aggregated(
         &self,
-        monday: time::Date,
+        monday: jiff::civil::Date,
         now_unix_ms: i64,
     ) -> Result<(), StoreError> {
         let _writer = self.writer().await;
-        let next = monday + time::Duration::days(7);
+        let next = monday.saturating_add(jiff::Span::new().days(7));
         sqlx::query(
             "INSERT INTO aggregated_weeks (week_start_day, week_end_day, aggregated_unix_ms)
              VALUES ($1, $2, $3)

@@ -40,7 +40,8 @@ pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};
 pub use sessions::BrowserSession;
 pub use sql::Store;
 
-pub use crate::lifecycle::{TokenRefusal, rfc3339};
+pub use crate::domain::rfc3339;
+pub use crate::lifecycle::TokenRefusal;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]

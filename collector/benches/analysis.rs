@@ -85,7 +85,7 @@ fn main() {
         }
         let t2 = Instant::now();
         runtime
-            .block_on(store.save_suggestions(&suggestions))
+            .block_on(store.save_suggestions(&suggestions, NOW))
             .unwrap();
         let save = t2.elapsed().as_secs_f64();
         // The whole job again, as the server runs it each hour, on the

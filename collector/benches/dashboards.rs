@@ -145,12 +145,12 @@ fn main() {
         let running = sobrio_collector::server::start(config, store.clone(), dir.path())
             .await
             .unwrap();
-        let now = sobrio_collector::store::now_unix_ms();
+        let now = sobrio_collector::app::now_unix_ms();
         let mut cookies = Vec::new();
         for role in ["it", "hr", "admin"] {
             let name = sobrio_collector::domain::UserName::parse(role).unwrap();
             store
-                .upsert_user(&name, None, &[role.parse().unwrap()])
+                .upsert_user(&name, None, &[role.parse().unwrap()], now)
                 .await
                 .unwrap();
             let secret = format!("bench-session-{role}");
@@ -258,7 +258,7 @@ async fn submits(
     while started.elapsed().as_secs_f64() < seconds {
         let report = sobrio_proto::v1::Report {
             report_id: uuid::Uuid::now_v7().to_string(),
-            collected_unix_ms: sobrio_collector::store::now_unix_ms(),
+            collected_unix_ms: sobrio_collector::app::now_unix_ms(),
             agent_version: "bench".into(),
             ..Default::default()
         };
@@ -311,11 +311,13 @@ fn during_recomputation(
     let ca = running.shared.ca.certificate_pem().to_owned();
     let grpc = running.grpc_addr;
     let mut ingest = runtime.block_on(async {
-        let token = sobrio_collector::enrollment::create_token(
+        let token = sobrio_collector::app::enrollment::create_token(
             store,
             "dept-1",
             Duration::from_secs(3600),
             None,
+            "bench",
+            sobrio_collector::app::now_unix_ms(),
         )
         .await
         .unwrap();

@@ -150,11 +150,13 @@ fn report(now_ms: i64) -> Vec<u8> {
 
 /// Identities of `AGENTS` devices enrolled with `collector`.
 async fn enroll(collector: &RunningCollector, ca_pem: &str) -> Vec<(String, String)> {
-    let token = sobrio_collector::enrollment::create_token(
+    let token = sobrio_collector::app::enrollment::create_token(
         &collector.shared.store,
         "Bench",
         Duration::from_secs(600),
         None,
+        "bench",
+        sobrio_collector::app::now_unix_ms(),
     )
     .await
     .unwrap();

@@ -9,7 +9,7 @@
 
 use std::time::Instant;
 
-use sobrio_collector::config::IndicatorsConfig;
+use sobrio_collector::indicators::Settings;
 use sobrio_collector::indicators::{
     DpNoise, Exact, Metrics, PersonWeek, Release, figures_per_cell, release,
 };
@@ -61,7 +61,7 @@ struct Errors {
 fn main() {
     let quick = std::env::var_os("SOBRIO_BENCH_QUICK").is_some();
     let draws = if quick { 200 } else { 2_000 };
-    let settings = IndicatorsConfig::default();
+    let settings = Settings::default();
     let weeks = department();
     let departments = vec!["Support".to_owned()];
     let started = Instant::now();

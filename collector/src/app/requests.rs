@@ -65,7 +65,7 @@ pub struct NewRequest {
 ///
 /// # Errors
 /// The first value that breaks it.
-pub fn checked(request: NewRequest) -> Result<DeviceRequest, RequestError> {
+pub fn checked(request: &NewRequest) -> Result<DeviceRequest, RequestError> {
     let department = DepartmentName::parse(&request.department)?;
     let category = request.category.trim().to_ascii_lowercase();
     if !Category::REQUESTABLE.iter().any(|c| c.name() == category) {
@@ -114,7 +114,7 @@ pub async fn add(
     actor: &str,
     now_unix_ms: i64,
 ) -> Result<i64, RequestError> {
-    let request = checked(request)?;
+    let request = checked(&request)?;
     Ok(store.add_request(&request, actor, now_unix_ms).await?)
 }
 
@@ -151,12 +151,12 @@ mod tests {
 
     #[test]
     fn a_request_keeps_one_rule() {
-        let stored = checked(request()).unwrap();
+        let stored = checked(&request()).unwrap();
         assert_eq!((stored.category.as_str(), stored.quantity), ("laptop", 2));
         let refused = |change: fn(&mut NewRequest)| {
             let mut request = request();
             change(&mut request);
-            checked(request).unwrap_err()
+            checked(&request).unwrap_err()
         };
         assert!(matches!(
             refused(|r| r.department = " ".into()),

@@ -149,16 +149,6 @@ pub enum ConfigCommand {
     },
 }
 
-/// Default configuration file, read when it exists:
-/// `/etc/sobrio/agent.toml`, `%ProgramData%\Sobrio\agent.toml` on Windows.
-fn default_config() -> PathBuf {
-    if cfg!(windows) {
-        crate::windows::program_data().join("agent.toml")
-    } else {
-        PathBuf::from("/etc/sobrio/agent.toml")
-    }
-}
-
 /// Runs the command line and maps errors to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -178,7 +168,7 @@ pub fn main() -> ExitCode {
         #[cfg(windows)]
         let log_file = matches!(cli.command, Command::Service)
             .then(|| {
-                let dir = crate::windows::program_data();
+                let dir = crate::platform::windows::program_data();
                 std::fs::create_dir_all(&dir).ok()?;
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -207,13 +197,13 @@ pub fn main() -> ExitCode {
     }
     #[cfg(windows)]
     if matches!(cli.command, Command::Service) {
-        return match crate::windows::service::run() {
+        return match crate::service::windows::run() {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!(
                     "error: {error}: `sobrio-agent service` is started by the Windows service \
                      control manager (service {}); use `sobrio-agent run` from a console",
-                    crate::windows::SERVICE_NAME
+                    crate::platform::windows::SERVICE_NAME
                 );
                 ExitCode::from(EXIT_USAGE)
             }
@@ -246,11 +236,7 @@ pub fn main() -> ExitCode {
 }
 
 fn load_config(path: Option<&PathBuf>) -> Result<AgentConfig, ConfigError> {
-    match path {
-        Some(path) => AgentConfig::load(path),
-        None if default_config().exists() => AgentConfig::load(&default_config()),
-        None => Ok(AgentConfig::default()),
-    }
+    AgentConfig::load_or_default(path.map(PathBuf::as_path))
 }
 
 #[derive(Debug, Serialize)]
@@ -268,16 +254,7 @@ struct Status {
     delivery: Option<crate::run::DeliveryStatus>,
 }
 
-/// One worker thread: the agent must stay light on the employee's machine.
-/// Multi-threaded all the same, so that a probe's program hands the worker
-/// over while it runs (see [`crate::command::run`]) instead of stopping
-/// every task behind it.
-pub(crate) fn agent_runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-}
+pub(crate) use crate::platform::runtime as agent_runtime;
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let state = StateDir::new(cli.state_dir.clone().unwrap_or_else(default_state_dir));
@@ -533,71 +510,6 @@ fn print_storage(result: &crate::probe::storage::ScanResult) {
             "\n{} entries could not be read (permissions or files that vanished)",
             result.errors
         );
-    }
-}
-
-/// The Windows service's body: the default configuration and state, a
-/// first enrollment from the installer's settings, then the agent's loop
-/// until `shutdown`; `stopping` is called when it begins to stop. Returns
-/// the service's exit code (0, or 1 after an error, logged).
-#[cfg(windows)]
-pub fn run_service(shutdown: impl Future<Output = ()>, stopping: impl FnOnce()) -> u32 {
-    let runtime = match agent_runtime() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            tracing::error!(%error, "cannot start the async runtime");
-            return 1;
-        }
-    };
-    let result: anyhow::Result<()> = runtime.block_on(async {
-        let data = crate::windows::program_data();
-        std::fs::create_dir_all(&data)?;
-        crate::windows::restrict_to_system(&data);
-        let state = StateDir::new(default_state_dir());
-        let root = PathBuf::from("/");
-        let mut shutdown = std::pin::pin!(shutdown);
-        // Until enrolled (the collector unreachable at install, off VPN…):
-        // try again, from 1 minute up to 30 between attempts, until stopped.
-        let mut wait = std::time::Duration::from_secs(60);
-        loop {
-            if let Err(error) = crate::windows::enroll_from_install_settings(&state, &root).await {
-                tracing::error!("enrollment with the installer's settings failed: {error:#}");
-            }
-            if state.enrollment()?.is_some() {
-                break;
-            }
-            tracing::warn!(
-                "not enrolled: the installer's settings are missing or were refused; \
-                 next attempt in {} s",
-                wait.as_secs()
-            );
-            tokio::select! {
-                () = &mut shutdown => {
-                    stopping();
-                    return Ok(());
-                }
-                () = tokio::time::sleep(wait) => {}
-            }
-            wait = (wait * 2).min(std::time::Duration::from_secs(30 * 60));
-        }
-        let config = load_config(None)?;
-        let mut agent = Agent::new(state, config, &root, None)?;
-        tracing::info!("service started");
-        agent
-            .run(async {
-                shutdown.await;
-                stopping();
-            })
-            .await;
-        tracing::info!("service stopped");
-        Ok(())
-    });
-    match result {
-        Ok(()) => 0,
-        Err(error) => {
-            tracing::error!("the service stops: {error:#}");
-            1
-        }
     }
 }
 

@@ -183,6 +183,31 @@ impl Default for LocalSignals {
 }
 
 impl AgentConfig {
+    /// The configuration file read when none is named, if it exists:
+    /// `/etc/sobrio/agent.toml`, `%ProgramData%\Sobrio\agent.toml` on
+    /// Windows.
+    #[must_use]
+    pub fn default_path() -> std::path::PathBuf {
+        if cfg!(windows) {
+            crate::platform::windows::program_data().join("agent.toml")
+        } else {
+            std::path::PathBuf::from("/etc/sobrio/agent.toml")
+        }
+    }
+
+    /// The file `path` names, else the default file if it exists, else the
+    /// defaults.
+    ///
+    /// # Errors
+    /// When the file cannot be read or holds a bad value.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(path) => Self::load(path),
+            None if Self::default_path().exists() => Self::load(&Self::default_path()),
+            None => Ok(Self::default()),
+        }
+    }
+
     /// Reads and validates a configuration file.
     ///
     /// # Errors

@@ -6,7 +6,10 @@
 //! with mutual TLS.
 //!
 //! # Layout
+//! - [`platform`]: the host at the bottom: the runner of programs, the
+//!   clock, the runtime, Windows' places and settings.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
+//! - [`service`]: the agent as a Windows service.
 //! - [`config`]: the local TOML configuration, validated.
 //! - [`state`]: the state directory: key, certificate, enrollment, policy.
 //! - [`transport`]: the TLS 1.3 gRPC client pinned to the collector's CA.
@@ -24,17 +27,17 @@
 pub mod backoff;
 pub mod calendar;
 pub mod cli;
-pub mod command;
 pub mod config;
 pub mod enroll;
 pub mod load;
 pub mod me;
 pub mod people;
+pub mod platform;
 pub mod probe;
 pub mod pseudonyms;
 pub mod report;
 pub mod run;
+pub mod service;
 pub mod spool;
 pub mod state;
 pub mod transport;
-pub mod windows;

@@ -411,11 +411,7 @@ pub fn person_day(
     }
 }
 
-/// The current time in Unix milliseconds.
-pub fn now_unix_ms() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000)
-        .unwrap_or(i64::MAX)
-}
+pub use crate::platform::clock::now_unix_ms;
 
 fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)

@@ -146,7 +146,7 @@ pub struct DeliveryStatus {
     /// Probes whose programs failed (timed out, flooded): what `status`
     /// names.
     #[serde(default)]
-    pub probes: std::collections::BTreeMap<String, crate::command::ProbeFailures>,
+    pub probes: std::collections::BTreeMap<String, crate::platform::command::ProbeFailures>,
     /// Usage samples taken since the agent started (one a minute).
     #[serde(default)]
     pub samples_taken: u64,
@@ -318,7 +318,7 @@ impl<U: Uplink> Agent<U> {
         self.status.dropped = stats.dropped;
         self.status.quarantined = stats.quarantined;
         self.status.in_memory = self.memory.len() as u64;
-        self.status.probes = crate::command::failures();
+        self.status.probes = crate::platform::command::failures();
         let path = self.state.path().join(STATUS_FILE);
         let temporary = self.state.path().join(".status.json.tmp");
         if let Ok(json) = serde_json::to_vec_pretty(&self.status)
@@ -723,13 +723,4 @@ fn is_refusal(error: &anyhow::Error) -> bool {
         .is_some_and(|status| status.code() == tonic::Code::ResourceExhausted)
 }
 
-/// A Unix time in milliseconds as RFC 3339 (UTC).
-pub(crate) fn rfc3339(unix_ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix_ms.to_string())
-}
+pub(crate) use crate::platform::clock::rfc3339;

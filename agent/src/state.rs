@@ -36,7 +36,7 @@ pub enum StateError {
 /// state directory otherwise; `%ProgramData%\Sobrio\state` on Windows.
 #[cfg(windows)]
 pub fn default_state_dir() -> PathBuf {
-    crate::windows::program_data().join("state")
+    crate::platform::windows::program_data().join("state")
 }
 
 /// The default state directory: `/var/lib/sobrio-agent` as root, the XDG

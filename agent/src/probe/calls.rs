@@ -172,12 +172,12 @@ pub fn capture_streams_from_pactl(json: &str) -> Vec<String> {
 /// `None` when it is not installed or does not answer.
 pub async fn capture_streams() -> Option<Vec<String>> {
     let output = tokio::task::spawn_blocking(|| {
-        crate::command::run(
+        crate::platform::command::run(
             "calls",
             std::process::Command::new("pactl").args(["-f", "json", "list", "source-outputs"]),
-            crate::command::Limits {
+            crate::platform::command::Limits {
                 timeout: std::time::Duration::from_secs(5),
-                ..crate::command::Limits::SAMPLING
+                ..crate::platform::command::Limits::SAMPLING
             },
         )
     })

@@ -162,17 +162,17 @@ pub fn holders(uses: &[CaptureUse]) -> Vec<String> {
 /// `HKEY_USERS` with `reg export` (Windows).
 pub fn read_live() -> Vec<CaptureUse> {
     let mut uses = Vec::new();
-    let Ok(profiles) = crate::command::run(
+    let Ok(profiles) = crate::platform::command::run(
         "calls",
         std::process::Command::new("reg").args(["query", "HKU"]),
-        crate::command::Limits::SAMPLING,
+        crate::platform::command::Limits::SAMPLING,
     ) else {
         return uses;
     };
     let listing = String::from_utf8_lossy(&profiles.stdout).into_owned();
     // The export holds program paths: it is written in the agent's own
     // folder (SYSTEM and Administrators only), under a new name each time.
-    let directory = crate::windows::program_data();
+    let directory = crate::platform::windows::program_data();
     // Local and domain accounts (S-1-5-21-…) and Entra ID ones (S-1-12-1-…).
     let people = listing.lines().map(str::trim).filter(|l| {
         (l.starts_with("HKEY_USERS\\S-1-5-21-") || l.starts_with("HKEY_USERS\\S-1-12-1-"))
@@ -183,14 +183,14 @@ pub fn read_live() -> Vec<CaptureUse> {
             "{user}\\Software\\Microsoft\\Windows\\CurrentVersion\\CapabilityAccessManager\\ConsentStore"
         );
         let file = directory.join(format!("consent-{}.reg", uuid::Uuid::now_v7().simple()));
-        let exported = crate::command::run(
+        let exported = crate::platform::command::run(
             "calls",
             std::process::Command::new("reg")
                 .arg("export")
                 .arg(&key)
                 .arg(&file)
                 .arg("/y"),
-            crate::command::Limits::SAMPLING,
+            crate::platform::command::Limits::SAMPLING,
         )
         .is_ok_and(|output| output.status.success());
         if exported && let Ok(bytes) = std::fs::read(&file) {

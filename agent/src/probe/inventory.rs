@@ -210,7 +210,7 @@ impl InventoryProbe {
         let (cpu_model, memory_bytes, logical) = match self.system.as_mut() {
             Some(system) => {
                 system.refresh_memory();
-                if !crate::windows::under_wine() {
+                if !crate::platform::windows::under_wine() {
                     system.refresh_cpu_list(sysinfo::CpuRefreshKind::nothing());
                 }
                 let brand = system

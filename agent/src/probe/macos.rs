@@ -178,14 +178,14 @@ pub struct SystemProfiler;
 impl InventorySource for SystemProfiler {
     fn collect(&mut self, purchase_date: Option<Date>) -> InventoryFacts {
         // system_profiler takes seconds on a busy Mac: a minute at most.
-        let output = crate::command::run(
+        let output = crate::platform::command::run(
             "inventory",
             Command::new("system_profiler")
                 .arg("-json")
                 .args(DATA_TYPES),
-            crate::command::Limits {
+            crate::platform::command::Limits {
                 timeout: std::time::Duration::from_secs(60),
-                ..crate::command::Limits::DEFAULT
+                ..crate::platform::command::Limits::DEFAULT
             },
         );
         output

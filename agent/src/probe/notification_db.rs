@@ -421,10 +421,10 @@ pub fn legacy_macos_path(darwin_user_dir: &Path) -> PathBuf {
 /// The agent's own `DARWIN_USER_DIR`.
 #[cfg(target_os = "macos")]
 fn darwin_user_dir() -> Option<PathBuf> {
-    let output = crate::command::run(
+    let output = crate::platform::command::run(
         "notifications",
         std::process::Command::new("/usr/bin/getconf").arg("DARWIN_USER_DIR"),
-        crate::command::Limits::DEFAULT,
+        crate::platform::command::Limits::DEFAULT,
     )
     .ok()?;
     let text = String::from_utf8(output.stdout).ok()?;

@@ -77,12 +77,12 @@ pub fn parse(json: &str) -> Option<SmartHealth> {
 /// Asks `smartctl` about `/dev/NAME`, if it is installed and permitted.
 pub fn read(name: &str) -> Option<SmartHealth> {
     let device = Path::new("/dev").join(name);
-    let output = crate::command::run(
+    let output = crate::platform::command::run(
         "smart",
         Command::new("smartctl")
             .args(["-j", "-H", "-A"])
             .arg(&device),
-        crate::command::Limits::DEFAULT,
+        crate::platform::command::Limits::DEFAULT,
     )
     .ok()?;
     // smartctl's exit status is a bit mask: bit 0 (command line) and bit 1

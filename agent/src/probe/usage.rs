@@ -152,8 +152,8 @@ pub fn session_user(show_session: &str) -> Option<String> {
 /// The user sessions logind knows, each with whether it is in use now;
 /// `None` when logind cannot be asked.
 pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
-    let limits = crate::command::Limits::SAMPLING;
-    let list = crate::command::run(
+    let limits = crate::platform::command::Limits::SAMPLING;
+    let list = crate::platform::command::run(
         "sessions",
         Command::new("loginctl").args(["list-sessions", "--no-legend"]),
         limits,
@@ -164,7 +164,7 @@ pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
     }
     let mut sessions = Vec::new();
     for id in session_ids(&String::from_utf8_lossy(&list.stdout)) {
-        let show = crate::command::run(
+        let show = crate::platform::command::run(
             "sessions",
             Command::new("loginctl").args([
                 "show-session",
@@ -198,7 +198,7 @@ pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
 #[cfg(windows)]
 pub fn windows_sessions(system: &mut sysinfo::System) -> Option<Vec<(String, bool)>> {
     use sysinfo::{ProcessRefreshKind, ProcessesToUpdate, UpdateKind};
-    if crate::windows::under_wine() {
+    if crate::platform::windows::under_wine() {
         return None;
     }
     system.refresh_processes_specifics(
@@ -243,7 +243,7 @@ impl Default for UsageSampler {
     fn default() -> Self {
         let mut system = sysinfo::System::new().ok();
         if let Some(system) = system.as_mut()
-            && !crate::windows::under_wine()
+            && !crate::platform::windows::under_wine()
         {
             // CPU use is a difference between two refreshes: prime it.
             system.refresh_cpu_usage();
@@ -274,7 +274,7 @@ impl UsageSampler {
     pub fn sample(&mut self, now_unix_ms: i64) -> Sample {
         let (mut cpu_percent, mut memory_percent) = (None, None);
         if let Some(system) = self.system.as_mut() {
-            if !crate::windows::under_wine() {
+            if !crate::platform::windows::under_wine() {
                 system.refresh_cpu_usage();
                 cpu_percent = Some(system.global_cpu_usage().clamp(0.0, 100.0));
             }

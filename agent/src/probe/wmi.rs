@@ -227,7 +227,7 @@ pub struct Wmi;
 
 impl InventorySource for Wmi {
     fn collect(&mut self, purchase_date: Option<Date>) -> InventoryFacts {
-        let output = crate::command::run(
+        let output = crate::platform::command::run(
             "inventory",
             std::process::Command::new("powershell.exe").args([
                 "-NoProfile",
@@ -237,9 +237,9 @@ impl InventorySource for Wmi {
                 "-Command",
                 SCRIPT,
             ]),
-            crate::command::Limits {
+            crate::platform::command::Limits {
                 timeout: std::time::Duration::from_secs(60),
-                ..crate::command::Limits::DEFAULT
+                ..crate::platform::command::Limits::DEFAULT
             },
         );
         match output {

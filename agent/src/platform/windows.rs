@@ -1,7 +1,6 @@
-//! The agent on Windows: where it keeps its files (`%ProgramData%\Sobrio`),
-//! the enrollment settings the MSI leaves in the registry, and the Windows
-//! service (`sobrio-agent service`, started by the service control
-//! manager) with the same graceful stop as SIGTERM on Linux.
+//! Windows as the agent meets it: where it keeps its files
+//! (`%ProgramData%\Sobrio`), the settings the MSI leaves in the registry,
+//! whether it runs under Wine, and its folder's permissions.
 //!
 //! The registry is read through `reg query`, whose output [`parse_reg_query`]
 //! reads; it is platform-independent and tested on Linux.
@@ -51,10 +50,10 @@ pub fn under_wine() -> bool {
 /// directory holds the device's key.
 pub fn restrict_to_system(dir: &std::path::Path) {
     let icacls = |args: &[&str]| {
-        crate::command::run(
+        super::command::run(
             "service",
             std::process::Command::new("icacls").arg(dir).args(args),
-            crate::command::Limits::SETUP,
+            super::command::Limits::SETUP,
         )
         .is_ok_and(|output| output.status.success())
     };
@@ -152,138 +151,17 @@ pub fn install_settings(values: &[RegValue]) -> Result<Option<InstallSettings>, 
 }
 
 /// Runs `reg` with `args`; its standard output when it succeeds.
-fn reg(args: &[&str]) -> Option<String> {
-    let output = crate::command::run(
+pub fn reg(args: &[&str]) -> Option<String> {
+    let output = super::command::run(
         "service",
         std::process::Command::new("reg").args(args),
-        crate::command::Limits::SETUP,
+        super::command::Limits::SETUP,
     )
     .ok()?;
     output
         .status
         .success()
         .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// Enrolls with the settings the MSI left, once. The token is removed from
-/// the registry (which local users can read) once the device is enrolled,
-/// also when a repair or an upgrade wrote it again.
-///
-/// # Errors
-/// When the settings are incomplete or enrollment fails.
-pub async fn enroll_from_install_settings(
-    state: &crate::state::StateDir,
-    root: &std::path::Path,
-) -> anyhow::Result<bool> {
-    let Some(listing) = reg(&["query", SETTINGS_KEY]) else {
-        return Ok(false);
-    };
-    let forget_token = || {
-        let values = parse_reg_query(&listing);
-        if values
-            .iter()
-            .any(|v| v.name.eq_ignore_ascii_case("EnrollmentToken"))
-            && reg(&["delete", SETTINGS_KEY, "/v", "EnrollmentToken", "/f"]).is_none()
-        {
-            tracing::warn!("the enrollment token could not be removed from the registry");
-        }
-    };
-    if state.enrollment()?.is_some() {
-        forget_token();
-        return Ok(false);
-    }
-    let Some(settings) =
-        install_settings(&parse_reg_query(&listing)).map_err(anyhow::Error::msg)?
-    else {
-        return Ok(false);
-    };
-    let hostname = crate::probe::inventory::host_name(root);
-    let enrollment = crate::enroll::enroll(
-        state,
-        &settings.server,
-        settings.token.trim(),
-        &settings.ca_pem,
-        &hostname,
-        false,
-    )
-    .await?;
-    tracing::info!(device = %enrollment.device_id, department = %enrollment.department, "enrolled with the installer's settings");
-    forget_token();
-    Ok(true)
-}
-
-#[cfg(windows)]
-pub mod service {
-    //! The Windows service: the service control manager starts
-    //! `sobrio-agent.exe service`; Stop and Shutdown end the agent's loop
-    //! as SIGTERM does on Linux (the report in progress is spooled).
-
-    use std::ffi::OsString;
-    use std::time::Duration;
-
-    use windows_service::service::{
-        ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState, ServiceStatus,
-        ServiceType,
-    };
-    use windows_service::service_control_handler::{self, ServiceControlHandlerResult};
-    use windows_service::{define_windows_service, service_dispatcher};
-
-    use super::SERVICE_NAME;
-
-    define_windows_service!(ffi_service_main, service_main);
-
-    /// Hands this process to the service control manager; returns when the
-    /// service has stopped.
-    ///
-    /// # Errors
-    /// When the process was not started by the service control manager.
-    pub fn run() -> windows_service::Result<()> {
-        service_dispatcher::start(SERVICE_NAME, ffi_service_main)
-    }
-
-    fn status(state: ServiceState, exit_code: u32) -> ServiceStatus {
-        ServiceStatus {
-            service_type: ServiceType::OWN_PROCESS,
-            current_state: state,
-            controls_accepted: if state == ServiceState::Running {
-                ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN
-            } else {
-                ServiceControlAccept::empty()
-            },
-            exit_code: ServiceExitCode::Win32(exit_code),
-            checkpoint: 0,
-            wait_hint: if state == ServiceState::StopPending {
-                Duration::from_secs(15)
-            } else {
-                Duration::ZERO
-            },
-            process_id: None,
-        }
-    }
-
-    fn service_main(_arguments: Vec<OsString>) {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let handler = move |control| match control {
-            ServiceControl::Stop | ServiceControl::Shutdown => {
-                let _ = stop.send(true);
-                ServiceControlHandlerResult::NoError
-            }
-            ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
-            _ => ServiceControlHandlerResult::NotImplemented,
-        };
-        let Ok(handle) = service_control_handler::register(SERVICE_NAME, handler) else {
-            return;
-        };
-        let _ = handle.set_service_status(status(ServiceState::Running, 0));
-        let mut stopped = stopped;
-        let shutdown = async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        };
-        let code = crate::cli::run_service(shutdown, || {
-            let _ = handle.set_service_status(status(ServiceState::StopPending, 0));
-        });
-        let _ = handle.set_service_status(status(ServiceState::Stopped, code));
-    }
 }
 
 #[cfg(test)]

@@ -138,7 +138,7 @@ fn record(probe: &str, outcome: Result<(), &RunError>) {
             let entry = failures.entry(probe.to_owned()).or_default();
             entry.failures += 1;
             entry.last_error = error.to_string();
-            entry.last_at = crate::run::rfc3339(crate::report::now_unix_ms());
+            entry.last_at = super::clock::rfc3339(super::clock::now_unix_ms());
             entry.failing = true;
             entry.failed_at = Some(Instant::now());
         }
@@ -386,7 +386,7 @@ mod tests {
 
     #[test]
     fn on_the_agent_s_runtime_a_program_leaves_the_other_tasks_running() {
-        let runtime = crate::cli::agent_runtime().unwrap();
+        let runtime = crate::platform::runtime().unwrap();
         let marker = tempfile::tempdir().unwrap();
         let started = marker.path().join("started");
         let answered = marker.path().join("answered");

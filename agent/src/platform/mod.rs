@@ -1,0 +1,22 @@
+//! The host the agent runs on, at the bottom of the agent: the one runner
+//! of programs ([`command`]), the clock ([`clock`]), the runtime the agent
+//! runs on, and Windows' own places and settings ([`windows`]). Nothing here
+//! uses the rest of the agent.
+
+pub mod clock;
+pub mod command;
+pub mod windows;
+
+/// The agent's runtime. One worker thread: the agent must stay light on the
+/// employee's machine. Multi-threaded all the same, so that a probe's
+/// program hands the worker over while it runs (see [`command::run`])
+/// instead of stopping every task behind it.
+///
+/// # Errors
+/// When the operating system refuses the thread or the I/O driver.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+}

@@ -24,6 +24,7 @@
 //! - [`backoff`]: retry pacing and start-up splay.
 //! - [`run`]: the collect-spool-deliver cycle.
 
+pub mod architecture;
 pub mod backoff;
 pub mod calendar;
 pub mod cli;

@@ -5,7 +5,7 @@
 //!
 //! # Layout
 //! Five layers, bottom first, each module using only its own layer and
-//! those below ([`architecture`] declares them and checks it):
+//! those below ([`architecture`] declares them; the tests crate checks it):
 //! - domain: [`domain`] (names, dates), [`error`] (error codes),
 //!   [`working_hours`], [`secret`],
 //!   [`lifecycle`] (enrollment tokens' and suggestions' rules),

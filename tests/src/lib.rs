@@ -19,6 +19,7 @@ use sobrio_collector::server::{RunningCollector, start};
 use sobrio_collector::store::Store;
 use tempfile::TempDir;
 
+pub mod layers;
 pub mod load;
 pub mod paused;
 

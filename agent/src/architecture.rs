@@ -7,9 +7,11 @@
 //!   what needs nothing else of the agent (retry pacing, the spool, the TLS
 //!   client, pseudonyms);
 //! - **probes**: one module per source of facts;
-//! - **domain**: the configuration, a person's day of digital load, the
-//!   calendars reduced to meeting times;
-//! - **reports**: the `sobrio.v1` report and a person's own week;
+//! - **domain**: the configuration, meeting and activity load, the
+//!   calendars reduced to meeting times, a person's day of digital load;
+//! - **views**: a person's own week, shown on the device only (never the
+//!   wire's types);
+//! - **reports**: the `sobrio.v1` report;
 //! - **people**: per-user monitors, calendars and files;
 //! - **state**: the state directory and enrollment;
 //! - **run**: the collect-spool-deliver loop;
@@ -22,8 +24,9 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         &["platform", "backoff", "spool", "transport", "pseudonyms"],
     ),
     ("probes", &["probe"]),
-    ("domain", &["config", "load", "calendar"]),
-    ("reports", &["report", "me"]),
+    ("domain", &["config", "load", "calendar", "day"]),
+    ("views", &["me"]),
+    ("reports", &["report"]),
     ("people", &["people"]),
     ("state", &["state", "enroll"]),
     ("run", &["run"]),

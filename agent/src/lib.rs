@@ -16,7 +16,8 @@
 //! - [`enroll`]: enrollment and certificate renewal.
 //! - [`probe`]: one module per source, returning the agent's own types.
 //! - [`calendar`]: each person's calendar sources, reduced to meeting times.
-//! - [`load`]: a person's day of digital load, from meetings and activity.
+//! - [`load`]: meeting load and activity over a day, from their spans.
+//! - [`day`]: a person's day of digital load, free of the wire's types.
 //! - [`me`]: a person's own week, shown locally.
 //! - [`people`]: notification monitors, calendars and files per user.
 //! - [`report`]: maps probe facts to `sobrio.v1` reports.
@@ -29,6 +30,7 @@ pub mod backoff;
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod day;
 pub mod enroll;
 pub mod load;
 pub mod me;

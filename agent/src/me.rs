@@ -14,9 +14,9 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::calendar::{self, CalendarConfig, PersonMeetings};
+use crate::day::day_load;
 use crate::load::{ActivityLoad, DayActivity, NotificationDay, WeekHours};
 use crate::probe::accounts::Account;
-use crate::report::person_day;
 
 /// Days kept in a person's file.
 const KEPT_DAYS: i32 = 42;
@@ -215,8 +215,8 @@ pub fn week_start(text: &str) -> anyhow::Result<Date> {
     Ok(iso.date())
 }
 
-/// The person's week: one `sobrio.v1` PersonDay per day (without the person
-/// id), as JSON objects. Fields with no data are null.
+/// The person's week: one [`crate::day::DayLoad`] per day, as JSON objects.
+/// Fields with no data are null.
 ///
 /// # Errors
 /// When the calendar settings are invalid.
@@ -295,17 +295,13 @@ pub async fn week(
             },
             Clone::clone,
         );
-        let mut day = person_day(&activity.activity(login), meetings.as_ref(), &hours, tz);
+        let mut day = day_load(&activity.activity(login), meetings.as_ref(), &hours, tz);
         if saved_day.is_none() {
             day.active_minutes = None;
             day.after_hours_active_minutes = None;
             day.weekend_active_minutes = None;
         }
-        let mut value = serde_json::to_value(&day)?;
-        if let Some(object) = value.as_object_mut() {
-            object.remove("person_id");
-        }
-        rows.push(value);
+        rows.push(serde_json::to_value(day)?);
     }
     Ok((rows, notes))
 }

@@ -13,7 +13,8 @@ use time::Date;
 
 use crate::calendar::{PersonMeetings, day_spans};
 use crate::config::LocalSignals;
-use crate::load::{DailyActivity, DayActivity, WeekHours, meeting_load};
+use crate::day::{DayLoad, day_load};
+use crate::load::{DailyActivity, WeekHours};
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{
     AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
@@ -248,7 +249,7 @@ impl ReportBuilder {
                     return None;
                 };
                 let calendar = calendars.get(&day.login).filter(|_| signals.calendar);
-                let mut row = person_day(&day, calendar, &hours, tz);
+                let mut row = person_day(day_load(&day, calendar, &hours, tz));
                 row.person_id = id;
                 if !signals.notifications {
                     row.notifications_total = None;
@@ -373,41 +374,31 @@ pub fn week_hours(policy: Option<&Policy>) -> WeekHours {
         })
 }
 
-/// A person's day as `sobrio.v1` fields (without the person id): activity,
-/// calls and notifications as observed, calendar fields from `calendar`
-/// when it was read (otherwise null).
-pub fn person_day(
-    day: &DayActivity,
-    calendar: Option<&PersonMeetings>,
-    hours: &WeekHours,
-    tz: &jiff::tz::TimeZone,
-) -> PersonDay {
-    let day_hours = hours.on(day.date);
-    let meetings = calendar.filter(|c| c.read_any).map(|c| {
-        let (spans, starting) = day_spans(&c.meetings, day.date, tz);
-        meeting_load(&spans, &starting, day_hours, !day.device_on)
-    });
+/// A person's day as `sobrio.v1` fields (without the person id).
+pub fn person_day(day: DayLoad) -> PersonDay {
     PersonDay {
         person_id: String::new(),
         date: day.date.to_string(),
-        meeting_minutes: meetings.map(|m| m.meeting_minutes),
-        meeting_count: meetings.map(|m| m.meeting_count),
-        conflicting_minutes: meetings.map(|m| m.conflicting_minutes),
-        back_to_back_count: meetings.map(|m| m.back_to_back_count),
-        after_hours_meeting_minutes: meetings.map(|m| m.after_hours_meeting_minutes),
+        meeting_minutes: day.meeting_minutes,
+        meeting_count: day.meeting_count,
+        conflicting_minutes: day.conflicting_minutes,
+        back_to_back_count: day.back_to_back_count,
+        after_hours_meeting_minutes: day.after_hours_meeting_minutes,
         call_minutes: day.call_minutes,
-        notifications_total: day.notifications.map(|n| n.total),
-        notifications_after_hours: day.notifications.map(|n| n.after_hours),
-        notifications_by_category: day.notifications.map(|n| NotificationsByCategory {
-            chat: n.chat,
-            mail: n.mail,
-            calendar: n.calendar,
-            other: n.other,
-        }),
-        focus_minutes: meetings.and_then(|m| m.focus_minutes),
-        active_minutes: Some(day.activity.active_minutes),
-        after_hours_active_minutes: Some(day.activity.after_hours_active_minutes),
-        weekend_active_minutes: Some(day.activity.weekend_active_minutes),
+        notifications_total: day.notifications_total,
+        notifications_after_hours: day.notifications_after_hours,
+        notifications_by_category: day
+            .notifications_by_category
+            .map(|n| NotificationsByCategory {
+                chat: n.chat,
+                mail: n.mail,
+                calendar: n.calendar,
+                other: n.other,
+            }),
+        focus_minutes: day.focus_minutes,
+        active_minutes: day.active_minutes,
+        after_hours_active_minutes: day.after_hours_active_minutes,
+        weekend_active_minutes: day.weekend_active_minutes,
     }
 }
 

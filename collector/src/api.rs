@@ -76,7 +76,7 @@ impl FromRequestParts<crate::web::WebState> for Caller {
             // A signed-in browser may call the API too.
             let session = crate::web::session::api_session(parts, shared)
                 .await
-                .map_err(internal)?
+                .map_err(|e| ApiError::coded(&e))?
                 .ok_or_else(unauthorized)?;
             return Ok(Self(session.principal));
         };
@@ -89,7 +89,7 @@ impl FromRequestParts<crate::web::WebState> for Caller {
             .store
             .principal_for_token(token)
             .await
-            .map_err(internal)?
+            .map_err(|e| ApiError::coded(&e))?
             .ok_or_else(unauthorized)?;
         Ok(Self(principal))
     }
@@ -160,7 +160,7 @@ async fn list_suggestions(
         .store
         .suggestions(query.kind.as_deref())
         .await
-        .map_err(internal)?;
+        .map_err(|e| ApiError::coded(&e))?;
     Ok(Json(list).into_response())
 }
 
@@ -237,7 +237,7 @@ async fn indicators(
             "",
         )
         .await
-        .map_err(internal)?;
+        .map_err(|e| ApiError::coded(&e))?;
     Ok(Json(release).into_response())
 }
 
@@ -267,7 +267,7 @@ async fn devices(
         .store
         .devices_page(page, PAGE_SIZE)
         .await
-        .map_err(internal)?;
+        .map_err(|e| ApiError::coded(&e))?;
     Ok(Json(serde_json::json!({
         "page": page,
         "page_size": PAGE_SIZE,
@@ -287,7 +287,7 @@ async fn device(
         .store
         .device_detail(&id)
         .await
-        .map_err(internal)?
+        .map_err(|e| ApiError::coded(&e))?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no device {id}")))?;
     let mut value = serde_json::to_value(summary).map_err(internal)?;
     value["inventories"] = serde_json::Value::Array(inventories);

@@ -70,7 +70,7 @@ async fn admin_page(
         .store
         .enrollment_tokens()
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let mut tokens = Table::new(
         "tokens",
         tr.t("admin.tokens").to_owned(),
@@ -119,7 +119,7 @@ async fn admin_page(
         .store
         .department_device_counts()
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let mut departments = Table::new(
         "departments",
         tr.t("admin.departments").to_owned(),
@@ -151,7 +151,7 @@ async fn admin_page(
         .store
         .users()
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let mut users = Table::new(
         "users",
         tr.t("admin.users").to_owned(),
@@ -179,7 +179,7 @@ async fn admin_page(
                 .store
                 .api_tokens(&u.name)
                 .await
-                .map_err(|e| PageError::internal(&ctx, e))?;
+                .map_err(|e| PageError::coded(&ctx, &e))?;
             api_tokens.extend(
                 tokens
                     .into_iter()
@@ -306,7 +306,7 @@ async fn audit_table(shared: &App, ctx: &Ctx, limit: i64) -> Result<Table, PageE
         .store
         .audit_log(limit)
         .await
-        .map_err(|e| PageError::internal(ctx, e))?;
+        .map_err(|e| PageError::coded(ctx, &e))?;
     let mut audit = Table::new(
         "audit",
         tr.t("admin.audit").to_owned(),
@@ -343,7 +343,7 @@ async fn privacy_alerts_table(shared: &App, ctx: &Ctx) -> Result<Table, PageErro
         .store
         .privacy_alerts(PRIVACY_ALERTS_SHOWN)
         .await
-        .map_err(|e| PageError::internal(ctx, e))?;
+        .map_err(|e| PageError::coded(ctx, &e))?;
     let mut table = Table::new(
         "privacy-alerts",
         tr.t("admin.privacy_alerts").to_owned(),
@@ -464,7 +464,7 @@ pub async fn create_token(
         now_unix_ms(),
     )
     .await
-    .map_err(|e| PageError::internal(&ctx, e))?;
+    .map_err(|e| PageError::coded(&ctx, &e))?;
     let page = admin_page(&shared, &visitor, ctx, Some((token, department.to_owned()))).await?;
     Ok(render(StatusCode::CREATED, &page))
 }
@@ -486,7 +486,7 @@ pub async fn revoke_token(
     visitor.check_csrf(&ctx, &form.csrf)?;
     if !crate::app::enrollment::revoke_token(&shared.store, &id, &visitor.actor(), now_unix_ms())
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?
+        .map_err(|e| PageError::coded(&ctx, &e))?
     {
         return Err(PageError::not_found(
             ctx.clone(),
@@ -549,7 +549,7 @@ pub async fn add_user(
     .map_err(|error| match error {
         AccountError::Password => refused(&ctx, ctx.t("admin.short_password").to_owned()),
         AccountError::NoRole => refused(&ctx, ctx.t("admin.role_needed").to_owned()),
-        other => PageError::internal(&ctx, other),
+        other => PageError::coded(&ctx, &other),
     })?;
     Ok(Redirect::to("/admin").into_response())
 }
@@ -569,7 +569,7 @@ pub async fn revoke_api_token(
             AccountError::UnknownApiToken { .. } => {
                 PageError::not_found(ctx.clone(), format!("{name} {id}"))
             }
-            other => PageError::internal(&ctx, other),
+            other => PageError::coded(&ctx, &other),
         })?;
     Ok(Redirect::to("/admin").into_response())
 }
@@ -595,7 +595,7 @@ pub async fn disable_user(
     .map_err(|error| match error {
         AccountError::Yourself => refused(&ctx, ctx.t("admin.not_yourself").to_owned()),
         AccountError::UnknownUser(_) => PageError::not_found(ctx.clone(), name.clone()),
-        other => PageError::internal(&ctx, other),
+        other => PageError::coded(&ctx, &other),
     })?;
     Ok(Redirect::to("/admin").into_response())
 }

@@ -207,7 +207,7 @@ pub async fn list(
                 .store
                 .device_list(sort, descending, department_filter, page, 5_000)
                 .await
-                .map_err(|e| PageError::internal(&ctx, e))?;
+                .map_err(|e| PageError::coded(&ctx, &e))?;
             table.rows.extend(rows.iter().map(|d| device_row(&ctx, d)));
             if page * 5_000 >= total || rows.is_empty() {
                 break;
@@ -221,7 +221,7 @@ pub async fn list(
         .store
         .device_list(sort, descending, department_filter, page, PAGE_SIZE)
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     table.rows = rows.iter().map(|d| device_row(&ctx, d)).collect();
     table.caption = ctx
         .tr
@@ -230,7 +230,7 @@ pub async fn list(
         .store
         .department_names()
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let page = DevicesPage {
         pager: Pager::new(
             &format!("/devices?{filter}sort={}&dir={dir}&", sort.name()),
@@ -289,7 +289,7 @@ pub async fn detail(
         .store
         .device_detail(&id)
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?
+        .map_err(|e| PageError::coded(&ctx, &e))?
     else {
         return Err(PageError::not_found(
             ctx.clone(),
@@ -409,7 +409,7 @@ pub async fn detail(
         .store
         .device_weeks(&id)
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let mut usage = Table::new(
         "use",
         tr.t("device.use").to_owned(),
@@ -467,7 +467,7 @@ pub async fn detail(
         .store
         .latest_storage(&id)
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?
+        .map_err(|e| PageError::coded(&ctx, &e))?
     {
         storage.caption = tr.f("device.storage_at", &[("when", &when(collected))]);
         let mut row = |key: &str, value: Option<i64>| {

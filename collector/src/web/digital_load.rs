@@ -270,7 +270,7 @@ async fn organisation_trend(
 fn error(ctx: &Ctx, error: IndicatorsError) -> PageError {
     let code = crate::error::Coded::code(&error);
     match error {
-        IndicatorsError::Store(e) => PageError::internal(ctx, e),
+        IndicatorsError::Store(e) => PageError::coded(ctx, &e),
         IndicatorsError::Settings(e) => PageError::internal(ctx, e),
         IndicatorsError::BudgetSpent(_) | IndicatorsError::NotPublished { .. } => {
             PageError::refused(
@@ -319,7 +319,7 @@ pub async fn page(
             "dashboard",
         )
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let monday = indicators::monday_of(&release.week).map_err(|e| {
         PageError::refused(
             ctx.clone(),
@@ -395,7 +395,7 @@ pub async fn page(
         .load_trend
         .get(&release.week, || organisation_trend(&shared, monday, today))
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     for point in trend.iter() {
         points.push(point.week.get(5..).unwrap_or(&point.week).to_owned());
         meetings.push(point.meeting);

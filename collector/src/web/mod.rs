@@ -269,8 +269,10 @@ pub enum PageFailure {
     /// A request the page refuses (bad form field, refused transition):
     /// status and message, with a link back.
     Refused(Ctx, StatusCode, String, String),
-    /// The store failed; logged, not shown.
-    Internal(Ctx, String),
+    /// The collector or its database failed, with the status its code
+    /// gives (503 when the database cannot answer, else 500); logged, not
+    /// shown.
+    Internal(Ctx, StatusCode),
 }
 
 impl PageError {
@@ -279,7 +281,28 @@ impl PageError {
         tracing::error!(%error, page = %ctx.here, "page failed");
         Self(Box::new(PageFailure::Internal(
             ctx.clone(),
-            error.to_string(),
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )))
+    }
+
+    /// A failure that says its code ([`crate::error::Coded`]): the status
+    /// the API and the gRPC services give it too. The caller's mistakes
+    /// are shown in the error's words; the collector's own faults are
+    /// logged and shown in general terms.
+    pub fn coded(ctx: &Ctx, error: &(impl crate::error::Coded + ?Sized)) -> Self {
+        let code = error.code();
+        if code.tells_caller() {
+            return Self::refused(
+                ctx.clone(),
+                code.http_status(),
+                error.to_string(),
+                ctx.here.clone(),
+            );
+        }
+        tracing::error!(%error, page = %ctx.here, "page failed");
+        Self(Box::new(PageFailure::Internal(
+            ctx.clone(),
+            code.http_status(),
         )))
     }
 
@@ -337,14 +360,14 @@ impl IntoResponse for PageError {
                 };
                 render(status, &page)
             }
-            PageFailure::Internal(ctx, _) => {
+            PageFailure::Internal(ctx, status) => {
                 let page = MessagePage {
                     title: ctx.t("error.internal.title").to_owned(),
                     message: ctx.t("error.internal.text").to_owned(),
                     onward: None,
                     ctx,
                 };
-                render(StatusCode::INTERNAL_SERVER_ERROR, &page)
+                render(status, &page)
             }
         }
     }

@@ -248,7 +248,7 @@ impl FromRequestParts<super::WebState> for Visitor {
             .store
             .session(secret, now)
             .await
-            .map_err(|e| PageError::internal(&visitor.ctx(""), e))?;
+            .map_err(|e| PageError::coded(&visitor.ctx(""), &e))?;
         if let Some(session) = &session {
             let expires = idle_expiry(session.created_unix_ms, now);
             if expires - session.expires_unix_ms >= EXTEND_EVERY_MS {
@@ -256,7 +256,7 @@ impl FromRequestParts<super::WebState> for Visitor {
                     .store
                     .extend_session(secret, expires)
                     .await
-                    .map_err(|e| PageError::internal(&visitor.ctx(""), e))?;
+                    .map_err(|e| PageError::coded(&visitor.ctx(""), &e))?;
             }
         }
         visitor.session = session;
@@ -461,7 +461,7 @@ pub async fn login(
             .store
             .password_hash(&username)
             .await
-            .map_err(|e| PageError::internal(&ctx, e))?
+            .map_err(|e| PageError::coded(&ctx, &e))?
     };
     let known = stored.is_some();
     let hash = stored.unwrap_or_else(|| crate::secret::UNKNOWN_ACCOUNT_HASH.clone());
@@ -494,7 +494,7 @@ pub async fn login(
             idle_expiry(now, now),
         )
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     shared
         .store
         .audit(
@@ -505,7 +505,7 @@ pub async fn login(
             "",
         )
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
     headers.append(
@@ -546,7 +546,7 @@ pub async fn logout(
             .store
             .close_session(secret)
             .await
-            .map_err(|e| PageError::internal(&ctx, e))?;
+            .map_err(|e| PageError::coded(&ctx, &e))?;
     }
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(

@@ -138,7 +138,7 @@ pub async fn page(
             .store
             .suggestions_page(&kind, &status, &department, 1, i64::MAX / 2)
             .await
-            .map_err(|e| PageError::internal(&ctx, e))?;
+            .map_err(|e| PageError::coded(&ctx, &e))?;
         let mut out = Vec::new();
         crate::app::suggestions::write_csv(&mut out, &all)
             .map_err(|e| PageError::internal(&ctx, e))?;
@@ -152,13 +152,13 @@ pub async fn page(
         .store
         .suggestions_page(&kind, &status, &department, page, PAGE_SIZE)
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let ids: Vec<String> = list.iter().flat_map(|s| s.devices.clone()).collect();
     let names = shared
         .store
         .hostnames(&ids)
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let cards = list.iter().map(|s| card(&ctx, s, &names)).collect();
 
     let (requests, request_ids) = requests_table(&ctx, &shared).await?;
@@ -167,7 +167,7 @@ pub async fn page(
         .store
         .department_names()
         .await
-        .map_err(|e| PageError::internal(&ctx, e))?;
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let back = format!("/suggestions?{filter}&page={page}");
     let page = SuggestionsPage {
         summary: summary_table(&ctx, &shared).await?,
@@ -207,7 +207,7 @@ async fn requests_table(ctx: &Ctx, shared: &App) -> Result<(Table, Vec<(i64, Str
         .store
         .open_requests()
         .await
-        .map_err(|e| PageError::internal(ctx, e))?;
+        .map_err(|e| PageError::coded(ctx, &e))?;
     let mut requests = Table::new(
         "requests",
         tr.t("requests.caption").to_owned(),
@@ -256,7 +256,7 @@ async fn summary_table(ctx: &Ctx, shared: &App) -> Result<Table, PageError> {
         .suggestion_counts
         .get("", || shared.store.suggestion_counts())
         .await
-        .map_err(|e| PageError::internal(ctx, e))?;
+        .map_err(|e| PageError::coded(ctx, &e))?;
     let mut headers: Vec<String> = vec![tr.t("col.kind").to_owned()];
     for s in STATUSES {
         headers.push(tr.t(&format!("status.{s}")).to_owned());
@@ -385,7 +385,7 @@ pub async fn decide(
         ),
         DecisionError::NoReason => refuse(status, ctx.t("suggestions.reason_needed").to_owned()),
         DecisionError::ReasonTooLong => refuse(status, ctx.t("suggestions.reason_long").to_owned()),
-        DecisionError::Store(e) => PageError::internal(&ctx, e),
+        DecisionError::Store(e) => PageError::coded(&ctx, &e),
     })
 }
 
@@ -480,7 +480,7 @@ pub async fn add_request(
             ctx.tr
                 .f("requests.category_unknown", &[("value", &category)]),
         ),
-        RequestError::Store(error) => PageError::internal(&ctx, error),
+        RequestError::Store(error) => PageError::coded(&ctx, &error),
         other => refuse(other.to_string()),
     })?;
     Ok(Redirect::to(&back).into_response())
@@ -499,7 +499,7 @@ pub async fn close_request(
         .await
         .map_err(|error| match error {
             RequestError::Unknown(_) => PageError::not_found(ctx.clone(), format!("request {id}")),
-            other => PageError::internal(&ctx, other),
+            other => PageError::coded(&ctx, &other),
         })?;
     Ok(Redirect::to(&back_to(&form.back)).into_response())
 }

@@ -24,10 +24,6 @@ pub use crate::error::ConfigError;
 use crate::indicators::IndicatorsConfig;
 use crate::working_hours::{WorkingHours, WorkingHoursConfig};
 
-fn invalid(key: &str, value: impl std::fmt::Display, expected: &str) -> ConfigError {
-    ConfigError::invalid(key, value, expected)
-}
-
 /// The configuration file as written: its sections, unchecked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -107,7 +103,7 @@ impl MetricsConfig {
             return Ok(None);
         };
         let text = std::fs::read_to_string(path).map_err(|error| {
-            invalid(
+            ConfigError::invalid(
                 "metrics.token_file",
                 path.display(),
                 &format!("a readable file ({error})"),
@@ -115,7 +111,7 @@ impl MetricsConfig {
         })?;
         let token = text.trim();
         if token.chars().count() < 32 || token.contains(char::is_whitespace) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "metrics.token_file",
                 path.display(),
                 "a file holding one token of at least 32 characters (e.g. `openssl rand -hex 32`)",
@@ -375,14 +371,14 @@ impl TlsConfig {
     fn checked(self) -> Result<Self, ConfigError> {
         match (&self.ca_certificate_file, &self.ca_key_file) {
             (Some(_), None) => {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "ca_key_file",
                     "(missing)",
                     "required with tls.ca_certificate_file",
                 ));
             }
             (None, Some(_)) => {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "ca_certificate_file",
                     "(missing)",
                     "required with tls.ca_key_file",
@@ -410,7 +406,7 @@ impl LimitsConfig {
             "",
         )?;
         if !(1024..=self.max_message_bytes).contains(&self.max_report_bytes) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "max_report_bytes",
                 self.max_report_bytes,
                 "expected 1024 to limits.max_message_bytes",
@@ -447,7 +443,7 @@ impl LimitsConfig {
             "",
         )?;
         if !(1..=self.http_max_connections).contains(&self.http_max_connections_per_address) {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "http_max_connections_per_address",
                 self.http_max_connections_per_address,
                 "expected 1 to limits.http_max_connections",
@@ -468,7 +464,7 @@ impl IngestConfig {
             "milliseconds",
         )?;
         if self.writers > 64 {
-            return Err(invalid(
+            return Err(ConfigError::invalid(
                 "writers",
                 self.writers,
                 "expected 0 (automatic) to 64",
@@ -483,7 +479,7 @@ impl ServerConfig {
     fn checked(self) -> Result<Self, ConfigError> {
         for name in &self.names {
             if name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace) {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "names",
                     format!("{name:?}"),
                     "expected DNS names or IP addresses",
@@ -532,7 +528,7 @@ impl TryFrom<PolicyConfig> for PolicySettings {
         let mut departments = BTreeMap::new();
         for (department, hours) in &config.departments {
             if department.trim().is_empty() {
-                return Err(invalid(
+                return Err(ConfigError::invalid(
                     "departments",
                     "\"\"",
                     "department names must not be empty",

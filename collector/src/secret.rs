@@ -29,11 +29,11 @@ pub fn random_secret() -> String {
     hex::encode(bytes)
 }
 
-/// Whether two secrets are the same, compared in constant time (their
-/// length aside).
+/// Whether two secrets (or their digests) are the same, compared in
+/// constant time (their length aside).
 #[must_use]
-pub fn same_secret(a: &str, b: &str) -> bool {
-    subtle::ConstantTimeEq::ct_eq(a.as_bytes(), b.as_bytes()).into()
+pub fn same_secret(a: impl AsRef<[u8]>, b: impl AsRef<[u8]>) -> bool {
+    subtle::ConstantTimeEq::ct_eq(a.as_ref(), b.as_ref()).into()
 }
 
 /// Lowercase hex of `bytes`.
@@ -110,8 +110,8 @@ mod tests {
         assert_eq!(to_hex(from_hex(&secret).unwrap()), secret);
         assert_eq!(from_hex("abc"), None);
         assert_eq!(from_hex("zz"), None);
-        assert!(same_secret(&secret, &secret.clone()));
-        assert!(!same_secret(&secret, &random_secret()));
+        assert!(same_secret(&secret, secret.clone()));
+        assert!(!same_secret(&secret, random_secret()));
         assert!(!same_secret(&secret, &secret[1..]));
     }
 }

@@ -218,7 +218,7 @@ impl NotificationDb {
 
     /// The notifications not counted yet, oldest first.
     pub fn read_new(&mut self) -> Result<Vec<Notified>, NotificationDbError> {
-        self.read_new_at(now_unix_ms())
+        self.read_new_at(crate::platform::clock::now_unix_ms())
     }
 
     /// [`Self::read_new`] at `now_unix_ms`: notifications older than
@@ -361,14 +361,6 @@ fn read_only_uri(path: &Path) -> Option<String> {
     }
     uri.push_str("?mode=ro");
     Some(uri)
-}
-
-fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
 }
 
 /// Where the notification databases of the user whose home is `home` are,

@@ -210,7 +210,7 @@ pub async fn watch_session_bus(
             }
         };
         let notified = Notified {
-            at_unix_ms: now_unix_ms(),
+            at_unix_ms: crate::platform::clock::now_unix_ms(),
             category,
         };
         // The channel is bounded: when its reader lags, notifications are
@@ -257,15 +257,6 @@ fn notify_category(message: &Message) -> Result<NotificationCategory, DbusError>
         }
     }
     Ok(NotificationCategory::Other)
-}
-
-#[cfg(target_os = "linux")]
-fn now_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
 }
 
 #[cfg(test)]

@@ -67,10 +67,7 @@ pub async fn authenticate(
     };
     if let Some(secret) = secret {
         let digest = crate::secret::sha256(&secret);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(
-            &digest[..],
-            credentials.bearer_secret_sha256.as_slice(),
-        )) {
+        if !crate::secret::same_secret(digest, &credentials.bearer_secret_sha256) {
             return Err(DeviceAuthError::WrongSecret);
         }
     }

@@ -8,10 +8,12 @@
 //!   client, pseudonyms);
 //! - **probes**: one module per source of facts;
 //! - **domain**: the configuration, meeting and activity load, the
-//!   calendars reduced to meeting times, a person's day of digital load;
+//!   calendars reduced to meeting times, a person's day of digital load,
+//!   the tally of samples between reports;
 //! - **views**: a person's own week, shown on the device only (never the
 //!   wire's types);
-//! - **reports**: the `sobrio.v1` report;
+//! - **sampling**: the probes' state, kept off the runtime's thread;
+//! - **reports**: the encoder of `sobrio.v1` reports;
 //! - **people**: per-user monitors, calendars and files;
 //! - **state**: the state directory and enrollment;
 //! - **run**: the collect-spool-deliver loop;
@@ -24,8 +26,9 @@ pub const LAYERS: &[(&str, &[&str])] = &[
         &["platform", "backoff", "spool", "transport", "pseudonyms"],
     ),
     ("probes", &["probe"]),
-    ("domain", &["config", "load", "calendar", "day"]),
+    ("domain", &["config", "load", "calendar", "day", "tally"]),
     ("views", &["me"]),
+    ("sampling", &["sampler"]),
     ("reports", &["report"]),
     ("people", &["people"]),
     ("state", &["state", "enroll"]),

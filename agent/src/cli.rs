@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use serde::Serialize;
 
 use crate::config::{AgentConfig, ConfigError};
-use crate::report::{ReportBuilder, effective_signals};
+use crate::report::effective_signals;
 use crate::run::Agent;
 use crate::state::{StateDir, default_state_dir};
 
@@ -286,8 +286,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_ref())?;
             let policy = state.policy().unwrap_or(None);
             let signals = effective_signals(config.signals, policy.as_ref());
-            let mut builder = ReportBuilder::new(&cli.root, config.purchase_date()?);
-            let report = builder.collect(signals, policy.as_ref());
+            let mut sampler = crate::sampler::Sampler::new(&cli.root, config.purchase_date()?);
+            sampler.set_call_applications(config.calls.applications.clone());
+            let mut tally = crate::tally::Tally::new(jiff::tz::TimeZone::system());
+            let mut pseudonyms = state.pseudonyms().unwrap_or_default();
+            let report = crate::report::collect(
+                &mut sampler,
+                &mut tally,
+                &mut pseudonyms,
+                signals,
+                policy.as_ref(),
+            )
+            .await;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -423,7 +433,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_ref())?;
             let mut agent = Agent::new(state, config, &cli.root, server)?;
             if once {
-                agent.collect();
+                agent.collect().await;
                 return Ok(match agent.deliver().await {
                     Ok(done) => {
                         tracing::info!(

@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //! - [`platform`]: the host at the bottom: the runner of programs, the
-//!   clock, the runtime, Windows' places and settings.
+//!   clock, D-Bus, the runtime and the state kept off its thread, Windows'
+//!   places and settings.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 //! - [`service`]: the agent as a Windows service.
 //! - [`config`]: the local TOML configuration, validated.
@@ -19,8 +20,10 @@
 //! - [`load`]: meeting load and activity over a day, from their spans.
 //! - [`day`]: a person's day of digital load, free of the wire's types.
 //! - [`me`]: a person's own week, shown locally.
+//! - [`tally`]: what samples and monitors add up to between reports.
+//! - [`sampler`]: owns the probes and their state, off the runtime's thread.
+//! - [`report`]: the encoder: domain values to `sobrio.v1` reports.
 //! - [`people`]: notification monitors, calendars and files per user.
-//! - [`report`]: maps probe facts to `sobrio.v1` reports.
 //! - [`spool`]: the on-disk spool: nothing collected is lost before an ack.
 //! - [`backoff`]: retry pacing and start-up splay.
 //! - [`run`]: the collect-spool-deliver cycle.
@@ -40,7 +43,9 @@ pub mod probe;
 pub mod pseudonyms;
 pub mod report;
 pub mod run;
+pub mod sampler;
 pub mod service;
 pub mod spool;
 pub mod state;
+pub mod tally;
 pub mod transport;

@@ -13,9 +13,11 @@ use tokio::time::Instant;
 
 use crate::calendar::{self, CalendarConfig};
 use crate::load::WeekHours;
+#[cfg(any(windows, target_os = "macos", test))]
+use crate::platform::offload::Offloaded;
 use crate::probe::accounts::{self, Account};
 use crate::probe::notifications::{NotificationCategory, Notified};
-use crate::report::ReportBuilder;
+use crate::tally::Tally;
 
 /// Calendars are read again at least this often (moved or new meetings of
 /// the days not reported yet).
@@ -116,7 +118,7 @@ pub struct People {
     last_saved: Option<Instant>,
     /// Windows and macOS: each user's notification database reader.
     #[cfg(any(windows, target_os = "macos", test))]
-    databases: HashMap<String, crate::probe::notification_db::NotificationDb>,
+    databases: Offloaded<HashMap<String, crate::probe::notification_db::NotificationDb>>,
     #[cfg(any(windows, target_os = "macos", test))]
     databases_read: Option<Instant>,
 }
@@ -138,7 +140,7 @@ impl People {
             calendars_read: None,
             last_saved: None,
             #[cfg(any(windows, target_os = "macos", test))]
-            databases: HashMap::new(),
+            databases: Offloaded::new(HashMap::new()),
             #[cfg(any(windows, target_os = "macos", test))]
             databases_read: None,
         }
@@ -146,8 +148,15 @@ impl People {
 
     /// After a usage sample: starts a monitor for each session user who has
     /// none — their notifications and their sound server's capture streams,
-    /// as the signals allow — and hands over what the monitors saw.
-    pub fn after_sample(&mut self, builder: &mut ReportBuilder, notifications: bool, calls: bool) {
+    /// as the signals allow — and hands over what the monitors saw. Returns
+    /// the applications recording through the sessions' sound servers, for
+    /// the next samples' call detection.
+    pub async fn after_sample(
+        &mut self,
+        tally: &mut Tally,
+        notifications: bool,
+        calls: bool,
+    ) -> Vec<String> {
         let wanted = (notifications, calls);
         self.monitors
             .retain(|_, (task, watching)| !task.is_finished() && *watching == wanted);
@@ -156,7 +165,7 @@ impl People {
                 monitor.abort();
             }
         } else if cfg!(target_os = "linux") {
-            let mut users: Vec<String> = builder.session_users().to_vec();
+            let mut users: Vec<String> = tally.session_users().to_vec();
             if users.is_empty()
                 && let Some(own) = &self.own_login
             {
@@ -187,12 +196,12 @@ impl People {
         }
         #[cfg(any(windows, target_os = "macos", test))]
         if notifications {
-            self.read_databases(builder);
+            self.read_databases(tally).await;
         }
         while let Ok((login, line)) = self.events_rx.try_recv() {
             match line {
-                MonitorLine::Ready => builder.watch_notifications(&login),
-                MonitorLine::Notified(notified) => builder.record_notification(&login, notified),
+                MonitorLine::Ready => tally.watch_notifications(&login),
+                MonitorLine::Notified(notified) => tally.record_notification(&login, notified),
                 MonitorLine::Capture(names) => {
                     self.capture.insert(login, (names, Instant::now()));
                 }
@@ -209,14 +218,15 @@ impl People {
             .collect();
         streams.sort();
         streams.dedup();
-        builder.set_stream_capture(streams);
+        streams
     }
 
     /// Windows and macOS: each session user's notification database, read
     /// every few minutes for what arrived since the last reading (since the
     /// agent started, the first time: earlier days may have been reported).
+    /// SQLite reads block: they run on the blocking pool.
     #[cfg(any(windows, target_os = "macos", test))]
-    fn read_databases(&mut self, builder: &mut ReportBuilder) {
+    async fn read_databases(&mut self, tally: &mut Tally) {
         use crate::probe::notification_db::NotificationDb;
         if self
             .databases_read
@@ -226,21 +236,32 @@ impl People {
         }
         self.databases_read = Some(Instant::now());
         let now = crate::report::now_unix_ms();
-        for login in builder.session_users().to_vec() {
-            if !self.databases.contains_key(&login) {
-                let Some(database) = NotificationDb::find(&home_of(&self.root, &login)) else {
-                    continue;
-                };
-                self.databases.insert(login.clone(), database.since(now));
-            }
-            let Some(database) = self.databases.get_mut(&login) else {
-                continue;
-            };
-            match database.read_new_at(now) {
+        let users = tally.session_users().to_vec();
+        let root = self.root.clone();
+        let read = self
+            .databases
+            .run(move |databases| {
+                let mut read = Vec::new();
+                for login in users {
+                    if !databases.contains_key(&login) {
+                        let Some(database) = NotificationDb::find(&home_of(&root, &login)) else {
+                            continue;
+                        };
+                        databases.insert(login.clone(), database.since(now));
+                    }
+                    if let Some(database) = databases.get_mut(&login) {
+                        read.push((login, database.read_new_at(now)));
+                    }
+                }
+                read
+            })
+            .await;
+        for (login, shown) in read {
+            match shown {
                 Ok(shown) => {
-                    builder.watch_notifications(&login);
+                    tally.watch_notifications(&login);
                     for notified in shown {
-                        builder.record_notification(&login, notified);
+                        tally.record_notification(&login, notified);
                     }
                 }
                 Err(error) => {
@@ -252,12 +273,9 @@ impl People {
 
     /// Reads each user's calendar sources when a day completed since the
     /// last reading, or every few hours; keeps only meeting times.
-    pub async fn refresh_calendars(
-        &mut self,
-        builder: &mut ReportBuilder,
-        tz: &jiff::tz::TimeZone,
-    ) {
-        let first = builder.activity().first_unreported_day();
+    pub async fn refresh_calendars(&mut self, tally: &mut Tally) {
+        let tz = &tally.time_zone().clone();
+        let first = tally.activity().first_unreported_day();
         let due = self
             .calendars_read
             .is_none_or(|(at, day)| at.elapsed() >= CALENDAR_REFRESH || day != first);
@@ -272,7 +290,7 @@ impl People {
         else {
             return;
         };
-        let users: Vec<String> = builder.activity().users().map(str::to_owned).collect();
+        let users: Vec<String> = tally.activity().users().map(str::to_owned).collect();
         for login in users {
             let Some(account) = accounts::find(&self.root, &login) else {
                 continue;
@@ -296,13 +314,13 @@ impl People {
             for problem in &meetings.problems {
                 tracing::warn!(user = %login, %problem, "calendar source");
             }
-            builder.set_meetings(&login, meetings);
+            tally.set_meetings(&login, meetings);
         }
     }
 
     /// Writes each user's recent days for `me` (every few minutes, and
     /// before a report forgets the completed days).
-    pub fn save(&mut self, builder: &ReportBuilder, hours: &WeekHours, force: bool) {
+    pub fn save(&mut self, tally: &Tally, hours: &WeekHours, force: bool) {
         if !force
             && self
                 .last_saved
@@ -312,9 +330,9 @@ impl People {
         }
         self.last_saved = Some(Instant::now());
         let now = crate::report::now_unix_ms();
-        let days = builder.activity().peek_days(now, hours);
+        let days = tally.activity().peek_days(now, hours);
         let today = jiff::Zoned::now().date();
-        let users: Vec<&str> = builder.activity().users().collect();
+        let users: Vec<&str> = tally.activity().users().collect();
         for login in users {
             let Some(account) = accounts::find(&self.root, login) else {
                 continue;

@@ -1,33 +1,27 @@
-//! Builds reports: runs the probes the effective signals allow and maps their
-//! facts to `sobrio.v1`. The only place that knows both.
-
-use std::path::Path;
-use std::time::{Duration, Instant};
+//! The encoder: turns the agent's domain values — a snapshot of the
+//! probes, the tally of samples and monitors, people's pseudonyms — into a
+//! `sobrio.v1` report. The only place that knows both the domain and the
+//! wire.
 
 use sobrio_proto::v1::{
     self, ActivitySource, AgentHealth, Battery, Chassis, Confidence, DigitalLoad, Disk, DiskHealth,
     DiskKind, Inventory, NotificationsByCategory, PersonDay, Policy, Report, Storage, Usage,
     UsageHour, Volume,
 };
-use time::Date;
 
-use crate::calendar::{PersonMeetings, day_spans};
+use crate::calendar::day_spans;
 use crate::config::LocalSignals;
 use crate::day::{DayLoad, day_load};
-use crate::load::{DailyActivity, WeekHours};
-use crate::probe::health::{HealthProbe, OwnHealth};
+use crate::load::WeekHours;
+use crate::probe::health::OwnHealth;
 use crate::probe::inventory::{
-    AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts, InventoryProbe,
-    InventorySource,
+    AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts,
 };
-use crate::probe::notifications::Notified;
-use crate::probe::storage::{ScanResult, Totals};
-use crate::probe::usage::{HourlyUsage, UsageSampler};
-use crate::probe::volumes::{live_mounts, local_volumes};
+use crate::probe::storage::Totals;
+use crate::probe::volumes::VolumeFacts;
 use crate::pseudonyms::{Pseudonym, PseudonymBook};
-
-/// Inventory and volumes are resent at least this often even when unchanged.
-const INVENTORY_REFRESH: Duration = Duration::from_secs(24 * 3600);
+use crate::sampler::{Sampler, Snapshot, Volumes};
+use crate::tally::{ScanTotals, Tally};
 
 /// The signals in effect: the policy's, minus what local configuration turns
 /// off. Before the first policy, every signal the local configuration allows.
@@ -46,320 +40,187 @@ pub fn effective_signals(local: LocalSignals, policy: Option<&Policy>) -> LocalS
     }
 }
 
-/// Collects reports; keeps probes (and their sysinfo state) between reports.
-#[derive(Debug)]
-pub struct ReportBuilder {
-    /// This platform's hardware facts: Linux files under the root, or
-    /// `system_profiler` on macOS.
-    inventory: Box<dyn InventorySource>,
-    health: HealthProbe,
-    purchase_date: Option<Date>,
-    /// The last inventory sent and when, to send it only on change or daily.
-    last_inventory: Option<(InventoryFacts, Instant)>,
-    usage_sampler: Option<UsageSampler>,
-    usage: HourlyUsage,
-    /// Each user's active minutes by local day, for digital load.
-    activity: DailyActivity,
-    /// Each user's meetings, as last read from their calendar sources.
-    meetings: std::collections::HashMap<String, PersonMeetings>,
-    /// The device's time zone: days and working hours are local.
-    tz: jiff::tz::TimeZone,
-    /// Users with a session at the last sample.
-    session_users: Vec<String>,
-    /// Applications recording through the sessions' sound servers.
-    stream_capture: Vec<String>,
-    /// Host root, where `/proc` is read for calls.
-    root: std::path::PathBuf,
-    /// Process names of conferencing applications.
-    call_applications: Vec<String>,
-    /// When volumes were last sent: daily.
-    last_volumes: Option<Instant>,
-    /// Totals of the last complete storage scan, not sent yet.
-    pending_reclaimable: Option<v1::ReclaimableStorage>,
-    /// The pseudonyms of the people who use the device.
-    pseudonyms: PseudonymBook,
+/// Collects one report now: a last usage sample into the tally, a snapshot
+/// of the probes, then the report the signals allow.
+pub async fn collect(
+    sampler: &mut Sampler,
+    tally: &mut Tally,
+    book: &mut PseudonymBook,
+    signals: LocalSignals,
+    policy: Option<&Policy>,
+) -> Report {
+    if signals.usage {
+        tally.add_sample(&sampler.sample(signals.calls).await);
+    }
+    let volumes = match (signals.storage, tally.has_reclaimable()) {
+        (false, _) => Volumes::Off,
+        // A scan's totals go with the volumes they belong to.
+        (true, true) => Volumes::Now,
+        (true, false) => Volumes::WhenDue,
+    };
+    let snapshot = sampler.snapshot(signals.inventory, volumes).await;
+    let source = if sampler.has_logind() {
+        ActivitySource::Logind
+    } else {
+        ActivitySource::Unspecified
+    };
+    encode(snapshot, tally, book, source, signals, policy)
 }
 
-impl ReportBuilder {
-    /// A builder reading host files under `root`.
-    pub fn new(root: &Path, purchase_date: Option<Date>) -> Self {
-        Self {
-            inventory: if cfg!(target_os = "macos") {
-                Box::new(crate::probe::macos::SystemProfiler)
-            } else if cfg!(windows) {
-                Box::new(crate::probe::wmi::Wmi)
-            } else {
-                Box::new(InventoryProbe::new(root, true))
-            },
-            health: HealthProbe::default(),
-            purchase_date,
-            last_inventory: None,
-            usage_sampler: None,
-            usage: HourlyUsage::default(),
-            activity: DailyActivity::new(jiff::tz::TimeZone::system()),
-            meetings: std::collections::HashMap::new(),
-            tz: jiff::tz::TimeZone::system(),
-            session_users: Vec::new(),
-            stream_capture: Vec::new(),
-            root: root.to_owned(),
-            call_applications: crate::probe::calls::DEFAULT_APPLICATIONS
-                .map(String::from)
-                .to_vec(),
-            last_volumes: None,
-            pending_reclaimable: None,
-            pseudonyms: PseudonymBook::default(),
-        }
-    }
-
-    /// The pseudonyms of the people who use the device.
-    pub fn pseudonyms(&self) -> &PseudonymBook {
-        &self.pseudonyms
-    }
-
-    /// The pseudonyms, to learn new ones.
-    pub fn pseudonyms_mut(&mut self) -> &mut PseudonymBook {
-        &mut self.pseudonyms
-    }
-
-    /// Keeps a storage scan's totals (never its paths) for the next report.
-    pub fn set_reclaimable(&mut self, result: &ScanResult, scanned_unix_ms: i64) {
-        let totals = |t: Totals| v1::CategoryTotals {
-            files: to_i64(t.files),
-            bytes: to_i64(t.bytes),
-        };
-        let c = &result.categories;
-        self.pending_reclaimable = Some(v1::ReclaimableStorage {
-            scanned_unix_ms,
-            duplicates: Some(v1::DuplicateTotals {
-                groups: to_i64(result.duplicates.groups),
-                files: to_i64(result.duplicates.files),
-                reclaimable_bytes: to_i64(result.duplicates.reclaimable_bytes),
-            }),
-            temp: Some(totals(c.temp)),
-            cache: Some(totals(c.cache)),
-            trash: Some(totals(c.trash)),
-            stale: Some(totals(c.stale)),
-            mail_archives: Some(totals(c.mail_archives)),
-            old_downloads: Some(totals(c.old_downloads)),
-        });
-    }
-
-    /// Takes a usage sample (cheap: CPU, memory, root fill, logind), folded
-    /// into the current hour's bucket.
-    pub fn sample_usage(&mut self, watch_calls: bool) {
-        let sampler = self.usage_sampler.get_or_insert_with(UsageSampler::default);
-        let sample = sampler.sample(now_unix_ms());
-        self.usage.add(&sample);
-        let in_call = watch_calls.then(|| {
-            let mut signals = if cfg!(windows) {
-                crate::probe::calls::from_consent_store(
-                    &crate::probe::consent::read_live(),
-                    &self.call_applications,
-                )
-            } else {
-                crate::probe::calls::read(&self.root, &self.call_applications)
-            };
-            signals
-                .capture_holders
-                .extend(self.stream_capture.iter().cloned());
-            signals.in_call()
-        });
-        self.activity
-            .record(sample.at_unix_ms, &sample.sessions, in_call);
-        self.session_users = sample.sessions.iter().map(|(u, _)| u.clone()).collect();
-    }
-
-    /// The applications recording through the sound servers of the
-    /// sessions, for the next samples' call detection.
-    pub fn set_stream_capture(&mut self, applications: Vec<String>) {
-        self.stream_capture = applications;
-    }
-
-    /// Users with a session at the last sample.
-    pub fn session_users(&self) -> &[String] {
-        &self.session_users
-    }
-
-    /// The conferencing applications that count for calls.
-    pub fn set_call_applications(&mut self, applications: Vec<String>) {
-        self.call_applications = applications;
-    }
-
-    /// Records a notification shown to `login` (counted, never kept).
-    pub fn record_notification(&mut self, login: &str, notified: Notified) {
-        self.activity.record_notification(login, notified);
-    }
-
-    /// Marks `login`'s notifications as watched.
-    pub fn watch_notifications(&mut self, login: &str) {
-        self.activity.watch_notifications(login);
-    }
-
-    /// Keeps `login`'s meetings (times only) for the days to report.
-    pub fn set_meetings(&mut self, login: &str, meetings: PersonMeetings) {
-        self.meetings.insert(login.to_owned(), meetings);
-    }
-
-    /// The device's time zone.
-    pub fn time_zone(&self) -> &jiff::tz::TimeZone {
-        &self.tz
-    }
-
-    /// Each user's days of activity so far.
-    pub fn activity(&self) -> &DailyActivity {
-        &self.activity
-    }
-
-    /// Each person's completed days under their pseudonym, and links from
-    /// earlier pseudonyms. Days wait (`None`) while a user's pseudonym is
-    /// still to be obtained; the days of a user whose pseudonym the
-    /// collector refused are not reported.
-    fn digital_load_section(
-        &mut self,
-        policy: Option<&Policy>,
-        signals: LocalSignals,
-    ) -> Option<DigitalLoad> {
-        let policy = policy?;
-        let now = now_unix_ms();
-        let book = &self.pseudonyms;
-        if self
-            .activity
-            .users()
-            .any(|login| book.resolve(policy, login, now) == Pseudonym::Pending)
-        {
-            return None;
-        }
-        let hours = week_hours(Some(policy));
-        let calendars = &self.meetings;
-        let tz = &self.tz;
-        let has_meetings = |login: &str, day: jiff::civil::Date| {
-            signals.calendar
-                && calendars
-                    .get(login)
-                    .is_some_and(|m| !day_spans(&m.meetings, day, tz).1.is_empty())
-        };
-        let mut refused = 0_usize;
-        let days: Vec<PersonDay> = self
-            .activity
-            .completed_days(now, &hours, &has_meetings)
-            .into_iter()
-            .filter_map(|day| {
-                let Pseudonym::Known(id) = book.resolve(policy, &day.login, now) else {
-                    refused += 1;
-                    return None;
-                };
-                let calendar = calendars.get(&day.login).filter(|_| signals.calendar);
-                let mut row = person_day(day_load(&day, calendar, &hours, tz));
-                row.person_id = id;
-                if !signals.notifications {
-                    row.notifications_total = None;
-                    row.notifications_after_hours = None;
-                    row.notifications_by_category = None;
-                }
-                Some(row)
-            })
-            .collect();
-        if refused > 0 {
-            tracing::warn!(
-                days = refused,
-                "days not reported: the collector refused a pseudonym for their user (this device's bound of people is reached)"
-            );
-        }
-        let links = self.pseudonyms.links(now);
-        (!days.is_empty() || !links.is_empty()).then_some(DigitalLoad { days, links })
-    }
-
-    fn usage_section(&mut self, watch_calls: bool) -> Usage {
-        self.sample_usage(watch_calls);
-        let source = if self
-            .usage_sampler
-            .as_ref()
-            .is_some_and(UsageSampler::has_logind)
-        {
-            ActivitySource::Logind
-        } else {
-            ActivitySource::Unspecified
-        };
-        let hours = self
+/// The report of a snapshot and a tally: completed usage hours and days
+/// leave the tally as they go in the report.
+pub fn encode(
+    snapshot: Snapshot,
+    tally: &mut Tally,
+    book: &mut PseudonymBook,
+    activity_source: ActivitySource,
+    signals: LocalSignals,
+    policy: Option<&Policy>,
+) -> Report {
+    let now = now_unix_ms();
+    let reclaimable = if signals.storage {
+        tally.take_reclaimable()
+    } else {
+        None
+    };
+    let storage = (snapshot.volumes.is_some() || reclaimable.is_some()).then(|| Storage {
+        volumes: snapshot
+            .volumes
+            .unwrap_or_default()
+            .iter()
+            .map(volume_message)
+            .collect(),
+        reclaimable: reclaimable.map(reclaimable_message),
+    });
+    Report {
+        report_id: uuid::Uuid::now_v7().to_string(),
+        collected_unix_ms: now,
+        agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+        policy_version: policy.map_or(0, |p| p.version),
+        inventory: snapshot.inventory.as_ref().map(inventory_message),
+        usage: signals
             .usage
-            .buckets()
-            .into_iter()
-            .map(|bucket| UsageHour {
-                hour_start_unix_ms: bucket.hour_start_unix_ms,
-                powered_minutes: i32::try_from(bucket.powered_minutes).unwrap_or(60),
-                active_minutes: bucket.active_minutes.and_then(|m| i32::try_from(m).ok()),
-                cpu_p95_percent: bucket.cpu_p95_percent,
-                memory_p95_percent: bucket.memory_p95_percent,
-                disk_fill_percent: bucket.disk_fill_percent,
-                activity_source: source as i32,
-            })
-            .collect();
-        // Completed hours go out whole in this report; the current hour stays
-        // and goes again, fuller, in the next.
-        self.usage.forget_completed(now_unix_ms());
-        Usage { hours }
-    }
-
-    fn storage_section(&mut self) -> Option<Storage> {
-        if self
-            .last_volumes
-            .is_some_and(|at| at.elapsed() < INVENTORY_REFRESH)
-        {
-            return None;
-        }
-        self.last_volumes = Some(Instant::now());
-        let volumes = local_volumes(live_mounts())
-            .into_iter()
-            .map(|v| Volume {
-                mount_point: v.mount_point,
-                filesystem: v.filesystem,
-                total_bytes: to_i64(v.total_bytes),
-                used_bytes: to_i64(v.used_bytes),
-                removable: v.removable,
-            })
-            .collect();
-        Some(Storage {
-            volumes,
-            reclaimable: None,
-        })
-    }
-
-    /// Collects one report now.
-    pub fn collect(&mut self, signals: LocalSignals, policy: Option<&Policy>) -> Report {
-        let policy_version = policy.map_or(0, |p| p.version);
-        let inventory = if signals.inventory {
-            let facts = self.inventory.collect(self.purchase_date);
-            let due = self
-                .last_inventory
-                .as_ref()
-                .is_none_or(|(last, at)| *last != facts || at.elapsed() >= INVENTORY_REFRESH);
-            due.then(|| {
-                let message = inventory_message(&facts);
-                self.last_inventory = Some((facts, Instant::now()));
-                message
-            })
+            .then(|| usage_message(tally, activity_source, now)),
+        storage,
+        digital_load: if signals.activity {
+            digital_load_message(tally, book, policy, signals, now)
         } else {
             None
-        };
-        Report {
-            report_id: uuid::Uuid::now_v7().to_string(),
-            collected_unix_ms: now_unix_ms(),
-            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
-            policy_version,
-            inventory,
-            usage: signals.usage.then(|| self.usage_section(signals.calls)),
-            storage: if signals.storage {
-                self.storage_section()
-            } else {
-                None
-            },
-            digital_load: if signals.activity {
-                self.digital_load_section(policy, signals)
-            } else {
-                None
-            },
-            agent_health: Some(health_message(self.health.sample())),
-        }
+        },
+        agent_health: snapshot.health.map(health_message),
+    }
+}
+
+/// The usage hours held; completed hours go out whole in this report and
+/// leave the tally, the current hour stays and goes again, fuller, in the
+/// next.
+fn usage_message(tally: &mut Tally, source: ActivitySource, now: i64) -> Usage {
+    let hours = tally
+        .usage()
+        .buckets()
+        .into_iter()
+        .map(|bucket| UsageHour {
+            hour_start_unix_ms: bucket.hour_start_unix_ms,
+            powered_minutes: i32::try_from(bucket.powered_minutes).unwrap_or(60),
+            active_minutes: bucket.active_minutes.and_then(|m| i32::try_from(m).ok()),
+            cpu_p95_percent: bucket.cpu_p95_percent,
+            memory_p95_percent: bucket.memory_p95_percent,
+            disk_fill_percent: bucket.disk_fill_percent,
+            activity_source: source as i32,
+        })
+        .collect();
+    tally.usage_mut().forget_completed(now);
+    Usage { hours }
+}
+
+/// Each person's completed days under their pseudonym, and links from
+/// earlier pseudonyms. Days wait (`None`) while a user's pseudonym is
+/// still to be obtained; the days of a user whose pseudonym the
+/// collector refused are not reported.
+fn digital_load_message(
+    tally: &mut Tally,
+    book: &mut PseudonymBook,
+    policy: Option<&Policy>,
+    signals: LocalSignals,
+    now: i64,
+) -> Option<DigitalLoad> {
+    let policy = policy?;
+    if tally
+        .activity()
+        .users()
+        .any(|login| book.resolve(policy, login, now) == Pseudonym::Pending)
+    {
+        return None;
+    }
+    let hours = week_hours(Some(policy));
+    let tz = tally.time_zone().clone();
+    let calendars = tally.meetings().clone();
+    let has_meetings = |login: &str, day: jiff::civil::Date| {
+        signals.calendar
+            && calendars
+                .get(login)
+                .is_some_and(|m| !day_spans(&m.meetings, day, &tz).1.is_empty())
+    };
+    let mut refused = 0_usize;
+    let days: Vec<PersonDay> = tally
+        .activity_mut()
+        .completed_days(now, &hours, &has_meetings)
+        .into_iter()
+        .filter_map(|day| {
+            let Pseudonym::Known(id) = book.resolve(policy, &day.login, now) else {
+                refused += 1;
+                return None;
+            };
+            let calendar = calendars.get(&day.login).filter(|_| signals.calendar);
+            let mut row = person_day(day_load(&day, calendar, &hours, &tz));
+            row.person_id = id;
+            if !signals.notifications {
+                row.notifications_total = None;
+                row.notifications_after_hours = None;
+                row.notifications_by_category = None;
+            }
+            Some(row)
+        })
+        .collect();
+    if refused > 0 {
+        tracing::warn!(
+            days = refused,
+            "days not reported: the collector refused a pseudonym for their user (this device's bound of people is reached)"
+        );
+    }
+    let links = book.links(now);
+    (!days.is_empty() || !links.is_empty()).then_some(DigitalLoad { days, links })
+}
+
+fn volume_message(volume: &VolumeFacts) -> Volume {
+    Volume {
+        mount_point: volume.mount_point.clone(),
+        filesystem: volume.filesystem.clone(),
+        total_bytes: to_i64(volume.total_bytes),
+        used_bytes: to_i64(volume.used_bytes),
+        removable: volume.removable,
+    }
+}
+
+fn reclaimable_message(scan: ScanTotals) -> v1::ReclaimableStorage {
+    let totals = |t: Totals| v1::CategoryTotals {
+        files: to_i64(t.files),
+        bytes: to_i64(t.bytes),
+    };
+    let c = scan.categories;
+    v1::ReclaimableStorage {
+        scanned_unix_ms: scan.scanned_unix_ms,
+        duplicates: Some(v1::DuplicateTotals {
+            groups: to_i64(scan.duplicates.groups),
+            files: to_i64(scan.duplicates.files),
+            reclaimable_bytes: to_i64(scan.duplicates.reclaimable_bytes),
+        }),
+        temp: Some(totals(c.temp)),
+        cache: Some(totals(c.cache)),
+        trash: Some(totals(c.trash)),
+        stale: Some(totals(c.stale)),
+        mail_archives: Some(totals(c.mail_archives)),
+        old_downloads: Some(totals(c.old_downloads)),
     }
 }
 
@@ -524,35 +385,87 @@ mod tests {
         assert!(!effective.storage, "off by policy stays off");
     }
 
-    #[test]
-    fn inventory_is_sent_first_then_only_when_it_changes() {
+    /// A sampler, tally and pseudonym book of a host under `root`.
+    fn agent(root: &std::path::Path) -> (Sampler, Tally, PseudonymBook) {
+        (
+            Sampler::new(root, None),
+            Tally::new(jiff::tz::TimeZone::UTC),
+            PseudonymBook::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn inventory_is_sent_first_then_only_when_it_changes() {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("etc")).unwrap();
         std::fs::write(root.path().join("etc/hostname"), "pc-1\n").unwrap();
-        let mut builder = ReportBuilder::new(root.path(), None);
+        let (mut sampler, mut tally, mut book) = agent(root.path());
         let signals = LocalSignals::default();
-        assert!(builder.collect(signals, None).inventory.is_some());
-        assert!(builder.collect(signals, None).inventory.is_none());
+        let mut report = async || collect(&mut sampler, &mut tally, &mut book, signals, None).await;
+        assert!(report().await.inventory.is_some());
+        assert!(report().await.inventory.is_none());
         std::fs::write(root.path().join("etc/hostname"), "pc-2\n").unwrap();
-        let report = builder.collect(signals, None);
-        assert_eq!(report.inventory.unwrap().hostname, "pc-2");
+        assert_eq!(report().await.inventory.unwrap().hostname, "pc-2");
     }
 
-    #[test]
-    fn completed_days_of_activity_leave_pseudonymised_and_nothing_else_does() {
+    #[tokio::test]
+    async fn a_complete_scan_goes_once_with_the_volumes_of_the_next_report() {
         let root = tempfile::tempdir().unwrap();
-        let mut builder = ReportBuilder::new(root.path(), None);
-        builder.activity = DailyActivity::new(jiff::tz::TimeZone::UTC);
+        let (mut sampler, mut tally, mut book) = agent(root.path());
+        let signals = LocalSignals::default();
+        let first = collect(&mut sampler, &mut tally, &mut book, signals, None).await;
+        assert!(
+            first
+                .storage
+                .as_ref()
+                .is_some_and(|s| s.reclaimable.is_none())
+        );
+        let second = collect(&mut sampler, &mut tally, &mut book, signals, None).await;
+        assert_eq!(second.storage, None, "volumes go daily");
+        let scan = crate::probe::storage::ScanResult {
+            duplicates: crate::probe::storage::DuplicateTotals {
+                groups: 2,
+                files: 5,
+                reclaimable_bytes: 3_000_000,
+            },
+            complete: true,
+            ..Default::default()
+        };
+        tally.set_reclaimable(&scan, 1_795_996_800_000);
+        let off = LocalSignals {
+            storage: false,
+            ..signals
+        };
+        let report = collect(&mut sampler, &mut tally, &mut book, off, None).await;
+        assert_eq!(report.storage, None, "storage off: the totals wait");
+        let report = collect(&mut sampler, &mut tally, &mut book, signals, None).await;
+        let storage = report.storage.expect("the scan's totals");
+        let reclaimable = storage.reclaimable.expect("the scan's totals");
+        assert_eq!(reclaimable.scanned_unix_ms, 1_795_996_800_000);
+        assert_eq!(reclaimable.duplicates.unwrap().reclaimable_bytes, 3_000_000);
+        assert_eq!(
+            storage.volumes.len(),
+            first.storage.unwrap().volumes.len(),
+            "with the volumes they belong to"
+        );
+        let after = collect(&mut sampler, &mut tally, &mut book, signals, None).await;
+        assert_eq!(after.storage, None, "sent once");
+    }
+
+    #[tokio::test]
+    async fn completed_days_of_activity_leave_pseudonymised_and_nothing_else_does() {
+        let root = tempfile::tempdir().unwrap();
+        let (mut sampler, mut tally, mut book) = agent(root.path());
         let yesterday = now_unix_ms() - 86_400_000;
         let day_start = yesterday - yesterday.rem_euclid(86_400_000);
         for minute in 600..630 {
-            builder.activity.record(
+            tally.activity_mut().record(
                 day_start + minute * 60_000,
                 &[("alice.martin".to_owned(), true)],
                 Some(false),
             );
         }
-        builder.activity.record(
+        tally.activity_mut().record(
             day_start + 700 * 60_000,
             &[("bob".to_owned(), true)],
             Some(false),
@@ -562,25 +475,20 @@ mod tests {
             pseudonym_public_key: b"collector public key".to_vec(),
             ..Policy::default()
         };
+        let signals = LocalSignals::default();
+        let first = collect(&mut sampler, &mut tally, &mut book, signals, Some(&policy)).await;
         assert!(
-            builder
-                .collect(LocalSignals::default(), Some(&policy))
-                .digital_load
-                .is_none(),
+            first.digital_load.is_none(),
             "days wait for their people's pseudonyms"
         );
         let alice = "a".repeat(64);
-        builder.pseudonyms_mut().learn(
+        book.learn(
             b"collector public key",
             &["alice.martin".to_owned()],
             vec![alice.clone()],
         );
-        builder.pseudonyms_mut().refuse(
-            b"collector public key",
-            &["bob".to_owned()],
-            now_unix_ms(),
-        );
-        let report = builder.collect(LocalSignals::default(), Some(&policy));
+        book.refuse(b"collector public key", &["bob".to_owned()], now_unix_ms());
+        let report = collect(&mut sampler, &mut tally, &mut book, signals, Some(&policy)).await;
         let days = report
             .digital_load
             .as_ref()
@@ -604,11 +512,7 @@ mod tests {
             "the login never leaves the device"
         );
         // Reported once.
-        assert!(
-            builder
-                .collect(LocalSignals::default(), Some(&policy))
-                .digital_load
-                .is_none()
-        );
+        let again = collect(&mut sampler, &mut tally, &mut book, signals, Some(&policy)).await;
+        assert!(again.digital_load.is_none());
     }
 }

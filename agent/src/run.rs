@@ -24,9 +24,12 @@ use tokio::time::Instant;
 use crate::backoff::{Backoff, Jitter};
 use crate::config::AgentConfig;
 use crate::enroll::key_and_csr;
-use crate::report::{ReportBuilder, effective_signals, now_unix_ms};
+use crate::pseudonyms::PseudonymBook;
+use crate::report::{effective_signals, now_unix_ms};
+use crate::sampler::Sampler;
 use crate::spool::{Spool, SpoolLimits};
 use crate::state::{Enrollment, StateDir, StateError};
+use crate::tally::Tally;
 use crate::transport::{CollectorClient, CollectorEndpoint};
 
 /// Renew the certificate when fewer than this many days remain.
@@ -176,7 +179,12 @@ pub struct Agent<U> {
     config: AgentConfig,
     enrollment: Enrollment,
     policy: Option<Policy>,
-    builder: ReportBuilder,
+    /// The probes and their state.
+    sampler: Sampler,
+    /// What samples and monitors added up to since the last report.
+    tally: Tally,
+    /// The pseudonyms of the people who use the device.
+    pseudonyms: PseudonymBook,
     spool: Spool,
     /// Reports the spool could not take (disk full), oldest first.
     memory: VecDeque<(String, Vec<u8>)>,
@@ -243,22 +251,22 @@ impl<U: Uplink> Agent<U> {
             Duration::from_secs(config.delivery.retry_max_secs.into()),
             jitter.clone(),
         );
-        let mut builder = ReportBuilder::new(root, config.purchase_date()?);
-        builder.set_call_applications(config.calls.applications.clone());
-        match state.pseudonyms() {
-            Ok(book) => *builder.pseudonyms_mut() = book,
+        let mut sampler = Sampler::new(root, config.purchase_date()?);
+        sampler.set_call_applications(config.calls.applications.clone());
+        let pseudonyms = state.pseudonyms().unwrap_or_else(|error| {
             // Obtained again (within the device's bound) rather than not run.
-            Err(error) => {
-                tracing::warn!(%error, "pseudonyms unreadable: they will be obtained again");
-            }
-        }
+            tracing::warn!(%error, "pseudonyms unreadable: they will be obtained again");
+            PseudonymBook::default()
+        });
         let people_dir = config
             .people_dir
             .clone()
             .unwrap_or_else(|| crate::me::default_dir(state.path()));
         Ok(Self {
             people: crate::people::People::new(root, people_dir),
-            builder,
+            sampler,
+            tally: Tally::new(jiff::tz::TimeZone::system()),
+            pseudonyms,
             // The host name for renewal CSRs; reports carry the live one.
             hostname: crate::probe::inventory::host_name(root),
             status: read_status(&state).unwrap_or_default(),
@@ -274,9 +282,9 @@ impl<U: Uplink> Agent<U> {
         })
     }
 
-    /// The report builder: what the probes recorded so far.
-    pub fn builder_mut(&mut self) -> &mut ReportBuilder {
-        &mut self.builder
+    /// What samples and monitors added up to since the last report.
+    pub fn tally_mut(&mut self) -> &mut Tally {
+        &mut self.tally
     }
 
     /// How long to wait between reports: the policy's interval.
@@ -336,11 +344,10 @@ impl<U: Uplink> Agent<U> {
             return;
         }
         if signals.calendar {
-            let tz = self.builder.time_zone().clone();
-            self.people.refresh_calendars(&mut self.builder, &tz).await;
+            self.people.refresh_calendars(&mut self.tally).await;
         }
         let hours = crate::report::week_hours(self.policy.as_ref());
-        self.people.save(&self.builder, &hours, true);
+        self.people.save(&self.tally, &hours, true);
         self.obtain_pseudonyms().await;
     }
 
@@ -353,8 +360,8 @@ impl<U: Uplink> Agent<U> {
             return;
         };
         let now = now_unix_ms();
-        let users: Vec<String> = self.builder.activity().users().map(str::to_owned).collect();
-        let ask = self.builder.pseudonyms().to_ask(
+        let users: Vec<String> = self.tally.activity().users().map(str::to_owned).collect();
+        let ask = self.pseudonyms.to_ask(
             &policy,
             users.iter().map(String::as_str),
             now,
@@ -381,7 +388,7 @@ impl<U: Uplink> Agent<U> {
                 Ok(answer) => {
                     match blinded.finalize(&answer.evaluated_elements, &answer.proof, public_key) {
                         Ok(ids) => {
-                            self.builder.pseudonyms_mut().learn(public_key, logins, ids);
+                            self.pseudonyms.learn(public_key, logins, ids);
                             tracing::info!("a user's pseudonym obtained from the collector");
                         }
                         Err(error) => {
@@ -400,9 +407,7 @@ impl<U: Uplink> Agent<U> {
                          their days are not reported"
                     );
                     self.note_error(&format!("pseudonyms refused: {error:#}"));
-                    self.builder
-                        .pseudonyms_mut()
-                        .refuse(public_key, refused, now);
+                    self.pseudonyms.refuse(public_key, refused, now);
                     break;
                 }
                 Err(error) => {
@@ -412,16 +417,23 @@ impl<U: Uplink> Agent<U> {
                 }
             }
         }
-        if let Err(error) = self.state.save_pseudonyms(self.builder.pseudonyms()) {
+        if let Err(error) = self.state.save_pseudonyms(&self.pseudonyms) {
             tracing::warn!(%error, "cannot save pseudonyms; they stay in memory");
         }
     }
 
     /// Collects one report into the spool (or memory, if the spool cannot
     /// take it). Returns its id.
-    pub fn collect(&mut self) -> String {
+    pub async fn collect(&mut self) -> String {
         let signals = effective_signals(self.config.signals, self.policy.as_ref());
-        let mut report = self.builder.collect(signals, self.policy.as_ref());
+        let mut report = crate::report::collect(
+            &mut self.sampler,
+            &mut self.tally,
+            &mut self.pseudonyms,
+            signals,
+            self.policy.as_ref(),
+        )
+        .await;
         let mut health = self.health();
         if let Some(own) = report.agent_health.take() {
             health.rss_bytes = own.rss_bytes;
@@ -526,12 +538,9 @@ impl<U: Uplink> Agent<U> {
         {
             let policy = self.uplink.get_policy().await?;
             tracing::info!(version = policy.version, "new policy applied");
-            self.builder.pseudonyms_mut().policy_replaced(
-                self.policy.as_ref(),
-                &policy,
-                now_unix_ms(),
-            );
-            if let Err(error) = self.state.save_pseudonyms(self.builder.pseudonyms()) {
+            self.pseudonyms
+                .policy_replaced(self.policy.as_ref(), &policy, now_unix_ms());
+            if let Err(error) = self.state.save_pseudonyms(&self.pseudonyms) {
                 tracing::warn!(%error, "cannot save pseudonyms; they stay in memory");
             }
             if let Err(error) = self.state.save_policy(&policy) {
@@ -588,14 +597,19 @@ impl<U: Uplink> Agent<U> {
             if now >= next_sample {
                 let signals = effective_signals(self.config.signals, self.policy.as_ref());
                 if signals.usage {
-                    self.builder.sample_usage(signals.calls);
-                    self.people.after_sample(
-                        &mut self.builder,
-                        signals.notifications && signals.activity,
-                        signals.calls && signals.activity,
-                    );
+                    let sample = self.sampler.sample(signals.calls).await;
+                    self.tally.add_sample(&sample);
+                    let capture = self
+                        .people
+                        .after_sample(
+                            &mut self.tally,
+                            signals.notifications && signals.activity,
+                            signals.calls && signals.activity,
+                        )
+                        .await;
+                    self.sampler.set_stream_capture(capture);
                     let hours = crate::report::week_hours(self.policy.as_ref());
-                    self.people.save(&self.builder, &hours, false);
+                    self.people.save(&self.tally, &hours, false);
                     self.status.samples_taken += 1;
                     self.status.last_sample = Some(rfc3339(now_unix_ms()));
                     self.save_status();
@@ -608,7 +622,7 @@ impl<U: Uplink> Agent<U> {
             }
             if now >= next_report {
                 self.prepare_digital_load().await;
-                self.collect();
+                self.collect().await;
                 next_report = now + self.interval();
                 // A new report goes at once, unless the splay or a backoff
                 // says to wait.
@@ -699,7 +713,7 @@ impl<U: Uplink> Agent<U> {
         match scanned {
             Ok(result) if result.complete => {
                 tracing::info!(files = result.files_scanned, "storage scan done");
-                self.builder.set_reclaimable(&result, now_unix_ms());
+                self.tally.set_reclaimable(&result, now_unix_ms());
             }
             Ok(result) => tracing::warn!(
                 files = result.files_scanned,

@@ -9,7 +9,9 @@ use sobrio_agent::calendar::PersonMeetings;
 use sobrio_agent::calendar::ics::{self, Reading};
 use sobrio_agent::config::LocalSignals;
 use sobrio_agent::probe::notifications::{Notified, categorize};
-use sobrio_agent::report::ReportBuilder;
+use sobrio_agent::pseudonyms::PseudonymBook;
+use sobrio_agent::sampler::Snapshot;
+use sobrio_agent::tally::Tally;
 use sobrio_proto::Message;
 use sobrio_proto::v1::Policy;
 
@@ -111,11 +113,11 @@ proptest! {
         .unwrap();
         prop_assert_eq!(parsed.meetings.len(), events.len(), "every event is a meeting");
 
-        let mut builder = ReportBuilder::new(std::path::Path::new("/nonexistent"), None);
+        let mut tally = Tally::new(jiff::tz::TimeZone::system());
         for (app, _body, hours_ago) in &apps {
             // The monitor reads the application's name to categorize it; the
             // body never reaches the agent's counters at all.
-            builder.record_notification(
+            tally.record_notification(
                 "me",
                 Notified {
                     at_unix_ms: now.as_millisecond() - hours_ago * 3_600_000,
@@ -123,16 +125,16 @@ proptest! {
                 },
             );
         }
-        builder.watch_notifications("me");
+        tally.watch_notifications("me");
         // Days from five days ago, so that rows are due.
-        builder.record_notification(
+        tally.record_notification(
             "me",
             Notified {
                 at_unix_ms: now.as_millisecond() - 5 * 86_400_000,
                 category: categorize("mail"),
             },
         );
-        builder.set_meetings(
+        tally.set_meetings(
             "me",
             PersonMeetings {
                 meetings: parsed.meetings,
@@ -144,12 +146,20 @@ proptest! {
             pseudonym_public_key: b"collector public key".to_vec(),
             ..Policy::default()
         };
-        builder.pseudonyms_mut().learn(
+        let mut book = PseudonymBook::default();
+        book.learn(
             b"collector public key",
             &["me".to_owned()],
             vec!["e".repeat(64)],
         );
-        let report = builder.collect(LocalSignals::default(), Some(&policy));
+        let report = sobrio_agent::report::encode(
+            Snapshot::default(),
+            &mut tally,
+            &mut book,
+            sobrio_proto::v1::ActivitySource::Unspecified,
+            LocalSignals::default(),
+            Some(&policy),
+        );
         let rows = &report.digital_load.as_ref().expect("digital load").days;
         prop_assert!(
             rows.iter().any(|r| r.meeting_minutes.unwrap_or(0) > 0),

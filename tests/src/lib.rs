@@ -19,6 +19,8 @@ use sobrio_collector::server::{RunningCollector, start};
 use sobrio_collector::store::Store;
 use tempfile::TempDir;
 
+#[cfg(target_os = "linux")]
+pub mod dbus;
 pub mod layers;
 pub mod load;
 pub mod paused;

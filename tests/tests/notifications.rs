@@ -5,18 +5,16 @@
 
 #![cfg(target_os = "linux")]
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
+use std::collections::{BTreeMap, HashMap};
+use std::process::Stdio;
 use std::time::Duration;
 
-use sobrio_agent::probe::dbus::{Arg, Connection, DbusError, process_uid};
+use futures_util::StreamExt as _;
 use sobrio_agent::probe::notifications::{
     NotificationCategory, NotificationError, Notified, watch_session_bus,
 };
-use sobrio_tests::missing;
-use tempfile::TempDir;
+use sobrio_tests::dbus::{Bus, process_uid};
+use zbus::{Connection, MessageStream, message::Type};
 
 /// A guard against hanging on a failure, not a timing assertion: each step
 /// takes milliseconds.
@@ -24,200 +22,129 @@ const GUARD: Duration = Duration::from_secs(5);
 
 const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
 
-/// A session bus of its own: no machine configuration, no activation.
-const CONFIG: &str = r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=SOCKET</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#;
-
-/// A private `dbus-daemon`, killed when dropped.
-struct SessionBus {
-    child: Child,
-    address: String,
-    _dir: TempDir,
-}
-
-impl SessionBus {
-    /// Starts a bus as this process's user, or as `uid` through `setpriv`;
-    /// `None` (after [`missing`]) when a program is not installed.
-    fn start(uid: Option<u32>) -> Option<Self> {
-        if !installed("dbus-daemon", "dbus-daemon (Debian package dbus)") {
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let socket = dir.path().join("bus");
-        let config = dir.path().join("session.conf");
-        // Its warnings (it cannot raise its file limit in a container) are
-        // noise unless it fails.
-        let log = dir.path().join("daemon.log");
-        std::fs::write(&config, CONFIG.replace("SOCKET", socket.to_str().unwrap())).unwrap();
-        let mut command = match uid {
-            None => Command::new("dbus-daemon"),
-            Some(uid) => {
-                if !installed("setpriv", "setpriv (Debian package util-linux)") {
-                    return None;
-                }
-                // The other user creates the socket in the folder.
-                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777))
-                    .unwrap();
-                std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
-                let mut command = Command::new("setpriv");
-                command.args([
-                    &format!("--reuid={uid}"),
-                    &format!("--regid={uid}"),
-                    "--clear-groups",
-                    "dbus-daemon",
-                ]);
-                command
+/// The stand-in notification server: owns `org.freedesktop.Notifications`
+/// and answers each `Notify` with an id until the bus goes away; yields the
+/// (application, summary) of each.
+async fn serve_notifications(
+    bus: &Bus,
+) -> tokio::task::JoinHandle<zbus::Result<Vec<(String, String)>>> {
+    let server = zbus::connection::Builder::address(bus.address.as_str())
+        .build()
+        .await
+        .unwrap();
+    // The stream exists before the name does: no call is missed.
+    let mut calls = MessageStream::from(&server);
+    server.request_name(NOTIFICATIONS).await.unwrap();
+    tokio::spawn(async move {
+        let mut shown = Vec::new();
+        // The stream ends, or fails, when the bus goes away.
+        while let Some(Ok(call)) = calls.next().await {
+            let header = call.header();
+            if call.message_type() != Type::MethodCall
+                || header.member().map(|m| m.as_str()) != Some("Notify")
+            {
+                continue;
             }
-        };
-        let mut child = command
-            .arg(format!("--config-file={}", config.display()))
-            .args(["--nofork", "--print-address"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
-        // Printed once the bus listens.
-        let mut address = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut address)
-            .unwrap();
-        if address.trim().is_empty() {
-            let status = child.wait().unwrap();
-            let errors = std::fs::read_to_string(&log).unwrap_or_default();
-            panic!("dbus-daemon did not start ({status}):\n{errors}");
-        }
-        Some(Self {
-            child,
-            address: address.trim().to_owned(),
-            _dir: dir,
-        })
-    }
-}
-
-impl Drop for SessionBus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Whether `program` runs; reports it [`missing`] when it is not installed.
-fn installed(program: &str, part: &str) -> bool {
-    match Command::new(program).arg("--version").output() {
-        Ok(_) => true,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            missing(part);
-            false
-        }
-        Err(error) => panic!("cannot run {program}: {error}"),
-    }
-}
-
-/// The stand-in notification server: answers each `Notify` with an id,
-/// until the bus goes away; returns the (application, summary) of each.
-async fn serve_notifications(mut server: Connection) -> Result<Vec<(String, String)>, DbusError> {
-    let mut shown = Vec::new();
-    loop {
-        let call = match server.next_message().await {
-            Ok(call) => call,
-            Err(DbusError::Disconnected) => return Ok(shown),
-            Err(error) => return Err(error),
-        };
-        if call.is_call_to(NOTIFICATIONS, "Notify") {
-            let mut args = call.body();
-            let app = args.next_str()?.to_owned();
-            let summary = args.nth(2).unwrap()?.as_str().unwrap().to_owned();
+            let body = call.body();
+            let (app, _, _, summary, ..): (
+                String,
+                u32,
+                String,
+                String,
+                String,
+                Vec<String>,
+                HashMap<String, zbus::OwnedVariant>,
+                i32,
+            ) = body.deserialize()?;
             shown.push((app, summary));
             let id = u32::try_from(shown.len()).unwrap();
-            server.reply(&call, &[Arg::U32(id)]).await?;
+            server.reply(&header, &(id,)).await?;
         }
-    }
+        Ok(shown)
+    })
+}
+
+/// A connection to `bus`.
+async fn connect(bus: &Bus) -> Connection {
+    zbus::connection::Builder::address(bus.address.as_str())
+        .build()
+        .await
+        .unwrap()
 }
 
 /// Shows a notification as an application does; returns its id.
 async fn notify(
-    client: &mut Connection,
+    client: &Connection,
     app: &str,
     desktop_entry: Option<&str>,
     summary: &str,
     body: &str,
 ) -> u32 {
-    let mut hints = vec![("urgency", Arg::Byte(1))];
+    let mut hints = HashMap::from([("urgency", zbus::Variant::U8(1))]);
     if let Some(entry) = desktop_entry {
-        hints.push(("desktop-entry", Arg::Str(entry)));
+        hints.insert("desktop-entry", zbus::Variant::from(entry));
     }
     let reply = client
-        .call(
-            NOTIFICATIONS,
+        .call_method(
+            Some(NOTIFICATIONS),
             "/org/freedesktop/Notifications",
-            NOTIFICATIONS,
+            Some(NOTIFICATIONS),
             "Notify",
-            &[
-                Arg::Str(app),
-                Arg::U32(0),
-                Arg::Str("dialog-information"),
-                Arg::Str(summary),
-                Arg::Str(body),
-                Arg::StrArray(&["default", "Open"]),
-                Arg::Dict(&hints),
-                Arg::I32(-1),
-            ],
+            &(
+                app,
+                0_u32,
+                "dialog-information",
+                summary,
+                body,
+                vec!["default", "Open"],
+                hints,
+                -1_i32,
+            ),
         )
         .await
         .unwrap();
-    reply.body().next().unwrap().unwrap().as_u32().unwrap()
+    reply.body().deserialize::<u32>().unwrap()
 }
 
 /// Waits until a connection's unique name is released while the bus stays
 /// up: what a connection becoming a monitor looks like to the others.
-async fn a_monitor_started(observer: &mut Connection) {
-    loop {
-        let signal = observer.next_message().await.unwrap();
-        if signal.member.as_deref() != Some("NameOwnerChanged") {
+async fn a_monitor_started(signals: &mut MessageStream) {
+    while let Some(signal) = signals.next().await {
+        let signal = signal.unwrap();
+        if signal.header().member().map(|m| m.as_str()) != Some("NameOwnerChanged") {
             continue;
         }
-        let mut args = signal.body();
-        let (name, old, new) = (
-            args.next_str().unwrap(),
-            args.next_str().unwrap(),
-            args.next_str().unwrap(),
-        );
+        let (name, old, new): (String, String, String) = signal.body().deserialize().unwrap();
         if name.starts_with(':') && old == name && new.is_empty() {
             return;
         }
     }
+    panic!("the bus went away");
 }
 
 /// A notification server on `bus`, and a monitor sending what it sees to a
 /// channel of `capacity`, started: (server, monitor, receiver).
 async fn serve_and_watch(
-    bus: &SessionBus,
+    bus: &Bus,
     capacity: usize,
 ) -> (
-    tokio::task::JoinHandle<Result<Vec<(String, String)>, DbusError>>,
+    tokio::task::JoinHandle<zbus::Result<Vec<(String, String)>>>,
     tokio::task::JoinHandle<Result<(), NotificationError>>,
     tokio::sync::mpsc::Receiver<Notified>,
 ) {
-    let mut server = Connection::connect(&bus.address).await.unwrap();
-    server.request_name(NOTIFICATIONS).await.unwrap();
-    let server = tokio::spawn(serve_notifications(server));
-    let mut observer = Connection::connect(&bus.address).await.unwrap();
+    let server = serve_notifications(bus).await;
+    let observer = connect(bus).await;
+    let mut signals = MessageStream::from(&observer);
     observer
-        .add_match(
-            "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',\
-             member='NameOwnerChanged'",
+        .call_method(
+            Some("org.freedesktop.DBus"),
+            "/org/freedesktop/DBus",
+            Some("org.freedesktop.DBus"),
+            "AddMatch",
+            &(
+                "type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',\
+               member='NameOwnerChanged'",
+            ),
         )
         .await
         .unwrap();
@@ -227,7 +154,7 @@ async fn serve_and_watch(
         async move { watch_session_bus(&address, tx, || {}).await }
     });
     tokio::select! {
-        () = a_monitor_started(&mut observer) => {}
+        () = a_monitor_started(&mut signals) => {}
         stopped = &mut watcher => panic!("the monitor stopped before it started: {stopped:?}"),
         () = tokio::time::sleep(GUARD) => panic!("the monitor did not start"),
     }
@@ -237,7 +164,7 @@ async fn serve_and_watch(
 #[tokio::test]
 async fn notify_calls_on_the_session_bus_are_counted_by_category() {
     use NotificationCategory::{Calendar, Chat, Mail, Other};
-    let Some(bus) = SessionBus::start(None) else {
+    let Some(bus) = Bus::session(None) else {
         return;
     };
 
@@ -255,11 +182,11 @@ async fn notify_calls_on_the_session_bus_are_counted_by_category() {
         ("", None, Other),
     ];
     let before = now_unix_ms();
-    let mut client = Connection::connect(&bus.address).await.unwrap();
+    let client = connect(&bus).await;
     for (n, (app, desktop_entry, _)) in sent.iter().enumerate() {
         let summary = format!("Quarterly figures {n}");
         let body = format!("Please review the attached draft before Friday ({n})");
-        let id = notify(&mut client, app, *desktop_entry, &summary, &body).await;
+        let id = notify(&client, app, *desktop_entry, &summary, &body).await;
         assert_eq!(id as usize, n + 1, "the server's reply to {app:?}");
     }
 
@@ -312,15 +239,15 @@ async fn notify_calls_on_the_session_bus_are_counted_by_category() {
 
 #[tokio::test]
 async fn a_lagging_reader_loses_counted_notifications_not_memory() {
-    let Some(bus) = SessionBus::start(None) else {
+    let Some(bus) = Bus::session(None) else {
         return;
     };
     // A channel of two that nobody reads.
     let (_server, watcher, mut rx) = serve_and_watch(&bus, 2).await;
     let before = sobrio_agent::probe::notifications::dropped_notifications();
-    let mut client = Connection::connect(&bus.address).await.unwrap();
+    let client = connect(&bus).await;
     for n in 0..10 {
-        notify(&mut client, "Slack", None, &format!("message {n}"), "").await;
+        notify(&client, "Slack", None, &format!("message {n}"), "").await;
     }
     // The monitor sees all ten: two wait in the channel, eight are dropped
     // and counted. It waits for the count, not for a time.
@@ -345,12 +272,12 @@ async fn a_lagging_reader_loses_counted_notifications_not_memory() {
 /// monitor has to run as the session's user.
 #[tokio::test]
 async fn another_users_session_bus_refuses_root() {
-    if process_uid().unwrap() != 0 {
+    if process_uid() != 0 {
         eprintln!("skipping: this test runs as root, to connect to another user's bus");
         return;
     }
     let nobody = 65534;
-    let Some(bus) = SessionBus::start(Some(nobody)) else {
+    let Some(bus) = Bus::session(Some(nobody)) else {
         return;
     };
     let (tx, _rx) = tokio::sync::mpsc::channel(1024);
@@ -358,13 +285,7 @@ async fn another_users_session_bus_refuses_root() {
         .await
         .expect("the bus neither accepted nor refused root");
     assert!(
-        matches!(
-            refused,
-            Err(NotificationError::Connect {
-                source: DbusError::Disconnected,
-                ..
-            })
-        ),
+        matches!(refused, Err(NotificationError::Connect { .. })),
         "{refused:?}"
     );
     let message = refused.unwrap_err().to_string();
@@ -387,17 +308,17 @@ fn now_unix_ms() -> i64 {
 async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
     use sobrio_agent::config::LocalSignals;
     use sobrio_agent::people::MonitorLine;
-    use sobrio_agent::report::ReportBuilder;
+    use sobrio_agent::pseudonyms::PseudonymBook;
+    use sobrio_agent::sampler::Sampler;
     use sobrio_agent::spool::{Spool, SpoolLimits};
+    use sobrio_agent::tally::Tally;
     use sobrio_proto::Message;
     use tokio::io::AsyncBufReadExt;
 
-    let Some(bus) = SessionBus::start(None) else {
+    let Some(bus) = Bus::session(None) else {
         return;
     };
-    let mut server = Connection::connect(&bus.address).await.unwrap();
-    server.request_name(NOTIFICATIONS).await.unwrap();
-    let _server = tokio::spawn(serve_notifications(server));
+    let _server = serve_notifications(&bus).await;
 
     let mut monitor = tokio::process::Command::new(sobrio_tests::binary("sobrio-agent"))
         .args(["session-monitor", "--bus", &bus.address])
@@ -425,13 +346,13 @@ async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
             "Oncology, room 12",
         ),
     ];
-    let mut client = Connection::connect(&bus.address).await.unwrap();
+    let client = connect(&bus).await;
     for (app, summary, body) in secrets {
-        notify(&mut client, app, None, summary, body).await;
+        notify(&client, app, None, summary, body).await;
     }
     let mut output = String::new();
-    let mut builder = ReportBuilder::new(std::path::Path::new("/nonexistent"), None);
-    builder.watch_notifications("alice");
+    let mut tally = Tally::new(jiff::tz::TimeZone::system());
+    tally.watch_notifications("alice");
     for _ in secrets {
         let line = tokio::time::timeout(GUARD, lines.next_line())
             .await
@@ -444,7 +365,7 @@ async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
         };
         // As if shown yesterday: a report carries completed days only.
         notified.at_unix_ms -= 86_400_000;
-        builder.record_notification("alice", notified);
+        tally.record_notification("alice", notified);
     }
     drop(monitor);
 
@@ -452,12 +373,21 @@ async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
         pseudonym_public_key: b"collector public key".to_vec(),
         ..Default::default()
     };
-    builder.pseudonyms_mut().learn(
+    let mut book = PseudonymBook::default();
+    book.learn(
         b"collector public key",
         &["alice".to_owned()],
         vec!["a".repeat(64)],
     );
-    let report = builder.collect(LocalSignals::default(), Some(&policy));
+    let mut sampler = Sampler::new(std::path::Path::new("/nonexistent"), None);
+    let report = sobrio_agent::report::collect(
+        &mut sampler,
+        &mut tally,
+        &mut book,
+        LocalSignals::default(),
+        Some(&policy),
+    )
+    .await;
     let day = &report.digital_load.as_ref().expect("a completed day").days[0];
     assert_eq!(day.notifications_total, Some(3));
     let by_category = day.notifications_by_category.unwrap();
@@ -485,7 +415,7 @@ async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
         .unwrap();
     let account = sobrio_agent::probe::accounts::Account {
         login: "alice".into(),
-        uid: process_uid().unwrap(),
+        uid: process_uid(),
         gid: 0,
         home: state.path().into(),
     };
@@ -494,7 +424,7 @@ async fn the_agent_monitor_counts_into_the_report_and_keeps_no_text() {
         &state.path().join("people"),
         &account,
         &hours,
-        &builder.activity().peek_days(now_unix_ms(), &hours),
+        &tally.activity().peek_days(now_unix_ms(), &hours),
         jiff::Zoned::now().date(),
     )
     .unwrap();

@@ -1,10 +1,14 @@
 //! The host the agent runs on, at the bottom of the agent: the one runner
-//! of programs ([`command`]), the clock ([`clock`]), the runtime the agent
-//! runs on, and Windows' own places and settings ([`windows`]). Nothing here
-//! uses the rest of the agent.
+//! of programs ([`command`]), the clock ([`clock`]), D-Bus ([`bus`]), the
+//! runtime the agent runs on and the door to the state that must stay off
+//! its thread ([`offload`]), and Windows' own places and settings
+//! ([`windows`]). Nothing here uses the rest of the agent.
 
+#[cfg(target_os = "linux")]
+pub mod bus;
 pub mod clock;
 pub mod command;
+pub mod offload;
 pub mod windows;
 
 /// The agent's runtime. One worker thread: the agent must stay light on the

@@ -4,13 +4,14 @@
 pub mod accounts;
 pub mod calls;
 pub mod consent;
-pub mod dbus;
 pub mod health;
 pub mod inventory;
 pub mod macos;
 #[cfg(any(windows, target_os = "macos", test))]
 pub mod notification_db;
 pub mod notifications;
+#[cfg(target_os = "linux")]
+pub mod sessions;
 pub mod smart;
 pub mod storage;
 pub mod usage;

@@ -13,7 +13,7 @@
 use serde::Serialize;
 
 #[cfg(target_os = "linux")]
-use super::dbus::{Connection, DbusError, Message, Value};
+use crate::platform::bus::Error;
 
 /// The coarse category of a notification, from the application that sent it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -111,33 +111,24 @@ pub enum NotificationError {
          is running and that the monitor runs as the session's user (a session bus accepts no \
          other user, root included)"
     )]
-    Connect { address: String, source: DbusError },
+    Connect { address: String, source: Error },
     #[error(
         "the session bus at {address} does not let this connection monitor notifications: \
          {source}; the monitor must run as the session's user, on dbus-daemon 1.10 or later"
     )]
-    Monitor { address: String, source: DbusError },
+    Monitor { address: String, source: Error },
     #[error(
         "reading the session bus at {address} failed: {source}; notifications are not counted \
          until the monitor is started again"
     )]
-    Read { address: String, source: DbusError },
+    Read { address: String, source: Error },
 }
 
 /// The address of the session bus of user `uid` under the host root `root`
 /// (`unix:path=ROOT/run/user/UID/bus`), when that socket exists.
 #[cfg(target_os = "linux")]
 pub fn session_bus_address(uid: u32, root: &std::path::Path) -> Option<String> {
-    use std::os::unix::ffi::OsStrExt;
-    use std::os::unix::fs::FileTypeExt;
-    let path = root.join(format!("run/user/{uid}/bus"));
-    let metadata = std::fs::metadata(&path).ok()?;
-    metadata.file_type().is_socket().then(|| {
-        format!(
-            "unix:path={}",
-            super::dbus::escape_address_value(path.as_os_str().as_bytes())
-        )
-    })
+    crate::platform::bus::session_bus_address(uid, root)
 }
 
 /// Notifications dropped because their reader lagged, since the process
@@ -170,14 +161,24 @@ pub async fn watch_session_bus(
     tx: tokio::sync::mpsc::Sender<Notified>,
     ready: impl FnOnce(),
 ) -> Result<(), NotificationError> {
-    let mut bus =
-        Connection::connect(address)
-            .await
-            .map_err(|source| NotificationError::Connect {
-                address: address.to_owned(),
-                source,
-            })?;
-    bus.become_monitor(&[NOTIFY_RULE])
+    use crate::platform::bus::{self, MessageStream, MessageType};
+    use futures_util::StreamExt as _;
+    let connection = bus::connect(address)
+        .await
+        .map_err(|source| NotificationError::Connect {
+            address: address.to_owned(),
+            source,
+        })?;
+    // The stream exists before the monitor does: nothing in between is lost.
+    let mut messages = MessageStream::from(&connection);
+    connection
+        .call_method(
+            Some(bus::BUS_NAME),
+            bus::BUS_PATH,
+            Some("org.freedesktop.DBus.Monitoring"),
+            "BecomeMonitor",
+            &(&[NOTIFY_RULE][..], 0_u32),
+        )
         .await
         .map_err(|source| NotificationError::Monitor {
             address: address.to_owned(),
@@ -185,10 +186,11 @@ pub async fn watch_session_bus(
         })?;
     // The bus answered BecomeMonitor: every Notify from now on is seen.
     ready();
-    loop {
-        let message = match bus.next_message().await {
+    while let Some(message) = messages.next().await {
+        let message = match message {
             Ok(message) => message,
-            Err(DbusError::Disconnected) => return Ok(()),
+            // The bus closed the connection: the session ended.
+            Err(Error::InputOutput(error)) if closed(error.kind()) => return Ok(()),
             Err(source) => {
                 return Err(NotificationError::Read {
                     address: address.to_owned(),
@@ -197,10 +199,14 @@ pub async fn watch_session_bus(
             }
         };
         // A monitor also receives the bus's own signals to it (NameLost).
-        if !message.is_call_to("org.freedesktop.Notifications", "Notify") {
+        let header = message.header();
+        if message.message_type() != MessageType::MethodCall
+            || header.interface().map(|i| i.as_str()) != Some("org.freedesktop.Notifications")
+            || header.member().map(|m| m.as_str()) != Some("Notify")
+        {
             continue;
         }
-        let category = match notify_category(&message) {
+        let category = match notify_category(message.body().data()) {
             Ok(category) => category,
             Err(error) => {
                 // The bus checks what it forwards: this is a sender's
@@ -226,37 +232,54 @@ pub async fn watch_session_bus(
             Err(tokio::sync::mpsc::error::TrySendError::Closed(_)) => return Ok(()),
         }
     }
+    // The bus closed the connection: the session ended.
+    Ok(())
 }
 
-/// The category of a `Notify(app_name, replaces_id, app_icon, summary, body,
-/// actions, hints, expire_timeout)` call.
+/// Whether an I/O error says the peer closed the connection.
 #[cfg(target_os = "linux")]
-fn notify_category(message: &Message) -> Result<NotificationCategory, DbusError> {
-    if !message.signature.starts_with("susssasa{sv}") {
-        return Err(DbusError::Malformed(
-            "a Notify call without the specification's arguments",
-        ));
-    }
-    let mut args = message.body();
-    let app_name = args.next_str()?;
+fn closed(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind::{BrokenPipe, ConnectionAborted, ConnectionReset, UnexpectedEof};
+    matches!(
+        kind,
+        BrokenPipe | ConnectionAborted | ConnectionReset | UnexpectedEof
+    )
+}
+
+/// The arguments of `Notify(app_name, replaces_id, app_icon, summary, body,
+/// actions, hints, expire_timeout)`, as views into the message: the texts are
+/// never copied.
+#[cfg(target_os = "linux")]
+type NotifyArgs<'m> = (
+    &'m str,
+    u32,
+    &'m str,
+    &'m str,
+    &'m str,
+    Vec<&'m str>,
+    std::collections::HashMap<&'m str, zbus::Variant<'m>>,
+    i32,
+);
+
+/// The category of a `Notify` call from its body (`susssasa{sv}i`): the
+/// application's name, or its `desktop-entry` hint when the name is empty.
+///
+/// # Errors
+/// When the body does not hold the specification's arguments.
+#[cfg(target_os = "linux")]
+pub fn notify_category(
+    body: &zbus::wire::serialized::Data<'_, '_>,
+) -> Result<NotificationCategory, Error> {
+    use zbus::Type as _;
+    let ((app_name, _, _, _, _, _, hints, _), _): (NotifyArgs<'_>, usize) =
+        body.deserialize_for_signature(NotifyArgs::SIGNATURE)?;
     if !app_name.is_empty() {
         return Ok(categorize(app_name));
     }
-    // replaces_id, app_icon, summary, body and actions are skipped: read as
-    // views into the message, which is dropped right after, never copied.
-    let Some(Value::Array(hints)) = args.nth(5).transpose()? else {
-        return Ok(NotificationCategory::Other);
-    };
-    for entry in hints {
-        let Some(mut entry) = entry?.into_items() else {
-            continue;
-        };
-        if entry.next_str()? == "desktop-entry" {
-            let value = entry.next().transpose()?.map(Value::into_inner);
-            return Ok(categorize(value.and_then(|v| v.as_str()).unwrap_or("")));
-        }
-    }
-    Ok(NotificationCategory::Other)
+    Ok(match hints.get("desktop-entry") {
+        Some(zbus::Variant::Str(entry)) => categorize(entry.as_str()),
+        _ => NotificationCategory::Other,
+    })
 }
 
 #[cfg(test)]
@@ -285,25 +308,56 @@ mod tests {
         }
     }
 
+    /// A `Notify` body as a sender lays it out, little- or big-endian.
+    #[cfg(target_os = "linux")]
+    fn notify_body(
+        app: &str,
+        entry: Option<&str>,
+        endian: zbus::wire::Endian,
+    ) -> zbus::wire::serialized::Data<'static, 'static> {
+        use zbus::wire::serialized::Context;
+        let mut hints = std::collections::HashMap::new();
+        hints.insert("urgency", zbus::Variant::U8(1));
+        if let Some(entry) = entry {
+            hints.insert("desktop-entry", zbus::Variant::from(entry));
+        }
+        let args: NotifyArgs<'_> = (
+            app,
+            0,
+            "dialog-information",
+            "Lunch?",
+            "The secret body",
+            vec!["default", "Open"],
+            hints,
+            -1,
+        );
+        zbus::wire::to_bytes(Context::new(endian, 0), &args).unwrap()
+    }
+
     #[cfg(target_os = "linux")]
     #[test]
-    fn the_session_bus_is_the_socket_under_run_user() {
-        let root = tempfile::tempdir().unwrap();
-        let dir = root.path().join("run/user/1000");
-        std::fs::create_dir_all(&dir).unwrap();
-        let _listener = std::os::unix::net::UnixListener::bind(dir.join("bus")).unwrap();
-        let address = session_bus_address(1000, root.path()).unwrap();
-        assert_eq!(
-            address,
-            format!("unix:path={}/run/user/1000/bus", root.path().display())
+    fn a_notify_body_is_categorized_by_its_application_or_desktop_entry() {
+        use zbus::wire::Endian::{Big, Little};
+        for endian in [Little, Big] {
+            let category = |app, entry| notify_category(&notify_body(app, entry, endian)).unwrap();
+            assert_eq!(category("Slack", None), NotificationCategory::Chat);
+            assert_eq!(
+                category("", Some("org.gnome.Evolution")),
+                NotificationCategory::Mail
+            );
+            assert_eq!(category("", None), NotificationCategory::Other);
+            assert_eq!(
+                category("notify-send", Some("thunderbird")),
+                NotificationCategory::Other,
+                "the name wins over the hint"
+            );
+        }
+        let truncated = notify_body("Slack", None, Little);
+        let bytes = &truncated.bytes()[..truncated.len() / 2];
+        let truncated = zbus::wire::serialized::Data::new(
+            bytes,
+            zbus::wire::serialized::Context::new(Little, 0),
         );
-        assert_eq!(session_bus_address(1001, root.path()), None);
-        std::fs::create_dir_all(root.path().join("run/user/1002")).unwrap();
-        std::fs::write(root.path().join("run/user/1002/bus"), "").unwrap();
-        assert_eq!(
-            session_bus_address(1002, root.path()),
-            None,
-            "a regular file is no bus"
-        );
+        assert!(notify_category(&truncated).is_err());
     }
 }

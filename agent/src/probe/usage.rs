@@ -3,12 +3,12 @@
 //! folded into hourly buckets: powered minutes, active minutes, CPU and memory
 //! p95, disk fill.
 //!
-//! Activity comes from logind (`loginctl`: a user session that is active, not
-//! idle and not locked). Where logind is absent the activity is unknown and
-//! the buckets carry no active minutes (null), never 0.
+//! Activity comes from the user sessions: logind's on Linux (see
+//! `sessions`), the shell's owners on Windows. Where they are unknown the
+//! activity is unknown and the buckets carry no active minutes (null),
+//! never 0.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -20,10 +20,12 @@ pub struct Sample {
     pub cpu_percent: Option<f32>,
     pub memory_percent: Option<f32>,
     pub disk_fill_percent: Option<f32>,
-    /// `None`: activity unknown (no logind).
+    /// `None`: activity unknown (no session source).
     pub active: Option<bool>,
-    /// User sessions (login name, in use), when logind answers.
+    /// User sessions (login name, in use), when known.
     pub sessions: Vec<(String, bool)>,
+    /// Whether a call was under way, when calls are watched.
+    pub in_call: Option<bool>,
 }
 
 /// One hour of use, as reported.
@@ -113,84 +115,6 @@ impl HourlyUsage {
     }
 }
 
-/// Whether a user session is in use, from `loginctl show-session` output
-/// (`Key=value` lines): a user session that is active, not idle, not locked.
-pub fn session_in_use(show_session: &str) -> bool {
-    let value = |key: &str| {
-        show_session
-            .lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-            .unwrap_or("")
-    };
-    value("Class") == "user"
-        && value("Active") == "yes"
-        && value("IdleHint") == "no"
-        && value("LockedHint") == "no"
-}
-
-/// Session ids from `loginctl list-sessions --no-legend` output.
-pub fn session_ids(list: &str) -> Vec<String> {
-    list.lines()
-        .filter_map(|line| line.split_whitespace().next())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// The login name of a user session, from `loginctl show-session` output;
-/// `None` for other classes (greeters, lock screens, services).
-pub fn session_user(show_session: &str) -> Option<String> {
-    let value = |key: &str| {
-        show_session
-            .lines()
-            .find_map(|line| line.strip_prefix(key)?.strip_prefix('='))
-    };
-    (value("Class") == Some("user"))
-        .then(|| value("Name").map(str::to_owned))
-        .flatten()
-}
-
-/// The user sessions logind knows, each with whether it is in use now;
-/// `None` when logind cannot be asked.
-pub fn logind_sessions() -> Option<Vec<(String, bool)>> {
-    let limits = crate::platform::command::Limits::SAMPLING;
-    let list = crate::platform::command::run(
-        "sessions",
-        Command::new("loginctl").args(["list-sessions", "--no-legend"]),
-        limits,
-    )
-    .ok()?;
-    if !list.status.success() {
-        return None;
-    }
-    let mut sessions = Vec::new();
-    for id in session_ids(&String::from_utf8_lossy(&list.stdout)) {
-        let show = crate::platform::command::run(
-            "sessions",
-            Command::new("loginctl").args([
-                "show-session",
-                &id,
-                "-p",
-                "Name",
-                "-p",
-                "Class",
-                "-p",
-                "Active",
-                "-p",
-                "IdleHint",
-                "-p",
-                "LockedHint",
-            ]),
-            limits,
-        )
-        .ok()?;
-        let text = String::from_utf8_lossy(&show.stdout);
-        if let Some(user) = session_user(&text) {
-            sessions.push((user, session_in_use(&text)));
-        }
-    }
-    Some(sessions)
-}
-
 /// Windows: the interactive users are the owners of the shell
 /// (`explorer.exe`), each counted in use (Windows tells the lock state only
 /// to the session itself); `None` when no process can be read, and under
@@ -224,18 +148,15 @@ pub fn windows_sessions(system: &mut sysinfo::System) -> Option<Vec<(String, boo
 
 /// Takes samples of this machine; keeps its sysinfo state between samples
 /// and refreshes only CPU and memory (disks once a sample, for the root fill).
+/// Blocking: the sampler runs it off the runtime's thread.
 pub struct UsageSampler {
     system: Option<sysinfo::System>,
     disks: Option<sysinfo::Disks>,
-    /// Whether logind answered last time; when it never does, stop asking.
-    logind: Option<bool>,
 }
 
 impl std::fmt::Debug for UsageSampler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UsageSampler")
-            .field("logind", &self.logind)
-            .finish_non_exhaustive()
+        f.debug_struct("UsageSampler").finish_non_exhaustive()
     }
 }
 
@@ -251,27 +172,14 @@ impl Default for UsageSampler {
         Self {
             system,
             disks: sysinfo::Disks::new_with_refreshed_list().ok(),
-            logind: None,
         }
     }
 }
 
 impl UsageSampler {
-    /// The user sessions: logind's; the shell's owners on Windows.
-    #[cfg(windows)]
-    fn sessions(&mut self) -> Option<Vec<(String, bool)>> {
-        self.system.as_mut().and_then(windows_sessions)
-    }
-
-    /// The user sessions: logind's; the shell's owners on Windows.
-    #[cfg(not(windows))]
-    #[allow(clippy::unused_self)]
-    fn sessions(&mut self) -> Option<Vec<(String, bool)>> {
-        logind_sessions()
-    }
-
-    /// Samples now.
-    pub fn sample(&mut self, now_unix_ms: i64) -> Sample {
+    /// Samples now. `sessions` are the user sessions when another source
+    /// told them (logind); on Windows, without one, the shell's owners.
+    pub fn sample(&mut self, now_unix_ms: i64, sessions: Option<Vec<(String, bool)>>) -> Sample {
         let (mut cpu_percent, mut memory_percent) = (None, None);
         if let Some(system) = self.system.as_mut() {
             if !crate::platform::windows::under_wine() {
@@ -296,17 +204,11 @@ impl UsageSampler {
                 ((total - root.available_space().min(total)) as f64 * 100.0 / total as f64) as f32
             })
         });
-        let sessions = if self.logind == Some(false) {
-            None
-        } else {
-            self.sessions()
-        };
+        #[cfg(windows)]
+        let sessions = sessions.or_else(|| self.system.as_mut().and_then(windows_sessions));
         let active = sessions
             .as_ref()
             .map(|s| s.iter().any(|(_, in_use)| *in_use));
-        if self.logind.is_none() {
-            self.logind = Some(active.is_some());
-        }
         Sample {
             at_unix_ms: now_unix_ms,
             cpu_percent,
@@ -314,12 +216,8 @@ impl UsageSampler {
             disk_fill_percent,
             active,
             sessions: sessions.unwrap_or_default(),
+            in_call: None,
         }
-    }
-
-    /// Whether activity comes from logind.
-    pub fn has_logind(&self) -> bool {
-        self.logind == Some(true)
     }
 }
 
@@ -337,6 +235,7 @@ mod tests {
             disk_fill_percent: Some(40.0),
             active,
             sessions: Vec::new(),
+            in_call: None,
         }
     }
 
@@ -379,27 +278,5 @@ mod tests {
         let mut usage = HourlyUsage::default();
         usage.add(&sample(0, 10.0, None));
         assert_eq!(usage.buckets()[0].active_minutes, None);
-    }
-
-    #[test]
-    fn a_session_counts_when_active_unlocked_and_not_idle() {
-        let busy = "Class=user\nActive=yes\nIdleHint=no\nLockedHint=no\n";
-        assert!(session_in_use(busy));
-        assert!(!session_in_use(
-            &busy.replace("LockedHint=no", "LockedHint=yes")
-        ));
-        assert!(!session_in_use(
-            &busy.replace("IdleHint=no", "IdleHint=yes")
-        ));
-        assert!(!session_in_use(
-            &busy.replace("Class=user", "Class=greeter")
-        ));
-        assert_eq!(
-            session_user(&format!("Name=alice\n{busy}")).as_deref(),
-            Some("alice")
-        );
-        assert_eq!(session_user("Name=gdm\nClass=greeter\n"), None);
-        let list = "     2 1000 alice seat0 tty2\n    c1  120 gdm   seat0 tty1\n";
-        assert_eq!(session_ids(list), ["2", "c1"]);
     }
 }

@@ -79,15 +79,15 @@ fn an_agent_reports_under_oblivious_pseudonyms_within_its_bound_and_links_the_ea
         )
         .unwrap();
         // The upgraded collector's policy: a public key, no hashing key.
-        agent.collect();
+        agent.collect().await;
         agent.deliver().await.unwrap();
         // Yesterday, three people had notifications on this device; its
         // bound is two people.
         let yesterday = now - DAY_MS;
         for login in ["alice", "bob", "carol"] {
-            let builder = agent.builder_mut();
-            builder.watch_notifications(login);
-            builder.record_notification(
+            let tally = agent.tally_mut();
+            tally.watch_notifications(login);
+            tally.record_notification(
                 login,
                 Notified {
                     at_unix_ms: yesterday,
@@ -97,7 +97,7 @@ fn an_agent_reports_under_oblivious_pseudonyms_within_its_bound_and_links_the_ea
         }
         agent.prepare_digital_load().await;
         let book = std::fs::read_to_string(state.path().join("pseudonyms.json")).unwrap();
-        agent.collect();
+        agent.collect().await;
         agent.deliver().await.unwrap();
         book
     });

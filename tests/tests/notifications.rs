@@ -22,6 +22,19 @@ const GUARD: Duration = Duration::from_secs(5);
 
 const NOTIFICATIONS: &str = "org.freedesktop.Notifications";
 
+/// `Notify(app_name, replaces_id, app_icon, summary, body, actions, hints,
+/// expire_timeout)`, as the server receives it.
+type NotifyArgs = (
+    String,
+    u32,
+    String,
+    String,
+    String,
+    Vec<String>,
+    HashMap<String, zbus::OwnedVariant>,
+    i32,
+);
+
 /// The stand-in notification server: owns `org.freedesktop.Notifications`
 /// and answers each `Notify` with an id until the bus goes away; yields the
 /// (application, summary) of each.
@@ -46,16 +59,7 @@ async fn serve_notifications(
                 continue;
             }
             let body = call.body();
-            let (app, _, _, summary, ..): (
-                String,
-                u32,
-                String,
-                String,
-                String,
-                Vec<String>,
-                HashMap<String, zbus::OwnedVariant>,
-                i32,
-            ) = body.deserialize()?;
+            let (app, _, _, summary, ..): NotifyArgs = body.deserialize()?;
             shown.push((app, summary));
             let id = u32::try_from(shown.len()).unwrap();
             server.reply(&header, &(id,)).await?;

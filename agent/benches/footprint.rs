@@ -1,6 +1,8 @@
 //! Agent footprint and duplicate scan, beside their peers in the same run:
-//! steady RSS against prometheus-node-exporter, CPU per full inventory
-//! against fusioninventory-agent, binary size, and the duplicate scan of a
+//! binary size and steady RSS against prometheus-node-exporter, CPU per full
+//! inventory against fusioninventory-agent — for the shipped build and, when
+//! `SOBRIO_BENCH_BASELINE` names an earlier build, for that one too — and
+//! the duplicate scan of a
 //! generated 50,000-file tree against jdupes, rmlint and fclones (warm cache,
 //! and cold where the page cache can be dropped). A peer that is not
 //! installed is named as skipped.
@@ -149,37 +151,33 @@ fn main() {
     );
     println!();
 
-    // Binary size: what ships is the `dist` profile (whole-program
-    // optimisation for size); the benchmark's own `release` build is shown
-    // beside it.
-    let size = std::fs::metadata(AGENT).unwrap().len();
-    // CI's quick mode runs the benchmarks in the test profile.
+    // The agents measured: what ships (the `dist` profile: whole-program
+    // optimisation for size) when it is built, else this benchmark's own
+    // build; and, when SOBRIO_BENCH_BASELINE names an earlier build of the
+    // agent (its `dist` binary, say), that one too, the same way in the
+    // same run, so that a change shows before and after.
     let build = if cfg!(debug_assertions) {
-        "debug (not stripped)"
+        "debug, not stripped"
     } else {
         "release"
     };
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/dist/sobrio-agent");
-    match std::fs::metadata(&dist) {
-        Ok(shipped) => print!(
-            "binary (stripped): sobrio-agent {:.1} MB as shipped (dist profile), {:.1} MB {build}",
-            shipped.len() as f64 / 1e6,
-            size as f64 / 1e6
-        ),
-        Err(_) => print!(
-            "binary (stripped, {build}): sobrio-agent {:.1} MB (build the shipped one with \
-             `cargo build --profile dist -p sobrio-agent`)",
-            size as f64 / 1e6
-        ),
+    let mut agents: Vec<(String, PathBuf)> = Vec::new();
+    if dist.is_file() {
+        agents.push(("sobrio-agent (dist)".into(), dist));
+    } else {
+        println!(
+            "(the shipped binary is not built: `cargo build --profile dist -p sobrio-agent`; \
+             measuring the {build} build)"
+        );
+        agents.push((format!("sobrio-agent ({build})"), PathBuf::from(AGENT)));
     }
-    match installed("prometheus-node-exporter") {
-        Some(peer) => println!(
-            "; node_exporter {:.1} MB (budget <= 7 MB)",
-            std::fs::metadata(peer).unwrap().len() as f64 / 1e6
-        ),
-        None => println!(
-            "; node_exporter skipped (not installed: apt-get install prometheus-node-exporter)"
-        ),
+    if let Some(baseline) = std::env::var_os("SOBRIO_BENCH_BASELINE") {
+        let baseline = PathBuf::from(baseline);
+        let name = baseline
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        agents.push((format!("baseline {name}"), baseline));
     }
 
     // Steady RSS: the agent running (its collector unreachable, so it keeps
@@ -197,27 +195,77 @@ fn main() {
     let config = dir.path().join("agent.toml");
     std::fs::write(&config, "[delivery]\nsplay_max_secs = 0\n").unwrap();
     let settle = Duration::from_secs(if quick { 2 } else { 8 });
-    let agent_rss: Vec<f64> = (0..runs)
-        .filter_map(|_| {
-            steady_rss(
-                Command::new(AGENT)
-                    .args([
-                        "--state-dir",
-                        state.to_str().unwrap(),
-                        "--config",
-                        config.to_str().unwrap(),
-                        "run",
-                    ])
-                    .env("SOBRIO_LOG", "off"),
-                settle,
-            )
-        })
-        .map(|kb| kb as f64 / 1024.0)
-        .collect();
-    let (rss, rss_spread) = median(agent_rss);
-    print!("steady RSS: sobrio-agent {rss:.1} MB (±{rss_spread:.1})");
+    let empty = dir.path().join("empty");
+    let agent_rss = |agent: &Path| {
+        let rss: Vec<f64> = (0..runs)
+            .filter_map(|_| {
+                steady_rss(
+                    Command::new(agent)
+                        .args([
+                            "--state-dir",
+                            state.to_str().unwrap(),
+                            "--config",
+                            config.to_str().unwrap(),
+                            "run",
+                        ])
+                        .env("SOBRIO_LOG", "off"),
+                    settle,
+                )
+            })
+            .map(|kb| kb as f64 / 1024.0)
+            .collect();
+        (!rss.is_empty()).then(|| median(rss))
+    };
+    // CPU per full inventory, process start included.
+    let agent_cpu = |agent: &Path| {
+        let cpu: Vec<f64> = (0..runs * 3)
+            .filter_map(|_| {
+                measure(&[
+                    agent.to_str().unwrap(),
+                    "--state-dir",
+                    empty.to_str().unwrap(),
+                    "collect",
+                    "--once",
+                    "--json",
+                ])
+            })
+            .map(|(_, cpu, _)| cpu * 1000.0)
+            .collect();
+        (!cpu.is_empty()).then(|| median(cpu))
+    };
+    let mb = |bytes: u64| format!("{:.2} MB", bytes as f64 / 1e6);
+    let spread = |value: Option<(f64, f64)>, unit: &str| {
+        value.map_or_else(
+            || "n/a".to_owned(),
+            |(v, s)| format!("{v:.1} {unit} (±{s:.1})"),
+        )
+    };
+    println!(
+        "{:<34} {:>16} {:>20} {:>22}",
+        "agent", "binary, stripped", "steady RSS", "CPU per inventory"
+    );
+    let mut first_rss = None;
+    let mut first_cpu = None;
+    for (name, agent) in &agents {
+        let size = std::fs::metadata(agent).map(|m| m.len()).unwrap_or(0);
+        let rss = agent_rss(agent);
+        let cpu = agent_cpu(agent);
+        first_rss = first_rss.or(rss.map(|r| r.0));
+        first_cpu = first_cpu.or(cpu.map(|c| c.0));
+        println!(
+            "{name:<34} {:>16} {:>20} {:>22}",
+            mb(size),
+            spread(rss, "MB"),
+            spread(cpu, "ms")
+        );
+    }
+    if agents[0].1 != Path::new(AGENT) {
+        let size = std::fs::metadata(AGENT).unwrap().len();
+        println!("{:<34} {:>16}", format!("sobrio-agent ({build})"), mb(size));
+    }
     match installed("prometheus-node-exporter") {
         Some(peer) => {
+            let size = std::fs::metadata(&peer).unwrap().len();
             let peer_rss: Vec<f64> = (0..runs)
                 .filter_map(|_| {
                     steady_rss(
@@ -227,51 +275,47 @@ fn main() {
                 })
                 .map(|kb| kb as f64 / 1024.0)
                 .collect();
-            let (peer, peer_spread) = median(peer_rss);
+            let rss = (!peer_rss.is_empty()).then(|| median(peer_rss));
+            let ratio = rss
+                .zip(first_rss)
+                .map_or_else(String::new, |((p, _), a)| format!("; ratio {:.2}", a / p));
             println!(
-                "; node_exporter {peer:.1} MB (±{peer_spread:.1}); ratio {:.2} (budget <= 10 MB)",
-                rss / peer
+                "{:<34} {:>16} {:>20} {:>22}{ratio}",
+                "prometheus-node-exporter",
+                mb(size),
+                spread(rss, "MB"),
+                "-"
             );
         }
-        None => println!("; node_exporter skipped (not installed)"),
+        None => println!(
+            "prometheus-node-exporter skipped (not installed: apt-get install prometheus-node-exporter)"
+        ),
     }
-
-    // CPU per full inventory, process start included.
-    let collect: Vec<f64> = (0..runs * 3)
-        .filter_map(|_| {
-            measure(&[
-                AGENT,
-                "--state-dir",
-                dir.path().join("empty").to_str().unwrap(),
-                "collect",
-                "--once",
-                "--json",
-            ])
-        })
-        .map(|(_, cpu, _)| cpu * 1000.0)
-        .collect();
-    if collect.is_empty() {
-        println!("CPU per inventory: skipped (GNU time not installed: apt-get install time)");
-    } else {
-        let (cpu, spread) = median(collect);
-        print!("CPU per full inventory: sobrio-agent {cpu:.0} ms (±{spread:.0})");
-        match installed("fusioninventory-inventory") {
-            Some(peer) => {
-                let peer: Vec<f64> = (0..runs)
-                    .filter_map(|_| measure(&[peer.to_str().unwrap()]))
-                    .map(|(_, cpu, _)| cpu * 1000.0)
-                    .collect();
-                let (peer, peer_spread) = median(peer);
-                println!(
-                    "; fusioninventory-inventory {peer:.0} ms (±{peer_spread:.0}); ratio {:.2} (budget <= 60 ms)",
-                    cpu / peer
-                );
-            }
-            None => println!(
-                "; fusioninventory skipped (not installed: apt-get install fusioninventory-agent)"
-            ),
+    match installed("fusioninventory-inventory") {
+        Some(peer) => {
+            let cpu: Vec<f64> = (0..runs)
+                .filter_map(|_| measure(&[peer.to_str().unwrap()]))
+                .map(|(_, cpu, _)| cpu * 1000.0)
+                .collect();
+            let cpu = (!cpu.is_empty()).then(|| median(cpu));
+            let ratio = cpu
+                .zip(first_cpu)
+                .map_or_else(String::new, |((p, _), a)| format!("; ratio {:.2}", a / p));
+            println!(
+                "{:<34} {:>16} {:>20} {:>22}{ratio}",
+                "fusioninventory-inventory",
+                "-",
+                "-",
+                spread(cpu, "ms")
+            );
         }
+        None => println!(
+            "fusioninventory-inventory skipped (not installed: apt-get install fusioninventory-agent)"
+        ),
     }
+    println!(
+        "budget (BENCHMARKS.md): binary <= 6 MB (dist), steady RSS <= 8 MB, CPU per inventory <= 60 ms"
+    );
 
     // Duplicate scan.
     let files = if quick { 5_000 } else { 50_000 };

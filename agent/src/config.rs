@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use time::Date;
 
 /// A configuration error names the key, the value and what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -343,13 +343,44 @@ impl AgentConfig {
             value: format!("{text:?}"),
             expected: expected.into(),
         };
-        let format = time::macros::format_description!("[year]-[month]-[day]");
-        let date = Date::parse(text, format).map_err(|_| bad("expected YYYY-MM-DD"))?;
-        if date > time::OffsetDateTime::now_utc().date() || date.year() < 1980 {
+        let date = parse_date(text).ok_or_else(|| bad("expected YYYY-MM-DD"))?;
+        let today = jiff::tz::Offset::UTC
+            .to_datetime(jiff::Timestamp::now())
+            .date();
+        if date > today || date.year() < 1980 {
             return Err(bad("expected a date between 1980 and today"));
         }
         Ok(Some(date))
     }
+}
+
+/// A `YYYY-MM-DD` date: four digits of year, which may be signed, two of
+/// month and two of day, nothing else.
+fn parse_date(text: &str) -> Option<Date> {
+    let (negative, unsigned) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let shaped = unsigned.len() == 10
+        && unsigned.bytes().enumerate().all(|(i, b)| {
+            if i == 4 || i == 7 {
+                b == b'-'
+            } else {
+                b.is_ascii_digit()
+            }
+        });
+    if !shaped {
+        return None;
+    }
+    let year = unsigned[..4].parse::<i16>().ok()?;
+    let year = if negative { -year } else { year };
+    Date::new(
+        year,
+        unsigned[5..7].parse().ok()?,
+        unsigned[8..10].parse().ok()?,
+    )
+    .ok()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! `sobrio.v1` report. The only place that knows both the domain and the
 //! wire.
 
+use jiff::civil::Date;
 use sobrio_proto::v1::{
     self, ActivitySource, AgentHealth, Battery, Chassis, Confidence, DigitalLoad, Disk, DiskHealth,
     DiskKind, Inventory, NotificationsByCategory, PersonDay, Policy, Report, Storage, Usage,
@@ -155,7 +156,7 @@ fn digital_load_message(
     let hours = week_hours(Some(policy));
     let tz = tally.time_zone().clone();
     let calendars = tally.meetings().clone();
-    let has_meetings = |login: &str, day: jiff::civil::Date| {
+    let has_meetings = |login: &str, day: Date| {
         signals.calendar
             && calendars
                 .get(login)
@@ -284,7 +285,6 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
         ChassisKind::VirtualMachine => Chassis::VirtualMachine,
         ChassisKind::Unknown => Chassis::Unknown,
     };
-    let iso = time::macros::format_description!("[year]-[month]-[day]");
     Inventory {
         hostname: facts.hostname.clone(),
         vendor: facts.vendor.clone(),
@@ -321,8 +321,8 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
         kernel_version: facts.kernel_version.clone(),
         bios_vendor: facts.bios_vendor.clone(),
         bios_version: facts.bios_version.clone(),
-        bios_date: facts.bios_date.and_then(|d| d.format(iso).ok()),
-        age: facts.age.and_then(|age| {
+        bios_date: facts.bios_date.map(iso_date),
+        age: facts.age.map(|age| {
             let (source, confidence) = match age.provenance {
                 AgeProvenance::ConfiguredPurchaseDate => {
                     (v1::AgeSource::ConfiguredPurchaseDate, Confidence::High)
@@ -330,11 +330,11 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
                 AgeProvenance::BiosDate => (v1::AgeSource::BiosDate, Confidence::Medium),
                 AgeProvenance::OsInstallDate => (v1::AgeSource::OsInstallDate, Confidence::Low),
             };
-            Some(v1::AgeEstimate {
-                since_date: age.since.format(iso).ok()?,
+            v1::AgeEstimate {
+                since_date: iso_date(age.since),
                 source: source as i32,
                 confidence: confidence as i32,
-            })
+            }
         }),
         battery: facts.battery.map(|b| Battery {
             design_capacity_mwh: b.design_uwh.map(|v| to_i64(v / 1000)),
@@ -345,6 +345,17 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
             reported_health_percent: b.reported_health_percent.map(f32::from),
         }),
     }
+}
+
+/// A date as `YYYY-MM-DD`; a year before 0 is signed (`-0005-01-01`).
+fn iso_date(date: Date) -> String {
+    let sign = if date.year() < 0 { "-" } else { "" };
+    format!(
+        "{sign}{:04}-{:02}-{:02}",
+        date.year().unsigned_abs(),
+        date.month(),
+        date.day()
+    )
 }
 
 fn health_message(health: OwnHealth) -> AgentHealth {

@@ -58,7 +58,7 @@ pub enum Volumes {
 #[derive(Debug)]
 pub struct Sampler {
     host: Offloaded<HostProbes>,
-    purchase_date: Option<time::Date>,
+    purchase_date: Option<jiff::civil::Date>,
     #[cfg(target_os = "linux")]
     logind: crate::probe::sessions::Logind,
     /// Whether logind answered the last sample. It is asked every sample
@@ -78,7 +78,7 @@ pub struct Sampler {
 impl Sampler {
     /// A sampler of the host whose files are under `root` (`/` but in
     /// tests and fixtures).
-    pub fn new(root: &Path, purchase_date: Option<time::Date>) -> Self {
+    pub fn new(root: &Path, purchase_date: Option<jiff::civil::Date>) -> Self {
         let inventory: Box<dyn InventorySource> = if cfg!(target_os = "macos") {
             Box::new(crate::probe::macos::SystemProfiler)
         } else if cfg!(windows) {

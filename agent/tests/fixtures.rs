@@ -32,7 +32,7 @@ fn a_laptop_with_a_worn_battery() {
     let age = facts.age.unwrap();
     assert_eq!(
         (age.provenance, age.since),
-        (AgeProvenance::BiosDate, time::macros::date!(2020 - 03 - 12))
+        (AgeProvenance::BiosDate, jiff::civil::date(2020, 3, 12))
     );
     let battery = facts.battery.unwrap();
     assert_eq!(battery.cycle_count, Some(612));
@@ -48,10 +48,7 @@ fn a_desktop_without_battery() {
     assert_eq!(facts.disks.len(), 1, "the optical drive is not a disk");
     assert_eq!(facts.disks[0].technology, DiskTechnology::Hdd);
     assert_eq!(facts.disks[0].model.as_deref(), Some("ST500DM002-1SB10A"));
-    assert_eq!(
-        facts.age.unwrap().since,
-        time::macros::date!(2017 - 07 - 14)
-    );
+    assert_eq!(facts.age.unwrap().since, jiff::civil::date(2017, 7, 14));
 }
 
 #[test]
@@ -65,13 +62,16 @@ fn a_virtual_machine_without_dmi() {
     // No firmware date: the age falls back to the OS installation.
     let age = facts.age.expect("an OS installation date");
     assert_eq!(age.provenance, AgeProvenance::OsInstallDate);
-    assert!(age.since <= time::OffsetDateTime::now_utc().date());
+    let today = jiff::tz::Offset::UTC
+        .to_datetime(jiff::Timestamp::now())
+        .date();
+    assert!(age.since <= today);
 }
 
 #[test]
 fn a_macbook_from_system_profiler() {
     let json = std::fs::read_to_string(fixture("macos-system-profiler.json")).unwrap();
-    let purchase = time::macros::date!(2021 - 02 - 01);
+    let purchase = jiff::civil::date(2021, 2, 1);
     let facts = sobrio_agent::probe::macos::parse(&json, Some(purchase)).unwrap();
     assert_eq!(facts.hostname, "MacBook-Air-de-Alice");
     assert_eq!(facts.chassis, ChassisKind::Laptop);
@@ -128,7 +128,7 @@ fn a_windows_laptop_from_wmi_in_windows_powershell_5() {
     let age = facts.age.unwrap();
     assert_eq!(
         (age.provenance, age.since),
-        (AgeProvenance::BiosDate, time::macros::date!(2020 - 06 - 12))
+        (AgeProvenance::BiosDate, jiff::civil::date(2020, 6, 12))
     );
     let battery = facts.battery.unwrap();
     assert_eq!(battery.cycle_count, Some(412));
@@ -164,7 +164,7 @@ fn a_windows_desktop_from_wmi_in_powershell_7() {
     );
     assert_eq!(
         facts.age.unwrap().since,
-        time::macros::date!(2018 - 09 - 26),
+        jiff::civil::date(2018, 9, 26),
         "the ISO date as written"
     );
     let kinds: Vec<_> = facts
@@ -186,10 +186,7 @@ fn a_windows_desktop_from_wmi_in_powershell_7() {
     let age = facts.age.unwrap();
     assert_eq!(
         (age.provenance, age.since),
-        (
-            AgeProvenance::OsInstallDate,
-            time::macros::date!(2019 - 01 - 14)
-        )
+        (AgeProvenance::OsInstallDate, jiff::civil::date(2019, 1, 14))
     );
 }
 

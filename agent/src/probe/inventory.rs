@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use time::Date;
+use jiff::civil::Date;
 
 /// Chassis family, from the SMBIOS chassis type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -368,7 +368,18 @@ fn parse_bios_date(text: &str) -> Option<Date> {
     let month: u8 = parts.next()?.parse().ok()?;
     let day: u8 = parts.next()?.parse().ok()?;
     let year: i32 = parts.next()?.parse().ok()?;
-    Date::from_calendar_date(year, time::Month::try_from(month).ok()?, day).ok()
+    Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()
+}
+
+/// The calendar day, in UTC, of a Unix time in seconds.
+pub(crate) fn utc_day(unix_secs: i64) -> Option<Date> {
+    let at = jiff::Timestamp::from_second(unix_secs).ok()?;
+    Some(jiff::tz::Offset::UTC.to_datetime(at).date())
 }
 
 /// `NAME` and `VERSION_ID` of os-release.
@@ -401,11 +412,7 @@ fn install_date_from(birth: Option<std::time::SystemTime>, root: &Path) -> Optio
         if secs == 0 {
             return None;
         }
-        Some(
-            time::OffsetDateTime::from_unix_timestamp(i64::try_from(secs).ok()?)
-                .ok()?
-                .date(),
-        )
+        utc_day(i64::try_from(secs).ok()?)
     };
     birth.and_then(date).or_else(|| {
         ["var/log/installer", "etc/machine-id"]
@@ -503,14 +510,14 @@ mod tests {
         assert_eq!(facts.disks[0].technology, DiskTechnology::Nvme);
         let age = facts.age.unwrap();
         assert_eq!(age.provenance, AgeProvenance::BiosDate);
-        assert_eq!(age.since, time::macros::date!(2021 - 03 - 15));
+        assert_eq!(age.since, jiff::civil::date(2021, 3, 15));
     }
 
     #[test]
     fn a_configured_purchase_date_wins_over_the_bios_date() {
         let root = tempfile::tempdir().unwrap();
         write(root.path(), "sys/class/dmi/id/bios_date", "03/15/2021\n");
-        let purchase = time::macros::date!(2021 - 06 - 01);
+        let purchase = jiff::civil::date(2021, 6, 1);
         let age = InventoryProbe::new(root.path(), false)
             .collect(Some(purchase))
             .age
@@ -533,7 +540,7 @@ mod tests {
         let zero = Some(std::time::UNIX_EPOCH);
         assert_eq!(
             install_date_from(zero, root.path()),
-            Some(time::macros::date!(2020 - 09 - 13))
+            Some(jiff::civil::date(2020, 9, 13))
         );
         assert_eq!(install_date_from(zero, &root.path().join("nothing")), None);
     }

@@ -5,8 +5,8 @@
 
 use std::process::Command;
 
+use jiff::civil::Date;
 use serde_json::Value;
-use time::Date;
 
 use super::inventory::{
     AgeEstimate, AgeProvenance, BatteryFacts, ChassisKind, DiskCondition, DiskFacts,

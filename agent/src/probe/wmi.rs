@@ -10,12 +10,12 @@
 //! array, and dates as `\/Date(ms)\/` (Windows PowerShell 5.1), ISO 8601
 //! (PowerShell 7) or CIM `yyyymmddHHMMSS.ffffff+UUU` strings; all are read.
 
+use jiff::civil::Date;
 use serde_json::Value;
-use time::Date;
 
 use super::inventory::{
     AgeEstimate, BatteryFacts, DiskCondition, DiskFacts, DiskTechnology, InventoryFacts,
-    InventorySource, chassis,
+    InventorySource, chassis, utc_day,
 };
 
 /// The PowerShell script whose JSON [`parse`] reads. Every query may fail
@@ -87,21 +87,24 @@ pub fn date(value: &Value) -> Option<Date> {
             .next()?
             .parse()
             .ok()?;
-        let at = time::OffsetDateTime::from_unix_timestamp(millis.div_euclid(1000)).ok()?;
-        return Some(at.date());
+        return utc_day(millis.div_euclid(1000));
     }
     let digits = |range: std::ops::Range<usize>| text.get(range)?.parse::<i32>().ok();
+    let calendar = |year: Option<i32>, month: Option<i32>, day: Option<i32>| {
+        Date::new(
+            i16::try_from(year?).ok()?,
+            i8::try_from(month?).ok()?,
+            i8::try_from(day?).ok()?,
+        )
+        .ok()
+    };
     if text.len() >= 8 && text.as_bytes()[..8].iter().all(u8::is_ascii_digit) {
         // CIM datetime: yyyymmdd…
-        let month = time::Month::try_from(u8::try_from(digits(4..6)?).ok()?).ok()?;
-        return Date::from_calendar_date(digits(0..4)?, month, u8::try_from(digits(6..8)?).ok()?)
-            .ok();
+        return calendar(digits(0..4), digits(4..6), digits(6..8));
     }
     // ISO 8601: the calendar date as written (the local day of the event).
     if text.get(4..5) == Some("-") && text.get(7..8) == Some("-") {
-        let month = time::Month::try_from(u8::try_from(digits(5..7)?).ok()?).ok()?;
-        return Date::from_calendar_date(digits(0..4)?, month, u8::try_from(digits(8..10)?).ok()?)
-            .ok();
+        return calendar(digits(0..4), digits(5..7), digits(8..10));
     }
     None
 }
@@ -262,21 +265,21 @@ impl InventorySource for Wmi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date as d;
+    use jiff::civil::date as d;
 
     #[test]
     fn the_three_date_shapes_are_read() {
         assert_eq!(
             date(&Value::from("/Date(1591920000000)/")),
-            Some(d!(2020 - 06 - 12))
+            Some(d(2020, 6, 12))
         );
         assert_eq!(
             date(&Value::from("2019-03-04T00:00:00+01:00")),
-            Some(d!(2019 - 03 - 04))
+            Some(d(2019, 3, 4))
         );
         assert_eq!(
             date(&Value::from("20210115000000.000000+000")),
-            Some(d!(2021 - 01 - 15))
+            Some(d(2021, 1, 15))
         );
         assert_eq!(date(&Value::from("not a date")), None);
         assert_eq!(date(&Value::from("2021-13-40T00:00:00")), None);
@@ -284,7 +287,7 @@ mod tests {
             r#"{"value":"/Date(1591920000000)/","DateTime":"Friday, June 12, 2020"}"#,
         )
         .unwrap();
-        assert_eq!(date(&wrapped), Some(d!(2020 - 06 - 12)));
+        assert_eq!(date(&wrapped), Some(d(2020, 6, 12)));
     }
 
     #[test]

@@ -8,6 +8,10 @@ use std::path::Path;
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 
+use crate::probe::InvalidSetting;
+pub use crate::probe::calls::CallsConfig;
+pub use crate::probe::storage::ScanConfig;
+
 /// A configuration error names the key, the value and what is expected.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -24,6 +28,16 @@ pub enum ConfigError {
         value: String,
         expected: String,
     },
+}
+
+impl From<InvalidSetting> for ConfigError {
+    fn from(invalid: InvalidSetting) -> Self {
+        Self::Invalid {
+            key: invalid.key.into(),
+            value: invalid.value,
+            expected: invalid.expected.into(),
+        }
+    }
 }
 
 /// The agent's configuration file (`/etc/sobrio/agent.toml`).
@@ -53,40 +67,6 @@ pub struct AgentConfig {
     /// [default: /var/lib/sobrio-agent-people for the system service, the
     /// state directory's `people` otherwise].
     pub people_dir: Option<std::path::PathBuf>,
-}
-
-/// Which applications are conferencing applications (process names).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CallsConfig {
-    pub applications: Vec<String>,
-}
-
-impl Default for CallsConfig {
-    fn default() -> Self {
-        Self {
-            applications: crate::probe::calls::DEFAULT_APPLICATIONS
-                .map(String::from)
-                .to_vec(),
-        }
-    }
-}
-
-/// Limits of one storage scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ScanConfig {
-    /// Most bytes read to hash files in one scan (64 MiB to 1 TiB); files
-    /// unchanged since an earlier scan are not read again.
-    pub max_read_bytes: u64,
-}
-
-impl Default for ScanConfig {
-    fn default() -> Self {
-        Self {
-            max_read_bytes: 4 << 30,
-        }
-    }
 }
 
 impl Default for AgentConfig {
@@ -308,24 +288,8 @@ impl AgentConfig {
             0..=60,
             "expected 0 to 60 seconds",
         )?;
-        check(
-            "scan.max_read_bytes",
-            self.scan.max_read_bytes,
-            (64 << 20)..=(1 << 40),
-            "expected 67108864 (64 MiB) to 1099511627776 (1 TiB)",
-        )?;
-        if let Some(bad) = self
-            .calls
-            .applications
-            .iter()
-            .find(|a| a.trim().is_empty() || a.len() > 64)
-        {
-            return Err(ConfigError::Invalid {
-                key: "calls.applications".into(),
-                value: format!("{bad:?}"),
-                expected: "expected process names of 1 to 64 characters".into(),
-            });
-        }
+        self.scan.validate()?;
+        self.calls.validate()?;
         self.purchase_date()?;
         Ok(())
     }

@@ -118,7 +118,7 @@ pub struct People {
     last_saved: Option<Instant>,
     /// Windows and macOS: each user's notification database reader.
     #[cfg(any(windows, target_os = "macos", test))]
-    databases: Offloaded<HashMap<String, crate::probe::notification_db::NotificationDb>>,
+    databases: Offloaded<HashMap<String, crate::probe::notifications::database::NotificationDb>>,
     #[cfg(any(windows, target_os = "macos", test))]
     databases_read: Option<Instant>,
 }
@@ -227,7 +227,7 @@ impl People {
     /// SQLite reads block: they run on the blocking pool.
     #[cfg(any(windows, target_os = "macos", test))]
     async fn read_databases(&mut self, tally: &mut Tally) {
-        use crate::probe::notification_db::NotificationDb;
+        use crate::probe::notifications::database::NotificationDb;
         if self
             .databases_read
             .is_some_and(|at| at.elapsed() < DATABASE_INTERVAL)

@@ -19,7 +19,7 @@ use crate::probe::inventory::{
     AgeProvenance, ChassisKind, DiskCondition, DiskTechnology, InventoryFacts,
 };
 use crate::probe::storage::Totals;
-use crate::probe::volumes::VolumeFacts;
+use crate::probe::storage::volumes::VolumeFacts;
 use crate::pseudonyms::{Pseudonym, PseudonymBook};
 use crate::sampler::{Sampler, Snapshot, Volumes};
 use crate::tally::{ScanTotals, Tally};

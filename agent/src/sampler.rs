@@ -16,8 +16,8 @@ use crate::platform::clock::now_unix_ms;
 use crate::platform::offload::Offloaded;
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{InventoryFacts, InventoryProbe, InventorySource};
+use crate::probe::storage::volumes::{VolumeFacts, live_mounts, local_volumes};
 use crate::probe::usage::{Sample, UsageSampler};
-use crate::probe::volumes::{VolumeFacts, live_mounts, local_volumes};
 
 /// Inventory and volumes are resent at least this often even when unchanged.
 pub const INVENTORY_REFRESH: Duration = Duration::from_secs(24 * 3600);
@@ -60,7 +60,7 @@ pub struct Sampler {
     host: Offloaded<HostProbes>,
     purchase_date: Option<jiff::civil::Date>,
     #[cfg(target_os = "linux")]
-    logind: crate::probe::sessions::Logind,
+    logind: crate::probe::usage::sessions::Logind,
     /// Whether logind answered the last sample. It is asked every sample
     /// all the same: asking costs a call on the bus, no program, and logind
     /// may start after the agent.
@@ -80,9 +80,9 @@ impl Sampler {
     /// tests and fixtures).
     pub fn new(root: &Path, purchase_date: Option<jiff::civil::Date>) -> Self {
         let inventory: Box<dyn InventorySource> = if cfg!(target_os = "macos") {
-            Box::new(crate::probe::macos::SystemProfiler)
+            Box::new(crate::probe::inventory::macos::SystemProfiler)
         } else if cfg!(windows) {
-            Box::new(crate::probe::wmi::Wmi)
+            Box::new(crate::probe::inventory::wmi::Wmi)
         } else {
             Box::new(InventoryProbe::new(root, true))
         };
@@ -95,7 +95,7 @@ impl Sampler {
             }),
             purchase_date,
             #[cfg(target_os = "linux")]
-            logind: crate::probe::sessions::Logind::new(root),
+            logind: crate::probe::usage::sessions::Logind::new(root),
             logind_answered: false,
             call_applications: crate::probe::calls::DEFAULT_APPLICATIONS
                 .map(String::from)
@@ -154,7 +154,7 @@ impl Sampler {
                 sample.in_call = watch_calls.then(|| {
                     let mut signals = if cfg!(windows) {
                         crate::probe::calls::from_consent_store(
-                            &crate::probe::consent::read_live(),
+                            &crate::probe::calls::consent::read_live(),
                             &applications,
                         )
                     } else {

@@ -72,7 +72,7 @@ fn a_virtual_machine_without_dmi() {
 fn a_macbook_from_system_profiler() {
     let json = std::fs::read_to_string(fixture("macos-system-profiler.json")).unwrap();
     let purchase = jiff::civil::date(2021, 2, 1);
-    let facts = sobrio_agent::probe::macos::parse(&json, Some(purchase)).unwrap();
+    let facts = sobrio_agent::probe::inventory::macos::parse(&json, Some(purchase)).unwrap();
     assert_eq!(facts.hostname, "MacBook-Air-de-Alice");
     assert_eq!(facts.chassis, ChassisKind::Laptop);
     assert_eq!(
@@ -105,7 +105,7 @@ fn a_macbook_from_system_profiler() {
 fn a_windows_laptop_from_wmi_in_windows_powershell_5() {
     use sobrio_agent::probe::inventory::DiskCondition;
     let json = std::fs::read_to_string(fixture("windows/wmi-laptop-ps51.json")).unwrap();
-    let facts = sobrio_agent::probe::wmi::parse(&json, None).unwrap();
+    let facts = sobrio_agent::probe::inventory::wmi::parse(&json, None).unwrap();
     assert_eq!(facts.hostname, "FIN-LT-0042");
     assert_eq!(
         (facts.vendor.as_deref(), facts.model.as_deref()),
@@ -150,7 +150,7 @@ fn a_windows_laptop_from_wmi_in_windows_powershell_5() {
 fn a_windows_desktop_from_wmi_in_powershell_7() {
     use sobrio_agent::probe::inventory::DiskCondition;
     let json = std::fs::read_to_string(fixture("windows/wmi-desktop-ps7.json")).unwrap();
-    let facts = sobrio_agent::probe::wmi::parse(&json, None).unwrap();
+    let facts = sobrio_agent::probe::inventory::wmi::parse(&json, None).unwrap();
     assert_eq!(
         facts.chassis,
         ChassisKind::Desktop,
@@ -182,7 +182,7 @@ fn a_windows_desktop_from_wmi_in_powershell_7() {
     );
     // Without a BIOS date the OS install date (CIM datetime) gives the age.
     let without_bios = json.replace("\"2018-09-26T02:00:00+02:00\"", "null");
-    let facts = sobrio_agent::probe::wmi::parse(&without_bios, None).unwrap();
+    let facts = sobrio_agent::probe::inventory::wmi::parse(&without_bios, None).unwrap();
     let age = facts.age.unwrap();
     assert_eq!(
         (age.provenance, age.since),
@@ -192,7 +192,7 @@ fn a_windows_desktop_from_wmi_in_powershell_7() {
 
 #[test]
 fn camera_and_microphone_use_from_a_windows_consent_store_export() {
-    use sobrio_agent::probe::consent::{self, CaptureUse, Device};
+    use sobrio_agent::probe::calls::consent::{self, CaptureUse, Device};
     let bytes = std::fs::read(fixture("windows/consent-store.reg")).unwrap();
     assert_eq!(&bytes[..2], b"\xff\xfe", "reg export writes UTF-16LE");
     let uses = consent::parse_export(&consent::decode_export(&bytes));

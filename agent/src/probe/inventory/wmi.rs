@@ -13,7 +13,7 @@
 use jiff::civil::Date;
 use serde_json::Value;
 
-use super::inventory::{
+use super::{
     AgeEstimate, BatteryFacts, DiskCondition, DiskFacts, DiskTechnology, InventoryFacts,
     InventorySource, chassis, utc_day,
 };
@@ -221,7 +221,7 @@ pub fn parse(json: &str, purchase_date: Option<Date>) -> Option<InventoryFacts> 
 /// Facts when PowerShell cannot be run (Wine, a locked-down host): the
 /// host name and what sysinfo samples (CPU, memory), the rest absent.
 fn fallback(purchase_date: Option<Date>) -> InventoryFacts {
-    super::inventory::InventoryProbe::new(std::path::Path::new("/"), true).collect(purchase_date)
+    super::InventoryProbe::new(std::path::Path::new("/"), true).collect(purchase_date)
 }
 
 /// Runs [`SCRIPT`] with Windows PowerShell (Windows).

@@ -10,6 +10,9 @@
 //! the agent, a root system service, has to spawn the monitor as each
 //! session's user.
 
+#[cfg(any(windows, target_os = "macos", test))]
+pub mod database;
+
 use serde::Serialize;
 
 #[cfg(target_os = "linux")]

@@ -7,7 +7,45 @@
 //! capture devices open all the time and are not counted. A call in a browser
 //! tab is seen only through the camera or microphone the browser holds.
 
+pub mod consent;
+
+use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// Which applications are conferencing applications (process names): the
+/// `[calls]` section of the agent's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    pub applications: Vec<String>,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self {
+            applications: DEFAULT_APPLICATIONS.map(String::from).to_vec(),
+        }
+    }
+}
+
+impl CallsConfig {
+    /// # Errors
+    /// When a name is empty or longer than 64 characters.
+    pub fn validate(&self) -> Result<(), super::InvalidSetting> {
+        match self
+            .applications
+            .iter()
+            .find(|a| a.trim().is_empty() || a.len() > 64)
+        {
+            Some(bad) => Err(super::InvalidSetting {
+                key: "calls.applications",
+                value: format!("{bad:?}"),
+                expected: "expected process names of 1 to 64 characters",
+            }),
+            None => Ok(()),
+        }
+    }
+}
 
 /// Conferencing applications recognised by default (process names).
 pub const DEFAULT_APPLICATIONS: [&str; 9] = [
@@ -72,11 +110,8 @@ fn is_capture_device(target: &Path) -> bool {
 /// applications holding the camera or a microphone now, and whether one of
 /// them is a conferencing application (Windows tells who holds a device,
 /// not which processes run).
-pub fn from_consent_store(
-    uses: &[super::consent::CaptureUse],
-    applications: &[String],
-) -> CallSignals {
-    let capture_holders = super::consent::holders(uses);
+pub fn from_consent_store(uses: &[consent::CaptureUse], applications: &[String]) -> CallSignals {
+    let capture_holders = consent::holders(uses);
     let application_running = capture_holders.iter().any(|holder| {
         applications
             .iter()
@@ -241,7 +276,7 @@ mod tests {
 
     #[test]
     fn sound_server_streams_show_who_records_from_the_microphone() {
-        let json = include_str!("../../tests/fixtures/calls/pactl-source-outputs.json");
+        let json = include_str!("../../../tests/fixtures/calls/pactl-source-outputs.json");
         // Chromium records; pavucontrol only draws a meter; Zoom's stream is
         // corked (muted by the person).
         assert_eq!(capture_streams_from_pactl(json), ["chromium"]);

@@ -4,6 +4,10 @@
 //! files under one root (`--root`, default `/`), so fixture trees drive them;
 //! sysinfo serves what only live sampling gives (CPU brand, memory).
 
+pub mod macos;
+pub mod smart;
+pub mod wmi;
+
 use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
@@ -259,7 +263,7 @@ impl InventoryProbe {
         let mut disks = block_devices(&self.root);
         if self.system.is_some() && self.root == Path::new("/") {
             for disk in &mut disks {
-                if let Some(health) = super::smart::read(&disk.name) {
+                if let Some(health) = smart::read(&disk.name) {
                     disk.condition = health.condition;
                     disk.power_on_hours = health.power_on_hours;
                 }

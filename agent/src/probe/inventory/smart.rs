@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use super::inventory::DiskCondition;
+use super::DiskCondition;
 
 /// What SMART says of one disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

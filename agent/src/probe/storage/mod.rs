@@ -15,13 +15,49 @@
 //! Paths stay on the device: the report carries totals only; the person sees
 //! paths locally with `sobrio-agent storage`.
 
+pub mod volumes;
+
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// Limits of one storage scan: the `[scan]` section of the agent's
+/// configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanConfig {
+    /// Most bytes read to hash files in one scan (64 MiB to 1 TiB); files
+    /// unchanged since an earlier scan are not read again.
+    pub max_read_bytes: u64,
+}
+
+impl Default for ScanConfig {
+    fn default() -> Self {
+        Self {
+            max_read_bytes: 4 << 30,
+        }
+    }
+}
+
+impl ScanConfig {
+    /// # Errors
+    /// When the bytes to read are outside 64 MiB to 1 TiB.
+    pub fn validate(&self) -> Result<(), super::InvalidSetting> {
+        if ((64 << 20)..=(1 << 40)).contains(&self.max_read_bytes) {
+            Ok(())
+        } else {
+            Err(super::InvalidSetting {
+                key: "scan.max_read_bytes",
+                value: self.max_read_bytes.to_string(),
+                expected: "expected 67108864 (64 MiB) to 1099511627776 (1 TiB)",
+            })
+        }
+    }
+}
 
 /// Bytes hashed to split a size group before hashing whole files.
 const PARTIAL_BYTES: usize = 4096;

@@ -19,7 +19,7 @@ use rusqlite::ffi::ErrorCode;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags};
 
-use super::notifications::{Notified, categorize};
+use super::{Notified, categorize};
 
 /// How long a read waits for a lock the system holds before giving up until
 /// the next read: the system's writes take milliseconds.
@@ -434,7 +434,7 @@ fn darwin_user_dir() -> Option<PathBuf> {
 mod tests {
     use std::collections::{BTreeMap, HashMap};
 
-    use super::super::notifications::NotificationCategory::{self, Calendar, Chat, Mail, Other};
+    use super::super::NotificationCategory::{self, Calendar, Chat, Mail, Other};
     use super::*;
 
     const WINDOWS_FIXTURE: &str = include_str!(concat!(

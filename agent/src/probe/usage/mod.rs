@@ -8,6 +8,9 @@
 //! activity is unknown and the buckets carry no active minutes (null),
 //! never 0.
 
+#[cfg(target_os = "linux")]
+pub mod sessions;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 const MINUTE_MS: i64 = 60_000;

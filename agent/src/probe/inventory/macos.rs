@@ -8,7 +8,7 @@ use std::process::Command;
 use jiff::civil::Date;
 use serde_json::Value;
 
-use super::inventory::{
+use super::{
     AgeEstimate, AgeProvenance, BatteryFacts, ChassisKind, DiskCondition, DiskFacts,
     DiskTechnology, InventoryFacts, InventorySource,
 };

@@ -17,6 +17,7 @@ pub const TARGETS: &[(&str, Entry)] = &[
     ("ics", ics),
     ("spool_entry", spool_entry),
     ("asset_csv", asset_csv),
+    ("notify_body", notify_body),
 ];
 
 /// An encoded report as the Ingest service receives it: decoded, validated,
@@ -104,4 +105,22 @@ pub fn spool_entry(data: &[u8]) {
 pub fn asset_csv(data: &[u8]) {
     let today = jiff::civil::date(2026, 11, 30);
     let _ = sobrio_collector::assets::parse(data, today);
+}
+
+/// The body of a `Notify` call as the agent's notification monitor reads
+/// it on a session bus: the first byte picks the byte order (a monitor sees
+/// each sender's own), the rest is the body. Read as the specification's
+/// arguments, or refused; never a panic.
+pub fn notify_body(data: &[u8]) {
+    use zbus::wire::{Endian, serialized::Context, serialized::Data};
+    let Some((&order, body)) = data.split_first() else {
+        return;
+    };
+    let endian = if order % 2 == 0 {
+        Endian::Little
+    } else {
+        Endian::Big
+    };
+    let body = Data::new(body, Context::new(endian, 0));
+    let _ = sobrio_agent::probe::notifications::notify_category(&body);
 }

@@ -37,6 +37,27 @@ fn the_committed_corpus_replays_without_a_panic() {
     println!("{total} inputs in all");
 }
 
+/// The notification monitor's corpus starts from bodies as senders write
+/// them, in both byte orders: they read as Notify calls.
+#[test]
+fn the_notify_bodies_of_the_corpus_read_as_notify_calls() {
+    use zbus::wire::{Endian, serialized::Context, serialized::Data};
+    let read = corpus("notify_body")
+        .iter()
+        .filter_map(|input| {
+            let (&order, body) = input.split_first()?;
+            let endian = if order % 2 == 0 {
+                Endian::Little
+            } else {
+                Endian::Big
+            };
+            let body = Data::new(body, Context::new(endian, 0));
+            sobrio_agent::probe::notifications::notify_category(&body).ok()
+        })
+        .count();
+    assert!(read >= 6, "{read} corpus bodies read as Notify calls");
+}
+
 /// A corpus input of `target` with bytes overwritten, inserted and removed.
 fn mutated(target: usize) -> impl Strategy<Value = Vec<u8>> {
     let seeds = corpus(entries::TARGETS[target].0);
@@ -106,5 +127,10 @@ proptest! {
     ) {
         entries::spool_entry(&entry);
         entries::asset_csv(&register);
+    }
+
+    #[test]
+    fn mutated_notify_bodies_are_handled(data in mutated(6)) {
+        entries::notify_body(&data);
     }
 }

@@ -1,4 +1,4 @@
-//! Every external program the agent runs (smartctl, loginctl, pactl,
+//! Every external program the agent runs (smartctl, pactl,
 //! system_profiler, powershell, reg…) goes through [`run`]: with a timeout,
 //! in a process group of its own that is killed whole when the time is up,
 //! with its output capped, and every failure counted and logged under the

@@ -216,7 +216,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    let result = runtime.block_on(run(cli));
+    runtime.shutdown_timeout(crate::platform::SHUTDOWN_GRACE);
+    match result {
         Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error}");

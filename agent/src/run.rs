@@ -26,7 +26,7 @@ use crate::config::AgentConfig;
 use crate::enroll::key_and_csr;
 use crate::pseudonyms::PseudonymBook;
 use crate::report::{effective_signals, now_unix_ms};
-use crate::sampler::Sampler;
+use crate::sampler::{Sampler, StorageScan};
 use crate::spool::{Spool, SpoolLimits};
 use crate::state::{Enrollment, StateDir, StateError};
 use crate::tally::Tally;
@@ -183,6 +183,8 @@ pub struct Agent<U> {
     sampler: Sampler,
     /// What samples and monitors added up to since the last report.
     tally: Tally,
+    /// The storage scan under way, if any.
+    scan: Option<StorageScan>,
     /// The pseudonyms of the people who use the device.
     pseudonyms: PseudonymBook,
     spool: Spool,
@@ -266,6 +268,7 @@ impl<U: Uplink> Agent<U> {
             people: crate::people::People::new(root, people_dir),
             sampler,
             tally: Tally::new(jiff::tz::TimeZone::system()),
+            scan: None,
             pseudonyms,
             // The host name for renewal CSRs; reports carry the live one.
             hostname: crate::probe::inventory::host_name(root),
@@ -617,9 +620,10 @@ impl<U: Uplink> Agent<U> {
                 next_sample = now + SAMPLE_INTERVAL;
             }
             if now >= next_scan {
-                self.scan_storage().await;
-                next_scan = Instant::now() + SCAN_INTERVAL;
+                self.start_storage_scan();
+                next_scan = now + SCAN_INTERVAL;
             }
+            self.finish_storage_scan().await;
             if now >= next_report {
                 self.prepare_digital_load().await;
                 self.collect().await;
@@ -667,11 +671,14 @@ impl<U: Uplink> Agent<U> {
         }
     }
 
-    /// Scans the storage roots (the policy's, else homes and temp folders)
-    /// within the policy's budget, on a blocking thread; a complete scan's
-    /// totals go with the next report.
-    pub async fn scan_storage(&mut self) {
-        if !effective_signals(self.config.signals, self.policy.as_ref()).storage {
+    /// Starts a scan of the storage roots (the policy's, else homes and temp
+    /// folders) within the policy's budget, on the blocking pool; the loop
+    /// goes on sampling meanwhile, and [`Agent::finish_storage_scan`] takes
+    /// its result.
+    fn start_storage_scan(&mut self) {
+        if self.scan.is_some()
+            || !effective_signals(self.config.signals, self.policy.as_ref()).storage
+        {
             return;
         }
         let roots: Vec<std::path::PathBuf> = match self.policy.as_ref().map(|p| &p.scan_roots) {
@@ -687,30 +694,25 @@ impl<U: Uplink> Agent<U> {
             .and_then(|l| u64::try_from(l.storage_scan_budget_secs).ok())
             .filter(|s| *s > 0)
             .map_or(DEFAULT_SCAN_BUDGET, Duration::from_secs);
-        let cache_path = self.state.path().join("hash-cache.bin");
-        let max_read_bytes = self.config.scan.max_read_bytes;
-        let scanned = tokio::task::spawn_blocking(move || {
-            let mut cache = crate::probe::storage::HashCache::load(&cache_path);
-            let context = crate::probe::storage::ScanContext::for_roots(&roots);
-            let budget = crate::probe::storage::ScanBudget {
-                deadline: Some(std::time::Instant::now() + budget),
-                max_read_bytes: Some(max_read_bytes),
-            };
-            let result = crate::probe::storage::scan_with(
-                &roots,
-                &context,
-                SystemTime::now(),
-                budget,
-                &mut cache,
-                |_| {},
-            );
-            if let Err(error) = cache.save(&cache_path) {
-                tracing::warn!(%error, "cannot save the storage scan's hash cache");
-            }
-            result
-        })
-        .await;
-        match scanned {
+        self.scan = Some(StorageScan::start(
+            roots,
+            budget,
+            self.config.scan.max_read_bytes,
+            self.state.path().join("hash-cache.bin"),
+        ));
+    }
+
+    /// Once the storage scan under way is over: a complete scan's totals go
+    /// with the next report.
+    async fn finish_storage_scan(&mut self) {
+        if !self.scan.as_ref().is_some_and(StorageScan::is_finished) {
+            return;
+        }
+        let Some(scan) = self.scan.take() else {
+            return;
+        };
+        let budget = scan.budget();
+        match scan.result().await {
             Ok(result) if result.complete => {
                 tracing::info!(files = result.files_scanned, "storage scan done");
                 self.tally.set_reclaimable(&result, now_unix_ms());

@@ -10,12 +10,13 @@
 //! system bus, on the runtime, within the bus's call timeout.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::platform::clock::now_unix_ms;
 use crate::platform::offload::Offloaded;
 use crate::probe::health::{HealthProbe, OwnHealth};
 use crate::probe::inventory::{InventoryFacts, InventoryProbe, InventorySource};
+use crate::probe::storage::ScanResult;
 use crate::probe::storage::volumes::{VolumeFacts, live_mounts, local_volumes};
 use crate::probe::usage::{Sample, UsageSampler};
 
@@ -206,5 +207,67 @@ impl Sampler {
             volumes,
             health: Some(health),
         }
+    }
+}
+
+/// A storage scan under way on the blocking pool: a walk of the roots that
+/// may take minutes, never on the runtime's thread, never holding the
+/// samples back.
+#[derive(Debug)]
+pub struct StorageScan {
+    task: tokio::task::JoinHandle<ScanResult>,
+    budget: Duration,
+}
+
+impl StorageScan {
+    /// Starts scanning `roots` for reclaimable storage within `budget`,
+    /// reading at most `max_read_bytes` to hash files, with the hash cache
+    /// at `cache_path` (files unchanged since it was saved are not read).
+    pub fn start(
+        roots: Vec<PathBuf>,
+        budget: Duration,
+        max_read_bytes: u64,
+        cache_path: PathBuf,
+    ) -> Self {
+        let task = tokio::task::spawn_blocking(move || {
+            use crate::probe::storage::{HashCache, ScanBudget, ScanContext, scan_with};
+            let mut cache = HashCache::load(&cache_path);
+            let context = ScanContext::for_roots(&roots);
+            let limits = ScanBudget {
+                deadline: Some(Instant::now() + budget),
+                max_read_bytes: Some(max_read_bytes),
+            };
+            let result = scan_with(
+                &roots,
+                &context,
+                SystemTime::now(),
+                limits,
+                &mut cache,
+                |_| {},
+            );
+            if let Err(error) = cache.save(&cache_path) {
+                tracing::warn!(%error, "cannot save the storage scan's hash cache");
+            }
+            result
+        });
+        Self { task, budget }
+    }
+
+    /// Whether the scan is over.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Its time budget.
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    /// What it found.
+    ///
+    /// # Errors
+    /// When the scan panicked.
+    pub async fn result(self) -> Result<ScanResult, tokio::task::JoinError> {
+        self.task.await
     }
 }

@@ -65,6 +65,7 @@ pub fn run_service(shutdown: impl Future<Output = ()>, stopping: impl FnOnce()) 
         tracing::info!("service stopped");
         Ok(())
     });
+    runtime.shutdown_timeout(crate::platform::SHUTDOWN_GRACE);
     match result {
         Ok(()) => 0,
         Err(error) => {

@@ -11,6 +11,11 @@ pub mod command;
 pub mod offload;
 pub mod windows;
 
+/// How long the agent waits, when it stops, for blocking work still under
+/// way (a storage scan walking a large home): the walk ends on its own
+/// deadline, the agent does not wait for it.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The agent's runtime. One worker thread: the agent must stay light on the
 /// employee's machine. Multi-threaded all the same, so that a probe's
 /// program hands the worker over while it runs (see [`command::run`])

@@ -11,6 +11,7 @@ pub mod assign;
 mod device;
 pub mod embodied;
 pub mod impact;
+pub mod models;
 mod pool;
 mod reuse;
 mod settings;

@@ -322,6 +322,7 @@ fn inventory_message(facts: &InventoryFacts) -> Inventory {
         bios_vendor: facts.bios_vendor.clone(),
         bios_version: facts.bios_version.clone(),
         bios_date: facts.bios_date.map(iso_date),
+        model_family: facts.model_family.clone(),
         age: facts.age.map(|age| {
             let (source, confidence) = match age.provenance {
                 AgeProvenance::ConfiguredPurchaseDate => {

@@ -111,6 +111,11 @@ fn a_windows_laptop_from_wmi_in_windows_powershell_5() {
         (facts.vendor.as_deref(), facts.model.as_deref()),
         (Some("LENOVO"), Some("20QDCTO1WW"))
     );
+    // The machine-type code's family, which names the model.
+    assert_eq!(
+        facts.model_family.as_deref(),
+        Some("ThinkPad X1 Carbon 7th")
+    );
     assert_eq!(
         facts.chassis,
         ChassisKind::Laptop,

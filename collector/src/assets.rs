@@ -2,7 +2,7 @@
 //! for GLPI and Snipe-IT.
 //!
 //! Import reads the header `serial,hostname,category,purchase_date,price_eur,
-//! department,warranty_end` (any order; `serial` required, the rest optional),
+//! department,warranty_end,embodied_kgco2e` (any order; `serial` required, the rest optional),
 //! comma- or semicolon-separated as French spreadsheet exports are, UTF-8 with
 //! or without a BOM, ISO dates, prices with a decimal point or comma. Each row
 //! is checked on its own: a bad row is reported with its line number and
@@ -31,8 +31,10 @@ pub const CATEGORIES: [&str; 10] = [
     "other",
 ];
 
-/// Columns of the import file.
-const COLUMNS: [&str; 7] = [
+/// Columns of the import file. `embodied_kgco2e` pins the device's
+/// manufacturing footprint (from the manufacturer's own declaration, say):
+/// it wins over its model's and its category's.
+const COLUMNS: [&str; 8] = [
     "serial",
     "hostname",
     "category",
@@ -40,6 +42,7 @@ const COLUMNS: [&str; 7] = [
     "price_eur",
     "department",
     "warranty_end",
+    "embodied_kgco2e",
 ];
 
 /// Errors that stop an import as a whole.
@@ -212,23 +215,34 @@ fn row<'a>(
     {
         return Err(format!("purchase_date {purchase} is in the future"));
     }
-    let price_eur = match field("price_eur") {
-        None => None,
+    let number = |name: &str, range: std::ops::Range<f64>, units: &[&str]| match field(name) {
+        None => Ok(None),
         Some(value) => {
-            let cleaned: String = value
+            let mut cleaned: String = value
                 .chars()
-                .filter(|c| !c.is_whitespace() && *c != '€')
-                .collect();
-            let price: f64 = cleaned
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_lowercase();
+            for unit in units {
+                cleaned = cleaned.replace(unit, "");
+            }
+            let number: f64 = cleaned
                 .replace(',', ".")
                 .parse()
-                .map_err(|_| format!("price_eur {value:?} is not a number"))?;
-            if !(0.0..1_000_000.0).contains(&price) {
-                return Err(format!("price_eur {value} is outside 0 to 1,000,000"));
+                .map_err(|_| format!("{name} {value:?} is not a number"))?;
+            if !range.contains(&number) {
+                return Err(format!(
+                    "{name} {value} is outside {} to {}",
+                    range.start, range.end
+                ));
             }
-            Some(price)
+            Ok(Some(number))
         }
     };
+    let price_eur = number("price_eur", 0.0..1_000_000.0, &["€"])?;
+    // A laptop is about 200 kg, a workstation with its screens a few
+    // tonnes: beyond 100 t it is a typing error.
+    let embodied_kgco2e = number("embodied_kgco2e", 1.0..100_000.0, &["kgco2e", "kg"])?;
     let hostname = field("hostname")
         .map(|v| crate::domain::HostName::parse(v).map_err(|e| e.to_string()))
         .transpose()?;
@@ -243,6 +257,7 @@ fn row<'a>(
         price_eur,
         department: department.map(crate::domain::DepartmentName::into_string),
         warranty_end: date("warranty_end")?,
+        embodied_kgco2e,
     })
 }
 
@@ -399,6 +414,29 @@ mod tests {
         assert!(lines[3].0 == 6 && lines[3].1.contains("future"));
         assert!(lines[4].0 == 7 && lines[4].1.contains("not a number"));
         assert!(lines[5].0 == 8 && lines[5].1.contains("line 2"));
+    }
+
+    #[test]
+    fn a_pinned_footprint_is_read_with_its_unit_and_an_absurd_one_rejected() {
+        let file = "serial;embodied_kgco2e\n\
+                    P1;312,5 kgCO2e\n\
+                    P2;280\n\
+                    P3;\n\
+                    P4;0\n\
+                    P5;2000000\n";
+        let (rows, rejected) = parse(file.as_bytes(), TODAY).unwrap();
+        let pinned: Vec<Option<f64>> = rows.iter().map(|(_, a)| a.embodied_kgco2e).collect();
+        assert_eq!(pinned, [Some(312.5), Some(280.0), None]);
+        let reasons: Vec<(u64, &str)> = rejected
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert_eq!(reasons.len(), 2, "{reasons:?}");
+        assert!(
+            reasons
+                .iter()
+                .all(|(_, r)| r.contains("embodied_kgco2e") && r.contains("outside"))
+        );
     }
 
     #[test]

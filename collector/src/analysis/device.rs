@@ -53,7 +53,7 @@ fn repair(device: &Assessed<'_>, config: &AnalysisSettings) -> Suggestion {
             device.age_text(),
             device.category.name()
         ),
-        avoided_kgco2e: Avoided::of(device.footprint, 1.0),
+        avoided_kgco2e: Avoided::of(device.replacement, 1.0),
         avoided_cost_eur: device.price(config),
         reuse: None,
         material_facts: format!(
@@ -104,7 +104,7 @@ fn upgrade(device: &Assessed<'_>, config: &AnalysisSettings) -> Suggestion {
                 "a larger disk (or clean it)"
             }
         ),
-        avoided_kgco2e: Avoided::of(device.footprint, 1.0),
+        avoided_kgco2e: Avoided::of(device.replacement, 1.0),
         avoided_cost_eur: device.price(config),
         reuse: None,
         material_facts: format!("{}|{}", device.memory_bound, device.disk_bound),
@@ -116,7 +116,7 @@ fn extend(device: &Assessed<'_>, config: &AnalysisSettings) -> Suggestion {
     let lifetime = device.footprint.lifetime_years;
     let extended = lifetime + config.extension_years;
     let per_year = |e: f64| e / lifetime - e / extended;
-    let footprint = device.footprint;
+    let footprint = &device.footprint;
     Suggestion {
         id: stable_id(Kind::Extend, &device.facts.device_id),
         kind: Kind::Extend,

@@ -9,7 +9,7 @@ use jiff::civil::Date;
 use serde::Serialize;
 
 use super::embodied::Embodied;
-use super::{Category, DeviceFacts, footprints};
+use super::{Category, DeviceFacts, device_footprint, footprints};
 
 /// A figure with its range and source, as every carbon figure is shown.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -75,7 +75,16 @@ pub struct Impact {
     pub overdue_devices: u64,
     /// The next four quarters.
     pub renewal_forecast: Vec<Quarter>,
+    /// Sources of the category rows in use, by category.
     pub sources: BTreeMap<String, String>,
+    /// Devices by where their footprint comes from: `register` (pinned by
+    /// the organisation), `model` (the manufacturer's report, matched),
+    /// `category`.
+    pub footprint_basis: BTreeMap<String, u64>,
+    /// Sources of the model rows in use, by vendor and model as reported.
+    pub model_sources: BTreeMap<String, String>,
+    /// The version of the factor set these figures come from.
+    pub factor_set: String,
 }
 
 /// A done suggestion's avoided figures.
@@ -115,6 +124,9 @@ pub fn impact(
         overdue_devices: 0,
         renewal_forecast: Vec::new(),
         sources: BTreeMap::new(),
+        footprint_basis: BTreeMap::new(),
+        model_sources: BTreeMap::new(),
+        factor_set: embodied.version().to_owned(),
     };
     let mut quarters: Vec<(i16, i8)> = Vec::new();
     let mut current = today;
@@ -140,10 +152,28 @@ pub fn impact(
         let Some((category, monitor)) = Category::from_name(&device.category) else {
             continue;
         };
-        let Some(footprint) = footprints.get(&(category, monitor)) else {
+        let Some(row) = footprints.get(&(category, monitor)) else {
+            continue;
+        };
+        let Some(footprint) = device_footprint(embodied, &footprints, device, category, monitor)
+        else {
             continue;
         };
         result.devices += 1;
+        *result
+            .footprint_basis
+            .entry(footprint.basis.name().to_owned())
+            .or_default() += 1;
+        if let super::embodied::Basis::Model { .. } = footprint.basis {
+            result.model_sources.insert(
+                format!(
+                    "{} {}",
+                    device.vendor.as_deref().unwrap_or(""),
+                    device.model.as_deref().unwrap_or("")
+                ),
+                format!("{}; range: {}", footprint.source, footprint.source_range),
+            );
+        }
         *result
             .by_category
             .entry(category.name().to_owned())
@@ -166,7 +196,7 @@ pub fn impact(
         }
         result.sources.insert(
             category.name().to_owned(),
-            format!("{}; range: {}", footprint.source, footprint.source_range),
+            format!("{}; range: {}", row.source, row.source_range),
         );
         let lifetime = footprint.lifetime_years;
         result.embodied_kgco2e.add(

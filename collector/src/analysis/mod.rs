@@ -171,6 +171,12 @@ pub struct DeviceFacts {
     pub department: String,
     /// The register's category, else the agent's chassis.
     pub category: String,
+    /// What the firmware calls it, to find its model's footprint.
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub model_family: Option<String>,
+    /// A footprint the organisation pinned in its asset register (kgCO2e).
+    pub pinned_kgco2e: Option<f64>,
     pub memory_bytes: Option<i64>,
     pub logical_cores: Option<i64>,
     pub disk_bytes: Option<i64>,
@@ -344,8 +350,12 @@ fn gib(bytes: i64) -> f64 {
 struct Assessed<'a> {
     facts: &'a DeviceFacts,
     category: Category,
-    /// The category's footprint (with its monitor for an all-in-one).
-    footprint: &'a Footprint,
+    /// Its own footprint: pinned, its model's, else its category's (with
+    /// its monitor for an all-in-one): what its years of use spread.
+    footprint: Footprint,
+    /// What a replacement would cost to build: its category's row. A
+    /// repair, a reuse or a pool avoids that.
+    replacement: &'a Footprint,
     age_years: Option<f64>,
     active_per_week: f64,
     cpu_bound: bool,
@@ -463,7 +473,9 @@ fn assess<'a>(
         .iter()
         .filter_map(|facts| {
             let (category, with_monitor) = Category::from_name(&facts.category)?;
-            let footprint = footprints.get(&(category, with_monitor))?;
+            let replacement = footprints.get(&(category, with_monitor))?;
+            let footprint =
+                device_footprint(context.embodied, footprints, facts, category, with_monitor)?;
             let usage = facts.usage;
             let hot = config.overloaded_hot_share;
             #[allow(clippy::cast_precision_loss)]
@@ -475,6 +487,7 @@ fn assess<'a>(
                 facts,
                 category,
                 footprint,
+                replacement,
                 age_years,
                 active_per_week: usage.per_week(usage.active_hours),
                 cpu_bound: usage.weeks > 0 && usage.hot_share(usage.cpu_hot_hours) >= hot,
@@ -518,6 +531,29 @@ fn surplus(assessed: &[Assessed<'_>]) -> HashSet<usize> {
     surplus
 }
 
+/// A device's footprint: pinned in the register, its model's, else its
+/// category's; `None` for a category without a row.
+pub fn device_footprint(
+    embodied: &Embodied,
+    footprints: &HashMap<(Category, bool), Footprint>,
+    facts: &DeviceFacts,
+    category: Category,
+    with_monitor: bool,
+) -> Option<Footprint> {
+    let by_category = footprints.get(&(category, with_monitor))?;
+    Some(embodied.device(
+        by_category,
+        &models::Identity {
+            vendor: facts.vendor.as_deref(),
+            model: facts.model.as_deref(),
+            family: facts.model_family.as_deref(),
+            category: &facts.category,
+            disk_bytes: facts.disk_bytes,
+        },
+        facts.pinned_kgco2e,
+    ))
+}
+
 /// Footprints by category, an all-in-one with its monitor.
 pub fn footprints(embodied: &Embodied) -> HashMap<(Category, bool), Footprint> {
     let mut map = HashMap::new();
@@ -544,6 +580,7 @@ pub fn footprints(embodied: &Embodied) -> HashMap<(Category, bool), Footprint> {
                     "{}; monitor: {}",
                     desktop.source_range, monitor.source_range
                 ),
+                basis: embodied::Basis::Category,
             },
         );
     }

@@ -120,7 +120,7 @@ pub(super) fn pools(
         let mut names = Vec::new();
         for &i in &free {
             let device = &assessed[i];
-            let one = Avoided::of(device.footprint, 1.0);
+            let one = Avoided::of(device.replacement, 1.0);
             avoided.value += one.value;
             avoided.low += one.low;
             avoided.high += one.high;

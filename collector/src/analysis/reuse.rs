@@ -74,7 +74,7 @@ pub(super) fn reuse<'a>(
             cores: if d.cpu_bound { cores + 1 } else { cores },
             storage_gb,
             department: department_code(&mut departments, &d.facts.department),
-            avoided_g: grams(d.footprint.embodied_kgco2e),
+            avoided_g: grams(d.replacement.embodied_kgco2e),
         });
         recipient_subjects.push(RecipientSubject::Device(i));
     }
@@ -188,7 +188,7 @@ fn replacement(
             need_storage,
             recipient.category.name()
         ),
-        avoided_kgco2e: Avoided::of(recipient.footprint, 1.0),
+        avoided_kgco2e: Avoided::of(recipient.replacement, 1.0),
         avoided_cost_eur: recipient.price(config),
         material_facts: format!(
             "{}|{}|{}|{}",

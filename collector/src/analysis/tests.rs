@@ -41,6 +41,7 @@ fn laptop(id: &str, department: &str, active_per_week: f64, years: i16) -> Devic
         },
         persons: Vec::new(),
         reclaimable: None,
+        ..DeviceFacts::default()
     }
 }
 

@@ -15,8 +15,9 @@
 //! department = "Finance"
 //! person = "alice.martin@example.org"   # login of its main user; omit for a shared device
 //! category = "laptop"                   # laptop, desktop, all_in_one, tablet, mini_pc
-//! vendor = "Dell"
+//! vendor = "Dell Inc."                 # as the firmware names them
 //! model = "Latitude 5420"
+//! family = "Latitude"                   # optional; Lenovo's marketing name
 //! memory_gb = 16
 //! logical_cores = 8
 //! storage_gb = 512
@@ -124,6 +125,10 @@ pub struct DeviceSpec {
     pub category: Category,
     pub vendor: String,
     pub model: String,
+    /// The product family, where the firmware gives one (Lenovo's
+    /// marketing name beside a machine-type `model`).
+    #[serde(default)]
+    pub family: Option<String>,
     pub memory_gb: u32,
     pub logical_cores: u32,
     pub storage_gb: u32,
@@ -272,18 +277,32 @@ const LAST_NAMES: [&str; 20] = [
     "vincent", "fournier",
 ];
 
-/// Laptop and desktop models by era: vendor, model, base memory (GB).
-const LAPTOPS: [(&str, &str, u32); 4] = [
-    ("Dell", "Latitude 5490", 8),
-    ("Lenovo", "ThinkPad T14 Gen 1", 16),
-    ("HP", "EliteBook 840 G8", 16),
-    ("Lenovo", "ThinkPad T14 Gen 4", 16),
+/// Laptop and desktop models by era, as their firmware names them: vendor,
+/// product name, family, base memory (GB). Some are in the manufacturers'
+/// footprint data, some (the newest) are not and fall back to their
+/// category.
+type Model = (&'static str, &'static str, Option<&'static str>, u32);
+const LAPTOPS: [Model; 4] = [
+    ("Dell Inc.", "Latitude 5490", Some("Latitude"), 8),
+    ("LENOVO", "20N2000KFR", Some("ThinkPad T490s"), 16),
+    (
+        "HP",
+        "HP EliteBook 845 G8 Notebook PC",
+        Some("103C_5336AN HP EliteBook"),
+        16,
+    ),
+    ("LENOVO", "21HD0043FR", Some("ThinkPad T14 Gen 4"), 16),
 ];
-const DESKTOPS: [(&str, &str, u32); 4] = [
-    ("Dell", "OptiPlex 7050", 8),
-    ("HP", "EliteDesk 800 G5", 16),
-    ("Lenovo", "ThinkCentre M70q", 16),
-    ("Dell", "OptiPlex 7010", 16),
+const DESKTOPS: [Model; 4] = [
+    ("Dell Inc.", "OptiPlex 7050", Some("OptiPlex"), 8),
+    (
+        "HP",
+        "HP EliteDesk 800 G5 Desktop Mini PC",
+        Some("103C_53307F HP EliteDesk"),
+        16,
+    ),
+    ("LENOVO", "11DT0043FR", Some("ThinkCentre M70 Tiny"), 16),
+    ("Dell Inc.", "OptiPlex 7090", Some("OptiPlex"), 16),
 ];
 
 /// The default demo fleet: about 300 devices over 8 departments, from a seed.
@@ -396,11 +415,11 @@ fn device(
     let age_days = (rng.next_f64().powf(1.4) * 8.0 * 365.0) as i64 + 30;
     let purchase_date = today.saturating_sub(age_days.days());
     let era = ((8.0 * 365.0 - age_days as f64) / (2.0 * 365.0)).clamp(0.0, 3.0) as usize;
-    let (vendor, model, base_memory) = match category {
+    let (vendor, model, family, base_memory) = match category {
         Category::Laptop => LAPTOPS[era],
         Category::Desktop | Category::MiniPc => DESKTOPS[era],
-        Category::AllInOne => ("HP", "ProOne 440 G9", 16),
-        Category::Tablet => ("Samsung", "Galaxy Tab S8", 8),
+        Category::AllInOne => ("HP", "HP ProOne 440 G9 All-in-One", None, 16),
+        Category::Tablet => ("Samsung", "Galaxy Tab S8", None, 8),
     };
     let memory_gb = match profile {
         Profile::Heavy if rng.next_f64() < 0.5 => base_memory * 2,
@@ -421,6 +440,7 @@ fn device(
         category,
         vendor: vendor.into(),
         model: model.into(),
+        family: family.map(Into::into),
         memory_gb,
         logical_cores: [4, 8, 8, 12, 16][rng.below(5)],
         storage_gb: [256, 256, 512, 512, 1024][rng.below(5)],

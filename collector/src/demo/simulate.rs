@@ -174,6 +174,7 @@ fn inventory(device: &DeviceSpec, index: usize, rng: &mut SplitMix64) -> Invento
         hostname: device.hostname.clone(),
         vendor: Some(device.vendor.clone()),
         model: Some(device.model.clone()),
+        model_family: device.family.clone(),
         serial_number: Some(format!(
             "SN{:08X}",
             (index as u64).wrapping_mul(2_654_435_761) & 0xFFFF_FFFF

@@ -414,6 +414,7 @@ fn inventory_row(inventory: &Inventory) -> InventoryRow {
         hostname: inventory.hostname.clone(),
         vendor: inventory.vendor.clone(),
         model: inventory.model.clone(),
+        model_family: inventory.model_family.clone(),
         serial_number: inventory.serial_number.clone(),
         chassis: chassis_name,
         cpu_model: inventory.cpu_model.clone(),

@@ -175,6 +175,7 @@ fn validate_inventory(inventory: &Inventory, collected: i64) -> Checked {
     for (field, value) in [
         ("inventory.vendor", &inventory.vendor),
         ("inventory.model", &inventory.model),
+        ("inventory.model_family", &inventory.model_family),
         ("inventory.serial_number", &inventory.serial_number),
         ("inventory.cpu_model", &inventory.cpu_model),
         ("inventory.os_name", &inventory.os_name),

@@ -283,7 +283,9 @@ impl Store {
                 COALESCE(i.disk_health, ''),
                 COALESCE(CAST(w.weeks AS TEXT), ''), COALESCE(CAST(w.powered AS TEXT), ''),
                 COALESCE(CAST(w.active AS TEXT), ''), COALESCE(CAST(w.cpu_hot AS TEXT), ''),
-                COALESCE(CAST(w.memory_hot AS TEXT), ''), COALESCE(CAST(w.fill AS TEXT), '')) AS facts
+                COALESCE(CAST(w.memory_hot AS TEXT), ''), COALESCE(CAST(w.fill AS TEXT), ''),
+                COALESCE(i.vendor, ''), COALESCE(i.model, ''), COALESCE(i.model_family, ''),
+                COALESCE(CAST(a.embodied_kgco2e AS TEXT), '')) AS facts
              FROM devices d
              LEFT JOIN inventories i ON i.device_id = d.id AND i.collected_unix_ms = d.inventory_unix_ms
              LEFT JOIN assets a ON a.serial = i.serial_number
@@ -335,6 +337,10 @@ impl Store {
                 cpu_hot,
                 memory_hot,
                 fill,
+                vendor,
+                model,
+                model_family,
+                pinned,
             ] = fields.as_slice()
             else {
                 return Err(StoreError::Corrupt(format!(
@@ -350,6 +356,7 @@ impl Store {
                 continue;
             }
             let int = |text: &str| text.parse::<i64>().ok();
+            let text = |value: &str| (!value.is_empty()).then(|| value.to_owned());
             let real = |text: &str| text.parse::<f64>().ok();
             let hours = |text: &str| real(text).unwrap_or(0.0);
             devices.push(DeviceFacts {
@@ -380,6 +387,10 @@ impl Store {
                     memory_hot_hours: hours(memory_hot),
                     disk_fill_max_percent: real(fill),
                 },
+                vendor: text(vendor),
+                model: text(model),
+                model_family: text(model_family),
+                pinned_kgco2e: real(pinned),
                 ..DeviceFacts::default()
             });
         }

@@ -15,6 +15,8 @@ pub struct AssetRow {
     pub department: Option<String>,
     /// `YYYY-MM-DD`.
     pub warranty_end: Option<String>,
+    /// The device's manufacturing footprint as the organisation pins it.
+    pub embodied_kgco2e: Option<f64>,
 }
 
 /// Counts of an import.
@@ -61,6 +63,7 @@ struct StoredAsset {
     price_eur: Option<f64>,
     department: Option<String>,
     warranty_end: Option<String>,
+    embodied_kgco2e: Option<f64>,
 }
 
 impl StoredAsset {
@@ -73,6 +76,7 @@ impl StoredAsset {
             price_eur: self.price_eur,
             department: self.department,
             warranty_end: self.warranty_end,
+            embodied_kgco2e: self.embodied_kgco2e,
         }
     }
 }
@@ -110,7 +114,8 @@ impl Store {
         let mut outcome = AssetImportOutcome::default();
         for asset in rows {
             let existing = sqlx::query_as::<_, StoredAsset>(
-                "SELECT hostname, category, purchase_date, price_eur, department, warranty_end
+                "SELECT hostname, category, purchase_date, price_eur, department, warranty_end,
+                    embodied_kgco2e
                  FROM assets WHERE serial = $1",
             )
             .bind(asset.serial.clone())
@@ -125,13 +130,14 @@ impl Store {
             if stored.as_ref() != Some(asset) {
                 sqlx::query(
                     "INSERT INTO assets (serial, hostname, category, purchase_date, price_eur,
-                        department, warranty_end, imported_unix_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                        department, warranty_end, imported_unix_ms, embodied_kgco2e)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
                      ON CONFLICT (serial) DO UPDATE SET hostname = excluded.hostname,
                         category = excluded.category, purchase_date = excluded.purchase_date,
                         price_eur = excluded.price_eur, department = excluded.department,
                         warranty_end = excluded.warranty_end,
-                        imported_unix_ms = excluded.imported_unix_ms",
+                        imported_unix_ms = excluded.imported_unix_ms,
+                        embodied_kgco2e = excluded.embodied_kgco2e",
                 )
                 .bind(asset.serial.clone())
                 .bind(asset.hostname.clone())
@@ -141,6 +147,7 @@ impl Store {
                 .bind(asset.department.clone())
                 .bind(asset.warranty_end.clone())
                 .bind(now_unix_ms)
+                .bind(asset.embodied_kgco2e)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -372,8 +372,8 @@ impl Store {
             "INSERT INTO inventories (device_id, collected_unix_ms, hostname, vendor, model,
                 serial_number, chassis, cpu_model, cpu_logical_cores, memory_bytes, disk_bytes,
                 os_name, os_version, bios_date, age_since_date, age_source,
-                battery_health_percent, battery_cycles, disk_health)",
-            19,
+                battery_health_percent, battery_cycles, disk_health, model_family)",
+            20,
             "ON CONFLICT (device_id, collected_unix_ms) DO NOTHING",
             &rows,
             |query, (device, collected, inventory)| {
@@ -397,6 +397,7 @@ impl Store {
                     .bind(inventory.battery_health_percent)
                     .bind(inventory.battery_cycles)
                     .bind(inventory.disk_health.clone())
+                    .bind(inventory.model_family.clone())
             },
         )
         .await?;

@@ -269,6 +269,8 @@ pub struct InventoryRow {
     pub hostname: String,
     pub vendor: Option<String>,
     pub model: Option<String>,
+    /// The product family (Lenovo's marketing name).
+    pub model_family: Option<String>,
     pub serial_number: Option<String>,
     pub chassis: String,
     pub cpu_model: Option<String>,

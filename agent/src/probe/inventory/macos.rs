@@ -146,7 +146,9 @@ pub fn parse(json: &str, purchase_date: Option<Date>) -> Option<InventoryFacts> 
     Some(InventoryFacts {
         hostname: text(software, "local_host_name").unwrap_or_else(|| "unknown".into()),
         vendor: Some("Apple".into()),
-        model: text(hardware, "machine_model").or(Some(machine_name).filter(|n| !n.is_empty())),
+        model: text(hardware, "machine_model")
+            .or(Some(machine_name.clone()).filter(|n| !n.is_empty())),
+        model_family: Some(machine_name).filter(|n| !n.is_empty()),
         serial_number: text(hardware, "serial_number"),
         chassis,
         cpu_model: text(hardware, "chip_type").or_else(|| text(hardware, "cpu_type")),
@@ -195,6 +197,7 @@ impl InventorySource for SystemProfiler {
                 hostname: "unknown".into(),
                 vendor: None,
                 model: None,
+                model_family: None,
                 serial_number: None,
                 chassis: ChassisKind::Unknown,
                 cpu_model: None,

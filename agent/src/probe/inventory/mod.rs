@@ -137,6 +137,9 @@ pub struct InventoryFacts {
     pub hostname: String,
     pub vendor: Option<String>,
     pub model: Option<String>,
+    /// The product family: Lenovo's marketing name beside its machine-type
+    /// code, Dell's and HP's product line.
+    pub model_family: Option<String>,
     pub serial_number: Option<String>,
     pub chassis: ChassisKind,
     pub cpu_model: Option<String>,
@@ -202,6 +205,15 @@ impl InventoryProbe {
         let dmi = |name: &str| read_trimmed(&self.root.join("sys/class/dmi/id").join(name));
         let vendor = dmi("sys_vendor");
         let model = dmi("product_name");
+        // Older Lenovo firmware has no family field and keeps the marketing
+        // name in the product version.
+        let model_family = dmi("product_family").or_else(|| {
+            vendor
+                .as_deref()
+                .is_some_and(|v| v.eq_ignore_ascii_case("lenovo"))
+                .then(|| dmi("product_version"))
+                .flatten()
+        });
         let os_release = read_os_release(&self.root);
         let bios_date = dmi("bios_date").and_then(|text| parse_bios_date(&text));
         let chassis = chassis(
@@ -235,6 +247,7 @@ impl InventoryProbe {
             serial_number: dmi("product_serial").filter(|s| !is_placeholder(s)),
             vendor: vendor.filter(|s| !is_placeholder(s)),
             model: model.filter(|s| !is_placeholder(s)),
+            model_family: model_family.filter(|s| !is_placeholder(s)),
             chassis,
             cpu_model,
             cpu_physical_cores: self
@@ -489,6 +502,11 @@ mod tests {
         let r = root.path();
         write(r, "sys/class/dmi/id/sys_vendor", "LENOVO\n");
         write(r, "sys/class/dmi/id/product_name", "20XW0055FR\n");
+        write(
+            r,
+            "sys/class/dmi/id/product_version",
+            "ThinkPad T14 Gen 2i\n",
+        );
         write(r, "sys/class/dmi/id/chassis_type", "10\n");
         write(r, "sys/class/dmi/id/bios_date", "03/15/2021\n");
         write(
@@ -507,6 +525,9 @@ mod tests {
         let facts = InventoryProbe::new(r, false).collect(None);
         assert_eq!(facts.hostname, "pc-compta-12");
         assert_eq!(facts.vendor.as_deref(), Some("LENOVO"));
+        assert_eq!(facts.model.as_deref(), Some("20XW0055FR"));
+        // No family file (older firmware): Lenovo's product version names it.
+        assert_eq!(facts.model_family.as_deref(), Some("ThinkPad T14 Gen 2i"));
         assert_eq!(facts.chassis, ChassisKind::Laptop);
         assert_eq!(facts.serial_number, None);
         assert_eq!(facts.os_name.as_deref(), Some("Ubuntu"));

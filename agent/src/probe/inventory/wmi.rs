@@ -24,7 +24,7 @@ pub const SCRIPT: &str = r#"$ErrorActionPreference = 'SilentlyContinue'
 function Cim($class, $ns = 'root\cimv2') { Get-CimInstance -Namespace $ns -ClassName $class }
 [pscustomobject]@{
   bios = Cim Win32_BIOS | Select-Object Manufacturer, SMBIOSBIOSVersion, ReleaseDate, SerialNumber
-  system = Cim Win32_ComputerSystem | Select-Object DNSHostName, Manufacturer, Model, TotalPhysicalMemory
+  system = Cim Win32_ComputerSystem | Select-Object DNSHostName, Manufacturer, Model, SystemFamily, TotalPhysicalMemory
   enclosure = Cim Win32_SystemEnclosure | Select-Object ChassisTypes
   os = Cim Win32_OperatingSystem | Select-Object Caption, Version, InstallDate
   processors = @(Cim Win32_Processor | Select-Object Name, NumberOfCores, NumberOfLogicalProcessors)
@@ -201,6 +201,7 @@ pub fn parse(json: &str, purchase_date: Option<Date>) -> Option<InventoryFacts> 
         chassis: chassis(chassis_code, vendor.as_deref(), model.as_deref(), false),
         vendor,
         model,
+        model_family: text(system, "SystemFamily"),
         serial_number: text(bios, "SerialNumber"),
         cpu_model: processors.first().and_then(|p| text(Some(p), "Name")),
         cpu_physical_cores: sum_processors("NumberOfCores"),

@@ -146,6 +146,32 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
     assert_eq!(impact["avoided_by_done_kgco2e"]["value"], 204.4);
     assert_eq!(impact["renewal_forecast"].as_array().unwrap().len(), 4);
     assert!(impact["embodied_kgco2e"]["value"].as_f64().unwrap() > 1000.0);
+    // Each figure's basis and the factor set's version: the fleet's Dell
+    // Latitude 5490 is in the manufacturers' data, its ThinkPads of 2020
+    // and 2023 are not.
+    assert!(
+        impact["factor_set"]
+            .as_str()
+            .unwrap()
+            .starts_with("sha256:")
+    );
+    let basis = impact["footprint_basis"].as_object().unwrap();
+    assert!(basis["model"].as_u64().unwrap() >= 1, "{basis:?}");
+    assert_eq!(
+        basis.values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+        impact["devices"].as_u64().unwrap()
+    );
+    assert!(
+        impact["model_sources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|s| s.as_str().unwrap().contains("Latitude 5490")),
+        "{}",
+        impact["model_sources"]
+    );
+    // Both accounting views, the five years before this one to the coming one.
+    assert_eq!(impact["accounting"].as_array().unwrap().len(), 7);
     drop(server);
 
     // Recomputing keeps the decisions: done stays done, dismissed stays

@@ -85,6 +85,73 @@ pub struct Impact {
     pub model_sources: BTreeMap<String, String>,
     /// The version of the factor set these figures come from.
     pub factor_set: String,
+    /// The five years before this one, this one and the coming one, in
+    /// both accounting views.
+    pub accounting: Vec<AccountingYear>,
+    /// Devices without a first day of use, left out of `accounting`.
+    pub undated_devices: u64,
+}
+
+/// One year's manufacturing emissions in both accounting views.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Views {
+    /// GHG Protocol scope 3, category 2 (capital goods): a device's
+    /// manufacturing falls entirely in the year it was bought.
+    pub capital_goods_kgco2e: Range,
+    /// Lifetime allocation: a device's manufacturing spread evenly over its
+    /// category's lifetime from its first day of use, day by day.
+    pub lifetime_allocation_kgco2e: Range,
+    /// Devices bought that year.
+    pub devices_bought: u64,
+}
+
+impl Views {
+    fn rounded(mut self) -> Self {
+        self.capital_goods_kgco2e = self.capital_goods_kgco2e.rounded();
+        self.lifetime_allocation_kgco2e = self.lifetime_allocation_kgco2e.rounded();
+        self
+    }
+}
+
+/// One calendar year of the fleet's footprint, in both views, in total, by
+/// category and by department.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccountingYear {
+    pub year: i16,
+    /// The coming year: its capital goods are the renewals falling due in
+    /// it, each replaced by its category's row; a forecast.
+    pub forecast: bool,
+    pub total: Views,
+    pub by_category: BTreeMap<String, Views>,
+    pub by_department: BTreeMap<String, Views>,
+}
+
+/// Adds `footprint` × `share` to a range.
+fn add_share(range: &mut Range, footprint: &super::embodied::Footprint, share: f64) {
+    range.add(
+        footprint.embodied_kgco2e * share,
+        footprint.low_kgco2e * share,
+        footprint.high_kgco2e * share,
+    );
+}
+
+/// The share of a lifetime starting on `since` that falls within `year`.
+fn year_share(since: Date, lifetime_years: f64, year: i16) -> f64 {
+    let days = lifetime_years * 365.25;
+    let start = f64::from((since - jiff::civil::date(1970, 1, 1)).get_days());
+    let end = start + days;
+    let (Ok(first), Ok(next)) = (
+        Date::new(year, 1, 1),
+        Date::new(year.saturating_add(1), 1, 1),
+    ) else {
+        return 0.0;
+    };
+    let epoch = jiff::civil::date(1970, 1, 1);
+    let (year_start, year_end) = (
+        f64::from((first - epoch).get_days()),
+        f64::from((next - epoch).get_days()),
+    );
+    ((end.min(year_end) - start.max(year_start)).max(0.0) / days).clamp(0.0, 1.0)
 }
 
 /// A done suggestion's avoided figures.
@@ -127,7 +194,25 @@ pub fn impact(
         footprint_basis: BTreeMap::new(),
         model_sources: BTreeMap::new(),
         factor_set: embodied.version().to_owned(),
+        accounting: Vec::new(),
+        undated_devices: 0,
     };
+    let first_year = today.year() - 5;
+    let coming = today.year() + 1;
+    let mut years: BTreeMap<i16, AccountingYear> = (first_year..=coming)
+        .map(|year| {
+            (
+                year,
+                AccountingYear {
+                    year,
+                    forecast: year == coming,
+                    total: Views::default(),
+                    by_category: BTreeMap::new(),
+                    by_department: BTreeMap::new(),
+                },
+            )
+        })
+        .collect();
     let mut quarters: Vec<(i16, i8)> = Vec::new();
     let mut current = today;
     for _ in 0..4 {
@@ -211,8 +296,40 @@ pub fn impact(
         );
         let Some(age) = &device.age else {
             *result.age_histogram.entry("unknown".into()).or_default() += 1;
+            result.undated_devices += 1;
             continue;
         };
+        #[allow(clippy::cast_possible_truncation)]
+        let due = age
+            .since
+            .saturating_add(((footprint.lifetime_years * 365.25).round() as i64).days());
+        for (year, entry) in &mut years {
+            let share = year_share(age.since, footprint.lifetime_years, *year);
+            // Bought that year (the coming year: replaced that year).
+            let bought = if entry.forecast {
+                (due.year() == *year).then_some(row)
+            } else {
+                (age.since.year() == *year).then_some(&footprint)
+            };
+            let views = [
+                &mut entry.total,
+                entry
+                    .by_category
+                    .entry(category.name().to_owned())
+                    .or_default(),
+                entry
+                    .by_department
+                    .entry(device.department.clone())
+                    .or_default(),
+            ];
+            for views in views {
+                add_share(&mut views.lifetime_allocation_kgco2e, &footprint, share);
+                if let Some(bought) = bought {
+                    add_share(&mut views.capital_goods_kgco2e, bought, 1.0);
+                    views.devices_bought += 1;
+                }
+            }
+        }
         let years = (f64::from((today - age.since).get_days()) / 365.25).max(0.0);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let whole = years.floor() as u32;
@@ -256,6 +373,21 @@ pub fn impact(
     result.avoided_by_done_kgco2e = result.avoided_by_done_kgco2e.rounded();
     result.avoided_by_extension_kgco2e_per_year =
         result.avoided_by_extension_kgco2e_per_year.rounded();
+    result.accounting = years
+        .into_values()
+        .map(|mut year| {
+            year.total = year.total.rounded();
+            year.by_category = std::mem::take(&mut year.by_category)
+                .into_iter()
+                .map(|(k, v)| (k, v.rounded()))
+                .collect();
+            year.by_department = std::mem::take(&mut year.by_department)
+                .into_iter()
+                .map(|(k, v)| (k, v.rounded()))
+                .collect();
+            year
+        })
+        .collect();
     result.renewal_forecast = forecast
         .into_values()
         .map(|mut q| {
@@ -264,4 +396,106 @@ pub fn impact(
         })
         .collect();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::Age;
+
+    fn device(department: &str, category: &str, since: Option<Date>) -> DeviceFacts {
+        DeviceFacts {
+            device_id: format!("{department}-{category}-{since:?}"),
+            department: department.into(),
+            category: category.into(),
+            age: since.map(|since| Age {
+                since,
+                provenance: "asset_register".into(),
+            }),
+            ..DeviceFacts::default()
+        }
+    }
+
+    fn year(impact: &Impact, year: i16) -> &AccountingYear {
+        impact.accounting.iter().find(|y| y.year == year).unwrap()
+    }
+
+    #[test]
+    fn both_views_sum_as_they_should_over_a_fleets_history() {
+        let embodied = Embodied::built_in();
+        let today = jiff::civil::date(2026, 12, 3);
+        let latitude = DeviceFacts {
+            vendor: Some("Dell Inc.".into()),
+            model: Some("Latitude 5420".into()),
+            ..device("Sales", "laptop", Some(jiff::civil::date(2021, 6, 1)))
+        };
+        let devices = [
+            // Its whole life (5 years) within the years shown.
+            device("Audit", "laptop", Some(jiff::civil::date(2022, 1, 1))),
+            latitude,
+            device("Finance", "desktop", Some(jiff::civil::date(2024, 3, 1))),
+            // Bought before the years shown, past its lifetime since 2024.
+            device("Finance", "laptop", Some(jiff::civil::date(2019, 1, 1))),
+            device("Finance", "laptop", None),
+        ];
+        let impact = impact(&devices, &[], &embodied, &BTreeMap::new(), today);
+        let years: Vec<i16> = impact.accounting.iter().map(|y| y.year).collect();
+        assert_eq!(years, (2021..=2027).collect::<Vec<_>>());
+        assert_eq!(impact.undated_devices, 1);
+        assert_eq!(impact.footprint_basis.get("model"), Some(&1));
+        let latitude_kg: f64 = 364.0 * 0.848;
+        // Capital goods: all of a device's manufacturing in its year of purchase.
+        let capital = |y: i16| year(&impact, y).total.capital_goods_kgco2e.value;
+        assert!((capital(2021) - (latitude_kg * 10.0).round() / 10.0).abs() < 0.05);
+        assert!((capital(2022) - 182.6).abs() < 0.05);
+        assert!((capital(2024) - 204.4).abs() < 0.05);
+        assert!(capital(2023).abs() < 1e-9 && capital(2025).abs() < 1e-9);
+        assert_eq!(year(&impact, 2022).total.devices_bought, 1);
+        // Lifetime allocation: the Audit laptop's years add up to its
+        // manufacturing, a fifth a year.
+        let audit: Vec<f64> = impact
+            .accounting
+            .iter()
+            .map(|y| {
+                y.by_department
+                    .get("Audit")
+                    .map_or(0.0, |v| v.lifetime_allocation_kgco2e.value)
+            })
+            .collect();
+        assert!((audit.iter().sum::<f64>() - 182.6).abs() < 0.2, "{audit:?}");
+        assert!((audit[2] - 182.6 / 5.0).abs() < 0.2, "{audit:?}");
+        // The laptop of 2019 still weighs in 2021–2023, not after.
+        let finance_laptops = |y: i16| {
+            year(&impact, y).by_department["Finance"]
+                .lifetime_allocation_kgco2e
+                .value
+                - year(&impact, y)
+                    .by_category
+                    .get("desktop")
+                    .map_or(0.0, |v| v.lifetime_allocation_kgco2e.value)
+        };
+        assert!(finance_laptops(2023) > 30.0 && finance_laptops(2025).abs() < 0.1);
+        // Categories and departments each add up to the total.
+        for y in &impact.accounting {
+            let by_category: f64 = y
+                .by_category
+                .values()
+                .map(|v| v.lifetime_allocation_kgco2e.value)
+                .sum();
+            let by_department: f64 = y
+                .by_department
+                .values()
+                .map(|v| v.lifetime_allocation_kgco2e.value)
+                .sum();
+            let total = y.total.lifetime_allocation_kgco2e.value;
+            assert!((by_category - total).abs() < 0.3, "{}", y.year);
+            assert!((by_department - total).abs() < 0.3, "{}", y.year);
+            assert!(y.total.capital_goods_kgco2e.low <= y.total.capital_goods_kgco2e.value);
+        }
+        // The coming year: the Audit laptop falls due and is replaced by its
+        // category's row, a forecast.
+        let coming = year(&impact, 2027);
+        assert!(coming.forecast);
+        assert!((coming.total.capital_goods_kgco2e.value - 182.6).abs() < 0.05);
+    }
 }

@@ -49,6 +49,26 @@ pub async fn recompute(
     let start = end - i64::from(analysis.weeks) * 7 * 86_400_000;
     let input = store.analysis_input(start, end).await?;
     let embodied = reference_data(analysis)?;
+    // Each factor set's first use is recorded: a replaced file or updated
+    // data shows in the audit log with the version its figures carry.
+    store
+        .audit_once(
+            now_unix_ms,
+            "collector",
+            "factor_set.in_use",
+            embodied.version(),
+            &format!(
+                "{}: categories from {}; {} model footprints (Boavizta)",
+                embodied.version(),
+                analysis.embodied_file.as_ref().map_or_else(
+                    || "the built-in data".to_owned(),
+                    |p| p.display().to_string()
+                ),
+                embodied.models().len()
+            ),
+            embodied.version(),
+        )
+        .await?;
     let tz = analysis.time_zone.clone();
     let today = jiff::Timestamp::from_millisecond(now_unix_ms)?
         .to_zoned(tz.clone())

@@ -50,6 +50,11 @@ fn range(ctx: &Ctx, range: &Range) -> (String, String) {
     )
 }
 
+/// `low–high`, for a range column.
+fn bounds(ctx: &Ctx, range: &Range) -> String {
+    format!("{}–{}", ctx.tr.dec(range.low, 0), ctx.tr.dec(range.high, 0))
+}
+
 fn figures(ctx: &Ctx, impact: &Impact) -> Vec<Figure> {
     let figure = |label: &str, (value, note): (String, String)| Figure {
         label: ctx.t(label).to_owned(),
@@ -185,6 +190,45 @@ fn sections(ctx: &Ctx, impact: &Impact) -> Vec<Section> {
     }
     let renewals_svg = charts::bars(&renewal_bars, &|v| tr.dec(v, 0));
 
+    // Both accounting views, year by year.
+    let mut accounting = Table::new(
+        "accounting",
+        tr.t("overview.accounting").to_owned(),
+        &[
+            (tr.t("col.year"), false),
+            (tr.t("col.devices_bought"), true),
+            (tr.t("col.capital_goods"), true),
+            (tr.t("col.capital_goods_range"), false),
+            (tr.t("col.lifetime_allocation"), true),
+            (tr.t("col.lifetime_allocation_range"), false),
+        ],
+    );
+    let mut accounting_bars = Vec::new();
+    for year in &impact.accounting {
+        let label = if year.forecast {
+            tr.f(
+                "overview.forecast_year",
+                &[("year", &year.year.to_string())],
+            )
+        } else {
+            year.year.to_string()
+        };
+        let (capital, lifetime) = (
+            &year.total.capital_goods_kgco2e,
+            &year.total.lifetime_allocation_kgco2e,
+        );
+        accounting_bars.push((year.year.to_string(), lifetime.value));
+        accounting.rows.push(vec![
+            Cell::text(label),
+            n(year.total.devices_bought),
+            Cell::number(tr.dec(capital.value, 1), capital.value),
+            Cell::text(bounds(ctx, capital)),
+            Cell::number(tr.dec(lifetime.value, 1), lifetime.value),
+            Cell::text(bounds(ctx, lifetime)),
+        ]);
+    }
+    let accounting_svg = charts::bars(&accounting_bars, &|v| tr.dec(v, 0));
+
     // Reclaimable storage.
     let mut storage = Table::new(
         "storage",
@@ -213,6 +257,11 @@ fn sections(ctx: &Ctx, impact: &Impact) -> Vec<Section> {
             heading: tr.t("overview.renewals").to_owned(),
             svg: Some(renewals_svg),
             table: renewals,
+        },
+        Section {
+            heading: tr.t("overview.accounting").to_owned(),
+            svg: Some(accounting_svg),
+            table: accounting,
         },
         Section {
             heading: tr.t("overview.storage").to_owned(),
@@ -255,6 +304,48 @@ pub async fn page(
             .sources
             .iter()
             .map(|(c, s)| (ctx.tr.category(c), s.clone()))
+            .chain(
+                impact
+                    .model_sources
+                    .iter()
+                    .map(|(m, s)| (m.clone(), s.clone())),
+            )
+            .chain(std::iter::once((
+                ctx.t("overview.factor_set").to_owned(),
+                ctx.tr.f(
+                    "overview.factor_set_note",
+                    &[
+                        ("version", &impact.factor_set),
+                        (
+                            "register",
+                            &impact
+                                .footprint_basis
+                                .get("register")
+                                .copied()
+                                .unwrap_or(0)
+                                .to_string(),
+                        ),
+                        (
+                            "model",
+                            &impact
+                                .footprint_basis
+                                .get("model")
+                                .copied()
+                                .unwrap_or(0)
+                                .to_string(),
+                        ),
+                        (
+                            "category",
+                            &impact
+                                .footprint_basis
+                                .get("category")
+                                .copied()
+                                .unwrap_or(0)
+                                .to_string(),
+                        ),
+                    ],
+                ),
+            )))
             .collect(),
         sections,
         ctx,

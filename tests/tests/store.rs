@@ -54,6 +54,7 @@ store_tests!(
     pseudonym_links_move_a_person_s_history_once,
     pseudonym_evaluations_are_charged_within_the_bound,
     a_week_s_release_is_published_once_within_its_budget,
+    each_factor_set_s_first_use_is_recorded,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -786,6 +787,9 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
     device(store, "idle", "Legal").await;
     let inventory = |serial: &str, memory_gb: i64| InventoryRow {
         hostname: serial.to_lowercase(),
+        vendor: Some("Dell Inc.".into()),
+        model: Some("OptiPlex 7050".into()),
+        model_family: Some("OptiPlex".into()),
         serial_number: Some(serial.into()),
         chassis: "desktop".into(),
         cpu_logical_cores: Some(8),
@@ -824,6 +828,7 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
                 category: Some("desktop".into()),
                 purchase_date: Some("2019-06-01".into()),
                 price_eur: Some(950.0),
+                embodied_kgco2e: Some(412.5),
                 ..AssetRow::default()
             }],
             false,
@@ -839,6 +844,16 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
     let old = input.devices.iter().find(|d| d.device_id == "old").unwrap();
     assert_eq!(old.age.as_ref().unwrap().provenance, "asset_register");
     assert_eq!(old.price_eur, Some(950.0));
+    // What the firmware calls it, and the footprint the register pins.
+    assert_eq!(
+        (
+            old.vendor.as_deref(),
+            old.model.as_deref(),
+            old.model_family.as_deref()
+        ),
+        (Some("Dell Inc."), Some("OptiPlex 7050"), Some("OptiPlex"))
+    );
+    assert_eq!(old.pinned_kgco2e, Some(412.5));
     assert_eq!(old.usage.weeks, 1);
     assert!((old.usage.active_hours - 5.0).abs() < 1e-9);
     let idle_facts = input
@@ -870,6 +885,41 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
     let stored = store.suggestions(Some("reuse")).await.unwrap();
     assert_eq!(stored[0].departments, ["Finance", "Legal"]);
     assert_eq!(stored[0].avoided_kgco2e.value, 204.4);
+}
+
+async fn each_factor_set_s_first_use_is_recorded(store: &Store) {
+    use sobrio_collector::app::suggestions::recompute;
+    let factor_sets = || async {
+        store
+            .audit_log(100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|(_, _, action, _, _)| action == "factor_set.in_use")
+            .map(|(_, _, _, version, detail)| (version, detail))
+            .collect::<Vec<_>>()
+    };
+    let mut config = sobrio_collector::config::CollectorConfig::default();
+    recompute(store, &config, now()).await.unwrap();
+    recompute(store, &config, now() + HOUR).await.unwrap();
+    let built_in = factor_sets().await;
+    assert_eq!(built_in.len(), 1, "{built_in:?}");
+    assert!(built_in[0].0.starts_with("sha256:"));
+    assert!(built_in[0].1.contains("the built-in data"), "{built_in:?}");
+    // The organisation replaces the category file: a new version, recorded.
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("embodied.csv");
+    std::fs::write(
+        &own,
+        sobrio_collector::analysis::embodied::BUILT_IN.replace("182.6", "190.0"),
+    )
+    .unwrap();
+    config.analysis.embodied_file = Some(own.clone());
+    recompute(store, &config, now() + 2 * HOUR).await.unwrap();
+    let both = factor_sets().await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_ne!(both[0].0, both[1].0);
+    assert!(both[0].1.contains(&own.display().to_string()), "{both:?}");
 }
 
 async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {

@@ -132,6 +132,19 @@ pub enum SuggestionsCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Undo a suggestion marked done (back to accepted), with a reason:
+    /// the ledger reverses what it avoided.
+    Undo {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The ledger of what done suggestions avoided: each entry, by device
+    /// and accounting view, with the factors used; reversals included.
+    Ledger {
+        #[arg(long)]
+        json: bool,
+    },
     /// Export every suggestion as CSV.
     Export {
         /// CSV on stdout (the only format).
@@ -695,6 +708,35 @@ async fn suggestions(store_args: &StoreArgs, command: SuggestionsCommand) -> any
         SuggestionsCommand::Accept { id } => decide(&store, &id, "accept", "").await,
         SuggestionsCommand::Done { id } => decide(&store, &id, "done", "").await,
         SuggestionsCommand::Dismiss { id, reason } => decide(&store, &id, "dismiss", &reason).await,
+        SuggestionsCommand::Undo { id, reason } => decide(&store, &id, "undo", &reason).await,
+        SuggestionsCommand::Ledger { json } => {
+            let entries = store.avoided_ledger().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&entries)?);
+                return Ok(());
+            }
+            println!(
+                "{:>5}  {:<10} {:<8} {:<20} {:<20} {:>5} {:>10}  factors",
+                "entry", "suggestion", "kind", "device", "view", "year", "kgCO2e"
+            );
+            for e in &entries {
+                let reverses = e
+                    .reverses
+                    .map_or(String::new(), |r| format!(" (reverses {r})"));
+                println!(
+                    "{:>5}  {:<10} {:<8} {:<20} {:<20} {:>5} {:>10.1}  {}{reverses}",
+                    e.id,
+                    e.suggestion_id.chars().take(10).collect::<String>(),
+                    e.kind,
+                    e.device_id.chars().take(20).collect::<String>(),
+                    e.view,
+                    e.year,
+                    e.kgco2e,
+                    e.factors
+                );
+            }
+            Ok(())
+        }
         SuggestionsCommand::Export { csv: _ } => {
             let list = store.suggestions(None).await?;
             let mut out = std::io::stdout().lock();

@@ -48,14 +48,24 @@ pub fn token_refusal(token: &TokenState, now_unix_ms: i64) -> Option<TokenRefusa
 }
 
 /// Whether a suggestion's status may change from `from` to `to`: open →
-/// accepted → done, or dismissed from open or accepted. Nothing leaves done
-/// or dismissed.
+/// accepted → done, or dismissed from open or accepted; a done suggestion
+/// may be undone (back to accepted, with a reason: its avoided figures are
+/// reversed in the ledger). Nothing leaves dismissed.
 #[must_use]
 pub fn transition_allowed(from: &str, to: &str) -> bool {
     matches!(
         (from, to),
-        ("open", "accepted" | "dismissed") | ("accepted", "done" | "dismissed")
+        ("open", "accepted" | "dismissed")
+            | ("accepted", "done" | "dismissed")
+            | ("done", "accepted")
     )
+}
+
+/// Whether the change from `from` to `to` lacks the reason it needs: a
+/// dismissal, or undoing a suggestion done.
+#[must_use]
+pub fn reason_missing_from(from: &str, to: &str, reason: &str) -> bool {
+    reason_missing(to, reason) || (from == "done" && reason.trim().is_empty())
 }
 
 /// Whether a change of a suggestion to `to` lacks the reason it needs: a
@@ -166,6 +176,7 @@ mod tests {
             ("open", "dismissed"),
             ("accepted", "done"),
             ("accepted", "dismissed"),
+            ("done", "accepted"),
         ];
         for from in statuses {
             for to in statuses {

@@ -55,6 +55,7 @@ store_tests!(
     pseudonym_evaluations_are_charged_within_the_bound,
     a_week_s_release_is_published_once_within_its_budget,
     each_factor_set_s_first_use_is_recorded,
+    the_ledger_counts_a_device_once_and_reverses_what_is_undone,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -635,6 +636,120 @@ fn suggestion(id: &str, facts: &str) -> sobrio_collector::analysis::Suggestion {
         material_facts: facts.into(),
         reuse: None,
     }
+}
+
+async fn the_ledger_counts_a_device_once_and_reverses_what_is_undone(store: &Store) {
+    use sobrio_collector::analysis::{Avoided, Kind, Suggestion};
+    use sobrio_collector::store::DecisionError;
+    let made = |id: &str, kind: Kind, devices: &[&str], value: f64| Suggestion {
+        kind,
+        devices: devices.iter().map(|d| (*d).to_owned()).collect(),
+        avoided_kgco2e: Avoided {
+            value,
+            low: value * 0.8,
+            high: value * 1.2,
+            source: format!("category row for {id}"),
+        },
+        ..suggestion(id, "1")
+    };
+    store
+        .save_suggestions(
+            &[
+                // Donor d1 to recipient d2: d2's replacement is not built.
+                made("reuse", Kind::Reuse, &["d1", "d2"], 182.6),
+                // d2 again, repaired: its replacement is already counted.
+                made("repair", Kind::Repair, &["d2"], 182.6),
+                // A pool of d3 and d4.
+                made("pool", Kind::Pool, &["d3", "d4"], 365.2),
+                // d3 extended: another view, its yearly share.
+                made("extend", Kind::Extend, &["d3"], 7.3),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    for id in ["reuse", "repair", "pool", "extend"] {
+        store
+            .decide(id, "accepted", "", "user:it", now())
+            .await
+            .unwrap();
+        store
+            .decide(id, "done", "", "user:it", now())
+            .await
+            .unwrap();
+    }
+    let standing = |entries: &[sobrio_collector::store::LedgerEntry], view: &str| -> f64 {
+        entries
+            .iter()
+            .filter(|e| e.view == view)
+            .map(|e| e.kgco2e)
+            .sum()
+    };
+    let entries = store.avoided_ledger().await.unwrap();
+    let by = |suggestion: &str| -> Vec<(String, f64)> {
+        entries
+            .iter()
+            .filter(|e| e.suggestion_id == suggestion)
+            .map(|e| (e.device_id.clone(), e.kgco2e))
+            .collect()
+    };
+    assert_eq!(by("reuse"), [("d2".to_owned(), 182.6)]);
+    assert_eq!(by("repair"), [("d2".to_owned(), 0.0)]);
+    assert!(entries.iter().any(|e| e.suggestion_id == "repair"
+        && e.factors.contains("already counted by suggestion reuse")));
+    assert_eq!(
+        by("pool"),
+        [("d3".to_owned(), 182.6), ("d4".to_owned(), 182.6)]
+    );
+    assert!((standing(&entries, "capital_goods") - 3.0 * 182.6).abs() < 1e-6);
+    assert!((standing(&entries, "lifetime_allocation") - 7.3).abs() < 1e-6);
+    let reuse_entry = entries.iter().find(|e| e.suggestion_id == "reuse").unwrap();
+    assert_eq!(reuse_entry.factors, "category row for reuse");
+    assert!(reuse_entry.year >= 2026);
+
+    // Undoing needs a reason, then reverses the entries of that decision
+    // only; the impact's totals follow.
+    assert!(matches!(
+        store
+            .decide("pool", "accepted", " ", "user:it", now())
+            .await,
+        Err(DecisionError::NoReason)
+    ));
+    store
+        .decide(
+            "pool",
+            "accepted",
+            "the pool was not set up",
+            "user:it",
+            now(),
+        )
+        .await
+        .unwrap();
+    let entries = store.avoided_ledger().await.unwrap();
+    let reversals: Vec<&sobrio_collector::store::LedgerEntry> =
+        entries.iter().filter(|e| e.reverses.is_some()).collect();
+    assert_eq!(reversals.len(), 2);
+    assert!(
+        reversals
+            .iter()
+            .all(|r| r.suggestion_id == "pool" && r.kgco2e < 0.0)
+    );
+    assert!((standing(&entries, "capital_goods") - 182.6).abs() < 1e-6);
+    let done = store.done_avoided().await.unwrap();
+    let capital = done.iter().find(|d| !d.lifetime_allocation).unwrap();
+    assert!((capital.value - 182.6).abs() < 1e-6);
+    assert!((capital.low - 182.6 * 0.8).abs() < 1e-6);
+    // Done again: counted again, once; undone twice is refused.
+    store
+        .decide("pool", "done", "", "user:it", now())
+        .await
+        .unwrap();
+    let entries = store.avoided_ledger().await.unwrap();
+    assert!((standing(&entries, "capital_goods") - 3.0 * 182.6).abs() < 1e-6);
+    assert!(matches!(
+        store.decide("reuse", "done", "", "user:it", now()).await,
+        Err(DecisionError::Transition { .. })
+    ));
 }
 
 async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {

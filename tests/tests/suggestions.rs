@@ -201,4 +201,54 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
     let csv = collector(data, &["suggestions", "export", "--csv"]);
     assert!(csv.starts_with("id,kind,status,departments,devices,rationale,avoided_kgco2e"));
     assert_eq!(csv.lines().count(), after.len() + 1);
+
+    // The ledger holds the reuse: the recipient's desktop not bought, once.
+    // Undoing it (with a reason) reverses the entry; done again, it counts
+    // again, once.
+    let ledger = |data: &str| -> Vec<serde_json::Value> {
+        serde_json::from_str(&collector(data, &["suggestions", "ledger", "--json"])).unwrap()
+    };
+    let entries = ledger(data);
+    assert_eq!(entries.len(), 1, "{entries:#?}");
+    assert_eq!(entries[0]["device_id"], id("des-pc-001"));
+    assert_eq!(entries[0]["view"], "capital_goods");
+    assert_eq!(entries[0]["kgco2e"], 204.4);
+    let refused = run(
+        "sobrio-collector",
+        &[
+            "--data-dir",
+            data,
+            "suggestions",
+            "undo",
+            &reuse_id,
+            "--reason",
+            " ",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("needs a reason"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    collector(
+        data,
+        &[
+            "suggestions",
+            "undo",
+            &reuse_id,
+            "--reason",
+            "the desktop went to Sales instead",
+        ],
+    );
+    let entries = ledger(data);
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1]["kgco2e"], -204.4);
+    assert_eq!(entries[1]["reverses"], entries[0]["id"]);
+    collector(data, &["suggestions", "done", &reuse_id]);
+    let standing: f64 = ledger(data)
+        .iter()
+        .map(|e| e["kgco2e"].as_f64().unwrap())
+        .sum();
+    assert!((standing - 204.4).abs() < 1e-9, "{standing}");
 }

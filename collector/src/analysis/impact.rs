@@ -63,8 +63,12 @@ pub struct Impact {
     pub embodied_kgco2e: Range,
     /// Its share per year of life (embodied / lifetime).
     pub embodied_kgco2e_per_year: Range,
-    /// Avoided by suggestions marked done.
+    /// Avoided by suggestions marked done, from the ledger: replacements
+    /// not built (capital goods view).
     pub avoided_by_done_kgco2e: Range,
+    /// Avoided per year by extensions marked done, from the ledger
+    /// (lifetime allocation view).
+    pub avoided_by_done_kgco2e_per_year: Range,
     pub done_suggestions: u64,
     /// Per year, by devices kept past their category's lifetime:
     /// embodied/lifetime − embodied/age.
@@ -154,9 +158,12 @@ fn year_share(since: Date, lifetime_years: f64, year: i16) -> f64 {
     ((end.min(year_end) - start.max(year_start)).max(0.0) / days).clamp(0.0, 1.0)
 }
 
-/// A done suggestion's avoided figures.
+/// What done suggestions avoided in one view, from the ledger.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DoneAvoided {
+    /// An extension's yearly share (lifetime allocation) rather than a
+    /// replacement not built (capital goods).
+    pub lifetime_allocation: bool,
     pub value: f64,
     pub low: f64,
     pub high: f64,
@@ -170,6 +177,7 @@ fn quarter_of(date: Date) -> (i16, i8) {
 pub fn impact(
     devices: &[DeviceFacts],
     done: &[DoneAvoided],
+    done_suggestions: u64,
     embodied: &Embodied,
     default_price_eur: &BTreeMap<String, f64>,
     today: Date,
@@ -185,7 +193,8 @@ pub fn impact(
         embodied_kgco2e: Range::default(),
         embodied_kgco2e_per_year: Range::default(),
         avoided_by_done_kgco2e: Range::default(),
-        done_suggestions: done.len() as u64,
+        done_suggestions,
+        avoided_by_done_kgco2e_per_year: Range::default(),
         avoided_by_extension_kgco2e_per_year: Range::default(),
         age_histogram: BTreeMap::new(),
         overdue_devices: 0,
@@ -366,8 +375,15 @@ pub fn impact(
         }
     }
     for d in done {
-        result.avoided_by_done_kgco2e.add(d.value, d.low, d.high);
+        if d.lifetime_allocation {
+            result
+                .avoided_by_done_kgco2e_per_year
+                .add(d.value, d.low, d.high);
+        } else {
+            result.avoided_by_done_kgco2e.add(d.value, d.low, d.high);
+        }
     }
+    result.avoided_by_done_kgco2e_per_year = result.avoided_by_done_kgco2e_per_year.rounded();
     result.embodied_kgco2e = result.embodied_kgco2e.rounded();
     result.embodied_kgco2e_per_year = result.embodied_kgco2e_per_year.rounded();
     result.avoided_by_done_kgco2e = result.avoided_by_done_kgco2e.rounded();
@@ -438,7 +454,7 @@ mod tests {
             device("Finance", "laptop", Some(jiff::civil::date(2019, 1, 1))),
             device("Finance", "laptop", None),
         ];
-        let impact = impact(&devices, &[], &embodied, &BTreeMap::new(), today);
+        let impact = impact(&devices, &[], 0, &embodied, &BTreeMap::new(), today);
         let years: Vec<i16> = impact.accounting.iter().map(|y| y.year).collect();
         assert_eq!(years, (2021..=2027).collect::<Vec<_>>());
         assert_eq!(impact.undated_devices, 1);

@@ -28,9 +28,17 @@ pub async fn current_impact(
         .to_zoned(analysis.time_zone.clone())
         .date();
     let done = store.done_avoided().await?;
+    let done_suggestions = store
+        .suggestion_counts()
+        .await?
+        .iter()
+        .filter(|(_, status, _, _)| status == "done")
+        .map(|(_, _, count, _)| u64::try_from(*count).unwrap_or(0))
+        .sum();
     Ok(impact::impact(
         &devices,
         &done,
+        done_suggestions,
         &embodied,
         &analysis.default_price_eur,
         today,

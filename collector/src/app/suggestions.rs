@@ -5,7 +5,7 @@ use crate::analysis::{Context, analyze, reference_data, week_start};
 use crate::store::{DecisionError, MAX_REASON_CHARS, Store, StoredSuggestion};
 
 /// Takes a decision on suggestion `id` for `actor`: `action` is `accept`,
-/// `done` or `dismiss` (which needs a reason). Every adapter (the pages,
+/// `done`, `dismiss` or `undo` (both need a reason). Every adapter (the pages,
 /// the API, the command line) decides through here.
 ///
 /// # Errors
@@ -24,6 +24,8 @@ pub async fn decide(
         "accept" => "accepted",
         "done" => "done",
         "dismiss" => "dismissed",
+        // Back from done: the ledger reverses what it avoided.
+        "undo" => "accepted",
         other => return Err(DecisionError::UnknownAction(other.to_owned())),
     };
     if reason.chars().count() > MAX_REASON_CHARS {

@@ -74,11 +74,13 @@ pub enum DecisionError {
         from: String,
         to: String,
     },
-    #[error("a dismissal needs a reason")]
+    #[error("a dismissal, or undoing a suggestion done, needs a reason")]
     NoReason,
     #[error("the reason is longer than {MAX_REASON_CHARS} characters")]
     ReasonTooLong,
-    #[error("no action {0:?}: the actions are accept, dismiss (with a reason) and done")]
+    #[error(
+        "no action {0:?}: the actions are accept, dismiss (with a reason), done and undo (with a reason)"
+    )]
     UnknownAction(String),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -244,9 +246,162 @@ impl From<DecisionRow> for Decision {
 /// A done suggestion's avoided kgCO2e, with its range.
 #[derive(sqlx::FromRow)]
 struct AvoidedRow {
+    kind: String,
+    devices: String,
     avoided_kgco2e: f64,
     avoided_kgco2e_low: f64,
     avoided_kgco2e_high: f64,
+    avoided_source: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct LedgerTotal {
+    view: String,
+    kgco2e: f64,
+    kgco2e_low: f64,
+    kgco2e_high: f64,
+}
+
+/// One entry of the ledger of what was avoided.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub suggestion_id: String,
+    pub kind: String,
+    /// The device whose replacement (or yearly share) was avoided.
+    pub device_id: String,
+    /// `capital_goods` (a replacement not built, counted in the year of
+    /// the decision) or `lifetime_allocation` (an extension's yearly share).
+    pub view: String,
+    pub year: i64,
+    pub kgco2e: f64,
+    pub kgco2e_low: f64,
+    pub kgco2e_high: f64,
+    /// The source and range of the figures used; on a skipped device, the
+    /// entry that already counts it.
+    pub factors: String,
+    /// On a reversal: the entry it cancels.
+    pub reverses: Option<i64>,
+    pub at_unix_ms: i64,
+}
+
+/// The devices whose replacement a suggestion avoids: a reuse's recipient
+/// (its donor is not replaced), a pool's freed devices, the one device of a
+/// repair, an upgrade or an extension. Storage hygiene avoids no device.
+fn ledger_subjects(kind: &str, devices: &[String]) -> Vec<String> {
+    match kind {
+        "reuse" => devices
+            .get(1)
+            .or(devices.first())
+            .cloned()
+            .into_iter()
+            .collect(),
+        "pool" => devices.to_vec(),
+        "repair" | "upgrade" | "extend" => devices.first().cloned().into_iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Writes the entries of a suggestion marked done: its avoided figures
+/// split over its subject devices, in its view; a device already counted
+/// in that view by an entry that stands gets a zero entry naming it.
+async fn write_ledger_entries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let row = sqlx::query_as::<_, AvoidedRow>(
+        "SELECT kind, devices, avoided_kgco2e, avoided_kgco2e_low, avoided_kgco2e_high,
+            avoided_source
+         FROM suggestions WHERE id = $1",
+    )
+    .bind(id.to_owned())
+    .fetch_one(&mut **tx)
+    .await?;
+    let devices: Vec<String> = serde_json::from_str(&row.devices)
+        .map_err(|e| StoreError::Corrupt(format!("suggestion {id}: devices: {e}")))?;
+    let subjects = ledger_subjects(&row.kind, &devices);
+    if subjects.is_empty() {
+        return Ok(());
+    }
+    let view = if row.kind == "extend" {
+        "lifetime_allocation"
+    } else {
+        "capital_goods"
+    };
+    let year = jiff::Timestamp::from_millisecond(now)
+        .map(|t| i64::from(t.to_zoned(jiff::tz::TimeZone::UTC).year()))
+        .unwrap_or(1970);
+    #[allow(clippy::cast_precision_loss)]
+    let share = 1.0 / subjects.len() as f64;
+    for device in subjects {
+        // Entries that stand: not reversed, not reversals, not zero.
+        let counted: Option<String> = sqlx::query_scalar(
+            "SELECT e.suggestion_id FROM avoided_ledger e
+             WHERE e.device_id = $1 AND e.view = $2 AND e.reverses IS NULL AND e.kgco2e <> 0
+               AND NOT EXISTS (SELECT 1 FROM avoided_ledger r WHERE r.reverses = e.id)
+             LIMIT 1",
+        )
+        .bind(device.clone())
+        .bind(view.to_owned())
+        .fetch_optional(&mut **tx)
+        .await?;
+        let (value, low, high, factors) = match counted {
+            Some(other) => (
+                0.0,
+                0.0,
+                0.0,
+                format!("already counted by suggestion {other}"),
+            ),
+            None => (
+                row.avoided_kgco2e * share,
+                row.avoided_kgco2e_low * share,
+                row.avoided_kgco2e_high * share,
+                row.avoided_source.clone(),
+            ),
+        };
+        sqlx::query(
+            "INSERT INTO avoided_ledger (suggestion_id, kind, device_id, view, year, kgco2e,
+                kgco2e_low, kgco2e_high, factors, reverses, at_unix_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10)",
+        )
+        .bind(id.to_owned())
+        .bind(row.kind.clone())
+        .bind(device)
+        .bind(view.to_owned())
+        .bind(year)
+        .bind(value)
+        .bind(low)
+        .bind(high)
+        .bind(factors)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Reverses the standing entries of a suggestion whose done is undone: an
+/// entry with the opposite figures, pointing at the one it cancels.
+async fn reverse_ledger_entries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO avoided_ledger (suggestion_id, kind, device_id, view, year, kgco2e,
+            kgco2e_low, kgco2e_high, factors, reverses, at_unix_ms)
+         SELECT e.suggestion_id, e.kind, e.device_id, e.view, e.year, -e.kgco2e,
+            -e.kgco2e_low, -e.kgco2e_high, e.factors, e.id, $2
+         FROM avoided_ledger e
+         WHERE e.suggestion_id = $1 AND e.reverses IS NULL
+           AND NOT EXISTS (SELECT 1 FROM avoided_ledger r WHERE r.reverses = e.id)",
+    )
+    .bind(id.to_owned())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 fn date(text: Option<String>) -> Option<jiff::civil::Date> {
@@ -955,6 +1110,9 @@ impl Store {
                 to: to.to_owned(),
             });
         }
+        if lifecycle::reason_missing_from(&from, to, reason) {
+            return Err(DecisionError::NoReason);
+        }
         sqlx::query("UPDATE suggestions SET status = $1, updated_unix_ms = $2 WHERE id = $3")
             .bind(to.to_owned())
             .bind(now)
@@ -974,6 +1132,11 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        if to == "done" {
+            write_ledger_entries(&mut tx, id, now).await?;
+        } else if from == "done" {
+            reverse_ledger_entries(&mut tx, id, now).await?;
+        }
         tx.commit().await.map_err(StoreError::from)?;
         drop(writer);
         self.audit(now, actor, &format!("suggestion.{to}"), id, reason.trim())
@@ -984,26 +1147,44 @@ impl Store {
             .ok_or_else(|| DecisionError::Unknown(id.to_owned()))
     }
 
-    /// The avoided figures of done suggestions, for the impact.
+    /// What done suggestions avoided, from the ledger: each view's
+    /// standing total (entries less their reversals), for the impact.
     ///
     /// # Errors
     /// On a database error.
     pub async fn done_avoided(
         &self,
     ) -> Result<Vec<crate::analysis::impact::DoneAvoided>, StoreError> {
-        Ok(sqlx::query_as::<_, AvoidedRow>(
-            "SELECT avoided_kgco2e, avoided_kgco2e_low, avoided_kgco2e_high FROM suggestions
-             WHERE status = 'done'",
+        Ok(sqlx::query_as::<_, LedgerTotal>(
+            "SELECT view, COALESCE(SUM(kgco2e), 0.0) AS kgco2e,
+                COALESCE(SUM(kgco2e_low), 0.0) AS kgco2e_low,
+                COALESCE(SUM(kgco2e_high), 0.0) AS kgco2e_high
+             FROM avoided_ledger GROUP BY view ORDER BY view",
         )
         .fetch_all(&self.pool)
         .await?
         .into_iter()
         .map(|row| crate::analysis::impact::DoneAvoided {
-            value: row.avoided_kgco2e,
-            low: row.avoided_kgco2e_low,
-            high: row.avoided_kgco2e_high,
+            lifetime_allocation: row.view == "lifetime_allocation",
+            value: row.kgco2e,
+            low: row.kgco2e_low,
+            high: row.kgco2e_high,
         })
         .collect())
+    }
+
+    /// The ledger, oldest entry first.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn avoided_ledger(&self) -> Result<Vec<LedgerEntry>, StoreError> {
+        Ok(sqlx::query_as::<_, LedgerEntry>(
+            "SELECT id, suggestion_id, kind, device_id, view, year, kgco2e, kgco2e_low,
+                kgco2e_high, factors, reverses, at_unix_ms
+             FROM avoided_ledger ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 }
 

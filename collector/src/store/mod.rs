@@ -29,7 +29,7 @@ mod sql;
 pub use accounts::{Principal, UserUpsert};
 pub use admin::{EnrollmentTokenRow, UserRow};
 pub use analysis::{
-    Decision, DecisionError, MAX_REASON_CHARS, RecomputeOutcome, StoredSuggestion,
+    Decision, DecisionError, LedgerEntry, MAX_REASON_CHARS, RecomputeOutcome, StoredSuggestion,
     SuggestionSnapshot,
 };
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};

@@ -87,6 +87,10 @@ fn figures(ctx: &Ctx, impact: &Impact) -> Vec<Figure> {
             ),
         ),
         figure(
+            "overview.avoided_done_per_year",
+            range(ctx, &impact.avoided_by_done_kgco2e_per_year),
+        ),
+        figure(
             "overview.avoided_extension",
             range(ctx, &impact.avoided_by_extension_kgco2e_per_year),
         ),

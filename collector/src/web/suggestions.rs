@@ -52,6 +52,8 @@ pub struct Card {
     pub can_accept: bool,
     pub can_done: bool,
     pub can_dismiss: bool,
+    /// Done: it may be undone, with a reason (the ledger reverses it).
+    pub can_undo: bool,
 }
 
 #[derive(Template)]
@@ -330,6 +332,7 @@ fn card(
         can_accept: s.status == "open",
         can_done: s.status == "accepted",
         can_dismiss: s.status == "open" || s.status == "accepted",
+        can_undo: s.status == "done",
     }
 }
 
@@ -351,7 +354,7 @@ fn back_to(back: &str) -> String {
     }
 }
 
-/// `POST /suggestions/{id}/{accept|dismiss|done}`.
+/// `POST /suggestions/{id}/{accept|dismiss|done|undo}`.
 pub async fn decide(
     State(shared): State<Arc<App>>,
     visitor: Visitor,

@@ -121,6 +121,8 @@ pub fn routes() -> axum::Router<crate::web::WebState> {
         .route("/api/v1/impact", get(impact))
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/devices/{id}", get(device))
+        .route("/api/v1/devices/{id}/disposal", post(retire))
+        .route("/api/v1/reports/disposals", get(disposals))
         .route("/api/v1/indicators", get(indicators))
         .route("/api/v1/openapi.json", get(openapi))
 }
@@ -195,6 +197,53 @@ async fn decide(
         .await
         .map_err(|e| ApiError::coded(&e))?;
     Ok(Json(decided).into_response())
+}
+
+/// `{"retired_on": "2026-11-02", "outcome": "donated", "note": "…"}`.
+#[derive(serde::Deserialize)]
+struct DisposalBody {
+    retired_on: String,
+    outcome: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn retire(
+    State(shared): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::It, Role::Admin])?;
+    let body: DisposalBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "expected a JSON body like {{\"retired_on\": \"2026-11-02\", \"outcome\": \"donated\"}}: {e}"
+            ),
+        )
+    })?;
+    crate::app::devices::retire(
+        &shared.store,
+        &id,
+        &body.retired_on,
+        &body.outcome,
+        &body.note,
+        &caller.actor(),
+        now_unix_ms(),
+    )
+    .await
+    .map_err(|e| ApiError::coded(&e))?;
+    shared.impact_changed().await;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn disposals(State(shared): State<Arc<App>>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require(&[Role::It, Role::Admin])?;
+    let report = crate::app::devices::reuse_report(&shared.store)
+        .await
+        .map_err(|e| ApiError::coded(&e))?;
+    Ok(Json(report).into_response())
 }
 
 async fn impact(State(shared): State<Arc<App>>, caller: Caller) -> Result<Response, ApiError> {

@@ -381,6 +381,29 @@ pub enum DeviceCommand {
         /// Device id (see `device list`).
         id: String,
     },
+    /// Record that a device was retired, and where it went; it is revoked
+    /// and leaves the analysis. Again on the same device: a correction.
+    Retire {
+        /// Device id (see `device list`).
+        id: String,
+        /// Day it left the fleet (YYYY-MM-DD).
+        #[arg(long = "on")]
+        retired_on: String,
+        /// reused_internally, donated, sold_refurbished or recycled.
+        #[arg(long)]
+        outcome: String,
+        /// To whom, under which agreement… (kept with the record).
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// The disposal report: per year, retired devices by outcome, and the
+    /// share of those under 10 years old that went to reuse or
+    /// refurbishment, against the target (50 % from 2025; AGEC article 58,
+    /// decree 2023-266).
+    Disposals {
+        #[arg(long)]
+        json: bool,
+    },
     /// Erase a device and everything it sent (the audit log keeps that it
     /// was erased, by whom and when).
     Forget {
@@ -591,6 +614,65 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
                 .map_err(device_error)?;
             let bound = max_people.map_or_else(|| "the default".to_owned(), |n| n.to_string());
             eprintln!("device {id} may report {bound} people a week");
+            Ok(())
+        }
+        AdminCommand::Device(DeviceCommand::Retire {
+            id,
+            retired_on,
+            outcome,
+            note,
+        }) => {
+            let store = open_store(store).await?;
+            devices::retire(
+                &store,
+                &id,
+                &retired_on,
+                &outcome,
+                &note,
+                &cli_actor(),
+                now_unix_ms(),
+            )
+            .await
+            .map_err(device_error)?;
+            eprintln!("device {id} retired on {retired_on} ({outcome}); it is revoked");
+            Ok(())
+        }
+        AdminCommand::Device(DeviceCommand::Disposals { json }) => {
+            let store = open_store(store).await?;
+            let report = devices::reuse_report(&store).await.map_err(device_error)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(());
+            }
+            println!(
+                "{:<6} {:>8} {:>9} {:>7} {:>8} {:>7} {:>7}  by outcome",
+                "year", "retired", "eligible", "reused", "undated", "share", "target"
+            );
+            for year in &report {
+                let percent =
+                    |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{:.0}%", v * 100.0));
+                let outcomes = year
+                    .by_outcome
+                    .iter()
+                    .map(|(o, n)| format!("{o} {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                println!(
+                    "{:<6} {:>8} {:>9} {:>7} {:>8} {:>7} {:>7}  {outcomes}{}",
+                    year.year,
+                    year.retired,
+                    year.eligible,
+                    year.eligible_reused,
+                    year.undated,
+                    percent(year.share),
+                    percent(year.target),
+                    match year.met {
+                        Some(true) => " (target met)",
+                        Some(false) => " (target missed)",
+                        None => "",
+                    }
+                );
+            }
             Ok(())
         }
         AdminCommand::Device(DeviceCommand::Revoke { id }) => {

@@ -251,4 +251,62 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
         .map(|e| e["kgco2e"].as_f64().unwrap())
         .sum();
     assert!((standing - 204.4).abs() < 1e-9, "{standing}");
+
+    // Disposals: a fleet with known retirements gives the decree's report.
+    // fin-lt-003 (2018) donated and des-pc-001 (2017) recycled in 2025;
+    // fin-lt-002 (2022) sold refurbished and fin-lt-001 (2020) recycled in
+    // 2026.
+    let retire = |host: &str, on: &str, outcome: &str| {
+        run(
+            "sobrio-collector",
+            &[
+                "--data-dir",
+                data,
+                "device",
+                "retire",
+                &id(host),
+                "--on",
+                on,
+                "--outcome",
+                outcome,
+            ],
+        )
+    };
+    let refused = retire("fin-lt-003", "2025-04-01", "thrown away");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("reused_internally, donated"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert!(
+        !retire("fin-lt-003", "2999-01-01", "donated")
+            .status
+            .success()
+    );
+    for (host, on, outcome) in [
+        ("fin-lt-003", "2025-04-01", "donated"),
+        ("des-pc-001", "2025-09-12", "recycled"),
+        ("fin-lt-002", "2026-02-03", "sold_refurbished"),
+        ("fin-lt-001", "2026-03-04", "recycled"),
+    ] {
+        ok(&retire(host, on, outcome));
+    }
+    let report: Vec<serde_json::Value> =
+        serde_json::from_str(&collector(data, &["device", "disposals", "--json"])).unwrap();
+    assert_eq!(report.len(), 2, "{report:#?}");
+    assert_eq!(report[0]["year"], 2025);
+    assert_eq!(report[0]["retired"], 2);
+    assert_eq!(report[0]["eligible"], 2);
+    assert_eq!(report[0]["eligible_reused"], 1);
+    assert_eq!(report[0]["share"], 0.5);
+    assert_eq!(report[0]["met"], true);
+    assert_eq!(report[1]["by_outcome"]["sold_refurbished"], 1);
+    assert_eq!(report[1]["share"], 0.5);
+    // A retired device is revoked and leaves the fleet's figures.
+    let impact: serde_json::Value =
+        serde_json::from_str(&collector(data, &["impact", "--json"])).unwrap();
+    assert_eq!(impact["devices"], 2, "six devices, four retired");
+    let text = collector(data, &["device", "disposals"]);
+    assert!(text.contains("(target met)"), "{text}");
 }

@@ -9,6 +9,7 @@
 
 pub mod assign;
 mod device;
+pub mod disposal;
 pub mod embodied;
 pub mod impact;
 pub mod models;

@@ -87,6 +87,12 @@ pub enum DeviceError {
     Unknown(String),
     #[error("a device may report 1 to 50 people a week, not {0}")]
     PeopleBound(u32),
+    #[error(
+        "no outcome {0:?}: a retired device was reused_internally, donated, sold_refurbished or recycled"
+    )]
+    UnknownOutcome(String),
+    #[error("retired on {0:?}: expected a date YYYY-MM-DD, not in the future")]
+    RetiredOn(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -95,10 +101,89 @@ impl Coded for DeviceError {
     fn code(&self) -> ErrorCode {
         match self {
             Self::Unknown(_) => ErrorCode::NotFound,
-            Self::PeopleBound(_) => ErrorCode::InvalidArgument,
+            Self::PeopleBound(_) | Self::UnknownOutcome(_) | Self::RetiredOn(_) => {
+                ErrorCode::InvalidArgument
+            }
             Self::Store(error) => error.code(),
         }
     }
+}
+
+/// Records that a device was retired on `retired_on` (`YYYY-MM-DD`) and
+/// where it went (`outcome`, see [`crate::analysis::disposal::Outcome`]);
+/// its department, category and first day of use are kept as they are
+/// today. The device is revoked (a donated machine still running the agent
+/// reports nothing more) and leaves the analysis. Recording it again
+/// corrects the record. Audited as `device.retire`.
+///
+/// # Errors
+/// An unknown device or outcome, a date that is not one or in the future,
+/// or a store error.
+pub async fn retire(
+    store: &Store,
+    device_id: &str,
+    retired_on: &str,
+    outcome: &str,
+    note: &str,
+    actor: &str,
+    now_unix_ms: i64,
+) -> Result<(), DeviceError> {
+    let outcome = crate::analysis::disposal::Outcome::parse(outcome)
+        .ok_or_else(|| DeviceError::UnknownOutcome(outcome.to_owned()))?;
+    let today = jiff::Timestamp::from_millisecond(now_unix_ms)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::UTC).date())
+        .map_err(|_| DeviceError::RetiredOn(retired_on.to_owned()))?;
+    let date = crate::domain::parse_date(retired_on)
+        .filter(|d| *d <= today.saturating_add(jiff::ToSpan::days(1)))
+        .ok_or_else(|| DeviceError::RetiredOn(retired_on.to_owned()))?;
+    let note: String = note.trim().chars().take(500).collect();
+    if !store
+        .record_disposal(
+            device_id,
+            &date.to_string(),
+            outcome.name(),
+            &note,
+            actor,
+            now_unix_ms,
+        )
+        .await?
+    {
+        return Err(DeviceError::Unknown(device_id.to_owned()));
+    }
+    store.revoke_device(device_id, now_unix_ms).await?;
+    store
+        .audit(
+            now_unix_ms,
+            actor,
+            "device.retire",
+            device_id,
+            &format!("{date} {}", outcome.name()),
+        )
+        .await?;
+    Ok(())
+}
+
+/// The disposal report: per year of retirement, the share of eligible
+/// devices that went to reuse, against the target.
+///
+/// # Errors
+/// A store error or a stored date that does not parse.
+pub async fn reuse_report(
+    store: &Store,
+) -> Result<Vec<crate::analysis::disposal::ReuseYear>, DeviceError> {
+    use crate::analysis::disposal::{Disposal, Outcome, reuse_report};
+    let rows = store.disposals().await?;
+    let mut disposals = Vec::with_capacity(rows.len());
+    for row in rows {
+        let corrupt = || StoreError::Corrupt(format!("disposal of {}", row.device_id));
+        disposals.push(Disposal {
+            category: row.category.clone(),
+            first_use: row.first_use.as_deref().and_then(crate::domain::parse_date),
+            retired_on: crate::domain::parse_date(&row.retired_on).ok_or_else(corrupt)?,
+            outcome: Outcome::parse(&row.outcome).ok_or_else(corrupt)?,
+        });
+    }
+    Ok(reuse_report(&disposals))
 }
 
 /// Revokes a device: its next call is refused. Audited as `device.revoke`.

@@ -174,9 +174,10 @@ async fn each_role_sees_its_own_pages_and_api_and_nothing_else() {
             "anonymous on {path}: {location}"
         );
     }
-    let api: [(&str, &[Role]); 4] = [
+    let api: [(&str, &[Role]); 5] = [
         ("/api/v1/suggestions", it_and_admin),
         ("/api/v1/impact", it_and_admin),
+        ("/api/v1/reports/disposals", it_and_admin),
         ("/api/v1/devices", it_and_admin),
         ("/api/v1/indicators", &[Role::Hr]),
     ];

@@ -17,6 +17,7 @@ mod admin;
 mod analysis;
 mod assets;
 mod dialect;
+mod disposals;
 mod fleet;
 mod indicators;
 mod ingest;
@@ -34,6 +35,7 @@ pub use analysis::{
 };
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
 pub use dialect::{Backend, Dialect};
+pub use disposals::DisposalRow;
 pub use fleet::{DeviceListRow, DeviceSort};
 pub use location::StoreLocation;
 pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};

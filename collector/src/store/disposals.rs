@@ -1,0 +1,84 @@
+//! Devices retired from the fleet, and where they went: the record the
+//! disposal report is computed from.
+
+use super::{Store, StoreError};
+
+/// A retired device, as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
+pub struct DisposalRow {
+    pub device_id: String,
+    pub hostname: String,
+    pub department: String,
+    pub category: String,
+    /// `YYYY-MM-DD`, from the register or the agent; `None` when unknown.
+    pub first_use: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub retired_on: String,
+    /// `reused_internally`, `donated`, `sold_refurbished`, `recycled`.
+    pub outcome: String,
+    pub note: String,
+    pub recorded_by: String,
+    pub recorded_unix_ms: i64,
+}
+
+impl Store {
+    /// Records that a device was retired: its host name, department,
+    /// category and first day of use are kept as they are today. Recording
+    /// it again replaces the record (a correction). Returns `false` when no
+    /// device has this id.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn record_disposal(
+        &self,
+        device_id: &str,
+        retired_on: &str,
+        outcome: &str,
+        note: &str,
+        actor: &str,
+        now_unix_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
+        let inserted = sqlx::query(
+            "INSERT INTO disposals (device_id, hostname, department, category, first_use,
+                retired_on, outcome, note, recorded_by, recorded_unix_ms)
+             SELECT d.id, d.hostname, d.department, COALESCE(a.category, i.chassis, 'unknown'),
+                COALESCE(a.purchase_date, i.age_since_date), $2, $3, $4, $5, $6
+             FROM devices d
+             LEFT JOIN inventories i ON i.device_id = d.id
+                AND i.collected_unix_ms = d.inventory_unix_ms
+             LEFT JOIN assets a ON a.serial = i.serial_number
+                OR (i.serial_number IS NULL AND a.hostname = d.hostname)
+             WHERE d.id = $1
+             LIMIT 1
+             ON CONFLICT (device_id) DO UPDATE SET retired_on = excluded.retired_on,
+                outcome = excluded.outcome, note = excluded.note,
+                recorded_by = excluded.recorded_by,
+                recorded_unix_ms = excluded.recorded_unix_ms",
+        )
+        .bind(device_id.to_owned())
+        .bind(retired_on.to_owned())
+        .bind(outcome.to_owned())
+        .bind(note.to_owned())
+        .bind(actor.to_owned())
+        .bind(now_unix_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(inserted > 0)
+    }
+
+    /// Every disposal, by date of retirement.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn disposals(&self) -> Result<Vec<DisposalRow>, StoreError> {
+        Ok(sqlx::query_as::<_, DisposalRow>(
+            "SELECT device_id, hostname, department, category, first_use, retired_on, outcome,
+                note, recorded_by, recorded_unix_ms
+             FROM disposals ORDER BY retired_on, device_id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -260,6 +260,60 @@ struct DevicePage {
     hostname: String,
     facts: Vec<(String, String)>,
     sections: Vec<Section>,
+    /// Where the disposal form posts.
+    retire_action: String,
+    /// Outcomes a retired device may have: (name, label).
+    outcomes: Vec<(String, String)>,
+    /// The device's disposal, when it was retired: (date, outcome label).
+    disposal: Option<(String, String)>,
+}
+
+/// The disposal form of a device page.
+#[derive(Debug, Deserialize)]
+pub struct RetireForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    retired_on: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    note: String,
+}
+
+/// `POST /devices/{id}/retire`: records the disposal, back to the page.
+pub async fn retire(
+    State(shared): State<Arc<App>>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<RetireForm>,
+) -> Result<Response, PageError> {
+    let ctx = visitor.require(&[Role::It, Role::Admin], "devices")?;
+    visitor.check_csrf(&ctx, &form.csrf)?;
+    let back = format!("/devices/{}", url_encode(&id));
+    match crate::app::devices::retire(
+        &shared.store,
+        &id,
+        form.retired_on.trim(),
+        &form.outcome,
+        &form.note,
+        &visitor.actor(),
+        crate::app::now_unix_ms(),
+    )
+    .await
+    {
+        Ok(()) => {
+            shared.impact_changed().await;
+            Ok(axum::response::IntoResponse::into_response(
+                axum::response::Redirect::to(&back),
+            ))
+        }
+        Err(error) => {
+            use crate::error::Coded;
+            let status = error.code().http_status();
+            Err(PageError::refused(ctx, status, error.to_string(), back))
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -514,10 +568,34 @@ pub async fn detail(
             None => Err(PageError::not_found(ctx, format!("csv={name}"))),
         };
     }
+    let disposal = shared
+        .store
+        .disposals()
+        .await
+        .map_err(|e| PageError::coded(&ctx, &e))?
+        .into_iter()
+        .find(|d| d.device_id == id)
+        .map(|d| {
+            (
+                d.retired_on,
+                tr.t(&format!("outcome.{}", d.outcome)).to_owned(),
+            )
+        });
     let page = DevicePage {
         hostname: summary.hostname,
         facts,
         sections,
+        retire_action: format!("{base}/retire"),
+        outcomes: crate::analysis::disposal::Outcome::ALL
+            .iter()
+            .map(|o| {
+                (
+                    o.name().to_owned(),
+                    tr.t(&format!("outcome.{}", o.name())).to_owned(),
+                )
+            })
+            .collect(),
+        disposal,
         ctx,
     };
     Ok(render(StatusCode::OK, &page))

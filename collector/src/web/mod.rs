@@ -88,6 +88,7 @@ pub fn routes() -> axum::Router<WebState> {
         .route("/lang/{tag}", get(session::switch_language))
         .route("/devices", get(devices::list))
         .route("/devices/{id}", get(devices::detail))
+        .route("/devices/{id}/retire", post(devices::retire))
         .route("/suggestions", get(suggestions::page))
         .route("/suggestions/{id}/{action}", post(suggestions::decide))
         .route("/requests", post(suggestions::add_request))

@@ -56,6 +56,7 @@ store_tests!(
     a_week_s_release_is_published_once_within_its_budget,
     each_factor_set_s_first_use_is_recorded,
     the_ledger_counts_a_device_once_and_reverses_what_is_undone,
+    a_disposal_keeps_the_device_s_facts_of_the_day_and_is_corrected_in_place,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -636,6 +637,83 @@ fn suggestion(id: &str, facts: &str) -> sobrio_collector::analysis::Suggestion {
         material_facts: facts.into(),
         reuse: None,
     }
+}
+
+async fn a_disposal_keeps_the_device_s_facts_of_the_day_and_is_corrected_in_place(store: &Store) {
+    use sobrio_collector::app::devices::{DeviceError, retire, reuse_report};
+    device(store, "old", "Finance").await;
+    let mut inventory = report(MONDAY + HOUR);
+    inventory.inventory = Some(InventoryRow {
+        hostname: "old".into(),
+        serial_number: Some("SER-1".into()),
+        chassis: "laptop".into(),
+        age_since_date: Some("2019-03-01".into()),
+        age_source: Some("bios_date".into()),
+        ..InventoryRow::default()
+    });
+    store
+        .store_batch(&[group("old", "Finance", vec![inventory])], now())
+        .await
+        .unwrap();
+    assert!(matches!(
+        retire(store, "nope", "2026-01-05", "donated", "", "user:it", now()).await,
+        Err(DeviceError::Unknown(_))
+    ));
+    assert!(matches!(
+        retire(store, "old", "2026-01-05", "binned", "", "user:it", now()).await,
+        Err(DeviceError::UnknownOutcome(_))
+    ));
+    retire(store, "old", "2026-01-05", "recycled", "", "user:it", now())
+        .await
+        .unwrap();
+    // A correction: the same device, another outcome.
+    retire(
+        store,
+        "old",
+        "2026-01-06",
+        "donated",
+        "to a school",
+        "user:it",
+        now(),
+    )
+    .await
+    .unwrap();
+    let disposals = store.disposals().await.unwrap();
+    assert_eq!(disposals.len(), 1);
+    let disposal = &disposals[0];
+    assert_eq!(
+        (
+            disposal.department.as_str(),
+            disposal.category.as_str(),
+            disposal.first_use.as_deref(),
+            disposal.retired_on.as_str(),
+            disposal.outcome.as_str(),
+            disposal.note.as_str()
+        ),
+        (
+            "Finance",
+            "laptop",
+            Some("2019-03-01"),
+            "2026-01-06",
+            "donated",
+            "to a school"
+        )
+    );
+    let report = reuse_report(store).await.unwrap();
+    assert_eq!(
+        (
+            report[0].year,
+            report[0].eligible,
+            report[0].eligible_reused
+        ),
+        (2026, 1, 1)
+    );
+    // Retired: revoked, out of the analysis.
+    let input = store
+        .analysis_input(MONDAY, MONDAY + 7 * DAY)
+        .await
+        .unwrap();
+    assert!(input.devices.iter().all(|d| d.device_id != "old"));
 }
 
 async fn the_ledger_counts_a_device_once_and_reverses_what_is_undone(store: &Store) {

@@ -102,6 +102,20 @@ pub enum AdminCommand {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The CSRD data points Sobrio supports for end-user IT equipment in a
+    /// year: ESRS E1-6 (scope 3 category 2 emissions) and E5-4/E5-5
+    /// (devices bought; devices retired, by outcome), as CSV with the
+    /// method note (or JSON).
+    Esrs {
+        /// The year (one of the five before this one, or this one).
+        #[arg(long)]
+        year: i16,
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (analysis thresholds, reference data).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -561,6 +575,32 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
         AdminCommand::User(command) => users(store, command).await,
         AdminCommand::Suggestions(command) => suggestions(store, command).await,
         AdminCommand::Request(command) => requests(store, command).await,
+        AdminCommand::Esrs { year, json, config } => {
+            let config = load_config(config.as_deref())?;
+            let store = open_store(store).await?;
+            let impact = crate::app::impact::current_impact(&store, &config, now_unix_ms()).await?;
+            let disposals = devices::reuse_report(&store).await.map_err(device_error)?;
+            let report = crate::analysis::esrs::esrs(&impact, &disposals, year)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(());
+            }
+            let mut writer = crate::export::CsvWriter::new(std::io::stdout().lock());
+            writer.record(["disclosure", "data_point", "value", "low", "high", "unit"])?;
+            for row in crate::analysis::esrs::csv_rows(&report) {
+                writer.record(row)?;
+            }
+            writer.record([
+                "method",
+                &format!("{} Factor set {}.", report.method, report.factor_set),
+                "",
+                "",
+                "",
+                "",
+            ])?;
+            let _stdout = writer.finish()?;
+            Ok(())
+        }
         AdminCommand::Impact { json, config } => {
             let config = load_config(config.as_deref())?;
             let store = open_store(store).await?;

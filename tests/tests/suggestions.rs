@@ -309,4 +309,46 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
     assert_eq!(impact["devices"], 2, "six devices, four retired");
     let text = collector(data, &["device", "disposals"]);
     assert!(text.contains("(target met)"), "{text}");
+
+    // The CSRD export of this year: scope 3 category 2, devices bought,
+    // devices retired by outcome, with the method note.
+    let today = jiff::Zoned::now().date();
+    ok(&retire(
+        "des-lt-001",
+        &today.to_string(),
+        "reused_internally",
+    ));
+    let year = today.year().to_string();
+    let esrs: serde_json::Value =
+        serde_json::from_str(&collector(data, &["esrs", "--year", &year, "--json"])).unwrap();
+    let points = esrs["data_points"].as_array().unwrap();
+    let point = |name: &str| {
+        points
+            .iter()
+            .find(|p| p["name"].as_str().unwrap().starts_with(name))
+            .unwrap_or_else(|| panic!("{name}: {points:#?}"))
+            .clone()
+    };
+    assert_eq!(point("Gross scope 3")["disclosure"], "E1-6");
+    assert_eq!(point("Gross scope 3")["unit"], "tCO2e");
+    assert!(point("Resource outflows")["value"].as_f64().unwrap() >= 1.0);
+    assert!(
+        point("of which reused_internally")["value"]
+            .as_f64()
+            .unwrap()
+            >= 1.0
+    );
+    assert!(esrs["method"].as_str().unwrap().contains("GHG Protocol"));
+    let csv = collector(data, &["esrs", "--year", &year]);
+    assert!(
+        csv.starts_with("disclosure,data_point,value,low,high,unit"),
+        "{csv}"
+    );
+    assert!(csv.lines().last().unwrap().starts_with("method,"), "{csv}");
+    let future = run(
+        "sobrio-collector",
+        &["--data-dir", data, "esrs", "--year", "2999"],
+    );
+    assert!(!future.status.success());
+    assert!(String::from_utf8_lossy(&future.stderr).contains("the export covers"));
 }

@@ -11,6 +11,7 @@ pub mod assign;
 mod device;
 pub mod disposal;
 pub mod embodied;
+pub mod esrs;
 pub mod impact;
 pub mod models;
 mod pool;

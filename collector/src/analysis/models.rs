@@ -135,6 +135,22 @@ pub struct Catalogue {
     /// Per category: median manufacturing share and error ratio.
     medians: HashMap<&'static str, (f64, f64)>,
     rows: usize,
+    /// Lookups already made: a fleet holds few distinct models, each
+    /// matched once however many devices share it.
+    memo: Memo,
+}
+
+/// Results of [`Catalogue::lookup`] by what was looked up.
+#[derive(Debug, Default)]
+struct Memo(std::sync::Mutex<HashMap<String, Option<ModelFootprint>>>);
+
+/// Distinct lookups kept at most; beyond, the memo starts again.
+const MEMO_ENTRIES: usize = 65_536;
+
+impl Clone for Memo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -299,6 +315,7 @@ impl Catalogue {
             apple,
             medians,
             rows: count,
+            memo: Memo::default(),
         })
     }
 
@@ -306,6 +323,35 @@ impl Catalogue {
     /// tied variants) matches; its confidence says how well. `None` when
     /// the vendor is unknown to the data set or nothing comes close.
     pub fn lookup(&self, device: &Identity<'_>) -> Option<ModelFootprint> {
+        device.vendor?;
+        let key = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            device.vendor.unwrap_or(""),
+            device.model.unwrap_or(""),
+            device.family.unwrap_or(""),
+            device.category,
+            device.disk_bytes.map_or(-1, |b| b / 1_000_000_000)
+        );
+        if let Some(found) = self.memo().get(&key) {
+            return found.clone();
+        }
+        let found = self.lookup_uncached(device);
+        let mut memo = self.memo();
+        if memo.len() >= MEMO_ENTRIES {
+            memo.clear();
+        }
+        memo.insert(key, found.clone());
+        found
+    }
+
+    fn memo(&self) -> std::sync::MutexGuard<'_, HashMap<String, Option<ModelFootprint>>> {
+        self.memo
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn lookup_uncached(&self, device: &Identity<'_>) -> Option<ModelFootprint> {
         let vendor = vendor_key(device.vendor?);
         let rows = self.by_vendor.get(&vendor)?;
         let category = catalogue_category(device.category)?;
@@ -928,6 +974,24 @@ mod tests {
             }
         }
         assert!(missed.is_empty(), "{} rows: {missed:#?}", missed.len());
+    }
+
+    #[test]
+    fn a_model_is_matched_once_however_many_devices_share_it() {
+        let catalogue = Catalogue::built_in();
+        let latitude = device("Dell Inc.", "Latitude 5420", None, "laptop");
+        let first = catalogue.lookup(&latitude);
+        for _ in 0..1000 {
+            assert_eq!(catalogue.lookup(&latitude), first);
+        }
+        assert_eq!(
+            catalogue
+                .lookup(&device("Dell Inc.", "Latitude 5440", None, "laptop"))
+                .map(|f| f.confidence < DEFAULT_THRESHOLD),
+            Some(true)
+        );
+        let memo = catalogue.memo.0.lock().unwrap();
+        assert_eq!(memo.len(), 2);
     }
 
     #[test]

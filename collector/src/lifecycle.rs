@@ -61,18 +61,12 @@ pub fn transition_allowed(from: &str, to: &str) -> bool {
     )
 }
 
-/// Whether the change from `from` to `to` lacks the reason it needs: a
-/// dismissal, or undoing a suggestion done.
+/// Whether a suggestion's change from `from` to `to` lacks the reason it
+/// needs: a dismissal, or undoing a suggestion done, needs one, and a blank
+/// reason is none.
 #[must_use]
-pub fn reason_missing_from(from: &str, to: &str, reason: &str) -> bool {
-    reason_missing(to, reason) || (from == "done" && reason.trim().is_empty())
-}
-
-/// Whether a change of a suggestion to `to` lacks the reason it needs: a
-/// dismissal needs one, and a blank reason is none.
-#[must_use]
-pub fn reason_missing(to: &str, reason: &str) -> bool {
-    to == "dismissed" && reason.trim().is_empty()
+pub fn reason_missing(from: &str, to: &str, reason: &str) -> bool {
+    (to == "dismissed" || from == "done") && reason.trim().is_empty()
 }
 
 #[cfg(test)]
@@ -193,11 +187,14 @@ mod tests {
 
     #[test]
     fn a_dismissal_needs_a_reason_and_nothing_else_does() {
-        assert!(reason_missing("dismissed", ""));
-        assert!(reason_missing("dismissed", " \t\n"));
-        assert!(!reason_missing("dismissed", "already ordered"));
-        assert!(!reason_missing("accepted", ""));
-        assert!(!reason_missing("done", " "));
+        assert!(reason_missing("open", "dismissed", ""));
+        assert!(reason_missing("accepted", "dismissed", " \t\n"));
+        assert!(!reason_missing("open", "dismissed", "already ordered"));
+        assert!(!reason_missing("open", "accepted", ""));
+        assert!(!reason_missing("accepted", "done", " "));
+        // Undoing a suggestion done needs one too.
+        assert!(reason_missing("done", "accepted", ""));
+        assert!(!reason_missing("done", "accepted", "not done after all"));
     }
 
     #[test]

@@ -1091,9 +1091,6 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<StoredSuggestion, DecisionError> {
-        if lifecycle::reason_missing(to, reason) {
-            return Err(DecisionError::NoReason);
-        }
         let writer = self.writer().await;
         let mut tx = self.begin_write().await.map_err(StoreError::from)?;
         let from: Option<String> =
@@ -1110,7 +1107,7 @@ impl Store {
                 to: to.to_owned(),
             });
         }
-        if lifecycle::reason_missing_from(&from, to, reason) {
+        if lifecycle::reason_missing(&from, to, reason) {
             return Err(DecisionError::NoReason);
         }
         sqlx::query("UPDATE suggestions SET status = $1, updated_unix_ms = $2 WHERE id = $3")

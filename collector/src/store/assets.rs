@@ -91,7 +91,7 @@ struct AgeRow {
 }
 
 /// The register entry of a device: by its serial number, else its host name.
-const DEVICE_ASSET_JOIN: &str = "
+pub(super) const DEVICE_ASSET_JOIN: &str = "
     FROM devices d
     LEFT JOIN inventories i ON i.device_id = d.id AND i.collected_unix_ms = d.inventory_unix_ms
     LEFT JOIN assets a ON a.serial = i.serial_number

@@ -1,6 +1,7 @@
 //! Devices retired from the fleet, and where they went: the record the
 //! disposal report is computed from.
 
+use super::assets::DEVICE_ASSET_JOIN;
 use super::{Store, StoreError};
 
 /// A retired device, as recorded.
@@ -39,23 +40,19 @@ impl Store {
         now_unix_ms: i64,
     ) -> Result<bool, StoreError> {
         let _writer = self.writer().await;
-        let inserted = sqlx::query(
+        let inserted = sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO disposals (device_id, hostname, department, category, first_use,
                 retired_on, outcome, note, recorded_by, recorded_unix_ms)
              SELECT d.id, d.hostname, d.department, COALESCE(a.category, i.chassis, 'unknown'),
                 COALESCE(a.purchase_date, i.age_since_date), $2, $3, $4, $5, $6
-             FROM devices d
-             LEFT JOIN inventories i ON i.device_id = d.id
-                AND i.collected_unix_ms = d.inventory_unix_ms
-             LEFT JOIN assets a ON a.serial = i.serial_number
-                OR (i.serial_number IS NULL AND a.hostname = d.hostname)
+             {DEVICE_ASSET_JOIN}
              WHERE d.id = $1
              LIMIT 1
              ON CONFLICT (device_id) DO UPDATE SET retired_on = excluded.retired_on,
                 outcome = excluded.outcome, note = excluded.note,
                 recorded_by = excluded.recorded_by,
-                recorded_unix_ms = excluded.recorded_unix_ms",
-        )
+                recorded_unix_ms = excluded.recorded_unix_ms"
+        )))
         .bind(device_id.to_owned())
         .bind(retired_on.to_owned())
         .bind(outcome.to_owned())
@@ -66,6 +63,21 @@ impl Store {
         .await?
         .rows_affected();
         Ok(inserted > 0)
+    }
+
+    /// A device's disposal, if it was retired.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn disposal(&self, device_id: &str) -> Result<Option<DisposalRow>, StoreError> {
+        Ok(sqlx::query_as::<_, DisposalRow>(
+            "SELECT device_id, hostname, department, category, first_use, retired_on, outcome,
+                note, recorded_by, recorded_unix_ms
+             FROM disposals WHERE device_id = $1",
+        )
+        .bind(device_id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     /// Every disposal, by date of retirement.

@@ -570,11 +570,9 @@ pub async fn detail(
     }
     let disposal = shared
         .store
-        .disposals()
+        .disposal(&id)
         .await
         .map_err(|e| PageError::coded(&ctx, &e))?
-        .into_iter()
-        .find(|d| d.device_id == id)
         .map(|d| {
             (
                 d.retired_on,

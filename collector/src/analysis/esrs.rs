@@ -53,8 +53,9 @@ pub struct Esrs {
 )]
 pub struct YearOutOfRange(pub i16, pub i16, pub i16);
 
+/// kgCO2e to tCO2e, to the kilogram.
 fn tonnes(kg: f64) -> f64 {
-    (kg / 1000.0 * 1000.0).round() / 1000.0
+    kg.round() / 1000.0
 }
 
 fn emissions(disclosure: &'static str, name: String, range: &Range) -> DataPoint {

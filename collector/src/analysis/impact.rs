@@ -141,20 +141,17 @@ fn add_share(range: &mut Range, footprint: &super::embodied::Footprint, share: f
 
 /// The share of a lifetime starting on `since` that falls within `year`.
 fn year_share(since: Date, lifetime_years: f64, year: i16) -> f64 {
-    let days = lifetime_years * 365.25;
-    let start = f64::from((since - jiff::civil::date(1970, 1, 1)).get_days());
-    let end = start + days;
     let (Ok(first), Ok(next)) = (
         Date::new(year, 1, 1),
         Date::new(year.saturating_add(1), 1, 1),
     ) else {
         return 0.0;
     };
-    let epoch = jiff::civil::date(1970, 1, 1);
-    let (year_start, year_end) = (
-        f64::from((first - epoch).get_days()),
-        f64::from((next - epoch).get_days()),
-    );
+    // Days from the first day of the year.
+    let days = lifetime_years * 365.25;
+    let start = f64::from((since - first).get_days());
+    let end = start + days;
+    let (year_start, year_end) = (0.0, f64::from((next - first).get_days()));
     ((end.min(year_end) - start.max(year_start)).max(0.0) / days).clamp(0.0, 1.0)
 }
 
@@ -249,10 +246,7 @@ pub fn impact(
         let Some(row) = footprints.get(&(category, monitor)) else {
             continue;
         };
-        let Some(footprint) = device_footprint(embodied, &footprints, device, category, monitor)
-        else {
-            continue;
-        };
+        let footprint = device_footprint(embodied, row, device);
         result.devices += 1;
         *result
             .footprint_basis
@@ -308,12 +302,13 @@ pub fn impact(
             result.undated_devices += 1;
             continue;
         };
+        // The day it reaches its category's lifetime.
         #[allow(clippy::cast_possible_truncation)]
         let due = age
             .since
-            .saturating_add(((footprint.lifetime_years * 365.25).round() as i64).days());
+            .saturating_add(((lifetime * 365.25).round() as i64).days());
         for (year, entry) in &mut years {
-            let share = year_share(age.since, footprint.lifetime_years, *year);
+            let share = year_share(age.since, lifetime, *year);
             // Bought that year (the coming year: replaced that year).
             let bought = if entry.forecast {
                 (due.year() == *year).then_some(row)
@@ -356,22 +351,16 @@ pub fn impact(
                 saved(footprint.low_kgco2e),
                 saved(footprint.high_kgco2e),
             );
-        } else {
-            #[allow(clippy::cast_possible_truncation)]
-            let due = age
-                .since
-                .saturating_add(((lifetime * 365.25).round() as i64).days());
-            if let Some(quarter) = forecast.get_mut(&quarter_of(due)) {
-                quarter.devices += 1;
-                quarter.cost_eur += device
-                    .price_eur
-                    .or_else(|| default_price_eur.get(category.name()).copied())
-                    .unwrap_or(0.0);
-                *quarter
-                    .by_category
-                    .entry(category.name().to_owned())
-                    .or_default() += 1;
-            }
+        } else if let Some(quarter) = forecast.get_mut(&quarter_of(due)) {
+            quarter.devices += 1;
+            quarter.cost_eur += device
+                .price_eur
+                .or_else(|| default_price_eur.get(category.name()).copied())
+                .unwrap_or(0.0);
+            *quarter
+                .by_category
+                .entry(category.name().to_owned())
+                .or_default() += 1;
         }
     }
     for d in done {

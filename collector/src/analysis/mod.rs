@@ -476,8 +476,7 @@ fn assess<'a>(
         .filter_map(|facts| {
             let (category, with_monitor) = Category::from_name(&facts.category)?;
             let replacement = footprints.get(&(category, with_monitor))?;
-            let footprint =
-                device_footprint(context.embodied, footprints, facts, category, with_monitor)?;
+            let footprint = device_footprint(context.embodied, replacement, facts);
             let usage = facts.usage;
             let hot = config.overloaded_hot_share;
             #[allow(clippy::cast_precision_loss)]
@@ -533,17 +532,14 @@ fn surplus(assessed: &[Assessed<'_>]) -> HashSet<usize> {
     surplus
 }
 
-/// A device's footprint: pinned in the register, its model's, else its
-/// category's; `None` for a category without a row.
+/// A device's footprint: pinned in the register, its model's, else
+/// `by_category`, its category's row.
 pub fn device_footprint(
     embodied: &Embodied,
-    footprints: &HashMap<(Category, bool), Footprint>,
+    by_category: &Footprint,
     facts: &DeviceFacts,
-    category: Category,
-    with_monitor: bool,
-) -> Option<Footprint> {
-    let by_category = footprints.get(&(category, with_monitor))?;
-    Some(embodied.device(
+) -> Footprint {
+    embodied.device(
         by_category,
         &models::Identity {
             vendor: facts.vendor.as_deref(),
@@ -553,7 +549,7 @@ pub fn device_footprint(
             disk_bytes: facts.disk_bytes,
         },
         facts.pinned_kgco2e,
-    ))
+    )
 }
 
 /// Footprints by category, an all-in-one with its monitor.

@@ -1113,6 +1113,24 @@ async fn each_factor_set_s_first_use_is_recorded(store: &Store) {
     assert_eq!(both.len(), 2, "{both:?}");
     assert_ne!(both[0].0, both[1].0);
     assert!(both[0].1.contains(&own.display().to_string()), "{both:?}");
+    // And an amended copy of the per-model data set.
+    let models = dir.path().join("models.csv");
+    std::fs::write(
+        &models,
+        sobrio_collector::analysis::models::BUILT_IN.replace(
+            "Latitude 5420,Workplace,Laptop,364.0",
+            "Latitude 5420,Workplace,Laptop,360.0",
+        ),
+    )
+    .unwrap();
+    config.analysis.models_file = Some(models.clone());
+    recompute(store, &config, now() + 3 * HOUR).await.unwrap();
+    let three = factor_sets().await;
+    assert_eq!(three.len(), 3, "{three:?}");
+    assert!(
+        three[0].1.contains(&models.display().to_string()),
+        "{three:?}"
+    );
 }
 
 async fn sessions_expire_end_at_sign_out_and_with_their_user(store: &Store) {

@@ -593,20 +593,24 @@ pub fn week_start(unix_ms: i64) -> i64 {
     (days - (days + 3).rem_euclid(7)) * DAY
 }
 
-/// The reference data in effect: the configured file, else the built-in.
+/// The reference data in effect: the configured files, else the built-in.
 ///
 /// # Errors
-/// When the configured file cannot be read or parsed.
+/// When a configured file cannot be read or parsed.
 pub fn reference_data(config: &AnalysisSettings) -> anyhow::Result<Embodied> {
-    match &config.embodied_file {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                anyhow::anyhow!("cannot read analysis.embodied_file {}: {e}", path.display())
-            })?;
-            Ok(Embodied::parse(&text)?)
-        }
-        None => Ok(Embodied::built_in()),
-    }
+    let read = |setting: &str, path: &std::path::Path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read analysis.{setting} {}: {e}", path.display()))
+    };
+    let categories = match &config.embodied_file {
+        Some(path) => read("embodied_file", path)?,
+        None => embodied::BUILT_IN.to_owned(),
+    };
+    let embodied = Embodied::parse(&categories)?;
+    Ok(match &config.models_file {
+        Some(path) => embodied.with_models(&categories, &read("models_file", path)?)?,
+        None => embodied,
+    })
 }
 
 #[cfg(test)]

@@ -37,6 +37,10 @@ pub struct AnalysisConfig {
     /// A CSV replacing the embodied-carbon reference data (same columns as
     /// the built-in `data/embodied_carbon.csv`): an organisation's own rows.
     pub embodied_file: Option<PathBuf>,
+    /// A CSV replacing the per-model footprints (Boavizta's columns, as the
+    /// built-in `data/boavizta/boavizta-data-us.csv`): a newer or amended
+    /// copy of the data set.
+    pub models_file: Option<PathBuf>,
 }
 
 impl Default for AnalysisConfig {
@@ -53,6 +57,7 @@ impl Default for AnalysisConfig {
             default_price_eur: settings.default_price_eur,
             interval_secs: settings.interval_secs,
             embodied_file: settings.embodied_file,
+            models_file: settings.models_file,
         }
     }
 }
@@ -82,6 +87,8 @@ pub struct AnalysisSettings {
     pub interval_secs: u32,
     /// The organisation's own embodied-carbon rows, if any.
     pub embodied_file: Option<PathBuf>,
+    /// The organisation's own copy of the per-model footprints, if any.
+    pub models_file: Option<PathBuf>,
 }
 
 impl Default for AnalysisSettings {
@@ -105,6 +112,7 @@ impl Default for AnalysisSettings {
             .collect(),
             interval_secs: 3600,
             embodied_file: None,
+            models_file: None,
         }
     }
 }
@@ -174,6 +182,7 @@ impl TryFrom<AnalysisConfig> for AnalysisSettings {
                 "seconds",
             )?,
             embodied_file: config.embodied_file,
+            models_file: config.models_file,
         })
     }
 }

@@ -53,6 +53,12 @@ pub async fn recompute(
     let embodied = reference_data(analysis)?;
     // Each factor set's first use is recorded: a replaced file or updated
     // data shows in the audit log with the version its figures carry.
+    let source = |file: Option<&std::path::Path>| {
+        file.map_or_else(
+            || "the built-in data".to_owned(),
+            |p| p.display().to_string(),
+        )
+    };
     store
         .audit_once(
             now_unix_ms,
@@ -60,13 +66,11 @@ pub async fn recompute(
             "factor_set.in_use",
             embodied.version(),
             &format!(
-                "{}: categories from {}; {} model footprints (Boavizta)",
+                "{}: categories from {}; {} model footprints from {}",
                 embodied.version(),
-                analysis.embodied_file.as_ref().map_or_else(
-                    || "the built-in data".to_owned(),
-                    |p| p.display().to_string()
-                ),
-                embodied.models().len()
+                source(analysis.embodied_file.as_deref()),
+                embodied.models().len(),
+                source(analysis.models_file.as_deref()),
             ),
             embodied.version(),
         )

@@ -122,6 +122,10 @@ pub fn routes() -> axum::Router<crate::web::WebState> {
         .route("/api/v1/devices", get(devices))
         .route("/api/v1/devices/{id}", get(device))
         .route("/api/v1/devices/{id}/disposal", post(retire))
+        .route(
+            "/api/v1/devices/{id}/department",
+            get(department_history).post(move_device),
+        )
         .route("/api/v1/reports/disposals", get(disposals))
         .route("/api/v1/indicators", get(indicators))
         .route("/api/v1/openapi.json", get(openapi))
@@ -170,6 +174,9 @@ async fn list_suggestions(
 struct DecisionBody {
     #[serde(default)]
     reason: String,
+    /// Where the device a reuse replaces went, when it is marked done.
+    #[serde(default)]
+    outcome: Option<String>,
 }
 
 async fn decide(
@@ -179,21 +186,28 @@ async fn decide(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::It, Role::Admin])?;
-    // The body is optional: `{"reason": "…"}` for a dismissal.
-    let reason = if body.iter().all(u8::is_ascii_whitespace) {
-        String::new()
+    // The body is optional: `{"reason": "…"}` for a dismissal,
+    // `{"outcome": "donated"}` for a reuse that replaces a device.
+    let body = if body.iter().all(u8::is_ascii_whitespace) {
+        DecisionBody::default()
     } else {
-        serde_json::from_slice::<DecisionBody>(&body)
-            .map_err(|e| {
-                ApiError(
-                    StatusCode::BAD_REQUEST,
-                    format!("expected a JSON body like {{\"reason\": \"…\"}}: {e}"),
-                )
-            })?
-            .reason
+        serde_json::from_slice::<DecisionBody>(&body).map_err(|e| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "expected a JSON body like {{\"reason\": \"…\", \"outcome\": \"donated\"}}: {e}"
+                ),
+            )
+        })?
     };
     let decided = shared
-        .decide(&id, &action, &reason, &caller.actor())
+        .decide(
+            &id,
+            &action,
+            &body.reason,
+            &caller.actor(),
+            body.outcome.as_deref(),
+        )
         .await
         .map_err(|e| ApiError::coded(&e))?;
     Ok(Json(decided).into_response())
@@ -236,6 +250,61 @@ async fn retire(
     .map_err(|e| ApiError::coded(&e))?;
     shared.impact_changed().await;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `{"department": "Finance"}`.
+#[derive(serde::Deserialize)]
+struct MoveBody {
+    department: String,
+}
+
+async fn move_device(
+    State(shared): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::It, Role::Admin])?;
+    let body: MoveBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON body like {{\"department\": \"Finance\"}}: {e}"),
+        )
+    })?;
+    let left = crate::app::devices::move_to(
+        &shared.store,
+        &id,
+        &body.department,
+        &caller.actor(),
+        now_unix_ms(),
+    )
+    .await
+    .map_err(|e| ApiError::coded(&e))?;
+    shared.impact_changed().await;
+    Ok(Json(serde_json::json!({
+        "department": body.department.trim(),
+        "left": left,
+    }))
+    .into_response())
+}
+
+async fn department_history(
+    State(shared): State<Arc<App>>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::It, Role::Admin])?;
+    let history = shared
+        .store
+        .department_history(&id)
+        .await
+        .map_err(|e| ApiError::coded(&e))?;
+    if history.is_empty() {
+        return Err(ApiError::coded(&crate::app::devices::DeviceError::Unknown(
+            id,
+        )));
+    }
+    Ok(Json(history).into_response())
 }
 
 async fn disposals(State(shared): State<Arc<App>>, caller: Caller) -> Result<Response, ApiError> {

@@ -138,8 +138,17 @@ pub enum SuggestionsCommand {
     },
     /// Accept an open suggestion.
     Accept { id: String },
-    /// Mark an accepted suggestion done.
-    Done { id: String },
+    /// Mark an accepted suggestion done: the fleet follows. A reuse moves
+    /// its donor to the recipient's department and retires the device it
+    /// replaces (say where that one went with --outcome); a pool records
+    /// its members.
+    Done {
+        id: String,
+        /// Where the device a reuse replaces went: reused_internally,
+        /// donated, sold_refurbished or recycled.
+        #[arg(long)]
+        outcome: Option<String>,
+    },
     /// Dismiss an open or accepted suggestion, with a reason.
     Dismiss {
         id: String,
@@ -394,6 +403,23 @@ pub enum DeviceCommand {
     Revoke {
         /// Device id (see `device list`).
         id: String,
+    },
+    /// Move a device to another department from today: its hours of use
+    /// from today count for the new one (pools), its history keeps the old
+    /// one, and its next reports are filed under the new one.
+    Move {
+        /// Device id (see `device list`).
+        id: String,
+        /// The department it now belongs to (an existing one).
+        #[arg(long)]
+        department: String,
+    },
+    /// A device's departments over time.
+    History {
+        /// Device id (see `device list`).
+        id: String,
+        #[arg(long)]
+        json: bool,
     },
     /// Record that a device was retired, and where it went; it is revoked
     /// and leaves the analysis. Again on the same device: a correction.
@@ -656,6 +682,39 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
             eprintln!("device {id} may report {bound} people a week");
             Ok(())
         }
+        AdminCommand::Device(DeviceCommand::Move { id, department }) => {
+            let store = open_store(store).await?;
+            match devices::move_to(&store, &id, &department, &cli_actor(), now_unix_ms())
+                .await
+                .map_err(device_error)?
+            {
+                Some(left) => eprintln!("device {id} moved from {left} to {department}"),
+                None => eprintln!("device {id} is in {department} already: nothing changed"),
+            }
+            Ok(())
+        }
+        AdminCommand::Device(DeviceCommand::History { id, json }) => {
+            let store = open_store(store).await?;
+            let history = store.department_history(&id).await?;
+            if history.is_empty() {
+                return Err(device_error(devices::DeviceError::Unknown(id)));
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&history)?);
+                return Ok(());
+            }
+            println!("{:<20} {:<24} {:<20} reason", "from", "department", "by");
+            for spell in history {
+                println!(
+                    "{:<20} {:<24} {:<20} {}",
+                    crate::store::rfc3339(spell.from_unix_ms),
+                    spell.department,
+                    spell.recorded_by,
+                    spell.reason
+                );
+            }
+            Ok(())
+        }
         AdminCommand::Device(DeviceCommand::Retire {
             id,
             retired_on,
@@ -827,10 +886,14 @@ async fn suggestions(store_args: &StoreArgs, command: SuggestionsCommand) -> any
             }
             Ok(())
         }
-        SuggestionsCommand::Accept { id } => decide(&store, &id, "accept", "").await,
-        SuggestionsCommand::Done { id } => decide(&store, &id, "done", "").await,
-        SuggestionsCommand::Dismiss { id, reason } => decide(&store, &id, "dismiss", &reason).await,
-        SuggestionsCommand::Undo { id, reason } => decide(&store, &id, "undo", &reason).await,
+        SuggestionsCommand::Accept { id } => decide(&store, &id, "accept", "", None).await,
+        SuggestionsCommand::Done { id, outcome } => {
+            decide(&store, &id, "done", "", outcome.as_deref()).await
+        }
+        SuggestionsCommand::Dismiss { id, reason } => {
+            decide(&store, &id, "dismiss", &reason, None).await
+        }
+        SuggestionsCommand::Undo { id, reason } => decide(&store, &id, "undo", &reason, None).await,
         SuggestionsCommand::Ledger { json } => {
             let entries = store.avoided_ledger().await?;
             if json {
@@ -886,8 +949,15 @@ async fn suggestions(store_args: &StoreArgs, command: SuggestionsCommand) -> any
     }
 }
 
-async fn decide(store: &Store, id: &str, action: &str, reason: &str) -> anyhow::Result<()> {
-    let s = crate::app::suggestions::decide(store, id, action, reason, &cli_actor()).await?;
+async fn decide(
+    store: &Store,
+    id: &str,
+    action: &str,
+    reason: &str,
+    outcome: Option<&str>,
+) -> anyhow::Result<()> {
+    let s =
+        crate::app::suggestions::decide(store, id, action, reason, &cli_actor(), outcome).await?;
     eprintln!("{} is now {}", s.id, s.status);
     Ok(())
 }

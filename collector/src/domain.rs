@@ -46,6 +46,17 @@ pub fn rfc3339(unix_ms: i64) -> String {
         .map_or_else(|_| unix_ms.to_string(), |t| t.to_string())
 }
 
+/// The UTC calendar date of a Unix time in milliseconds, `YYYY-MM-DD`
+/// (1970-01-01 if it is out of range).
+#[must_use]
+pub fn utc_date(unix_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(unix_ms)
+        .map_or(jiff::civil::Date::constant(1970, 1, 1), |t| {
+            t.to_zoned(jiff::tz::TimeZone::UTC).date()
+        })
+        .to_string()
+}
+
 /// A role of a dashboard or API account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

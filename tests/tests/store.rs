@@ -57,6 +57,8 @@ store_tests!(
     each_factor_set_s_first_use_is_recorded,
     the_ledger_counts_a_device_once_and_reverses_what_is_undone,
     a_disposal_keeps_the_device_s_facts_of_the_day_and_is_corrected_in_place,
+    a_move_and_a_change_of_category_re_key_the_department_rollup,
+    a_reuse_done_moves_its_donor_and_retires_what_it_replaces_until_undone,
 );
 
 const HOUR: i64 = 3_600_000;
@@ -308,7 +310,7 @@ async fn rollups_follow_the_hourly_buckets_even_when_an_hour_is_resent(store: &S
     );
     assert_eq!(weeks[1].active_hours, 1);
     let hours = store
-        .department_hours("Finance", MONDAY, MONDAY + DAY)
+        .department_hours("Finance", None, MONDAY, MONDAY + DAY)
         .await
         .unwrap();
     assert_eq!(
@@ -510,7 +512,7 @@ async fn forgetting_a_device_erases_its_data_everywhere(store: &Store) {
         .unwrap();
     assert_eq!(
         store
-            .department_hours("Legal", MONDAY, MONDAY + DAY)
+            .department_hours("Legal", None, MONDAY, MONDAY + DAY)
             .await
             .unwrap(),
         vec![(MONDAY + 10 * HOUR, 2)]
@@ -527,7 +529,7 @@ async fn forgetting_a_device_erases_its_data_everywhere(store: &Store) {
     }
     assert_eq!(
         store
-            .department_hours("Legal", MONDAY, MONDAY + DAY)
+            .department_hours("Legal", None, MONDAY, MONDAY + DAY)
             .await
             .unwrap(),
         vec![(MONDAY + 10 * HOUR, 1)]
@@ -748,11 +750,11 @@ async fn the_ledger_counts_a_device_once_and_reverses_what_is_undone(store: &Sto
         .unwrap();
     for id in ["reuse", "repair", "pool", "extend"] {
         store
-            .decide(id, "accepted", "", "user:it", now())
+            .decide(id, "accepted", "", "user:it", now(), None)
             .await
             .unwrap();
         store
-            .decide(id, "done", "", "user:it", now())
+            .decide(id, "done", "", "user:it", now(), None)
             .await
             .unwrap();
     }
@@ -789,7 +791,7 @@ async fn the_ledger_counts_a_device_once_and_reverses_what_is_undone(store: &Sto
     // only; the impact's totals follow.
     assert!(matches!(
         store
-            .decide("pool", "accepted", " ", "user:it", now())
+            .decide("pool", "accepted", " ", "user:it", now(), None)
             .await,
         Err(DecisionError::NoReason)
     ));
@@ -800,6 +802,7 @@ async fn the_ledger_counts_a_device_once_and_reverses_what_is_undone(store: &Sto
             "the pool was not set up",
             "user:it",
             now(),
+            None,
         )
         .await
         .unwrap();
@@ -819,13 +822,15 @@ async fn the_ledger_counts_a_device_once_and_reverses_what_is_undone(store: &Sto
     assert!((capital.low - 182.6 * 0.8).abs() < 1e-6);
     // Done again: counted again, once; undone twice is refused.
     store
-        .decide("pool", "done", "", "user:it", now())
+        .decide("pool", "done", "", "user:it", now(), None)
         .await
         .unwrap();
     let entries = store.avoided_ledger().await.unwrap();
     assert!((standing(&entries, "capital_goods") - 3.0 * 182.6).abs() < 1e-6);
     assert!(matches!(
-        store.decide("reuse", "done", "", "user:it", now()).await,
+        store
+            .decide("reuse", "done", "", "user:it", now(), None)
+            .await,
         Err(DecisionError::Transition { .. })
     ));
 }
@@ -845,23 +850,27 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
         .unwrap();
     assert_eq!(first.created, 3);
     store
-        .decide("a", "accepted", "", "user:it", now())
+        .decide("a", "accepted", "", "user:it", now(), None)
         .await
         .unwrap();
     store
-        .decide("b", "dismissed", "already ordered", "user:it", now())
+        .decide("b", "dismissed", "already ordered", "user:it", now(), None)
         .await
         .unwrap();
     assert!(matches!(
-        store.decide("c", "done", "", "user:it", now()).await,
+        store.decide("c", "done", "", "user:it", now(), None).await,
         Err(DecisionError::Transition { .. })
     ));
     assert!(matches!(
-        store.decide("c", "dismissed", " ", "user:it", now()).await,
+        store
+            .decide("c", "dismissed", " ", "user:it", now(), None)
+            .await,
         Err(DecisionError::NoReason)
     ));
     assert!(matches!(
-        store.decide("zzz", "accepted", "", "user:it", now()).await,
+        store
+            .decide("zzz", "accepted", "", "user:it", now(), None)
+            .await,
         Err(DecisionError::Unknown(_))
     ));
 
@@ -925,7 +934,7 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
         ]
     );
     store
-        .decide("a", "done", "", "user:it", now())
+        .decide("a", "done", "", "user:it", now(), None)
         .await
         .unwrap();
     let done = store.done_avoided().await.unwrap();
@@ -952,11 +961,11 @@ async fn suggestions_keep_their_decisions_across_recomputations(store: &Store) {
         .unwrap();
     let snapshot = store.suggestion_snapshot().await.unwrap();
     store
-        .decide("d", "accepted", "", "user:it", now())
+        .decide("d", "accepted", "", "user:it", now(), None)
         .await
         .unwrap();
     store
-        .decide("e", "dismissed", "no budget", "user:it", now())
+        .decide("e", "dismissed", "no budget", "user:it", now(), None)
         .await
         .unwrap();
     let mut changed = suggestion("d", "6");
@@ -1055,7 +1064,10 @@ async fn the_analysis_reads_rollups_inventories_and_the_register(store: &Store) 
         .find(|d| d.device_id == "idle")
         .unwrap();
     assert!((idle_facts.usage.active_hours).abs() < 1e-9);
-    assert_eq!(input.department_hours["Finance"].len(), 5);
+    assert_eq!(
+        input.department_hours[&("Finance".to_owned(), "desktop".to_owned())].len(),
+        5
+    );
 
     let config = sobrio_collector::config::CollectorConfig::default();
     let working = |department: &str| config.working_hours(department);
@@ -1610,4 +1622,287 @@ async fn a_week_s_release_is_published_once_within_its_budget(store: &Store) {
         .await
         .unwrap();
     assert_eq!(published.as_deref(), Some("{}"));
+}
+
+/// A laptop's inventory with a serial number.
+fn laptop_inventory(serial: &str) -> InventoryRow {
+    InventoryRow {
+        hostname: serial.to_lowercase(),
+        serial_number: Some(serial.into()),
+        chassis: "laptop".into(),
+        ..InventoryRow::default()
+    }
+}
+
+async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &Store) {
+    use sobrio_collector::store::Move;
+    device(store, "a", "Finance").await;
+    device(store, "b", "Finance").await;
+    device(store, "c", "Legal").await;
+    // Hours after the enrollments (a move never precedes a device's
+    // current spell): from the next whole hour on.
+    let base = (now() / HOUR + 1) * HOUR;
+    let mut a = report(base + 4 * HOUR);
+    a.inventory = Some(laptop_inventory("SER-A"));
+    a.usage = vec![
+        hour(base + 1 * HOUR, 50, 20.0, 20.0),
+        hour(base + 2 * HOUR, 50, 20.0, 20.0),
+    ];
+    let mut b = report(base + 4 * HOUR + 1);
+    b.inventory = Some(InventoryRow {
+        chassis: "desktop".into(),
+        ..laptop_inventory("SER-B")
+    });
+    b.usage = vec![hour(base + 1 * HOUR, 50, 20.0, 20.0)];
+    store
+        .store_batch(
+            &[
+                group("a", "Finance", vec![a]),
+                group("b", "Finance", vec![b]),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    let hours = |department: &'static str, category: Option<&'static str>| async move {
+        store
+            .department_hours(department, category, base, base + DAY)
+            .await
+            .unwrap()
+    };
+    // Laptops and desktops are counted apart.
+    assert_eq!(
+        hours("Finance", Some("laptop")).await,
+        [(base + 1 * HOUR, 1), (base + 2 * HOUR, 1)]
+    );
+    assert_eq!(
+        hours("Finance", Some("desktop")).await,
+        [(base + 1 * HOUR, 1)]
+    );
+    assert_eq!(
+        hours("Finance", None).await,
+        [(base + 1 * HOUR, 2), (base + 2 * HOUR, 1)]
+    );
+
+    // Moved to Legal from the third hour: that hour and later count for
+    // Legal.
+    assert_eq!(
+        store
+            .move_device("a", "Legal", base + 2 * HOUR, "user:it", "moved by IT")
+            .await
+            .unwrap(),
+        Move::Moved {
+            from: "Finance".into()
+        }
+    );
+    assert_eq!(
+        hours("Finance", Some("laptop")).await,
+        [(base + 1 * HOUR, 1)]
+    );
+    assert_eq!(hours("Legal", Some("laptop")).await, [(base + 2 * HOUR, 1)]);
+    // A late report: the hour before the move belongs to Finance still,
+    // the one after to Legal.
+    let mut late = report(base + 5 * HOUR);
+    late.usage = vec![
+        hour(base, 50, 20.0, 20.0),
+        hour(base + 3 * HOUR, 50, 20.0, 20.0),
+    ];
+    store
+        .store_batch(&[group("a", "Legal", vec![late])], now())
+        .await
+        .unwrap();
+    assert_eq!(
+        hours("Finance", Some("laptop")).await,
+        [(base, 1), (base + 1 * HOUR, 1)]
+    );
+    assert_eq!(
+        hours("Legal", Some("laptop")).await,
+        [(base + 2 * HOUR, 1), (base + 3 * HOUR, 1)]
+    );
+    assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+    let history = store.department_history("a").await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|s| (s.department.as_str(), s.recorded_by.as_str()))
+            .collect::<Vec<_>>(),
+        [("Finance", "enrollment"), ("Legal", "user:it")]
+    );
+    assert_eq!(
+        store
+            .move_device("a", "Legal", now(), "user:it", "")
+            .await
+            .unwrap(),
+        Move::Unchanged
+    );
+    assert_eq!(
+        store
+            .move_device("a", "Finanse", now(), "user:it", "")
+            .await
+            .unwrap(),
+        Move::UnknownDepartment
+    );
+    assert_eq!(
+        store
+            .move_device("nope", "Legal", now(), "user:it", "")
+            .await
+            .unwrap(),
+        Move::UnknownDevice
+    );
+
+    // The register says it is a tablet: all its hours move category, each
+    // in the department it was in.
+    store
+        .import_assets(
+            &[AssetRow {
+                serial: "SER-A".into(),
+                category: Some("tablet".into()),
+                ..AssetRow::default()
+            }],
+            false,
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hours("Finance", Some("laptop")).await, []);
+    assert_eq!(
+        hours("Finance", Some("tablet")).await,
+        [(base, 1), (base + 1 * HOUR, 1)]
+    );
+    assert_eq!(
+        hours("Legal", Some("tablet")).await,
+        [(base + 2 * HOUR, 1), (base + 3 * HOUR, 1)]
+    );
+    assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+
+    // Erased: its hours leave every department.
+    assert!(store.forget_device("a", "user:admin", now()).await.unwrap());
+    assert_eq!(hours("Legal", None).await, []);
+    assert_eq!(hours("Finance", None).await, [(base + 1 * HOUR, 1)]);
+    assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+}
+
+async fn a_reuse_done_moves_its_donor_and_retires_what_it_replaces_until_undone(store: &Store) {
+    use sobrio_collector::analysis::{Kind, Suggestion};
+    use sobrio_collector::store::DecisionError;
+    device(store, "donor", "Legal").await;
+    device(store, "old", "Finance").await;
+    device(store, "p1", "Sales").await;
+    device(store, "p2", "Sales").await;
+    let mut donor = report(MONDAY + HOUR);
+    donor.inventory = Some(laptop_inventory("SER-D"));
+    donor.usage = vec![hour(MONDAY + 9 * HOUR, 50, 20.0, 20.0)];
+    let mut old = report(MONDAY + HOUR + 1);
+    old.inventory = Some(InventoryRow {
+        age_since_date: Some("2018-02-01".into()),
+        ..laptop_inventory("SER-O")
+    });
+    store
+        .store_batch(
+            &[
+                group("donor", "Legal", vec![donor]),
+                group("old", "Finance", vec![old]),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    let made = |id: &str, kind: Kind, devices: &[&str], departments: &[&str]| Suggestion {
+        kind,
+        devices: devices.iter().map(|d| (*d).to_owned()).collect(),
+        departments: departments.iter().map(|d| (*d).to_owned()).collect(),
+        ..suggestion(id, "1")
+    };
+    store
+        .save_suggestions(
+            &[
+                made("reuse", Kind::Reuse, &["donor", "old"], &[]),
+                made("pool", Kind::Pool, &["p1", "p2"], &["Sales"]),
+            ],
+            now(),
+        )
+        .await
+        .unwrap();
+    for id in ["reuse", "pool"] {
+        store
+            .decide(id, "accepted", "", "user:it", now(), None)
+            .await
+            .unwrap();
+    }
+    // Where the replaced device goes must be said.
+    assert!(matches!(
+        store
+            .decide("reuse", "done", "", "user:it", now(), None)
+            .await,
+        Err(DecisionError::OutcomeNeeded(host)) if host == "ser-o"
+    ));
+    assert_eq!(
+        store.suggestion("reuse").await.unwrap().unwrap().0.status,
+        "accepted",
+        "a refused decision changes nothing"
+    );
+    store
+        .decide("reuse", "done", "", "user:it", now(), Some("donated"))
+        .await
+        .unwrap();
+    store
+        .decide("pool", "done", "", "user:it", now(), None)
+        .await
+        .unwrap();
+    // The donor is Finance's now, with its history; the old one is retired
+    // (donated, revoked, out of the analysis); the pool has its members.
+    let department = |id: &'static str| async move {
+        store
+            .device_list(DeviceSort::Hostname, false, None, 1, 50)
+            .await
+            .unwrap()
+            .0
+            .into_iter()
+            .find(|d| d.id == id)
+            .map(|d| (d.department, d.revoked_unix_ms.is_some()))
+            .unwrap()
+    };
+    assert_eq!(department("donor").await, ("Finance".to_owned(), false));
+    assert_eq!(department("old").await, ("Finance".to_owned(), true));
+    let history = store.department_history("donor").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].department, "Finance");
+    assert_eq!(history[1].suggestion_id.as_deref(), Some("reuse"));
+    let disposal = store.disposal("old").await.unwrap().unwrap();
+    assert_eq!(disposal.outcome, "donated");
+    assert_eq!(disposal.suggestion_id.as_deref(), Some("reuse"));
+    assert_eq!(disposal.first_use.as_deref(), Some("2018-02-01"));
+    let members = store.pool_members().await.unwrap();
+    assert_eq!(
+        members
+            .iter()
+            .map(|m| (m.device_id.as_str(), m.department.as_str()))
+            .collect::<Vec<_>>(),
+        [("p1", "Sales"), ("p2", "Sales")]
+    );
+    let audit = store.audit_log(10).await.unwrap();
+    assert!(
+        audit.iter().any(
+            |(_, _, action, subject, detail)| action == "suggestion.done"
+                && subject == "reuse"
+                && detail.contains("donor moved from Legal to Finance")
+                && detail.contains("old retired (donated)")
+        ),
+        "{audit:?}"
+    );
+
+    // Undone: the donor moves back (a new spell), the old one is back in
+    // the fleet, the pool is dissolved.
+    for id in ["reuse", "pool"] {
+        store
+            .decide(id, "accepted", "not handed over", "user:it", now(), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(department("donor").await, ("Legal".to_owned(), false));
+    assert_eq!(department("old").await, ("Finance".to_owned(), false));
+    assert_eq!(store.department_history("donor").await.unwrap().len(), 3);
+    assert!(store.disposal("old").await.unwrap().is_none());
+    assert!(store.pool_members().await.unwrap().is_empty());
+    assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
 }

@@ -78,9 +78,30 @@ impl Category {
         }
     }
 
+    /// The plural for sentences: "12 of its 30 laptops".
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Laptop => "laptops",
+            Self::Desktop => "desktops",
+            Self::Tablet => "tablets",
+            Self::ThinClient => "thin clients",
+        }
+    }
+
     fn code(self) -> u8 {
         self as u8
     }
+
+    /// The category a device's hours of use are counted under in its
+    /// department's rollup, from the register's category or the agent's
+    /// chassis: pools are per department and per category. `other` for what
+    /// the analysis never pools.
+    pub fn rollup_key(name: &str) -> &'static str {
+        Self::from_name(name).map_or(Self::ROLLUP_OTHER, |(category, _)| category.name())
+    }
+
+    /// The rollup's key for devices of no category the analysis knows.
+    pub const ROLLUP_OTHER: &'static str = "other";
 }
 
 /// A device's age and where it comes from.
@@ -211,9 +232,9 @@ pub struct DeviceRequest {
 #[derive(Debug, Clone, Default)]
 pub struct AnalysisInput {
     pub devices: Vec<DeviceFacts>,
-    /// Per department: active devices per UTC hour start (hours without a
-    /// row had none).
-    pub department_hours: HashMap<String, Vec<(i64, i64)>>,
+    /// Per department and category (see [`Category::rollup_key`]): active
+    /// devices per UTC hour start (hours without a row had none).
+    pub department_hours: HashMap<(String, String), Vec<(i64, i64)>>,
     pub requests: Vec<DeviceRequest>,
     /// The analysed window `[start, end)`, Unix ms.
     pub window: (i64, i64),

@@ -1,5 +1,6 @@
-//! Pools: a department's devices beyond those it uses at once, least used
-//! first, over its working hours.
+//! Pools: a department's devices of one category beyond those it uses at
+//! once, least used first, over its working hours. Laptops go to a shared
+//! pool; desktops become shared desks: different actions, counted apart.
 
 use super::*;
 
@@ -36,31 +37,31 @@ fn concurrency_p95(hours: &[(i64, i64)], working_starts: &[i64]) -> i64 {
     percentile(&mut values, 95.0)
 }
 
-/// Each department's devices with use, and the devices it could pool: its
-/// count above the p95 of its devices active at once over working hours,
-/// the least used first.
+/// Each department's devices with use, per category, and the devices it
+/// could pool: its count above the p95 of its devices of that category
+/// active at once over working hours, the least used first.
 pub(super) fn poolable<'a>(
     input: &'a AnalysisInput,
     context: &Context<'_>,
     assessed: &[Assessed<'a>],
     taken: &HashSet<usize>,
 ) -> (DepartmentDevices<'a>, PoolCandidates<'a>) {
-    let mut by_department: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut by_department: DepartmentDevices<'a> = BTreeMap::new();
     for (index, device) in assessed.iter().enumerate() {
         if device.facts.usage.weeks > 0 {
             by_department
-                .entry(device.facts.department.as_str())
+                .entry((device.facts.department.as_str(), device.category))
                 .or_default()
                 .push(index);
         }
     }
-    let mut poolable: BTreeMap<&str, (i64, Vec<usize>)> = BTreeMap::new();
+    let mut poolable: PoolCandidates<'a> = BTreeMap::new();
     // Departments mostly share their working hours: their hours are listed once.
     let mut working_starts: HashMap<WorkingHours, Vec<i64>> = HashMap::new();
-    for (department, members) in &by_department {
+    for (&(department, category), members) in &by_department {
         let hours = input
             .department_hours
-            .get(*department)
+            .get(&(department.to_owned(), category.name().to_owned()))
             .map_or(&[][..], Vec::as_slice);
         let working = (context.working_hours)(department);
         let starts = working_starts
@@ -91,7 +92,7 @@ pub(super) fn poolable<'a>(
                 })
         });
         candidates.truncate(usize::try_from(spare).unwrap_or(0));
-        poolable.insert(department, (p95, candidates));
+        poolable.insert((department, category), (p95, candidates));
     }
     (by_department, poolable)
 }
@@ -105,7 +106,7 @@ pub(super) fn pools(
     taken: &mut HashSet<usize>,
 ) -> Vec<Suggestion> {
     let mut suggestions = Vec::new();
-    for (department, (p95, candidates)) in poolable {
+    for (&(department, category), (p95, candidates)) in poolable {
         let free: Vec<usize> = candidates
             .iter()
             .copied()
@@ -114,7 +115,9 @@ pub(super) fn pools(
         if free.is_empty() {
             continue;
         }
-        let total = by_department.get(department).map_or(0, Vec::len);
+        let total = by_department
+            .get(&(department, category))
+            .map_or(0, Vec::len);
         let mut avoided = Avoided::none("");
         let mut cost = 0.0;
         let mut names = Vec::new();
@@ -135,14 +138,22 @@ pub(super) fn pools(
         avoided.value = round1(avoided.value);
         avoided.low = round1(avoided.low);
         avoided.high = round1(avoided.high);
+        let plural = category.plural();
+        let action = match category {
+            Category::Desktop => "can become shared desks (a desk-sharing plan)",
+            _ => "can go to a shared pool",
+        };
         suggestions.push(Suggestion {
-            id: stable_id(Kind::Pool, department),
+            id: stable_id(Kind::Pool, &format!("{department}/{}", category.name())),
             kind: Kind::Pool,
-            departments: vec![(*department).to_owned()],
-            devices: free.iter().map(|&i| assessed[i].facts.device_id.clone()).collect(),
+            departments: vec![department.to_owned()],
+            devices: free
+                .iter()
+                .map(|&i| assessed[i].facts.device_id.clone())
+                .collect(),
             rationale: format!(
-                "{department}: at most {p95} of its {total} devices are in use at once (p95 over \
-                 working hours, {} weeks); {} can go to a shared pool instead of new purchases: {}.",
+                "{department}: at most {p95} of its {total} {plural} are in use at once (p95 \
+                 over working hours, {} weeks); {} {action} instead of new purchases: {}.",
                 config.weeks,
                 free.len(),
                 names.join(", ")
@@ -150,15 +161,15 @@ pub(super) fn pools(
             avoided_kgco2e: avoided,
             avoided_cost_eur: Some(round1(cost)),
             reuse: None,
-                material_facts: format!("{}", free.len()),
+            material_facts: format!("{}", free.len()),
         });
     }
     suggestions
 }
 
-/// Each department's devices with weeks of use, by index.
-pub(super) type DepartmentDevices<'a> = BTreeMap<&'a str, Vec<usize>>;
+/// Each department's devices with weeks of use, per category, by index.
+pub(super) type DepartmentDevices<'a> = BTreeMap<(&'a str, Category), Vec<usize>>;
 
-/// Each department's p95 of devices active at once, and the devices it
-/// could pool.
-pub(super) type PoolCandidates<'a> = BTreeMap<&'a str, (i64, Vec<usize>)>;
+/// Each department's p95 of devices of a category active at once, and the
+/// devices it could pool.
+pub(super) type PoolCandidates<'a> = BTreeMap<(&'a str, Category), (i64, Vec<usize>)>;

@@ -61,6 +61,11 @@ fn busy_hours(active: i64) -> Vec<(i64, i64)> {
     hours
 }
 
+/// A department rollup's key.
+fn key(department: &str, category: &str) -> (String, String) {
+    (department.to_owned(), category.to_owned())
+}
+
 fn run(input: &AnalysisInput, config: &AnalysisSettings) -> Vec<Suggestion> {
     let working = |_: &str| WorkingHours::default();
     let embodied = Embodied::built_in();
@@ -109,9 +114,9 @@ fn fleet() -> AnalysisInput {
     AnalysisInput {
         devices,
         department_hours: HashMap::from([
-            ("Sales".to_owned(), busy_hours(6)),
-            ("Finance".to_owned(), busy_hours(1)),
-            ("Operations".to_owned(), busy_hours(2)),
+            (key("Sales", "laptop"), busy_hours(6)),
+            (key("Finance", "desktop"), busy_hours(1)),
+            (key("Operations", "laptop"), busy_hours(2)),
         ]),
         requests: Vec::new(),
         window: WINDOW,
@@ -133,7 +138,7 @@ fn a_department_using_6_of_10_laptops_pools_its_4_least_used() {
     assert_eq!(pool.departments, ["Sales"]);
     assert_eq!(pool.devices, ["sales-9", "sales-8", "sales-7", "sales-6"]);
     assert!(
-        pool.rationale.contains("at most 6 of its 10"),
+        pool.rationale.contains("at most 6 of its 10 laptops"),
         "{}",
         pool.rationale
     );
@@ -253,6 +258,56 @@ fn a_request_is_fulfilled_by_a_fitting_donor_only() {
     // Sales' spare laptops went to Finance first; two remain for the pool.
     let pool = suggestions.iter().find(|s| s.kind == Kind::Pool).unwrap();
     assert_eq!(pool.devices.len(), 2);
+}
+
+/// Sales' 10 laptops are busy as before; beside them, 8 desktops of which
+/// at most 7 are in use at once. The laptops' spare count cannot hide in
+/// the desktops' (or the other way round): two pools, each naming its
+/// category, desktops as shared desks.
+#[test]
+fn laptops_and_desktops_of_a_department_are_pooled_apart() {
+    let mut input = fleet();
+    // No desktop to replace elsewhere: the spare desktops stay in Sales.
+    input.devices.retain(|d| d.department != "Finance");
+    for i in 0..8 {
+        let mut desktop = laptop(&format!("sales-desk-{i}"), "Sales", 20.0 - f64::from(i), 3);
+        desktop.category = "desktop".into();
+        desktop.battery_health_percent = None;
+        input.devices.push(desktop);
+    }
+    input
+        .department_hours
+        .insert(key("Sales", "desktop"), busy_hours(7));
+    let suggestions = run(&input, &AnalysisSettings::default());
+    let laptops = find(&suggestions, Kind::Pool, "sales-9");
+    assert_eq!(
+        laptops.devices,
+        ["sales-9", "sales-8", "sales-7", "sales-6"]
+    );
+    assert!(
+        laptops.rationale.contains("at most 6 of its 10 laptops")
+            && laptops.rationale.contains("shared pool"),
+        "{}",
+        laptops.rationale
+    );
+    let desks = find(&suggestions, Kind::Pool, "sales-desk-7");
+    assert_eq!(desks.devices, ["sales-desk-7"]);
+    assert!(
+        desks.rationale.contains("at most 7 of its 8 desktops")
+            && desks.rationale.contains("shared desks"),
+        "{}",
+        desks.rationale
+    );
+    assert_ne!(laptops.id, desks.id);
+    // Counted together, 18 devices at most 13 in use at once would have
+    // freed 5 of either kind.
+    assert_eq!(
+        suggestions
+            .iter()
+            .filter(|s| s.kind == Kind::Pool && s.departments == ["Sales"])
+            .count(),
+        2
+    );
 }
 
 #[test]
@@ -385,7 +440,7 @@ proptest! {
             d.hostname = format!("HOST-{i}");
         }
         let input = AnalysisInput {
-            department_hours: HashMap::from([("Sales".to_owned(), busy_hours(sales_busy))]),
+            department_hours: HashMap::from([(key("Sales", "laptop"), busy_hours(sales_busy))]),
             requests: wants
                 .iter()
                 .enumerate()
@@ -467,7 +522,7 @@ fn a_large_fleet_gives_the_same_suggestions_at_every_run() {
         .collect();
     let input = AnalysisInput {
         devices,
-        department_hours: HashMap::from([("Sales".to_owned(), busy_hours(100))]),
+        department_hours: HashMap::from([(key("Sales", "laptop"), busy_hours(100))]),
         requests: Vec::new(),
         window: WINDOW,
         reserved: HashSet::new(),

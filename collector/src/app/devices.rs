@@ -1,7 +1,7 @@
 //! Devices: who is calling, from what it presents.
 
 use crate::error::{Coded, ErrorCode};
-use crate::store::{DeviceCredentials, Store, StoreError, rfc3339};
+use crate::store::{DeviceCredentials, Move, Store, StoreError, rfc3339};
 
 /// What a calling device presents.
 #[derive(Debug, Clone)]
@@ -93,6 +93,11 @@ pub enum DeviceError {
     UnknownOutcome(String),
     #[error("retired on {0:?}: expected a date YYYY-MM-DD, not in the future")]
     RetiredOn(String),
+    #[error(
+        "no department {0:?}: `sobrio-collector token create --department` creates one; \
+         `sobrio-collector device list` shows those in use"
+    )]
+    UnknownDepartment(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -100,7 +105,7 @@ pub enum DeviceError {
 impl Coded for DeviceError {
     fn code(&self) -> ErrorCode {
         match self {
-            Self::Unknown(_) => ErrorCode::NotFound,
+            Self::Unknown(_) | Self::UnknownDepartment(_) => ErrorCode::NotFound,
             Self::PeopleBound(_) | Self::UnknownOutcome(_) | Self::RetiredOn(_) => {
                 ErrorCode::InvalidArgument
             }
@@ -184,6 +189,80 @@ pub async fn reuse_report(
         });
     }
     Ok(reuse_report(&disposals))
+}
+
+/// Moves a device to another department from now on: its hours of use
+/// from today count for the new department (pools, concurrency), its
+/// history keeps the old one, and its next reports are filed under the
+/// new one. Audited as `device.move`; moving it where it is changes
+/// nothing. Returns the department it left (`None`: it was there).
+///
+/// # Errors
+/// An unknown device or department, or a store error.
+pub async fn move_to(
+    store: &Store,
+    device_id: &str,
+    department: &str,
+    actor: &str,
+    now_unix_ms: i64,
+) -> Result<Option<String>, DeviceError> {
+    let department = department.trim();
+    let left = match store
+        .move_device(device_id, department, now_unix_ms, actor, "moved by IT")
+        .await?
+    {
+        Move::Moved { from } => from,
+        Move::Unchanged => return Ok(None),
+        Move::UnknownDevice => return Err(DeviceError::Unknown(device_id.to_owned())),
+        Move::UnknownDepartment => {
+            return Err(DeviceError::UnknownDepartment(department.to_owned()));
+        }
+    };
+    store
+        .audit(
+            now_unix_ms,
+            actor,
+            "device.move",
+            device_id,
+            &format!("{left} → {department}"),
+        )
+        .await?;
+    Ok(Some(left))
+}
+
+/// A device's own embodied footprint, as the analysis counts it (pinned in
+/// the register, its model's manufacturer data, else its category's row),
+/// with the version of the factor set; `None` for a device of no category
+/// the analysis knows.
+///
+/// # Errors
+/// Unreadable reference data.
+pub fn own_footprint(
+    identity: &crate::store::DeviceIdentity,
+    analysis: &crate::analysis::AnalysisSettings,
+) -> anyhow::Result<Option<(crate::analysis::embodied::Footprint, String)>> {
+    let embodied = crate::analysis::reference_data(analysis)?;
+    let Some((category, with_monitor)) = crate::analysis::Category::from_name(&identity.category)
+    else {
+        return Ok(None);
+    };
+    let rows = crate::analysis::footprints(&embodied);
+    let Some(row) = rows.get(&(category, with_monitor)) else {
+        return Ok(None);
+    };
+    let facts = crate::analysis::DeviceFacts {
+        category: identity.category.clone(),
+        vendor: identity.vendor.clone(),
+        model: identity.model.clone(),
+        model_family: identity.model_family.clone(),
+        disk_bytes: identity.disk_bytes,
+        pinned_kgco2e: identity.embodied_kgco2e,
+        ..crate::analysis::DeviceFacts::default()
+    };
+    Ok(Some((
+        crate::analysis::device_footprint(&embodied, row, &facts),
+        embodied.version().to_owned(),
+    )))
 }
 
 /// Revokes a device: its next call is refused. Audited as `device.revoke`.

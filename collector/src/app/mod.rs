@@ -117,8 +117,10 @@ impl App {
         action: &str,
         reason: &str,
         actor: &str,
+        replaced_outcome: Option<&str>,
     ) -> Result<crate::store::StoredSuggestion, crate::store::DecisionError> {
-        let decided = suggestions::decide(&self.store, id, action, reason, actor).await?;
+        let decided =
+            suggestions::decide(&self.store, id, action, reason, actor, replaced_outcome).await?;
         self.impact_changed().await;
         Ok(decided)
     }

@@ -5,7 +5,9 @@ use crate::analysis::{Context, analyze, reference_data, week_start};
 use crate::store::{DecisionError, MAX_REASON_CHARS, Store, StoredSuggestion};
 
 /// Takes a decision on suggestion `id` for `actor`: `action` is `accept`,
-/// `done`, `dismiss` or `undo` (both need a reason). Every adapter (the pages,
+/// `done`, `dismiss` or `undo` (both need a reason). Marking done a reuse
+/// that replaces a device needs `replaced_outcome`: where the replaced
+/// device went. Every adapter (the pages,
 /// the API, the command line) decides through here.
 ///
 /// # Errors
@@ -19,6 +21,7 @@ pub async fn decide(
     action: &str,
     reason: &str,
     actor: &str,
+    replaced_outcome: Option<&str>,
 ) -> Result<StoredSuggestion, DecisionError> {
     let to = match action {
         "accept" => "accepted",
@@ -31,8 +34,16 @@ pub async fn decide(
     if reason.chars().count() > MAX_REASON_CHARS {
         return Err(DecisionError::ReasonTooLong);
     }
+    let outcome = match replaced_outcome.map(str::trim).filter(|o| !o.is_empty()) {
+        Some(outcome) => Some(
+            crate::analysis::disposal::Outcome::parse(outcome)
+                .ok_or_else(|| DecisionError::UnknownOutcome(outcome.to_owned()))?
+                .name(),
+        ),
+        None => None,
+    };
     store
-        .decide(id, to, reason, actor, crate::app::now_unix_ms())
+        .decide(id, to, reason, actor, crate::app::now_unix_ms(), outcome)
         .await
 }
 

@@ -82,6 +82,15 @@ pub enum DecisionError {
         "no action {0:?}: the actions are accept, dismiss (with a reason), done and undo (with a reason)"
     )]
     UnknownAction(String),
+    #[error(
+        "this reuse replaces {0}: say what became of it, as the outcome (reused_internally, \
+         donated, sold_refurbished or recycled)"
+    )]
+    OutcomeNeeded(String),
+    #[error(
+        "no outcome {0:?}: a replaced device was reused_internally, donated, sold_refurbished or recycled"
+    )]
+    UnknownOutcome(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -95,7 +104,10 @@ impl crate::error::Coded for DecisionError {
         match self {
             Self::Unknown(_) | Self::UnknownAction(_) => ErrorCode::NotFound,
             Self::Transition { .. } => ErrorCode::Conflict,
-            Self::NoReason | Self::ReasonTooLong => ErrorCode::InvalidArgument,
+            Self::NoReason
+            | Self::ReasonTooLong
+            | Self::OutcomeNeeded(_)
+            | Self::UnknownOutcome(_) => ErrorCode::InvalidArgument,
             Self::Store(error) => crate::error::Coded::code(error),
         }
     }
@@ -139,6 +151,7 @@ struct DevicePerson {
 #[derive(sqlx::FromRow)]
 struct PackedHours {
     department: String,
+    category: String,
     hours: Option<String>,
 }
 
@@ -614,14 +627,15 @@ impl Store {
             ',',
         );
         let hours = sqlx::query_as::<_, PackedHours>(sqlx::AssertSqlSafe(format!(
-            "SELECT department, {aggregate} AS hours FROM department_hours
-             WHERE hour_start_unix_ms >= $1 AND hour_start_unix_ms < $2 GROUP BY department"
+            "SELECT department, category, {aggregate} AS hours FROM department_hours
+             WHERE hour_start_unix_ms >= $1 AND hour_start_unix_ms < $2
+             GROUP BY department, category"
         )))
         .bind(start)
         .bind(end)
         .fetch_all(&self.pool)
         .await?;
-        let mut department_hours: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+        let mut department_hours: HashMap<(String, String), Vec<(i64, i64)>> = HashMap::new();
         for row in hours {
             let packed = row.hours.unwrap_or_default();
             let parsed = packed
@@ -633,7 +647,7 @@ impl Store {
                         .ok_or_else(|| StoreError::Corrupt(format!("department hour {pair:?}")))
                 })
                 .collect::<Result<Vec<(i64, i64)>, StoreError>>()?;
-            department_hours.insert(row.department, parsed);
+            department_hours.insert((row.department, row.category), parsed);
         }
         let requests = self.open_requests().await?;
         let mut reserved = std::collections::HashSet::new();
@@ -1080,6 +1094,11 @@ impl Store {
     /// Changes a suggestion's status (open → accepted → done, or dismissed
     /// from open or accepted, with a reason), recorded with its actor.
     ///
+    /// The fleet follows a suggestion done, in the same transaction: a
+    /// reuse moves its donor to the recipient's department and retires the
+    /// device it replaces (`replaced_outcome` says where it went, required
+    /// then); a pool records its members. Undoing reverses both.
+    ///
     /// # Errors
     /// An unknown id, a transition the lifecycle does not allow, a dismissal
     /// without a reason, or a database error.
@@ -1090,6 +1109,7 @@ impl Store {
         reason: &str,
         actor: &str,
         now: i64,
+        replaced_outcome: Option<&str>,
     ) -> Result<StoredSuggestion, DecisionError> {
         let writer = self.writer().await;
         let mut tx = self.begin_write().await.map_err(StoreError::from)?;
@@ -1129,14 +1149,34 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;
+        let mut changes = Vec::new();
         if to == "done" {
             write_ledger_entries(&mut tx, id, now).await?;
+            changes = super::moves::follow_done(
+                self.dialect,
+                &mut tx,
+                id,
+                (actor, now),
+                replaced_outcome,
+            )
+            .await?
+            .map_err(|refusal| match refusal {
+                super::moves::FleetRefusal::OutcomeNeeded(host) => {
+                    DecisionError::OutcomeNeeded(host)
+                }
+            })?;
         } else if from == "done" {
             reverse_ledger_entries(&mut tx, id, now).await?;
+            changes = super::moves::follow_undo(self.dialect, &mut tx, id, (actor, now)).await?;
         }
         tx.commit().await.map_err(StoreError::from)?;
         drop(writer);
-        self.audit(now, actor, &format!("suggestion.{to}"), id, reason.trim())
+        let detail = if changes.is_empty() {
+            reason.trim().to_owned()
+        } else {
+            format!("{} [{}]", reason.trim(), changes.join("; "))
+        };
+        self.audit(now, actor, &format!("suggestion.{to}"), id, detail.trim())
             .await?;
         self.suggestion(id)
             .await?

@@ -43,6 +43,25 @@ pub struct AssetExportRow {
     pub warranty_end: Option<String>,
 }
 
+/// What a device's page needs to know of it beyond its inventory: what
+/// the register says (where it wins) and what finds its model's footprint.
+#[derive(Debug, Clone, Default, PartialEq, sqlx::FromRow)]
+pub struct DeviceIdentity {
+    /// The register's category, else the agent's chassis.
+    pub category: String,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub model_family: Option<String>,
+    pub disk_bytes: Option<i64>,
+    /// The register row's serial, when the device is in the register.
+    pub register_serial: Option<String>,
+    pub purchase_date: Option<String>,
+    pub price_eur: Option<f64>,
+    pub warranty_end: Option<String>,
+    /// A footprint the register pins (kgCO2e).
+    pub embodied_kgco2e: Option<f64>,
+}
+
 /// A device's age and where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAge {
@@ -166,6 +185,8 @@ impl Store {
         if dry_run {
             tx.rollback().await?;
         } else {
+            // The register's category decides where a device's hours count.
+            super::moves::refresh_categories_in(self.dialect, &mut tx, None).await?;
             tx.commit().await?;
         }
         Ok(outcome)
@@ -185,6 +206,28 @@ impl Store {
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// A device's identity and register facts; `None` for an unknown id.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn device_identity(
+        &self,
+        device_id: &str,
+    ) -> Result<Option<DeviceIdentity>, StoreError> {
+        let sql = format!(
+            "SELECT COALESCE(a.category, i.chassis, '') AS category, i.vendor, i.model,
+                i.model_family, i.disk_bytes, a.serial AS register_serial, a.purchase_date,
+                a.price_eur, a.warranty_end, a.embodied_kgco2e
+             {DEVICE_ASSET_JOIN}
+             WHERE d.id = $1
+             LIMIT 1"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(device_id.to_owned())
+            .fetch_optional(&self.pool)
             .await?)
     }
 

@@ -55,6 +55,11 @@ pub struct Dialect {
     acquire_timeout: Option<Duration>,
     /// Ingest writers when the configuration leaves it to the store.
     pub default_ingest_writers: usize,
+    /// Appended to a read of device rows (alias `d`) that a write in the
+    /// same transaction depends on, as (reading, about to update them):
+    /// their department and category cannot change under it. Empty where
+    /// writers are serialised already.
+    pub(super) row_locks: (&'static str, &'static str),
 }
 
 /// SQLite, embedded.
@@ -84,6 +89,7 @@ pub static SQLITE: Dialect = Dialect {
     ),
     acquire_timeout: None,
     default_ingest_writers: 2,
+    row_locks: ("", ""),
 };
 
 /// PostgreSQL, shared by replicas.
@@ -100,6 +106,7 @@ pub static POSTGRES: Dialect = Dialect {
     connection_setup: None,
     acquire_timeout: Some(Duration::from_secs(10)),
     default_ingest_writers: 4,
+    row_locks: (" FOR SHARE OF d", " FOR UPDATE OF d"),
 };
 
 impl Dialect {

@@ -11,6 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use sqlx::any::{AnyArguments, AnyRow};
 use sqlx::{Any, AnyConnection, AssertSqlSafe, FromRow};
 
+use super::moves::{
+    HourDeltas, apply_hour_deltas, department_at, refresh_categories_in, spells_of,
+};
 use super::{
     DeviceReports, DeviceWeek, Dialect, IncomingReport, InventoryRow, Store, StoreError,
     UsageHourRow,
@@ -84,7 +87,7 @@ fn chunked_statements<'a, T>(
 
 /// Runs a multi-row statement over `rows`, in chunks under the parameter
 /// limit.
-async fn execute_rows<T>(
+pub(super) async fn execute_rows<T>(
     dialect: &Dialect,
     connection: &mut AnyConnection,
     head: &str,
@@ -101,7 +104,7 @@ async fn execute_rows<T>(
 
 /// Runs a multi-row statement over `rows`, in chunks under the parameter
 /// limit; returns the rows the statements return.
-async fn fetch_rows<T, R>(
+pub(super) async fn fetch_rows<T, R>(
     dialect: &Dialect,
     connection: &mut AnyConnection,
     head: &str,
@@ -136,12 +139,54 @@ struct StoredHour {
     hour: UsageHourRow,
 }
 
-/// An hourly bucket with its device's department.
+/// An hourly bucket with its device's placement.
 #[derive(FromRow)]
-struct DepartmentBucket {
-    department: String,
+struct PlacedBucket {
+    #[sqlx(flatten)]
+    placement: Placement,
     #[sqlx(flatten)]
     stored: StoredHour,
+}
+
+/// Where a device's hours count in the department rollup: its department
+/// (since when), and its category.
+#[derive(FromRow)]
+struct Placement {
+    department: String,
+    department_since_unix_ms: i64,
+    category: String,
+}
+
+/// A device's placement, by id.
+#[derive(FromRow)]
+struct PlacedDevice {
+    id: String,
+    #[sqlx(flatten)]
+    placement: Placement,
+}
+
+/// The department and category the rollup counts a device's `hour` under:
+/// the current department from the device's last move on, before it the
+/// one its history gives (read once per device, into `spells`).
+async fn placed(
+    connection: &mut AnyConnection,
+    spells: &mut HashMap<String, Vec<(i64, String)>>,
+    device: &str,
+    placement: &Placement,
+    hour: i64,
+) -> Result<(String, String), sqlx::Error> {
+    if hour >= placement.department_since_unix_ms {
+        return Ok((placement.department.clone(), placement.category.clone()));
+    }
+    if !spells.contains_key(device) {
+        let history = spells_of(connection, device).await?;
+        spells.insert(device.to_owned(), history);
+    }
+    let department = spells
+        .get(device)
+        .and_then(|history| department_at(history, hour))
+        .unwrap_or(&placement.department);
+    Ok((department.to_owned(), placement.category.clone()))
 }
 
 /// A device's weekly counts as the rollup keeps them.
@@ -155,10 +200,11 @@ struct WeekCounts {
     memory_hot_hours: i64,
 }
 
-/// A department's active devices in one hour.
+/// A department's active devices of one category in one hour.
 #[derive(FromRow)]
 struct DepartmentHour {
     department: String,
+    category: String,
     hour_start_unix_ms: i64,
     active_devices: i64,
 }
@@ -197,15 +243,15 @@ impl HourContribution {
 struct RollupDeltas {
     /// (device, week start) → change.
     weeks: BTreeMap<(String, i64), HourContribution>,
-    /// (department, hour start) → change in active devices.
-    department_hours: BTreeMap<(String, i64), i64>,
+    /// (department, category, hour start) → change in active devices.
+    department_hours: HourDeltas,
 }
 
 impl RollupDeltas {
     fn apply(
         &mut self,
         device: &str,
-        department: &str,
+        (department, category): (&str, &str),
         hour: i64,
         old: Option<HourContribution>,
         new: HourContribution,
@@ -226,7 +272,7 @@ impl RollupDeltas {
         if new.active != old.active {
             *self
                 .department_hours
-                .entry((department.to_owned(), hour))
+                .entry((department.to_owned(), category.to_owned(), hour))
                 .or_default() += new.active - old.active;
         }
     }
@@ -412,6 +458,7 @@ impl Store {
                 *entry = (*collected, inventory);
             }
         }
+        let devices: Vec<String> = latest.keys().map(|d| (*d).to_owned()).collect();
         for (device, (collected, inventory)) in latest {
             sqlx::query(
                 "UPDATE devices SET inventory_unix_ms = $1, hostname = $2,
@@ -427,6 +474,8 @@ impl Store {
             .execute(&mut *connection)
             .await?;
         }
+        // A new chassis may change the category its hours count under.
+        refresh_categories_in(self.dialect, connection, Some(&devices)).await?;
         Ok(())
     }
 
@@ -435,15 +484,11 @@ impl Store {
         connection: &mut AnyConnection,
         new: &[(&DeviceReports, &IncomingReport)],
     ) -> Result<(), StoreError> {
-        // Latest copy of each (device, hour) in arrival order, with its
-        // department.
-        let mut hours: BTreeMap<(String, i64), (&str, UsageHourRow)> = BTreeMap::new();
+        // Latest copy of each (device, hour) in arrival order.
+        let mut hours: BTreeMap<(String, i64), UsageHourRow> = BTreeMap::new();
         for (group, report) in new {
             for hour in &report.usage {
-                hours.insert(
-                    (group.device_id.clone(), hour.hour_start_unix_ms),
-                    (&group.department, *hour),
-                );
+                hours.insert((group.device_id.clone(), hour.hour_start_unix_ms), *hour);
             }
         }
         if hours.is_empty() {
@@ -477,13 +522,42 @@ impl Store {
                 HourContribution::of(&row.hour),
             );
         }
+        // Where each device's hours count, read under a lock so that a move
+        // or a change of category waits for this transaction.
+        let placements: Vec<PlacedDevice> = fetch_rows(
+            self.dialect,
+            connection,
+            "SELECT d.id, d.department, d.department_since_unix_ms, d.category
+             FROM devices d JOIN (",
+            1,
+            &format!(") AS r ON d.id = r.column1{}", self.dialect.row_locks.0),
+            &ranges,
+            |query, (device, _)| query.bind((*device).to_owned()),
+        )
+        .await?;
+        let placements: HashMap<String, Placement> = placements
+            .into_iter()
+            .map(|row| (row.id, row.placement))
+            .collect();
+        let mut spells = HashMap::new();
         let mut deltas = RollupDeltas::default();
-        for ((device, hour), (department, row)) in &hours {
+        for ((device, hour), row) in &hours {
+            let Some(placement) = placements.get(device) else {
+                continue;
+            };
+            let (department, category) =
+                placed(connection, &mut spells, device, placement, *hour).await?;
             let old = stored.get(&(device.clone(), *hour)).copied();
-            deltas.apply(device, department, *hour, old, HourContribution::of(row));
+            deltas.apply(
+                device,
+                (&department, &category),
+                *hour,
+                old,
+                HourContribution::of(row),
+            );
         }
         let rows: Vec<(&String, &UsageHourRow)> =
-            hours.iter().map(|((d, _), (_, row))| (d, row)).collect();
+            hours.iter().map(|((d, _), row)| (d, row)).collect();
         execute_rows(
             self.dialect,
             connection,
@@ -539,26 +613,7 @@ impl Store {
             },
         )
         .await?;
-        let department_hours: Vec<_> = deltas
-            .department_hours
-            .into_iter()
-            .filter(|(_, delta)| *delta != 0)
-            .collect();
-        if !department_hours.is_empty() {
-            execute_rows(
-                self.dialect,
-                connection,
-                "INSERT INTO department_hours (department, hour_start_unix_ms, active_devices)",
-                3,
-                "ON CONFLICT (department, hour_start_unix_ms) DO UPDATE SET
-                    active_devices = department_hours.active_devices + excluded.active_devices",
-                &department_hours,
-                |query, ((department, hour), delta)| {
-                    query.bind(department.clone()).bind(*hour).bind(*delta)
-                },
-            )
-            .await?;
-        }
+        apply_hour_deltas(self.dialect, connection, deltas.department_hours).await?;
         Ok(())
     }
 
@@ -733,23 +788,28 @@ impl Store {
         .await?)
     }
 
-    /// A department's active-device counts per hour in `[from, to)`.
+    /// A department's active-device counts per hour in `[from, to)`, of
+    /// one category (`laptop`, `desktop`…, `other`) or of all.
     ///
     /// # Errors
     /// On a database error.
     pub async fn department_hours(
         &self,
         department: &str,
+        category: Option<&str>,
         from_unix_ms: i64,
         to_unix_ms: i64,
     ) -> Result<Vec<(i64, i64)>, StoreError> {
         let rows = sqlx::query_as::<_, ActiveHour>(
-            "SELECT hour_start_unix_ms, active_devices FROM department_hours
-             WHERE department = $1 AND hour_start_unix_ms >= $2 AND hour_start_unix_ms < $3
-               AND active_devices <> 0
+            "SELECT hour_start_unix_ms, CAST(SUM(active_devices) AS BIGINT) AS active_devices
+             FROM department_hours
+             WHERE department = $1 AND ($2 = '' OR category = $2)
+               AND hour_start_unix_ms >= $3 AND hour_start_unix_ms < $4
+             GROUP BY hour_start_unix_ms HAVING SUM(active_devices) <> 0
              ORDER BY hour_start_unix_ms",
         )
         .bind(department.to_owned())
+        .bind(category.unwrap_or("").to_owned())
         .bind(from_unix_ms)
         .bind(to_unix_ms)
         .fetch_all(&self.pool)
@@ -767,19 +827,30 @@ impl Store {
     /// # Errors
     /// On a database error.
     pub async fn rollup_drift(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query_as::<_, DepartmentBucket>(
+        let mut connection = self.pool.acquire().await?;
+        let rows = sqlx::query_as::<_, PlacedBucket>(
             "SELECT device_id, hour_start_unix_ms, powered_minutes, active_minutes,
-                cpu_p95_percent, memory_p95_percent, disk_fill_percent, d.department
+                cpu_p95_percent, memory_p95_percent, disk_fill_percent, d.department,
+                d.department_since_unix_ms, d.category
              FROM usage_hours JOIN devices d ON d.id = usage_hours.device_id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *connection)
         .await?;
         let mut expected = RollupDeltas::default();
+        let mut spells = HashMap::new();
         for row in rows {
             let StoredHour { device_id, hour } = row.stored;
+            let (department, category) = placed(
+                &mut connection,
+                &mut spells,
+                &device_id,
+                &row.placement,
+                hour.hour_start_unix_ms,
+            )
+            .await?;
             expected.apply(
                 &device_id,
-                &row.department,
+                (&department, &category),
                 hour.hour_start_unix_ms,
                 None,
                 HourContribution::of(&hour),
@@ -821,13 +892,18 @@ impl Store {
             }
         }
         let hours = sqlx::query_as::<_, DepartmentHour>(
-            "SELECT department, hour_start_unix_ms, active_devices FROM department_hours",
+            "SELECT department, category, hour_start_unix_ms, active_devices FROM department_hours",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *connection)
         .await?;
-        let mut actual_hours: BTreeMap<(String, i64), i64> = hours
+        let mut actual_hours: BTreeMap<(String, String, i64), i64> = hours
             .into_iter()
-            .map(|row| ((row.department, row.hour_start_unix_ms), row.active_devices))
+            .map(|row| {
+                (
+                    (row.department, row.category, row.hour_start_unix_ms),
+                    row.active_devices,
+                )
+            })
             .collect();
         for (key, want) in &expected.department_hours {
             let have = actual_hours.remove(key).unwrap_or_default();

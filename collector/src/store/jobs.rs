@@ -1,7 +1,6 @@
 //! Periodic jobs' store side: leases so that a job runs on one replica only,
 //! retention, erasure of a device, and the audit log.
 
-use super::ingest::ACTIVE_MINUTES;
 use super::{Retention, RetentionOutcome, Store, StoreError};
 
 const DAY_MS: i64 = 86_400_000;
@@ -323,25 +322,9 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let _writer = self.writer().await;
         let mut tx = self.begin_write().await?;
-        let department: Option<String> =
-            sqlx::query_scalar("SELECT department FROM devices WHERE id = $1")
-                .bind(device_id.to_owned())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(department) = department else {
+        if !super::moves::withdraw_from_rollup(self.dialect, &mut tx, device_id).await? {
             return Ok(false);
-        };
-        sqlx::query(
-            "UPDATE department_hours SET active_devices = active_devices - 1
-             WHERE department = $1 AND hour_start_unix_ms IN (
-                SELECT hour_start_unix_ms FROM usage_hours
-                WHERE device_id = $2 AND active_minutes >= $3)",
-        )
-        .bind(department)
-        .bind(device_id.to_owned())
-        .bind(ACTIVE_MINUTES)
-        .execute(&mut *tx)
-        .await?;
+        }
         // Every table referencing the device cascades.
         sqlx::query("DELETE FROM devices WHERE id = $1")
             .bind(device_id.to_owned())

@@ -23,6 +23,7 @@ mod indicators;
 mod ingest;
 mod jobs;
 mod location;
+mod moves;
 mod pseudonyms;
 mod sessions;
 mod sql;
@@ -33,11 +34,12 @@ pub use analysis::{
     Decision, DecisionError, LedgerEntry, MAX_REASON_CHARS, RecomputeOutcome, StoredSuggestion,
     SuggestionSnapshot,
 };
-pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge};
+pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge, DeviceIdentity};
 pub use dialect::{Backend, Dialect};
 pub use disposals::DisposalRow;
 pub use fleet::{DeviceListRow, DeviceSort};
 pub use location::StoreLocation;
+pub use moves::{DepartmentSpell, Move, PoolMember};
 pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};
 pub use sessions::BrowserSession;
 pub use sql::Store;

@@ -183,11 +183,19 @@ impl Store {
         let pool = dialect.pool_options().connect_with(options).await?;
         dialect.migrations.run(&pool).await?;
         let write_lock = dialect.single_writer.then(Arc::default);
-        Ok(Self {
+        let store = Self {
             pool,
             dialect,
             write_lock,
-        })
+        };
+        let changed = store.refresh_stale_categories().await?;
+        if changed > 0 {
+            tracing::info!(
+                devices = changed,
+                "device categories worked out for the rollup"
+            );
+        }
+        Ok(store)
     }
 
     /// The database's SQL and connection rules.
@@ -390,6 +398,17 @@ impl Store {
         .bind(&device.certificate_serial)
         .bind(device.certificate_not_after_unix_ms)
         .bind(&device.bearer_secret_sha256[..])
+        .execute(&mut *tx)
+        .await
+        .map_err(StoreError::from)?;
+        sqlx::query(
+            "INSERT INTO device_departments (device_id, from_unix_ms, department, recorded_by,
+                reason)
+             VALUES ($1, $2, $3, 'enrollment', 'enrolled')",
+        )
+        .bind(&device.id)
+        .bind(device.enrolled_unix_ms)
+        .bind(&department)
         .execute(&mut *tx)
         .await
         .map_err(StoreError::from)?;

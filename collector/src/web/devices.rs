@@ -260,12 +260,68 @@ struct DevicePage {
     hostname: String,
     facts: Vec<(String, String)>,
     sections: Vec<Section>,
+    /// Where the move form posts, the departments it offers, and the one
+    /// the device is in.
+    move_action: String,
+    departments: Vec<String>,
+    current_department: String,
     /// Where the disposal form posts.
     retire_action: String,
     /// Outcomes a retired device may have: (name, label).
     outcomes: Vec<(String, String)>,
     /// The device's disposal, when it was retired: (date, outcome label).
     disposal: Option<(String, String)>,
+}
+
+/// The move form of a device page.
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    department: String,
+}
+
+/// `POST /devices/{id}/move`: moves the device, back to the page.
+pub async fn move_to(
+    State(shared): State<Arc<App>>,
+    visitor: Visitor,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<MoveForm>,
+) -> Result<Response, PageError> {
+    let ctx = visitor.require(&[Role::It, Role::Admin], "devices")?;
+    visitor.check_csrf(&ctx, &form.csrf)?;
+    let back = format!("/devices/{}", url_encode(&id));
+    match crate::app::devices::move_to(
+        &shared.store,
+        &id,
+        &form.department,
+        &visitor.actor(),
+        crate::app::now_unix_ms(),
+    )
+    .await
+    {
+        Ok(_) => {
+            shared.impact_changed().await;
+            Ok(axum::response::IntoResponse::into_response(
+                axum::response::Redirect::to(&back),
+            ))
+        }
+        Err(crate::app::devices::DeviceError::Unknown(_)) => Err(PageError::not_found(
+            ctx.clone(),
+            ctx.tr.f("devices.unknown", &[("id", &id)]),
+        )),
+        Err(crate::app::devices::DeviceError::UnknownDepartment(department)) => {
+            Err(PageError::refused(
+                ctx.clone(),
+                StatusCode::BAD_REQUEST,
+                ctx.tr
+                    .f("device.unknown_department", &[("department", &department)]),
+                back,
+            ))
+        }
+        Err(error) => Err(PageError::coded(&ctx, &error)),
+    }
 }
 
 /// The disposal form of a device page.
@@ -418,6 +474,67 @@ pub async fn detail(
     if let Some(revoked) = &summary.revoked {
         facts.push((tr.t("col.revoked").to_owned(), revoked.clone()));
     }
+    // The register's facts win where it has them: its category, its
+    // purchase date as the age's source, its price and warranty.
+    let identity = shared
+        .store
+        .device_identity(&id)
+        .await
+        .map_err(|e| PageError::coded(&ctx, &e))?
+        .unwrap_or_default();
+    if let Some(serial) = &identity.register_serial {
+        facts[1].1 = ctx.tr.category(&identity.category);
+        if let Some(purchased) = &identity.purchase_date {
+            facts[7].1 = format!("{purchased} ({})", tr.t("device.from_register"));
+        }
+        facts.push((tr.t("device.register").to_owned(), serial.clone()));
+        if let Some(price) = identity.price_eur {
+            facts.push((
+                tr.t("col.price").to_owned(),
+                format!("{} €", tr.dec(price, 0)),
+            ));
+        }
+        if let Some(warranty) = &identity.warranty_end {
+            facts.push((tr.t("col.warranty_end").to_owned(), warranty.clone()));
+        }
+    }
+    match crate::app::devices::own_footprint(&identity, &shared.config.analysis) {
+        Ok(Some((footprint, version))) => facts.push((
+            tr.t("device.footprint").to_owned(),
+            tr.f(
+                "device.footprint_value",
+                &[
+                    ("value", &tr.dec(footprint.embodied_kgco2e, 0)),
+                    ("low", &tr.dec(footprint.low_kgco2e, 0)),
+                    ("high", &tr.dec(footprint.high_kgco2e, 0)),
+                    ("basis", tr.t(&format!("basis.{}", footprint.basis.name()))),
+                    ("source", &footprint.source),
+                    ("version", &version),
+                ],
+            ),
+        )),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "device page: no footprint"),
+    }
+    if let Some(member) = shared
+        .store
+        .pool_member(&id)
+        .await
+        .map_err(|e| PageError::coded(&ctx, &e))?
+    {
+        facts.push((
+            tr.t("device.pool").to_owned(),
+            tr.f(
+                "device.pool_value",
+                &[
+                    ("department", &member.department),
+                    ("category", &ctx.tr.category(&member.category)),
+                    ("since", &when(member.since_unix_ms)),
+                    ("suggestion", &member.suggestion_id),
+                ],
+            ),
+        ));
+    }
 
     let mut history = Table::new(
         "inventory",
@@ -543,8 +660,40 @@ pub async fn detail(
         row("storage.old_downloads", snapshot.old_downloads_bytes);
     }
 
+    let mut departments = Table::new(
+        "departments",
+        tr.t("device.departments").to_owned(),
+        &[
+            (tr.t("col.since"), false),
+            (tr.t("col.department"), false),
+            (tr.t("col.by"), false),
+            (tr.t("col.reason"), false),
+        ],
+    );
+    for spell in shared
+        .store
+        .department_history(&id)
+        .await
+        .map_err(|e| PageError::coded(&ctx, &e))?
+    {
+        departments.rows.push(vec![
+            Cell::text(when(spell.from_unix_ms)),
+            Cell::text(spell.department),
+            Cell::text(spell.recorded_by),
+            Cell::text(match spell.suggestion_id {
+                Some(suggestion) => format!("{} ({suggestion})", spell.reason),
+                None => spell.reason,
+            }),
+        ]);
+    }
+
     let base = format!("/devices/{}", url_encode(&id));
     let mut sections = vec![
+        Section {
+            heading: tr.t("device.departments").to_owned(),
+            svg: None,
+            table: departments,
+        },
         Section {
             heading: tr.t("device.history").to_owned(),
             svg: None,
@@ -579,10 +728,18 @@ pub async fn detail(
                 tr.t(&format!("outcome.{}", d.outcome)).to_owned(),
             )
         });
+    let all_departments = shared
+        .store
+        .department_names()
+        .await
+        .map_err(|e| PageError::coded(&ctx, &e))?;
     let page = DevicePage {
+        current_department: summary.department.clone(),
         hostname: summary.hostname,
         facts,
         sections,
+        move_action: format!("{base}/move"),
+        departments: all_departments,
         retire_action: format!("{base}/retire"),
         outcomes: crate::analysis::disposal::Outcome::ALL
             .iter()

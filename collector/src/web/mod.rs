@@ -89,6 +89,7 @@ pub fn routes() -> axum::Router<WebState> {
         .route("/devices", get(devices::list))
         .route("/devices/{id}", get(devices::detail))
         .route("/devices/{id}/retire", post(devices::retire))
+        .route("/devices/{id}/move", post(devices::move_to))
         .route("/suggestions", get(suggestions::page))
         .route("/suggestions/{id}/{action}", post(suggestions::decide))
         .route("/requests", post(suggestions::add_request))

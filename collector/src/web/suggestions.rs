@@ -54,6 +54,9 @@ pub struct Card {
     pub can_dismiss: bool,
     /// Done: it may be undone, with a reason (the ledger reverses it).
     pub can_undo: bool,
+    /// Marking it done retires a device (a reuse's replaced one): where it
+    /// went is asked, as (outcome, label).
+    pub replaced_outcomes: Vec<(String, String)>,
 }
 
 #[derive(Template)]
@@ -333,6 +336,19 @@ fn card(
         can_done: s.status == "accepted",
         can_dismiss: s.status == "open" || s.status == "accepted",
         can_undo: s.status == "done",
+        replaced_outcomes: if s.kind == "reuse" && s.devices.len() > 1 {
+            crate::analysis::disposal::Outcome::ALL
+                .iter()
+                .map(|o| {
+                    (
+                        o.name().to_owned(),
+                        tr.t(&format!("outcome.{}", o.name())).to_owned(),
+                    )
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -342,6 +358,9 @@ pub struct DecisionForm {
     csrf: String,
     #[serde(default)]
     reason: String,
+    /// Where the device a reuse replaces went.
+    #[serde(default)]
+    outcome: String,
     #[serde(default)]
     back: String,
 }
@@ -367,7 +386,13 @@ pub async fn decide(
     let refuse =
         |status, message: String| PageError::refused(ctx.clone(), status, message, back.clone());
     let decided = shared
-        .decide(&id, &action, &form.reason, &visitor.actor())
+        .decide(
+            &id,
+            &action,
+            &form.reason,
+            &visitor.actor(),
+            Some(form.outcome.as_str()),
+        )
         .await;
     let Err(error) = decided else {
         return Ok(Redirect::to(&back).into_response());
@@ -388,6 +413,15 @@ pub async fn decide(
         ),
         DecisionError::NoReason => refuse(status, ctx.t("suggestions.reason_needed").to_owned()),
         DecisionError::ReasonTooLong => refuse(status, ctx.t("suggestions.reason_long").to_owned()),
+        DecisionError::OutcomeNeeded(host) => refuse(
+            status,
+            ctx.tr.f("suggestions.outcome_needed", &[("host", &host)]),
+        ),
+        DecisionError::UnknownOutcome(outcome) => refuse(
+            status,
+            ctx.tr
+                .f("suggestions.unknown_outcome", &[("outcome", &outcome)]),
+        ),
         DecisionError::Store(e) => PageError::coded(&ctx, &e),
     })
 }

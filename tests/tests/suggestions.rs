@@ -129,7 +129,47 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
         serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"],
         "accepted"
     );
-    assert_eq!(post(&path("done"), "").0, 200);
+    // Done retires the desktop it replaces: where that one went is asked.
+    let (status, body) = post(&path("done"), "");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("des-pc-001"), "{body}");
+    assert_eq!(post(&path("done"), r#"{"outcome": "binned"}"#).0, 400);
+    let (status, body) = post(&path("done"), r#"{"outcome": "recycled"}"#);
+    assert_eq!(status, 200, "{body}");
+    // The fleet follows: Finance's desktop is Design's now, with its
+    // history; Design's old one is retired.
+    let (status, body) = get(
+        &format!("/api/v1/devices/{}/department", id("fin-pc-001")),
+        Some(&it),
+    );
+    assert_eq!(status, 200, "{body}");
+    let spells: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        spells
+            .iter()
+            .map(|s| s["department"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["Finance", "Design"]
+    );
+    assert_eq!(spells[1]["suggestion_id"], reuse_id.as_str());
+    let (status, body) = get("/api/v1/reports/disposals", Some(&it));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"recycled\":1"), "{body}");
+    // IT moves a device by hand, through the API.
+    let moved = post(
+        &format!("/api/v1/devices/{}/department", id("fin-lt-003")),
+        r#"{"department": "Design"}"#,
+    );
+    assert_eq!(moved.0, 200, "{}", moved.1);
+    assert!(moved.1.contains("\"left\":\"Finance\""), "{}", moved.1);
+    assert_eq!(
+        post(
+            &format!("/api/v1/devices/{}/department", id("fin-lt-003")),
+            r#"{"department": "Nowhere"}"#,
+        )
+        .0,
+        404
+    );
     assert_eq!(post("/api/v1/suggestions/nope/accept", "").0, 404);
     let repair_id = repair["id"].as_str().unwrap();
     let dismiss = format!("/api/v1/suggestions/{repair_id}/dismiss");
@@ -245,7 +285,10 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
     assert_eq!(entries.len(), 2);
     assert_eq!(entries[1]["kgco2e"], -204.4);
     assert_eq!(entries[1]["reverses"], entries[0]["id"]);
-    collector(data, &["suggestions", "done", &reuse_id]);
+    collector(
+        data,
+        &["suggestions", "done", &reuse_id, "--outcome", "recycled"],
+    );
     let standing: f64 = ledger(data)
         .iter()
         .map(|e| e["kgco2e"].as_f64().unwrap())

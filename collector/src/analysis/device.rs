@@ -8,13 +8,16 @@ use super::*;
 pub(super) fn device_suggestion(
     device: &Assessed<'_>,
     config: &AnalysisSettings,
+    replacements: &keep::Replacements,
 ) -> Option<Suggestion> {
     if !device.healthy() && !device.cpu_bound {
         Some(repair(device, config))
     } else if (device.memory_bound || device.disk_bound) && !device.cpu_bound && device.healthy() {
         Some(upgrade(device, config))
     } else if device.due() && device.healthy() && !device.overloaded() {
-        Some(extend(device, config))
+        let replacement = replacements.of(device.category, device.replacement);
+        let even = keep::BreakEven::of(&device.footprint, replacement, config.grid_kgco2e_per_kwh);
+        Some(extend(device, config, even.as_ref()))
     } else {
         None
     }
@@ -111,8 +114,13 @@ fn upgrade(device: &Assessed<'_>, config: &AnalysisSettings) -> Suggestion {
     }
 }
 
-/// Extend: a healthy device past its lifetime, kept longer.
-fn extend(device: &Assessed<'_>, config: &AnalysisSettings) -> Suggestion {
+/// Extend: a healthy device past its lifetime, kept longer, with the
+/// break-even against its replacement when both sides' use is known.
+fn extend(
+    device: &Assessed<'_>,
+    config: &AnalysisSettings,
+    even: Option<&keep::BreakEven>,
+) -> Suggestion {
     let lifetime = device.footprint.lifetime_years;
     let extended = lifetime + config.extension_years;
     let per_year = |e: f64| e / lifetime - e / extended;
@@ -124,7 +132,7 @@ fn extend(device: &Assessed<'_>, config: &AnalysisSettings) -> Suggestion {
         devices: vec![device.facts.device_id.clone()],
         rationale: format!(
             "Keep {} {} more years: it is {}, past the {lifetime:.0}-year lifetime of a {}, \
-             healthy{} and not overloaded; {:.1} kgCO2e of manufacturing a year avoided.",
+             healthy{} and not overloaded; {:.1} kgCO2e of manufacturing a year avoided{}.",
             device.label(),
             config.extension_years,
             device.age_text(),
@@ -133,7 +141,8 @@ fn extend(device: &Assessed<'_>, config: &AnalysisSettings) -> Suggestion {
                 .facts
                 .battery_health_percent
                 .map_or(String::new(), |h| format!(" (battery {h:.0}%)")),
-            per_year(footprint.embodied_kgco2e)
+            per_year(footprint.embodied_kgco2e),
+            even.map_or(String::new(), |even| format!("; {}", even.sentence()))
         ),
         avoided_kgco2e: Avoided {
             value: round1(per_year(footprint.embodied_kgco2e)),

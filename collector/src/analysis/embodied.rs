@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use super::models::{Catalogue, DEFAULT_THRESHOLD, Identity};
+use super::models::{Catalogue, DEFAULT_THRESHOLD, Identity, ModelFootprint};
 
 /// The reference data shipped with the collector.
 pub const BUILT_IN: &str = include_str!("../../data/embodied_carbon.csv");
@@ -46,6 +46,22 @@ pub struct Footprint {
     pub source: String,
     pub source_range: String,
     pub basis: Basis,
+    /// Emissions of a year of use, from the category's row (its electricity
+    /// on the grid the row assumes); `None` when the row gives none.
+    pub use_kgco2e_per_year: Option<f64>,
+    /// Electricity a year of use takes, from the model's report.
+    pub yearly_kwh: Option<f64>,
+}
+
+impl Footprint {
+    /// Emissions of a year of use: the model's electricity on `grid`
+    /// (kgCO2e per kWh) when its report gives it, else the category's
+    /// figure.
+    pub fn yearly_use_kgco2e(&self, grid_kgco2e_per_kwh: f64) -> Option<f64> {
+        self.yearly_kwh
+            .map(|kwh| kwh * grid_kgco2e_per_kwh)
+            .or(self.use_kgco2e_per_year)
+    }
 }
 
 /// Rows by category name (`laptop`, `desktop`, `monitor`, `tablet`, …), the
@@ -155,25 +171,37 @@ impl Embodied {
                 source: "the organisation's asset register".into(),
                 source_range: "as pinned".into(),
                 basis: Basis::Register,
+                use_kgco2e_per_year: category.use_kgco2e_per_year,
+                yearly_kwh: None,
             };
         }
         match self.models.lookup(identity) {
-            Some(model) if model.confidence >= DEFAULT_THRESHOLD => Footprint {
-                embodied_kgco2e: model.kgco2e,
-                low_kgco2e: model.low_kgco2e,
-                high_kgco2e: model.high_kgco2e,
-                lifetime_years: category.lifetime_years,
-                source: model.source(),
-                source_range: if model.error_assumed {
-                    "± the category's median error ratio".into()
-                } else {
-                    "± the report's error ratio".into()
-                },
-                basis: Basis::Model {
-                    confidence: model.confidence,
-                },
-            },
+            Some(model) if model.confidence >= DEFAULT_THRESHOLD => {
+                Self::of_model(category, &model)
+            }
             _ => category.clone(),
+        }
+    }
+
+    /// A model's footprint as a device's, the category's row giving what
+    /// the model's report does not (lifetime, use when it has no kWh).
+    pub fn of_model(category: &Footprint, model: &ModelFootprint) -> Footprint {
+        Footprint {
+            embodied_kgco2e: model.kgco2e,
+            low_kgco2e: model.low_kgco2e,
+            high_kgco2e: model.high_kgco2e,
+            lifetime_years: category.lifetime_years,
+            source: model.source(),
+            source_range: if model.error_assumed {
+                "± the category's median error ratio".into()
+            } else {
+                "± the report's error ratio".into()
+            },
+            basis: Basis::Model {
+                confidence: model.confidence,
+            },
+            use_kgco2e_per_year: category.use_kgco2e_per_year,
+            yearly_kwh: model.yearly_kwh,
         }
     }
 
@@ -199,6 +227,10 @@ impl Embodied {
         let lifetime = column("lifetime_years")?;
         let source = column("source_default")?;
         let source_range = column("source_range")?;
+        // Optional: rows of an organisation's own file may leave it out.
+        let use_per_year = header
+            .iter()
+            .position(|h| h.trim() == "use_kgco2e_per_year");
         let mut rows = BTreeMap::new();
         for (index, line) in lines {
             if line.trim().is_empty() {
@@ -224,6 +256,11 @@ impl Embodied {
                 source: get(source).to_owned(),
                 source_range: get(source_range).to_owned(),
                 basis: Basis::Category,
+                use_kgco2e_per_year: match use_per_year {
+                    Some(i) if !get(i).is_empty() => Some(number(i, "use_kgco2e_per_year")?),
+                    _ => None,
+                },
+                yearly_kwh: None,
             };
             if !(row.low_kgco2e <= row.embodied_kgco2e && row.embodied_kgco2e <= row.high_kgco2e) {
                 return Err(EmbodiedError {

@@ -13,6 +13,7 @@ pub mod disposal;
 pub mod embodied;
 pub mod esrs;
 pub mod impact;
+pub mod keep;
 pub mod models;
 mod pool;
 mod reuse;
@@ -461,11 +462,18 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
     let (by_department, poolable) = poolable(input, context, &assessed, &taken);
     let surplus = surplus(&assessed);
     let mut suggestions = reuse(input, context, &assessed, &poolable, &surplus, &mut taken);
+    // Checked when the reference data was read: a name missing here is one
+    // of data replaced since, reported there.
+    let replacements = keep::Replacements::resolve(context.embodied, context.config)
+        .unwrap_or_else(|error| {
+            tracing::warn!(%error, "replacement models: the categories' rows stand");
+            keep::Replacements::default()
+        });
     for (index, device) in assessed.iter().enumerate() {
         if taken.contains(&index) {
             continue;
         }
-        if let Some(suggestion) = device_suggestion(device, context.config) {
+        if let Some(suggestion) = device_suggestion(device, context.config, &replacements) {
             taken.insert(index);
             suggestions.push(suggestion);
         }
@@ -594,6 +602,11 @@ pub fn footprints(embodied: &Embodied) -> HashMap<(Category, bool), Footprint> {
                 low_kgco2e: desktop.low_kgco2e + monitor.low_kgco2e,
                 high_kgco2e: desktop.high_kgco2e + monitor.high_kgco2e,
                 lifetime_years: desktop.lifetime_years,
+                use_kgco2e_per_year: desktop
+                    .use_kgco2e_per_year
+                    .zip(monitor.use_kgco2e_per_year)
+                    .map(|(a, b)| a + b),
+                yearly_kwh: None,
                 source: format!("{} + monitor: {}", desktop.source, monitor.source),
                 source_range: format!(
                     "{}; monitor: {}",
@@ -628,10 +641,13 @@ pub fn reference_data(config: &AnalysisSettings) -> anyhow::Result<Embodied> {
         None => embodied::BUILT_IN.to_owned(),
     };
     let embodied = Embodied::parse(&categories)?;
-    Ok(match &config.models_file {
+    let embodied = match &config.models_file {
         Some(path) => embodied.with_models(&categories, &read("models_file", path)?)?,
         None => embodied,
-    })
+    };
+    // The replacements named must be in the data now in effect.
+    keep::Replacements::resolve(&embodied, config)?;
+    Ok(embodied)
 }
 
 #[cfg(test)]

@@ -43,6 +43,8 @@ pub struct ModelRow {
     pub report: String,
     /// Storage of the configuration the report describes, in GB.
     pub storage_gb: Option<f64>,
+    /// Electricity a year of use takes, as the report says (`yearly_tec`).
+    pub yearly_kwh: Option<f64>,
     /// Line in the CSV (1 is the header).
     pub line: usize,
 }
@@ -63,6 +65,9 @@ pub struct ModelFootprint {
     pub share_assumed: bool,
     /// The error ratio is the category's median, not the row's.
     pub error_assumed: bool,
+    /// Electricity a year of use takes (the median of the rows that give
+    /// it), in kWh.
+    pub yearly_kwh: Option<f64>,
 }
 
 impl ModelFootprint {
@@ -219,6 +224,7 @@ impl Catalogue {
         let report_date = column("report_date")?;
         let sources = column("sources")?;
         let hard_drive = column("hard_drive")?;
+        let yearly_tec = column("yearly_tec")?;
         let mut rows = Vec::new();
         for (index, record) in reader.records().enumerate() {
             let line = index + 2;
@@ -255,6 +261,10 @@ impl Catalogue {
                 report_date: get(report_date).to_owned(),
                 report: get(sources).to_owned(),
                 storage_gb: storage_gb(get(hard_drive)),
+                yearly_kwh: get(yearly_tec)
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v > 0.0 && *v < 10_000.0),
                 line,
             });
         }
@@ -413,6 +423,44 @@ impl Catalogue {
                 chosen.retain(|r| distance(r).is_some_and(|d| (d - nearest).abs() < 1e-9));
             }
         }
+        // Variants that remain tied are a less certain match than one row.
+        let confidence = if chosen.len() > 1 {
+            best_score * 0.95
+        } else {
+            best_score
+        };
+        Some(self.footprint_of(category, chosen, confidence))
+    }
+
+    /// The footprint of a model the organisation names ("Dell Latitude
+    /// 5440", or its name alone), exactly as the data set writes it; tied
+    /// variants give their median. `None` when no row has that name.
+    pub fn named(&self, name: &str) -> Option<ModelFootprint> {
+        let wanted = name.trim().to_lowercase();
+        let chosen: Vec<&ModelRow> = self
+            .by_vendor
+            .values()
+            .flatten()
+            .map(|indexed| &indexed.row)
+            .filter(|row| {
+                row.name.to_lowercase() == wanted
+                    || format!("{} {}", row.manufacturer, row.name).to_lowercase() == wanted
+            })
+            .collect();
+        let category = chosen.first()?.category;
+        let mut chosen = chosen;
+        chosen.sort_by_key(|row| row.line);
+        Some(self.footprint_of(category, chosen, 1.0))
+    }
+
+    /// The manufacturing footprint of `chosen` rows of a category: the
+    /// median, the range covering them all.
+    fn footprint_of(
+        &self,
+        category: &str,
+        chosen: Vec<&ModelRow>,
+        confidence: f64,
+    ) -> ModelFootprint {
         let (share, error) = self.medians.get(category).copied().unwrap_or((0.75, 0.2));
         let mut share_assumed = false;
         let mut error_assumed = false;
@@ -439,13 +487,8 @@ impl Catalogue {
         let middle = figures[figures.len() / 2].0;
         let low = figures.iter().map(|f| f.1).fold(f64::INFINITY, f64::min);
         let high = figures.iter().map(|f| f.2).fold(0.0, f64::max);
-        // Variants that remain tied are a less certain match than one row.
-        let confidence = if chosen.len() > 1 {
-            best_score * 0.95
-        } else {
-            best_score
-        };
-        Some(ModelFootprint {
+        let mut kwh: Vec<f64> = chosen.iter().filter_map(|r| r.yearly_kwh).collect();
+        ModelFootprint {
             kgco2e: middle,
             low_kgco2e: low,
             high_kgco2e: high,
@@ -453,7 +496,8 @@ impl Catalogue {
             rows: chosen.into_iter().cloned().collect(),
             share_assumed,
             error_assumed,
-        })
+            yearly_kwh: median(&mut kwh),
+        }
     }
 }
 

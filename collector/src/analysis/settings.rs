@@ -41,6 +41,13 @@ pub struct AnalysisConfig {
     /// built-in `data/boavizta/boavizta-data-us.csv`): a newer or amended
     /// copy of the data set.
     pub models_file: Option<PathBuf>,
+    /// Emissions of a kWh of electricity where the devices are used
+    /// (kgCO2e, 0 to 2): the keep-or-replace break-even.
+    pub grid_kgco2e_per_kwh: f64,
+    /// The model that would replace a device, by category, as the per-model
+    /// data names it ("Dell Latitude 5440"); unnamed categories are
+    /// replaced by their row.
+    pub replacement_models: BTreeMap<String, String>,
 }
 
 impl Default for AnalysisConfig {
@@ -58,6 +65,8 @@ impl Default for AnalysisConfig {
             interval_secs: settings.interval_secs,
             embodied_file: settings.embodied_file,
             models_file: settings.models_file,
+            grid_kgco2e_per_kwh: settings.grid_kgco2e_per_kwh,
+            replacement_models: settings.replacement_models,
         }
     }
 }
@@ -89,6 +98,10 @@ pub struct AnalysisSettings {
     pub embodied_file: Option<PathBuf>,
     /// The organisation's own copy of the per-model footprints, if any.
     pub models_file: Option<PathBuf>,
+    /// kgCO2e per kWh of the grid the devices are used on.
+    pub grid_kgco2e_per_kwh: f64,
+    /// Replacement models by category name.
+    pub replacement_models: BTreeMap<String, String>,
 }
 
 impl Default for AnalysisSettings {
@@ -113,6 +126,10 @@ impl Default for AnalysisSettings {
             interval_secs: 3600,
             embodied_file: None,
             models_file: None,
+            // France's average consumption mix (ADEME, Base Empreinte,
+            // electricity 2022, average mix, consumption): 0.052 kgCO2e/kWh.
+            grid_kgco2e_per_kwh: 0.052,
+            replacement_models: BTreeMap::new(),
         }
     }
 }
@@ -183,6 +200,13 @@ impl TryFrom<AnalysisConfig> for AnalysisSettings {
             )?,
             embodied_file: config.embodied_file,
             models_file: config.models_file,
+            grid_kgco2e_per_kwh: ConfigError::check_range(
+                "grid_kgco2e_per_kwh",
+                config.grid_kgco2e_per_kwh,
+                0.0..=2.0,
+                "kgCO2e per kWh",
+            )?,
+            replacement_models: config.replacement_models,
         })
     }
 }

@@ -230,39 +230,58 @@ pub async fn move_to(
     Ok(Some(left))
 }
 
-/// A device's own embodied footprint, as the analysis counts it (pinned in
-/// the register, its model's manufacturer data, else its category's row),
-/// with the version of the factor set; `None` for a device of no category
-/// the analysis knows.
+/// A device's own embodied footprint as the analysis counts it, with the
+/// version of the factor set and its keep-or-replace break-even.
+#[derive(Debug, Clone)]
+pub struct OwnFootprint {
+    /// Pinned in the register, its model's manufacturer data, else its
+    /// category's row.
+    pub footprint: crate::analysis::embodied::Footprint,
+    pub factor_set: String,
+    /// Against the device that would replace it, when both use figures are
+    /// known.
+    pub break_even: Option<crate::analysis::keep::BreakEven>,
+}
+
+/// A device's own footprint; `None` for a device of no category the
+/// analysis knows.
 ///
 /// # Errors
 /// Unreadable reference data.
 pub fn own_footprint(
     identity: &crate::store::DeviceIdentity,
     analysis: &crate::analysis::AnalysisSettings,
-) -> anyhow::Result<Option<(crate::analysis::embodied::Footprint, String)>> {
+) -> anyhow::Result<Option<OwnFootprint>> {
+    use crate::analysis::{Category, DeviceFacts, device_footprint, footprints, keep};
     let embodied = crate::analysis::reference_data(analysis)?;
-    let Some((category, with_monitor)) = crate::analysis::Category::from_name(&identity.category)
-    else {
+    let Some((category, with_monitor)) = Category::from_name(&identity.category) else {
         return Ok(None);
     };
-    let rows = crate::analysis::footprints(&embodied);
+    let rows = footprints(&embodied);
     let Some(row) = rows.get(&(category, with_monitor)) else {
         return Ok(None);
     };
-    let facts = crate::analysis::DeviceFacts {
+    let facts = DeviceFacts {
         category: identity.category.clone(),
         vendor: identity.vendor.clone(),
         model: identity.model.clone(),
         model_family: identity.model_family.clone(),
         disk_bytes: identity.disk_bytes,
         pinned_kgco2e: identity.embodied_kgco2e,
-        ..crate::analysis::DeviceFacts::default()
+        ..DeviceFacts::default()
     };
-    Ok(Some((
-        crate::analysis::device_footprint(&embodied, row, &facts),
-        embodied.version().to_owned(),
-    )))
+    let footprint = device_footprint(&embodied, row, &facts);
+    let replacements = keep::Replacements::resolve(&embodied, analysis)?;
+    let break_even = keep::BreakEven::of(
+        &footprint,
+        replacements.of(category, row),
+        analysis.grid_kgco2e_per_kwh,
+    );
+    Ok(Some(OwnFootprint {
+        footprint,
+        factor_set: embodied.version().to_owned(),
+        break_even,
+    }))
 }
 
 /// Revokes a device: its next call is refused. Audited as `device.revoke`.

@@ -499,20 +499,40 @@ pub async fn detail(
         }
     }
     match crate::app::devices::own_footprint(&identity, &shared.config.analysis) {
-        Ok(Some((footprint, version))) => facts.push((
-            tr.t("device.footprint").to_owned(),
-            tr.f(
-                "device.footprint_value",
-                &[
-                    ("value", &tr.dec(footprint.embodied_kgco2e, 0)),
-                    ("low", &tr.dec(footprint.low_kgco2e, 0)),
-                    ("high", &tr.dec(footprint.high_kgco2e, 0)),
-                    ("basis", tr.t(&format!("basis.{}", footprint.basis.name()))),
-                    ("source", &footprint.source),
-                    ("version", &version),
-                ],
-            ),
-        )),
+        Ok(Some(own)) => {
+            let footprint = &own.footprint;
+            facts.push((
+                tr.t("device.footprint").to_owned(),
+                tr.f(
+                    "device.footprint_value",
+                    &[
+                        ("value", &tr.dec(footprint.embodied_kgco2e, 0)),
+                        ("low", &tr.dec(footprint.low_kgco2e, 0)),
+                        ("high", &tr.dec(footprint.high_kgco2e, 0)),
+                        ("basis", tr.t(&format!("basis.{}", footprint.basis.name()))),
+                        ("source", &footprint.source),
+                        ("version", &own.factor_set),
+                    ],
+                ),
+            ));
+            if let Some(even) = &own.break_even {
+                let value = match even.years {
+                    Some(years) => tr.f(
+                        "device.break_even_years",
+                        &[
+                            ("years", &tr.dec(years, 0)),
+                            ("build", &tr.dec(even.replacement_kgco2e, 0)),
+                            ("extra", &tr.dec(even.extra_use_kgco2e_per_year, 1)),
+                        ],
+                    ),
+                    None => tr.f(
+                        "device.break_even_never",
+                        &[("build", &tr.dec(even.replacement_kgco2e, 0))],
+                    ),
+                };
+                facts.push((tr.t("device.break_even").to_owned(), value));
+            }
+        }
         Ok(None) => {}
         Err(error) => tracing::warn!(%error, "device page: no footprint"),
     }

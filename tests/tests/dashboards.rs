@@ -150,6 +150,7 @@ fn pages_follow_the_roles_stay_light_and_show_hostile_text_inert() {
         "/devices?sort=age&dir=desc",
         device_page.as_str(),
         "/suggestions",
+        "/reports/2026",
         "/digital-load",
         "/admin",
     ];
@@ -182,10 +183,10 @@ fn pages_follow_the_roles_stay_light_and_show_hostile_text_inert() {
     let hr = sign_in(addr, "hugo", PASSWORD).unwrap();
     let admin = sign_in(addr, "ada", PASSWORD).unwrap();
     // The role matrix of the pages, as the README gives it.
-    let expected: [(&str, &str, [u16; 7]); 3] = [
-        ("it", &it, [200, 200, 200, 200, 200, 403, 403]),
-        ("hr", &hr, [303, 403, 403, 403, 403, 200, 403]),
-        ("admin", &admin, [200, 200, 200, 200, 200, 403, 200]),
+    let expected: [(&str, &str, [u16; 8]); 3] = [
+        ("it", &it, [200, 200, 200, 200, 200, 200, 403, 403]),
+        ("hr", &hr, [303, 403, 403, 403, 403, 403, 200, 403]),
+        ("admin", &admin, [200, 200, 200, 200, 200, 200, 403, 200]),
     ];
     println!("page weight (budget: 100 KB and 10 requests, no third party):");
     for (role, cookie, statuses) in &expected {
@@ -815,6 +816,9 @@ fn every_route_answers_each_role_as_the_design_says() {
         ("GET", &device_page, "", it),
         ("GET", "/suggestions", "", it),
         ("GET", "/suggestions?csv=all", "", it),
+        ("GET", "/reports", "", it),
+        ("GET", "/reports/2026", "", it),
+        ("GET", "/reports/2026?csv=retired", "", it),
         ("GET", "/digital-load", "", hr),
         ("GET", "/digital-load?csv=groups", "", hr),
         ("GET", "/admin", "", admin),

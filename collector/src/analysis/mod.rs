@@ -16,6 +16,7 @@ pub mod impact;
 pub mod keep;
 pub mod models;
 mod pool;
+pub mod report;
 mod reuse;
 mod settings;
 mod storage;

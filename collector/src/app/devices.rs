@@ -168,15 +168,14 @@ pub async fn retire(
     Ok(())
 }
 
-/// The disposal report: per year of retirement, the share of eligible
-/// devices that went to reuse, against the target.
+/// Every disposal as the analysis reads it.
 ///
 /// # Errors
-/// A store error or a stored date that does not parse.
-pub async fn reuse_report(
+/// A store error or a stored date or outcome that does not parse.
+pub async fn disposals(
     store: &Store,
-) -> Result<Vec<crate::analysis::disposal::ReuseYear>, DeviceError> {
-    use crate::analysis::disposal::{Disposal, Outcome, reuse_report};
+) -> Result<Vec<crate::analysis::disposal::Disposal>, DeviceError> {
+    use crate::analysis::disposal::{Disposal, Outcome};
     let rows = store.disposals().await?;
     let mut disposals = Vec::with_capacity(rows.len());
     for row in rows {
@@ -188,7 +187,20 @@ pub async fn reuse_report(
             outcome: Outcome::parse(&row.outcome).ok_or_else(corrupt)?,
         });
     }
-    Ok(reuse_report(&disposals))
+    Ok(disposals)
+}
+
+/// The disposal report: per year of retirement, the share of eligible
+/// devices that went to reuse, against the target.
+///
+/// # Errors
+/// A store error or a stored date that does not parse.
+pub async fn reuse_report(
+    store: &Store,
+) -> Result<Vec<crate::analysis::disposal::ReuseYear>, DeviceError> {
+    Ok(crate::analysis::disposal::reuse_report(
+        &disposals(store).await?,
+    ))
 }
 
 /// Moves a device to another department from now on: its hours of use

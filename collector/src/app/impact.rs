@@ -44,3 +44,42 @@ pub async fn current_impact(
         today,
     ))
 }
+
+/// The report of `year`: its footprint in both views (from `impact`), what
+/// that year's decisions avoided, the lifetimes its retired devices
+/// reached and the share that went to reuse.
+///
+/// # Errors
+/// On a database error or unreadable reference data.
+pub async fn yearly_report(
+    store: &crate::store::Store,
+    config: &crate::config::CollectorConfig,
+    impact: &impact::Impact,
+    year: i16,
+) -> anyhow::Result<crate::analysis::report::YearlyReport> {
+    use crate::analysis::report::{Avoidance, yearly_report};
+    let ledger: Vec<Avoidance> = store
+        .avoided_ledger()
+        .await?
+        .into_iter()
+        .map(|entry| Avoidance {
+            view: entry.view,
+            kind: entry.kind,
+            year: entry.year,
+            kgco2e: entry.kgco2e,
+            low: entry.kgco2e_low,
+            high: entry.kgco2e_high,
+        })
+        .collect();
+    let disposals = crate::app::devices::disposals(store).await?;
+    let reuse = crate::analysis::disposal::reuse_report(&disposals);
+    let embodied = reference_data(&config.analysis)?;
+    Ok(yearly_report(
+        year,
+        &impact.accounting,
+        &ledger,
+        &disposals,
+        &reuse,
+        &embodied,
+    ))
+}

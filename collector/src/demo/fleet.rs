@@ -62,6 +62,11 @@ pub struct Fleet {
     pub weeks: u32,
     pub departments: Vec<DepartmentSpec>,
     pub devices: Vec<DeviceSpec>,
+    /// Kinds of suggestion IT marks done once they are computed, the one
+    /// avoiding most of each (`extend`, `repair`, `upgrade`, `pool`,
+    /// `storage`): the history the yearly report and the ledger show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub done_kinds: Vec<String>,
 }
 
 fn default_seed() -> u64 {
@@ -138,6 +143,11 @@ pub struct DeviceSpec {
     /// Full/design battery capacity, 0 to 1; laptops and tablets only.
     #[serde(default)]
     pub battery_health: Option<f64>,
+    /// Retired by IT at the end of the simulated history, and where it
+    /// went (`reused_internally`, `donated`, `sold_refurbished`,
+    /// `recycled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retire: Option<String>,
 }
 
 impl DeviceSpec {
@@ -183,6 +193,14 @@ impl Fleet {
         if self.devices.is_empty() {
             return invalid("no devices: add [[devices]] entries".into());
         }
+        for kind in &self.done_kinds {
+            if !["extend", "repair", "upgrade", "pool", "storage"].contains(&kind.as_str()) {
+                return invalid(format!(
+                    "done_kinds: {kind:?}: expected extend, repair, upgrade, pool or storage \
+                     (a reuse needs to know where the replaced device goes)"
+                ));
+            }
+        }
         let mut hostnames = BTreeSet::new();
         for device in &self.devices {
             let name = &device.hostname;
@@ -191,6 +209,14 @@ impl Fleet {
             }
             if !hostnames.insert(name.as_str()) {
                 return invalid(format!("hostname {name:?} is listed twice"));
+            }
+            if let Some(outcome) = &device.retire
+                && crate::analysis::disposal::Outcome::parse(outcome).is_none()
+            {
+                return invalid(format!(
+                    "device {name}: retire = {outcome:?}: expected reused_internally, donated, \
+                     sold_refurbished or recycled"
+                ));
             }
             if !departments.contains(device.department.as_str()) {
                 return invalid(format!(
@@ -391,6 +417,20 @@ pub fn generated_fleet(seed: u64, today: Date) -> Fleet {
             ));
         }
     }
+    // This year's end of life: the three oldest devices leave the fleet.
+    let mut oldest: Vec<usize> = (0..devices.len()).collect();
+    oldest.sort_by(|&a, &b| {
+        devices[a]
+            .purchase_date
+            .cmp(&devices[b].purchase_date)
+            .then_with(|| devices[a].hostname.cmp(&devices[b].hostname))
+    });
+    for (&index, outcome) in oldest
+        .iter()
+        .zip(["donated", "sold_refurbished", "recycled"])
+    {
+        devices[index].retire = Some(outcome.into());
+    }
     Fleet {
         seed,
         weeks: 12,
@@ -399,6 +439,7 @@ pub fn generated_fleet(seed: u64, today: Date) -> Fleet {
             .map(|d| DepartmentSpec { name: d.0.into() })
             .collect(),
         devices,
+        done_kinds: vec!["extend".into(), "repair".into()],
     }
 }
 
@@ -447,6 +488,7 @@ fn device(
         purchase_date: purchase_date.to_string(),
         profile,
         battery_health: battery_health.map(|h| (h * 100.0).round() / 100.0),
+        retire: None,
     }
 }
 

@@ -124,7 +124,16 @@ pub async fn run(
         "submitting {} weeks of history through gRPC/mTLS…",
         fleet.weeks
     );
-    let (sent, accepted) = submit_history(fleet, &identities, grpc, &ca_pem, today).await?;
+    // On a rerun, the devices retired before send nothing more.
+    let mut reporting = identities.clone();
+    for device in fleet.devices.iter().filter(|d| d.retire.is_some()) {
+        if let Some(identity) = identities.get(&device.hostname)
+            && store.disposal(&identity.device_id).await?.is_some()
+        {
+            reporting.remove(&device.hostname);
+        }
+    }
+    let (sent, accepted) = submit_history(fleet, &reporting, grpc, &ca_pem, today).await?;
     eprintln!(
         "{sent} reports sent, {accepted} acknowledged in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -135,6 +144,9 @@ pub async fn run(
     // first viewed.
     store.drop_releases_published_since(started_unix_ms).await?;
 
+    // IT's year: the devices at their end of life leave the fleet.
+    let retired = retire_devices(store, fleet, &identities, today).await?;
+
     // Suggestions from the history just stored (the server recomputes them
     // on its own schedule afterwards).
     let (changes, holding) =
@@ -143,6 +155,10 @@ pub async fn run(
         "{holding} suggestions computed ({} new, {} kept as decided)",
         changes.created, changes.kept
     );
+    let done = mark_done(store, fleet).await?;
+    if retired + done > 0 {
+        eprintln!("IT's history: {retired} devices retired, {done} suggestions marked done");
+    }
 
     let accounts = demo_accounts(store).await?;
 
@@ -163,6 +179,65 @@ pub async fn run(
         let _ = child.kill().await;
     }
     Ok(())
+}
+
+/// Retires the fleet's devices marked `retire`, today, as IT would;
+/// returns how many (a rerun finds them retired already and keeps them).
+async fn retire_devices(
+    store: &Store,
+    fleet: &Fleet,
+    identities: &BTreeMap<String, Identity>,
+    today: Date,
+) -> anyhow::Result<usize> {
+    let mut retired = 0;
+    for device in &fleet.devices {
+        let (Some(outcome), Some(identity)) = (&device.retire, identities.get(&device.hostname))
+        else {
+            continue;
+        };
+        if store.disposal(&identity.device_id).await?.is_some() {
+            continue;
+        }
+        crate::app::devices::retire(
+            store,
+            &identity.device_id,
+            &today.to_string(),
+            outcome,
+            "end of life",
+            "demo:it",
+            now_unix_ms(),
+        )
+        .await?;
+        retired += 1;
+    }
+    Ok(retired)
+}
+
+/// Marks done, for each of the fleet's `done_kinds`, the open suggestion
+/// of that kind avoiding most; returns how many.
+async fn mark_done(store: &Store, fleet: &Fleet) -> anyhow::Result<usize> {
+    let mut done = 0;
+    for kind in &fleet.done_kinds {
+        let best = store
+            .suggestions(Some(kind))
+            .await?
+            .into_iter()
+            .filter(|s| s.status == "open")
+            .max_by(|a, b| {
+                a.avoided_kgco2e
+                    .value
+                    .total_cmp(&b.avoided_kgco2e.value)
+                    .then_with(|| b.id.cmp(&a.id))
+            });
+        let Some(best) = best else {
+            continue;
+        };
+        for action in ["accept", "done"] {
+            crate::app::suggestions::decide(store, &best.id, action, "", "demo:it", None).await?;
+        }
+        done += 1;
+    }
+    Ok(done)
 }
 
 /// The collector's address as an agent on this machine reaches it.
@@ -357,6 +432,9 @@ async fn submit_history(
     let mut tasks = JoinSet::new();
     let (mut sent, mut accepted) = (0, 0);
     for (index, device) in fleet.devices.iter().enumerate() {
+        if device.retire.is_some() && !identities.contains_key(&device.hostname) {
+            continue;
+        }
         let identity = identities
             .get(&device.hostname)
             .with_context(|| format!("no identity for {}", device.hostname))?

@@ -139,10 +139,12 @@ async fn each_role_sees_its_own_pages_and_api_and_nothing_else() {
     // (path, who may see it): HR never sees devices, IT and admins never
     // see digital load.
     let it_and_admin: &[Role] = &[Role::It, Role::Admin];
-    let pages: [(&str, &[Role]); 5] = [
+    let pages: [(&str, &[Role]); 7] = [
         ("/", it_and_admin),
         ("/devices", it_and_admin),
         ("/suggestions", it_and_admin),
+        ("/reports/2026", it_and_admin),
+        ("/reports/2026?csv=avoided", it_and_admin),
         ("/digital-load", &[Role::Hr]),
         ("/admin", &[Role::Admin]),
     ];

@@ -20,6 +20,7 @@ pub mod devices;
 pub mod digital_load;
 pub mod i18n;
 pub mod overview;
+pub mod report;
 pub mod session;
 pub mod suggestions;
 pub mod table;
@@ -90,6 +91,8 @@ pub fn routes() -> axum::Router<WebState> {
         .route("/devices/{id}", get(devices::detail))
         .route("/devices/{id}/retire", post(devices::retire))
         .route("/devices/{id}/move", post(devices::move_to))
+        .route("/reports", get(report::current))
+        .route("/reports/{year}", get(report::page))
         .route("/suggestions", get(suggestions::page))
         .route("/suggestions/{id}/{action}", post(suggestions::decide))
         .route("/requests", post(suggestions::add_request))

@@ -209,6 +209,7 @@ mod tests {
                 bought(date(2024, 1, 1)),
             ],
             &[],
+            &[],
             0,
             &Embodied::built_in(),
             &BTreeMap::new(),

@@ -155,6 +155,53 @@ fn year_share(since: Date, lifetime_years: f64, year: i16) -> f64 {
     ((end.min(year_end) - start.max(year_start)).max(0.0) / days).clamp(0.0, 1.0)
 }
 
+/// Adds a device bought on `device.age` to the accounting `years`: its
+/// footprint in the year it was bought (capital goods) and its share of each
+/// year of its lifetime (lifetime allocation). A device in service also
+/// counts in the coming year's forecast when it falls due then, replaced by
+/// `replacement`; a retired one (no replacement) does not. Returns the day
+/// it reaches its lifetime.
+fn account(
+    years: &mut BTreeMap<i16, AccountingYear>,
+    device: &DeviceFacts,
+    category: Category,
+    footprint: &super::embodied::Footprint,
+    replacement: Option<&super::embodied::Footprint>,
+) -> Date {
+    let lifetime = footprint.lifetime_years;
+    let since = device.age.as_ref().map_or(Date::ZERO, |age| age.since);
+    #[allow(clippy::cast_possible_truncation)]
+    let due = since.saturating_add(((lifetime * 365.25).round() as i64).days());
+    for (year, entry) in years.iter_mut() {
+        let share = year_share(since, lifetime, *year);
+        // Bought that year (the coming year: replaced that year).
+        let bought = if entry.forecast {
+            replacement.filter(|_| due.year() == *year)
+        } else {
+            (since.year() == *year).then_some(footprint)
+        };
+        let views = [
+            &mut entry.total,
+            entry
+                .by_category
+                .entry(category.name().to_owned())
+                .or_default(),
+            entry
+                .by_department
+                .entry(device.department.clone())
+                .or_default(),
+        ];
+        for views in views {
+            add_share(&mut views.lifetime_allocation_kgco2e, footprint, share);
+            if let Some(bought) = bought {
+                add_share(&mut views.capital_goods_kgco2e, bought, 1.0);
+                views.devices_bought += 1;
+            }
+        }
+    }
+    due
+}
+
 /// What done suggestions avoided in one view, from the ledger.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DoneAvoided {
@@ -170,9 +217,13 @@ fn quarter_of(date: Date) -> (i16, i8) {
     (date.year(), (date.month() - 1) / 3 + 1)
 }
 
-/// Computes the fleet's impact on `today`.
+/// Computes the fleet's impact on `today`. `retired` devices (with the
+/// facts their disposal kept) count in the accounting years only: bought
+/// in their year, their lifetime's shares in the years it spans, so that
+/// both views add up to the same total over the fleet's history.
 pub fn impact(
     devices: &[DeviceFacts],
+    retired: &[DeviceFacts],
     done: &[DoneAvoided],
     done_suggestions: u64,
     embodied: &Embodied,
@@ -302,38 +353,7 @@ pub fn impact(
             result.undated_devices += 1;
             continue;
         };
-        // The day it reaches its category's lifetime.
-        #[allow(clippy::cast_possible_truncation)]
-        let due = age
-            .since
-            .saturating_add(((lifetime * 365.25).round() as i64).days());
-        for (year, entry) in &mut years {
-            let share = year_share(age.since, lifetime, *year);
-            // Bought that year (the coming year: replaced that year).
-            let bought = if entry.forecast {
-                (due.year() == *year).then_some(row)
-            } else {
-                (age.since.year() == *year).then_some(&footprint)
-            };
-            let views = [
-                &mut entry.total,
-                entry
-                    .by_category
-                    .entry(category.name().to_owned())
-                    .or_default(),
-                entry
-                    .by_department
-                    .entry(device.department.clone())
-                    .or_default(),
-            ];
-            for views in views {
-                add_share(&mut views.lifetime_allocation_kgco2e, &footprint, share);
-                if let Some(bought) = bought {
-                    add_share(&mut views.capital_goods_kgco2e, bought, 1.0);
-                    views.devices_bought += 1;
-                }
-            }
-        }
+        let due = account(&mut years, device, category, &footprint, Some(row));
         let years = (f64::from((today - age.since).get_days()) / 365.25).max(0.0);
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let whole = years.floor() as u32;
@@ -362,6 +382,16 @@ pub fn impact(
                 .entry(category.name().to_owned())
                 .or_default() += 1;
         }
+    }
+    for device in retired {
+        let Some((category, monitor)) = Category::from_name(&device.category) else {
+            continue;
+        };
+        let (Some(row), Some(_)) = (footprints.get(&(category, monitor)), &device.age) else {
+            continue;
+        };
+        let footprint = device_footprint(embodied, row, device);
+        account(&mut years, device, category, &footprint, None);
     }
     for d in done {
         if d.lifetime_allocation {
@@ -443,7 +473,7 @@ mod tests {
             device("Finance", "laptop", Some(jiff::civil::date(2019, 1, 1))),
             device("Finance", "laptop", None),
         ];
-        let impact = impact(&devices, &[], 0, &embodied, &BTreeMap::new(), today);
+        let impact = impact(&devices, &[], &[], 0, &embodied, &BTreeMap::new(), today);
         let years: Vec<i16> = impact.accounting.iter().map(|y| y.year).collect();
         assert_eq!(years, (2021..=2027).collect::<Vec<_>>());
         assert_eq!(impact.undated_devices, 1);
@@ -502,5 +532,49 @@ mod tests {
         let coming = year(&impact, 2027);
         assert!(coming.forecast);
         assert!((coming.total.capital_goods_kgco2e.value - 182.6).abs() < 0.05);
+    }
+
+    #[test]
+    fn a_retired_device_keeps_its_years_in_both_views_and_nothing_else() {
+        let embodied = Embodied::built_in();
+        let today = jiff::civil::date(2026, 12, 3);
+        // Bought on 2022-01-01, retired in 2024: its five years still add
+        // up to its manufacturing in both views, so the history does not
+        // change when it leaves.
+        let retired = device("Audit", "laptop", Some(jiff::civil::date(2022, 1, 1)));
+        let with = impact(
+            &[],
+            &[retired.clone()],
+            &[],
+            0,
+            &embodied,
+            &BTreeMap::new(),
+            today,
+        );
+        let alone = impact(&[retired], &[], &[], 0, &embodied, &BTreeMap::new(), today);
+        let sum = |i: &Impact, view: fn(&Views) -> f64| -> f64 {
+            i.accounting
+                .iter()
+                .filter(|y| !y.forecast)
+                .map(|y| view(&y.total))
+                .sum()
+        };
+        let capital = |v: &Views| v.capital_goods_kgco2e.value;
+        let lifetime = |v: &Views| v.lifetime_allocation_kgco2e.value;
+        assert!((sum(&with, capital) - 182.6).abs() < 0.05);
+        assert!((sum(&with, lifetime) - sum(&with, capital)).abs() < 0.2);
+        for (a, b) in with
+            .accounting
+            .iter()
+            .zip(&alone.accounting)
+            .filter(|(a, _)| !a.forecast)
+        {
+            assert_eq!(a.total, b.total, "{}", a.year);
+        }
+        // Not in service: no count, no age, no renewal, no forecast.
+        assert_eq!(with.devices, 0);
+        assert!(with.age_histogram.is_empty());
+        let coming = year(&with, 2027);
+        assert_eq!(coming.total.devices_bought, 0);
     }
 }

@@ -35,8 +35,10 @@ pub async fn current_impact(
         .filter(|(_, status, _, _)| status == "done")
         .map(|(_, _, count, _)| u64::try_from(*count).unwrap_or(0))
         .sum();
+    let retired = store.retired_device_facts().await?;
     Ok(impact::impact(
         &devices,
+        &retired,
         &done,
         done_suggestions,
         &embodied,

@@ -60,7 +60,72 @@ pub(super) async fn insert_disposal(
     Ok(inserted > 0)
 }
 
+/// What the accounting needs of a retired device: the facts its disposal
+/// kept, and its model and pinned footprint while the device is known.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct RetiredRow {
+    device_id: String,
+    department: String,
+    category: String,
+    first_use: Option<String>,
+    vendor: Option<String>,
+    model: Option<String>,
+    model_family: Option<String>,
+    disk_bytes: Option<i64>,
+    embodied_kgco2e: Option<f64>,
+}
+
 impl Store {
+    /// The retired devices as the accounting reads them (department,
+    /// category and first day of use as their disposal kept them).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn retired_device_facts(
+        &self,
+    ) -> Result<Vec<crate::analysis::DeviceFacts>, StoreError> {
+        let rows = sqlx::query_as::<_, RetiredRow>(
+            "SELECT p.device_id, p.department, p.category, p.first_use, i.vendor, i.model,
+                i.model_family, i.disk_bytes, a.embodied_kgco2e
+             FROM disposals p
+             LEFT JOIN devices d ON d.id = p.device_id
+             LEFT JOIN inventories i ON i.device_id = d.id
+                AND i.collected_unix_ms = d.inventory_unix_ms
+             LEFT JOIN assets a ON a.serial = i.serial_number
+                OR (i.serial_number IS NULL AND a.hostname = d.hostname)
+             ORDER BY p.device_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut facts: Vec<crate::analysis::DeviceFacts> = Vec::with_capacity(rows.len());
+        for row in rows {
+            // A device two register rows match counts once.
+            if facts.last().is_some_and(|f| f.device_id == row.device_id) {
+                continue;
+            }
+            facts.push(crate::analysis::DeviceFacts {
+                age: row
+                    .first_use
+                    .as_deref()
+                    .and_then(crate::domain::parse_date)
+                    .map(|since| crate::analysis::Age {
+                        since,
+                        provenance: "disposal".into(),
+                    }),
+                device_id: row.device_id,
+                department: row.department,
+                category: row.category,
+                vendor: row.vendor,
+                model: row.model,
+                model_family: row.model_family,
+                disk_bytes: row.disk_bytes,
+                pinned_kgco2e: row.embodied_kgco2e,
+                ..crate::analysis::DeviceFacts::default()
+            });
+        }
+        Ok(facts)
+    }
+
     /// Records that a device was retired: its host name, department,
     /// category and first day of use are kept as they are today. Recording
     /// it again replaces the record (a correction). Returns `false` when no

@@ -127,6 +127,7 @@ pub fn routes() -> axum::Router<crate::web::WebState> {
             get(department_history).post(move_device),
         )
         .route("/api/v1/reports/disposals", get(disposals))
+        .route("/api/v1/reports/esrs", get(esrs))
         .route("/api/v1/indicators", get(indicators))
         .route("/api/v1/openapi.json", get(openapi))
 }
@@ -305,6 +306,33 @@ async fn department_history(
         )));
     }
     Ok(Json(history).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EsrsQuery {
+    year: i16,
+}
+
+async fn esrs(
+    State(shared): State<Arc<App>>,
+    caller: Caller,
+    query: Result<Query<EsrsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::It, Role::Admin])?;
+    let Query(query) = query.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("expected ?year=YYYY, one of the five years before this one or this one: {e}"),
+        )
+    })?;
+    let impact = shared.impact().await.map_err(internal)?;
+    let disposals = crate::app::devices::reuse_report(&shared.store)
+        .await
+        .map_err(|e| ApiError::coded(&e))?;
+    let report = crate::analysis::esrs::esrs(&impact, &disposals, query.year)
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok(Json(report).into_response())
 }
 
 async fn disposals(State(shared): State<Arc<App>>, caller: Caller) -> Result<Response, ApiError> {

@@ -155,6 +155,23 @@ fn a_fleet_files_suggestions_are_reviewed_from_the_cli_and_the_api() {
     let (status, body) = get("/api/v1/reports/disposals", Some(&it));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"recycled\":1"), "{body}");
+    // The CSRD data points through the API, for this year only or the five
+    // before.
+    let this_year = jiff::Zoned::now().year();
+    let (status, body) = get(&format!("/api/v1/reports/esrs?year={this_year}"), Some(&it));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("E1-6") && body.contains("factor_set"),
+        "{body}"
+    );
+    let (status, body) = get("/api/v1/reports/esrs?year=1999", Some(&it));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("five years before"), "{body}");
+    assert_eq!(get("/api/v1/reports/esrs", Some(&it)).0, 400);
+    assert_eq!(
+        get(&format!("/api/v1/reports/esrs?year={this_year}"), Some(&hr)).0,
+        403
+    );
     // IT moves a device by hand, through the API.
     let moved = post(
         &format!("/api/v1/devices/{}/department", id("fin-lt-003")),

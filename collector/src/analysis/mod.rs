@@ -487,6 +487,18 @@ pub fn analyze(input: &AnalysisInput, context: &Context<'_>) -> Vec<Suggestion> 
         &mut taken,
     ));
     suggestions.extend(storage_hygiene(input));
+    // Every figure names the factor set it comes from: a replaced file or
+    // updated data changes it, and the suggestions are updated.
+    for suggestion in &mut suggestions {
+        if suggestion.avoided_kgco2e.value != 0.0 {
+            write!(
+                suggestion.avoided_kgco2e.source,
+                "; factor set {}",
+                context.embodied.version()
+            )
+            .ok();
+        }
+    }
     suggestions.sort_by(|a, b| a.kind.cmp(&b.kind).then_with(|| a.id.cmp(&b.id)));
     suggestions
 }

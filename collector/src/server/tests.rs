@@ -176,8 +176,9 @@ async fn each_role_sees_its_own_pages_and_api_and_nothing_else() {
             "anonymous on {path}: {location}"
         );
     }
-    let api: [(&str, &[Role]); 5] = [
+    let api: [(&str, &[Role]); 6] = [
         ("/api/v1/suggestions", it_and_admin),
+        ("/api/v1/reports/esrs?year=2026", it_and_admin),
         ("/api/v1/impact", it_and_admin),
         ("/api/v1/reports/disposals", it_and_admin),
         ("/api/v1/devices", it_and_admin),

@@ -1645,7 +1645,7 @@ async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &St
     let mut a = report(base + 4 * HOUR);
     a.inventory = Some(laptop_inventory("SER-A"));
     a.usage = vec![
-        hour(base + 1 * HOUR, 50, 20.0, 20.0),
+        hour(base + HOUR, 50, 20.0, 20.0),
         hour(base + 2 * HOUR, 50, 20.0, 20.0),
     ];
     let mut b = report(base + 4 * HOUR + 1);
@@ -1653,7 +1653,7 @@ async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &St
         chassis: "desktop".into(),
         ..laptop_inventory("SER-B")
     });
-    b.usage = vec![hour(base + 1 * HOUR, 50, 20.0, 20.0)];
+    b.usage = vec![hour(base + HOUR, 50, 20.0, 20.0)];
     store
         .store_batch(
             &[
@@ -1673,15 +1673,12 @@ async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &St
     // Laptops and desktops are counted apart.
     assert_eq!(
         hours("Finance", Some("laptop")).await,
-        [(base + 1 * HOUR, 1), (base + 2 * HOUR, 1)]
+        [(base + HOUR, 1), (base + 2 * HOUR, 1)]
     );
-    assert_eq!(
-        hours("Finance", Some("desktop")).await,
-        [(base + 1 * HOUR, 1)]
-    );
+    assert_eq!(hours("Finance", Some("desktop")).await, [(base + HOUR, 1)]);
     assert_eq!(
         hours("Finance", None).await,
-        [(base + 1 * HOUR, 2), (base + 2 * HOUR, 1)]
+        [(base + HOUR, 2), (base + 2 * HOUR, 1)]
     );
 
     // Moved to Legal from the third hour: that hour and later count for
@@ -1695,10 +1692,7 @@ async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &St
             from: "Finance".into()
         }
     );
-    assert_eq!(
-        hours("Finance", Some("laptop")).await,
-        [(base + 1 * HOUR, 1)]
-    );
+    assert_eq!(hours("Finance", Some("laptop")).await, [(base + HOUR, 1)]);
     assert_eq!(hours("Legal", Some("laptop")).await, [(base + 2 * HOUR, 1)]);
     // A late report: the hour before the move belongs to Finance still,
     // the one after to Legal.
@@ -1713,7 +1707,7 @@ async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &St
         .unwrap();
     assert_eq!(
         hours("Finance", Some("laptop")).await,
-        [(base, 1), (base + 1 * HOUR, 1)]
+        [(base, 1), (base + HOUR, 1)]
     );
     assert_eq!(
         hours("Legal", Some("laptop")).await,
@@ -1767,7 +1761,7 @@ async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &St
     assert_eq!(hours("Finance", Some("laptop")).await, []);
     assert_eq!(
         hours("Finance", Some("tablet")).await,
-        [(base, 1), (base + 1 * HOUR, 1)]
+        [(base, 1), (base + HOUR, 1)]
     );
     assert_eq!(
         hours("Legal", Some("tablet")).await,
@@ -1778,7 +1772,7 @@ async fn a_move_and_a_change_of_category_re_key_the_department_rollup(store: &St
     // Erased: its hours leave every department.
     assert!(store.forget_device("a", "user:admin", now()).await.unwrap());
     assert_eq!(hours("Legal", None).await, []);
-    assert_eq!(hours("Finance", None).await, [(base + 1 * HOUR, 1)]);
+    assert_eq!(hours("Finance", None).await, [(base + HOUR, 1)]);
     assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
 }
 

@@ -544,7 +544,7 @@ mod tests {
         let retired = device("Audit", "laptop", Some(jiff::civil::date(2022, 1, 1)));
         let with = impact(
             &[],
-            &[retired.clone()],
+            std::slice::from_ref(&retired),
             &[],
             0,
             &embodied,

@@ -703,10 +703,10 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
                 println!("{}", serde_json::to_string_pretty(&history)?);
                 return Ok(());
             }
-            println!("{:<20} {:<24} {:<20} reason", "from", "department", "by");
+            println!("{:<25} {:<24} {:<20} reason", "from", "department", "by");
             for spell in history {
                 println!(
-                    "{:<20} {:<24} {:<20} {}",
+                    "{:<25} {:<24} {:<20} {}",
                     crate::store::rfc3339(spell.from_unix_ms),
                     spell.department,
                     spell.recorded_by,

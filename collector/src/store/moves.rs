@@ -131,12 +131,27 @@ async fn active_hours(
     .await
 }
 
-/// The device's department and category as stored, with a lock on its row
-/// until the transaction ends (on PostgreSQL; SQLite has one writer).
+/// A device's department and category as stored.
 #[derive(FromRow)]
 struct Placement {
     department: String,
     category: String,
+}
+
+/// The device's department and category, its row locked until the
+/// transaction ends (on PostgreSQL; SQLite has one writer).
+async fn placement_to_update(
+    dialect: &Dialect,
+    connection: &mut AnyConnection,
+    device_id: &str,
+) -> Result<Option<Placement>, sqlx::Error> {
+    sqlx::query_as::<_, Placement>(sqlx::AssertSqlSafe(format!(
+        "SELECT department, category FROM devices d WHERE id = $1{}",
+        dialect.row_locks.1
+    )))
+    .bind(device_id.to_owned())
+    .fetch_optional(connection)
+    .await
 }
 
 /// Moves a device to `department` from `at_unix_ms` on, inside a write
@@ -153,13 +168,7 @@ pub(super) async fn move_device_in(
     at_unix_ms: i64,
     (actor, reason, suggestion_id): (&str, &str, Option<&str>),
 ) -> Result<Option<String>, sqlx::Error> {
-    let placement = sqlx::query_as::<_, Placement>(sqlx::AssertSqlSafe(format!(
-        "SELECT department, category FROM devices d WHERE id = $1{}",
-        dialect.row_locks.1
-    )))
-    .bind(device_id.to_owned())
-    .fetch_optional(&mut *connection)
-    .await?;
+    let placement = placement_to_update(dialect, connection, device_id).await?;
     let Some(placement) = placement else {
         return Ok(None);
     };
@@ -220,13 +229,7 @@ pub(super) async fn withdraw_from_rollup(
     connection: &mut AnyConnection,
     device_id: &str,
 ) -> Result<bool, sqlx::Error> {
-    let placement = sqlx::query_as::<_, Placement>(sqlx::AssertSqlSafe(format!(
-        "SELECT department, category FROM devices d WHERE id = $1{}",
-        dialect.row_locks.1
-    )))
-    .bind(device_id.to_owned())
-    .fetch_optional(&mut *connection)
-    .await?;
+    let placement = placement_to_update(dialect, connection, device_id).await?;
     let Some(placement) = placement else {
         return Ok(false);
     };

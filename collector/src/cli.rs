@@ -69,10 +69,22 @@ pub enum Command {
     Admin(AdminCommand),
 }
 
+/// Configuration files.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a collector configuration file: every key and value, and the
+    /// files it names (reference data, CA); says what is wrong and exits 64
+    /// if anything is.
+    Check { file: PathBuf },
+}
+
 /// What IT does from the command line on the store, beside a running
 /// collector or not.
 #[derive(Debug, Subcommand)]
 pub enum AdminCommand {
+    /// Configuration files.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Enrollment tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -334,10 +346,12 @@ pub struct DemoArgs {
 }
 
 impl ServeArgs {
-    /// The configuration file's (or the default), with the flags applied.
+    /// The configuration file's (or the default), with the flags applied,
+    /// and the files it names checked.
     ///
     /// # Errors
-    /// When the file cannot be read or is invalid.
+    /// When the file cannot be read or is invalid, or a file it names
+    /// cannot be used.
     pub fn config(&self) -> Result<CollectorConfig, ConfigError> {
         let mut config = match &self.config {
             Some(path) => CollectorConfig::load(path)?,
@@ -350,6 +364,9 @@ impl ServeArgs {
             config.server.http_addr = addr;
         }
         config.server.insecure_dev |= self.insecure_dev;
+        // What the file names is checked now, not at the first use an hour
+        // later.
+        config.check_files()?;
         Ok(config)
     }
 }
@@ -501,6 +518,12 @@ pub fn report_error(error: &anyhow::Error) -> ExitCode {
 /// what to do.
 pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::Config(ConfigCommand::Check { file }) => {
+            let config = CollectorConfig::load(&file)?;
+            config.check_files()?;
+            println!("{}: valid", file.display());
+            Ok(())
+        }
         AdminCommand::Token(TokenCommand::Create {
             department,
             expires,

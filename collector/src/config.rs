@@ -355,6 +355,37 @@ impl CollectorConfig {
         Self::try_from(file)
     }
 
+    /// Checks what the configuration names beyond its own text: the
+    /// reference data it replaces (readable, well formed, the replacement
+    /// models in it) and the CA files (readable).
+    ///
+    /// # Errors
+    /// The first file that cannot be used, with its key.
+    pub fn check_files(&self) -> Result<(), ConfigError> {
+        for (key, file) in [
+            ("tls.ca_certificate_file", &self.tls.ca_certificate_file),
+            ("tls.ca_key_file", &self.tls.ca_key_file),
+        ] {
+            if let Some(path) = file
+                && let Err(error) = std::fs::read(path)
+            {
+                return Err(ConfigError::invalid(
+                    key,
+                    path.display(),
+                    &format!("a readable file ({error})"),
+                ));
+            }
+        }
+        crate::analysis::reference_data(&self.analysis).map_err(|error| {
+            ConfigError::invalid(
+                "analysis",
+                "(the reference data it names)",
+                &format!("{error:#}"),
+            )
+        })?;
+        Ok(())
+    }
+
     /// Working hours of a department: its own, else the default.
     #[must_use]
     pub fn working_hours(&self, department: &str) -> WorkingHours {

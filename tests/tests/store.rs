@@ -1900,3 +1900,77 @@ async fn a_reuse_done_moves_its_donor_and_retires_what_it_replaces_until_undone(
     assert!(store.pool_members().await.unwrap().is_empty());
     assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
 }
+
+/// Marks the database `url` names as migrated by a newer collector: one
+/// migration beyond those this one knows.
+async fn migrate_from_the_future(url: &str, version: i64) {
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES ($1, 'from a newer collector', TRUE, $2, 0)",
+    )
+    .bind(version)
+    .bind(vec![0_u8; 48])
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
+/// A store a newer collector migrated: the open one says so when it checks
+/// (a replica in a rolling upgrade), opening it again fails before any
+/// migration runs, with both versions in the message.
+async fn a_newer_schema_is_refused(
+    store: Store,
+    url: &str,
+    reopen: impl AsyncFnOnce() -> Result<Store, sobrio_collector::store::StoreError>,
+) {
+    use sobrio_collector::store::StoreError;
+    let known = Store::known_schema(store.dialect());
+    assert_eq!(store.schema_version().await.unwrap(), known);
+    store.check_schema().await.unwrap();
+    migrate_from_the_future(url, known + 1).await;
+    let error = store.check_schema().await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::NewerSchema { database, known: k } if database == known + 1 && k == known),
+        "{error}"
+    );
+    drop(store);
+    let message = reopen().await.unwrap_err().to_string();
+    assert!(
+        message.contains(&format!("version {}", known + 1))
+            && message.contains(&format!("({known})"))
+            && message.contains("newer Sobrio"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_database_a_newer_collector_migrated_is_refused_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_data_dir(dir.path()).await.unwrap();
+    let url = format!(
+        "sqlite://{}",
+        dir.path()
+            .join(sobrio_collector::store::DATABASE_FILE)
+            .display()
+    );
+    a_newer_schema_is_refused(store, &url, async || Store::open_data_dir(dir.path()).await).await;
+}
+
+#[tokio::test]
+async fn a_database_a_newer_collector_migrated_is_refused_on_postgres() {
+    let Some(database) = sobrio_tests::TestDatabase::create().await else {
+        return;
+    };
+    let store = database.store().await;
+    a_newer_schema_is_refused(store, &database.url, async || {
+        Store::connect(&database.url).await
+    })
+    .await;
+    database.drop().await;
+}

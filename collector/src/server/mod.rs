@@ -77,9 +77,30 @@ async fn serve(location: &StoreLocation, config: CollectorConfig) -> anyhow::Res
         running.http_addr,
         running.ca_path.display()
     );
-    shutdown_signal().await;
-    eprintln!("shutting down");
-    running.shutdown().await
+    tokio::select! {
+        () = shutdown_signal() => {
+            eprintln!("shutting down");
+            running.shutdown().await
+        }
+        error = newer_schema(running.shared.store.clone()) => {
+            // A newer replica migrated the database: this one stops rather
+            // than write with its older idea of the schema.
+            eprintln!("shutting down: {error}");
+            running.shutdown().await?;
+            Err(error.into())
+        }
+    }
+}
+
+/// Resolves when a newer collector has migrated the database (checked
+/// every 30 seconds).
+async fn newer_schema(store: Store) -> StoreError {
+    loop {
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        if let Err(error @ StoreError::NewerSchema { .. }) = store.check_schema().await {
+            return error;
+        }
+    }
 }
 
 /// Serves with a simulated fleet seeded through gRPC (see [`crate::demo`]).
@@ -372,8 +393,15 @@ async fn wait_for(mut shutdown: watch::Receiver<bool>) {
 }
 
 async fn readyz(State(shared): State<Arc<App>>) -> (StatusCode, &'static str) {
-    match shared.store.ping().await {
+    match shared.store.check_schema().await {
         Ok(()) => (StatusCode::OK, "ready\n"),
+        Err(error @ StoreError::NewerSchema { .. }) => {
+            tracing::error!(%error, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "a newer collector migrated the database: upgrade this replica\n",
+            )
+        }
         Err(error) => {
             tracing::warn!(%error, "not ready: store unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, "store unreachable\n")

@@ -35,14 +35,14 @@ pub use analysis::{
     SuggestionSnapshot,
 };
 pub use assets::{AssetExportRow, AssetImportOutcome, AssetRow, DeviceAge, DeviceIdentity};
-pub use dialect::{Backend, Dialect};
+pub use dialect::{Backend, Dialect, POSTGRES, SQLITE};
 pub use disposals::DisposalRow;
 pub use fleet::{DeviceListRow, DeviceSort};
 pub use location::StoreLocation;
 pub use moves::{DepartmentSpell, Move, PoolMember};
 pub use pseudonyms::{Charged, PRIVACY_LINK_REFUSED};
 pub use sessions::BrowserSession;
-pub use sql::Store;
+pub use sql::{DATABASE_FILE, Store};
 
 pub use crate::domain::rfc3339;
 pub use crate::lifecycle::TokenRefusal;
@@ -69,6 +69,13 @@ pub enum StoreError {
     /// Stored data is not what this version expects.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The database was migrated by a newer collector.
+    #[error(
+        "the database's schema (version {database}) is newer than this collector's ({known}): \
+         a newer Sobrio migrated it. Run that version (every replica: stop the older ones), \
+         or restore a backup made before the upgrade"
+    )]
+    NewerSchema { database: i64, known: i64 },
 }
 
 impl crate::error::Coded for StoreError {
@@ -91,6 +98,7 @@ impl crate::error::Coded for StoreError {
             Self::Database(_) | Self::Migration(_) | Self::Io { .. } | Self::Corrupt(_) => {
                 ErrorCode::Internal
             }
+            Self::NewerSchema { .. } => ErrorCode::Unavailable,
         }
     }
 }

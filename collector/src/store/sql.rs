@@ -138,6 +138,26 @@ fn url_path(path: &Path) -> String {
         .collect()
 }
 
+/// The newest migration applied, when the migrations' table exists.
+async fn applied_schema(pool: &AnyPool) -> Result<Option<i64>, sqlx::Error> {
+    match sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT MAX(version) FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_one(pool)
+    .await
+    {
+        Ok(version) => Ok(version),
+        // A fresh database: no table yet.
+        Err(sqlx::Error::Database(error))
+            if error.message().contains("_sqlx_migrations")
+                || error.message().contains("no such table") =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the SQLite database in `data_dir` and
     /// migrates it.
@@ -181,6 +201,9 @@ impl Store {
             Duration::from_secs(5),
         );
         let pool = dialect.pool_options().connect_with(options).await?;
+        // A database a newer collector migrated is refused before anything
+        // is run on it: its migrations are unknown here.
+        Self::refuse_newer_schema(dialect, &pool).await?;
         dialect.migrations.run(&pool).await?;
         let write_lock = dialect.single_writer.then(Arc::default);
         let store = Self {
@@ -196,6 +219,61 @@ impl Store {
             );
         }
         Ok(store)
+    }
+
+    /// Migrates the database `url` names up to schema `version` only, and
+    /// no further: how upgrade tests build a database as an earlier
+    /// collector left it. A collector opening it migrates the rest.
+    ///
+    /// # Errors
+    /// When the URL names another database, it cannot be reached, or a
+    /// migration fails.
+    pub async fn migrate_to(url: &str, version: i64) -> Result<(), StoreError> {
+        sqlx::any::install_default_drivers();
+        let dialect = Dialect::of_url(url).ok_or(StoreError::UnsupportedUrl)?;
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = dialect.pool_options().connect_with(options).await?;
+        dialect.migrations.run_to(version, &pool).await?;
+        pool.close().await;
+        Ok(())
+    }
+
+    /// The newest schema version this collector knows.
+    #[must_use]
+    pub fn known_schema(dialect: &Dialect) -> i64 {
+        dialect
+            .migrations
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// The newest schema version applied to the database (0 before any).
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(applied_schema(&self.pool).await?.unwrap_or(0))
+    }
+
+    /// Refuses a database migrated by a newer collector.
+    async fn refuse_newer_schema(dialect: &Dialect, pool: &AnyPool) -> Result<(), StoreError> {
+        let known = Self::known_schema(dialect);
+        match applied_schema(pool).await? {
+            Some(database) if database > known => Err(StoreError::NewerSchema { database, known }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the database's schema is this collector's: `Err` when a
+    /// newer one migrated it since (a rolling upgrade: this replica must
+    /// stop).
+    ///
+    /// # Errors
+    /// [`StoreError::NewerSchema`], or a database error.
+    pub async fn check_schema(&self) -> Result<(), StoreError> {
+        Self::refuse_newer_schema(self.dialect, &self.pool).await
     }
 
     /// The database's SQL and connection rules.

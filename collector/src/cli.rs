@@ -85,6 +85,18 @@ pub enum AdminCommand {
     /// Configuration files.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Copy the embedded database (the CA's key included: keep the copy as
+    /// the data directory) to a new FILE, consistently, while the collector
+    /// serves; on PostgreSQL, use pg_dump.
+    Backup { file: PathBuf },
+    /// Put a backup in place of the data directory's database, after
+    /// checking it; refused while a collector serves from the directory.
+    Restore {
+        file: PathBuf,
+        /// Replace a database already there (kept beside, renamed).
+        #[arg(long)]
+        force: bool,
+    },
     /// Enrollment tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -518,6 +530,47 @@ pub fn report_error(error: &anyhow::Error) -> ExitCode {
 /// what to do.
 pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
     match command {
+        AdminCommand::Backup { file } => {
+            let summary = open_store(store).await?.backup_to(&file).await?;
+            println!(
+                "{}: {} devices, {} reports, schema version {}{}",
+                file.display(),
+                summary.devices,
+                summary.reports,
+                summary.schema_version,
+                if summary.certificate_authority {
+                    ", the CA included (keep this file as the data directory: it holds the CA's key)"
+                } else {
+                    ""
+                }
+            );
+            Ok(())
+        }
+        AdminCommand::Restore { file, force } => {
+            if store.database_url.is_some() {
+                return Err(crate::store::backup::BackupError::NotEmbedded.into());
+            }
+            let location = store.location();
+            std::fs::create_dir_all(&location.data_dir)?;
+            let (summary, kept) =
+                crate::store::backup::restore(&file, &location.data_dir, force, now_unix_ms())
+                    .await?;
+            // Opening it migrates a backup of an earlier version.
+            let restored = location.open().await?;
+            println!(
+                "restored {} into {}: {} devices, {} reports, schema version {} (now {})",
+                file.display(),
+                location.data_dir.display(),
+                summary.devices,
+                summary.reports,
+                summary.schema_version,
+                restored.schema_version().await?
+            );
+            if let Some(kept) = kept {
+                println!("the database it replaced is kept as {}", kept.display());
+            }
+            Ok(())
+        }
         AdminCommand::Config(ConfigCommand::Check { file }) => {
             let config = CollectorConfig::load(&file)?;
             config.check_files()?;

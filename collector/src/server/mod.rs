@@ -70,6 +70,8 @@ pub fn main() -> std::process::ExitCode {
 /// Serves until SIGINT or SIGTERM.
 async fn serve(location: &StoreLocation, config: CollectorConfig) -> anyhow::Result<()> {
     let store = location.open().await?;
+    // Held while serving: a restoration waits for no collector.
+    let _serving = crate::store::backup::hold_serving_lock(&location.data_dir)?;
     let running = start(config, store, &location.data_dir).await?;
     eprintln!(
         "sobrio-collector serving gRPC on {} and HTTP on http://{}\nagents pin the CA in {}",
@@ -114,6 +116,7 @@ async fn demo(
         .date();
     let fleet = crate::demo::fleet(&options, today)?;
     let store = location.open().await?;
+    let _serving = crate::store::backup::hold_serving_lock(&location.data_dir)?;
     let started_unix_ms = crate::app::now_unix_ms();
     let running = start(config, store, &location.data_dir).await?;
     let serving = crate::demo::Serving {

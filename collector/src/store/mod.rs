@@ -16,6 +16,7 @@ mod accounts;
 mod admin;
 mod analysis;
 mod assets;
+pub mod backup;
 mod dialect;
 mod disposals;
 mod fleet;

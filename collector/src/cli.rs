@@ -494,15 +494,21 @@ pub enum DeviceCommand {
 }
 
 /// Sets up logging on stderr: `SOBRIO_LOG` (an `EnvFilter`), else
-/// `default_filter`.
+/// `default_filter`; one JSON object a line when `SOBRIO_LOG_FORMAT=json`
+/// (for a log pipeline), text otherwise.
 pub fn init_tracing(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SOBRIO_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    if std::env::var("SOBRIO_LOG_FORMAT").is_ok_and(|format| format == "json") {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
 }
 
 /// Prints `error` with its causes; the exit code: usage (2) for a bad
@@ -531,7 +537,10 @@ pub fn report_error(error: &anyhow::Error) -> ExitCode {
 pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::Backup { file } => {
-            let summary = open_store(store).await?.backup_to(&file).await?;
+            let summary = open_store(store)
+                .await?
+                .backup_to(&file, now_unix_ms())
+                .await?;
             println!(
                 "{}: {} devices, {} reports, schema version {}{}",
                 file.display(),

@@ -50,6 +50,12 @@ pub struct Metrics {
     rejects: Family<RejectLabels, Counter>,
     jobs: Family<JobLabels, Counter>,
     devices: Family<StatusLabels, Gauge>,
+    agent_drops: Counter,
+    store_up: Gauge,
+    reported_last_day: Gauge,
+    ca_not_after: Gauge,
+    last_backup: Gauge,
+    https_not_after: Gauge,
     /// Held while the devices are set and the text encoded, so that
     /// concurrent scrapes each see their own counts.
     rendering: std::sync::Mutex<()>,
@@ -61,6 +67,19 @@ pub struct DeviceCounts {
     pub active: i64,
     pub revoked: i64,
     pub silent: i64,
+    /// Unrevoked devices that reported in the last 24 hours.
+    pub reported_last_day: i64,
+}
+
+/// What a scrape reads besides the counters.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ScrapeFacts {
+    /// The devices by status; `None` when the store did not answer.
+    pub devices: Option<DeviceCounts>,
+    /// When the CA certificate expires, Unix seconds.
+    pub ca_not_after: Option<i64>,
+    /// When the last backup was taken, Unix seconds.
+    pub last_backup: Option<i64>,
 }
 
 impl Default for Metrics {
@@ -120,8 +139,60 @@ impl Default for Metrics {
             "Enrolled devices by status (silent: no report for 7 days)",
             devices.clone(),
         );
+        let agent_drops = Counter::default();
+        registry.register(
+            "sobrio_agent_reports_with_drops",
+            "Reports accepted whose agent says its spool dropped reports (full or too old)",
+            agent_drops.clone(),
+        );
+        let store_up = Gauge::default();
+        registry.register(
+            "sobrio_store_up",
+            "Whether the store answered at this scrape (1) or not (0)",
+            store_up.clone(),
+        );
+        let reported_last_day = Gauge::default();
+        registry.register(
+            "sobrio_devices_reported_last_day",
+            "Unrevoked devices that reported in the last 24 hours",
+            reported_last_day.clone(),
+        );
+        let ca_not_after = Gauge::default();
+        registry.register(
+            "sobrio_ca_not_after_timestamp_seconds",
+            "When the CA certificate agents pin expires (Unix time)",
+            ca_not_after.clone(),
+        );
+        let last_backup = Gauge::default();
+        registry.register(
+            "sobrio_last_backup_timestamp_seconds",
+            "When `sobrio-collector backup` last copied the store (Unix time; 0: never)",
+            last_backup.clone(),
+        );
+        // Known label values start at 0, so that rates over them exist
+        // before the first failure.
+        for job in ["analysis", "retention"] {
+            for outcome in ["ok", "error"] {
+                jobs.get_or_create(&JobLabels {
+                    job: job.to_owned(),
+                    outcome: outcome.to_owned(),
+                });
+            }
+        }
+        let https_not_after = Gauge::default();
+        registry.register(
+            "sobrio_https_certificate_not_after_timestamp_seconds",
+            "When the dashboards' HTTPS certificate expires (Unix time; 0: no HTTPS)",
+            https_not_after.clone(),
+        );
         Self {
             registry,
+            https_not_after,
+            agent_drops,
+            store_up,
+            reported_last_day,
+            ca_not_after,
+            last_backup,
             submit_calls,
             reports_accepted,
             reports_new,
@@ -168,6 +239,16 @@ impl Metrics {
         self.batch_seconds.inc_by(elapsed.as_secs_f64());
     }
 
+    /// The HTTPS certificate now served expires at `unix_secs`.
+    pub fn set_https_not_after(&self, unix_secs: i64) {
+        self.https_not_after.set(unix_secs);
+    }
+
+    /// `reports` accepted whose agent reported dropped reports.
+    pub fn record_agent_drops(&self, reports: u64) {
+        self.agent_drops.inc_by(reports);
+    }
+
     /// A periodic job's run on this replica.
     pub fn record_job(&self, job: &str, outcome: &str) {
         self.jobs
@@ -180,10 +261,14 @@ impl Metrics {
 
     /// The exposition text (OpenMetrics, [`CONTENT_TYPE`]), with the devices
     /// by status when they could be counted.
-    pub fn render(&self, devices: Option<DeviceCounts>) -> String {
+    pub fn render(&self, facts: ScrapeFacts) -> String {
         let _rendering = self.rendering.lock().unwrap_or_else(|e| e.into_inner());
         self.devices.clear();
-        if let Some(devices) = devices {
+        self.store_up.set(i64::from(facts.devices.is_some()));
+        self.ca_not_after.set(facts.ca_not_after.unwrap_or(0));
+        self.last_backup.set(facts.last_backup.unwrap_or(0));
+        if let Some(devices) = facts.devices {
+            self.reported_last_day.set(devices.reported_last_day);
             for (status, value) in [
                 ("active", devices.active),
                 ("silent", devices.silent),
@@ -213,11 +298,17 @@ mod tests {
         metrics.record_batch(7, Duration::from_millis(2), true);
         metrics.record_reject("invalid", "usage.hours[12].powered_minutes");
         metrics.record_submit(3, 2);
-        let text = metrics.render(Some(DeviceCounts {
-            active: 3,
-            revoked: 1,
-            silent: 0,
-        }));
+        metrics.record_agent_drops(2);
+        let text = metrics.render(ScrapeFacts {
+            devices: Some(DeviceCounts {
+                active: 3,
+                revoked: 1,
+                silent: 0,
+                reported_last_day: 2,
+            }),
+            ca_not_after: Some(2_000_000_000),
+            last_backup: None,
+        });
         assert!(
             text.contains("sobrio_ingest_batch_reports_bucket{le=\"10.0\"} 1"),
             "{text}"
@@ -237,8 +328,18 @@ mod tests {
         assert!(text.contains("sobrio_submit_calls_total 1"), "{text}");
         assert!(text.contains("sobrio_reports_accepted_total 3"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
-        // Not counted: no devices line at all.
-        let text = metrics.render(None);
+        for line in [
+            "sobrio_store_up 1",
+            "sobrio_devices_reported_last_day 2",
+            "sobrio_ca_not_after_timestamp_seconds 2000000000",
+            "sobrio_last_backup_timestamp_seconds 0",
+            "sobrio_agent_reports_with_drops_total 2",
+        ] {
+            assert!(text.contains(line), "{line}: {text}");
+        }
+        // The store did not answer: no devices line at all, and it says so.
+        let text = metrics.render(ScrapeFacts::default());
         assert!(!text.contains("sobrio_devices{"), "{text}");
+        assert!(text.contains("sobrio_store_up 0"), "{text}");
     }
 }

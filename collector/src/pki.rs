@@ -158,6 +158,11 @@ impl CertificateAuthority {
         &self.certificate_der
     }
 
+    /// When the CA certificate expires, Unix seconds.
+    pub fn not_after_unix_secs(&self) -> Option<i64> {
+        not_after_unix_secs(&self.certificate_der)
+    }
+
     /// Issues a server certificate for `names` (DNS names or IP addresses),
     /// with a fresh key.
     ///
@@ -234,6 +239,12 @@ pub fn device_id_of(certificate: &CertificateDer<'_>) -> Option<String> {
 }
 
 /// Parses every certificate of a PEM text.
+/// When a certificate expires, Unix seconds; `None` if it does not parse.
+pub fn not_after_unix_secs(certificate: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
+}
+
 pub fn pem_certificates(pem: &str) -> Vec<CertificateDer<'static>> {
     use rustls_pki_types::pem::PemObject;
     CertificateDer::pem_slice_iter(pem.as_bytes())

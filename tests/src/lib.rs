@@ -143,7 +143,7 @@ impl CollectorProcess {
     /// # Panics
     /// When it exits before serving.
     pub fn serve_at(data_dir: &str, extra: &[&str], grpc_addr: &str) -> Self {
-        Self::start(data_dir, extra, grpc_addr, "warn")
+        Self::start(data_dir, extra, grpc_addr, "warn", &[])
     }
 
     /// As [`CollectorProcess::serve`], logging with the `SOBRIO_LOG` filter
@@ -152,7 +152,16 @@ impl CollectorProcess {
     /// # Panics
     /// When it exits before serving.
     pub fn serve_logged(data_dir: &str, extra: &[&str], log_filter: &str) -> Self {
-        Self::start(data_dir, extra, "127.0.0.1:0", log_filter)
+        Self::start(data_dir, extra, "127.0.0.1:0", log_filter, &[])
+    }
+
+    /// As [`CollectorProcess::serve_logged`] at `info`, with environment
+    /// variables `env` set.
+    ///
+    /// # Panics
+    /// When it exits before serving.
+    pub fn serve_with_env(data_dir: &str, env: &[(&str, &str)]) -> Self {
+        Self::start(data_dir, &[], "127.0.0.1:0", "info", env)
     }
 
     /// The process id.
@@ -170,7 +179,13 @@ impl CollectorProcess {
         self.log.lock().unwrap().join("\n")
     }
 
-    fn start(data_dir: &str, extra: &[&str], grpc_addr: &str, log_filter: &str) -> Self {
+    fn start(
+        data_dir: &str,
+        extra: &[&str],
+        grpc_addr: &str,
+        log_filter: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(binary("sobrio-collector"))
             .args(["--data-dir", data_dir])
@@ -183,6 +198,7 @@ impl CollectorProcess {
                 "127.0.0.1:0",
             ])
             .env("SOBRIO_LOG", log_filter)
+            .envs(env.iter().copied())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();

@@ -98,7 +98,8 @@ impl Ingest for IngestService {
             .into());
         }
         let now = now_unix_ms();
-        let (accepted, rejected) = triage(reports, limits.max_report_bytes, now);
+        let (accepted, rejected, dropping) = triage(reports, limits.max_report_bytes, now);
+        shared.metrics.record_agent_drops(dropping);
         for rejection in &rejected {
             tracing::warn!(
                 device = %device.id,
@@ -250,9 +251,11 @@ pub fn triage(
     reports: Vec<Vec<u8>>,
     max_report_bytes: usize,
     now_unix_ms: i64,
-) -> (Vec<IncomingReport>, Vec<Rejection>) {
+) -> (Vec<IncomingReport>, Vec<Rejection>, u64) {
     let mut accepted = Vec::with_capacity(reports.len());
     let mut rejected = Vec::new();
+    // Reports whose agent says its spool dropped reports.
+    let mut dropping = 0;
     for (index, payload) in reports.into_iter().enumerate() {
         let index = u32::try_from(index).unwrap_or(u32::MAX);
         let reject = |report_id: Option<String>, field: &str, reason: String| Rejection {
@@ -290,9 +293,16 @@ pub fn triage(
             rejected.push(reject(id, &field, reason));
             continue;
         }
+        dropping += u64::from(
+            report
+                .agent_health
+                .as_ref()
+                .and_then(|health| health.reports_dropped)
+                .is_some_and(|dropped| dropped > 0),
+        );
         accepted.push(incoming(report, payload));
     }
-    (accepted, rejected)
+    (accepted, rejected, dropping)
 }
 
 /// Maps a valid report to what the store keeps.

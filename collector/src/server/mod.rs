@@ -24,7 +24,7 @@ use crate::config::CollectorConfig;
 use crate::enrollment::EnrollmentService;
 use crate::ingest::IngestService;
 use crate::ingest::writer::{GroupCommit, IngestWriter};
-use crate::metrics::{DeviceCounts, Metrics};
+use crate::metrics::{DeviceCounts, Metrics, ScrapeFacts};
 use crate::pki::{CertificateAuthority, PkiError};
 use crate::secret::random_secret;
 use crate::store::{Store, StoreError, StoreLocation};
@@ -450,10 +450,11 @@ async fn metrics_text(
         .device_status_counts(crate::app::now_unix_ms())
         .await
     {
-        Ok((active, silent, revoked)) => Some(DeviceCounts {
+        Ok((active, silent, revoked, reported_last_day)) => Some(DeviceCounts {
             active,
             revoked,
             silent,
+            reported_last_day,
         }),
         Err(error) => {
             tracing::warn!(%error, "device counts unavailable for /metrics");
@@ -465,7 +466,14 @@ async fn metrics_text(
             axum::http::header::CONTENT_TYPE,
             crate::metrics::CONTENT_TYPE,
         )],
-        shared.metrics.render(devices),
+        shared.metrics.render(ScrapeFacts {
+            devices,
+            ca_not_after: shared.ca.not_after_unix_secs(),
+            last_backup: match shared.store.last_backup_unix_ms().await {
+                Ok(at) => at.map(|ms| ms / 1000),
+                Err(_) => None,
+            },
+        }),
     )
 }
 

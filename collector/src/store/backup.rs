@@ -20,6 +20,9 @@ use super::{Backend, DATABASE_FILE, SQLITE, Store, StoreError};
 /// restoring takes it exclusively, so never under a running collector.
 pub const SERVING_LOCK: &str = "collector.lock";
 
+/// The settings key of the last backup's time.
+const LAST_BACKUP: &str = "last_backup_unix_ms";
+
 /// What a backup holds, as checked.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct BackupSummary {
@@ -88,11 +91,16 @@ pub fn hold_serving_lock(data_dir: &Path) -> Result<File, BackupError> {
 
 impl Store {
     /// Writes a consistent copy of the embedded database to `file` (a new
-    /// file, 0600) while the collector may be writing, and checks it.
+    /// file, 0600) while the collector may be writing, checks it, and
+    /// records when (`now_unix_ms`) for the metrics.
     ///
     /// # Errors
     /// On PostgreSQL, when `file` exists, or the copy fails or is unsound.
-    pub async fn backup_to(&self, file: &Path) -> Result<BackupSummary, BackupError> {
+    pub async fn backup_to(
+        &self,
+        file: &Path,
+        now_unix_ms: i64,
+    ) -> Result<BackupSummary, BackupError> {
         if self.dialect.backend != Backend::Sqlite {
             return Err(BackupError::NotEmbedded);
         }
@@ -115,7 +123,29 @@ impl Store {
             .execute(&self.pool)
             .await
             .map_err(StoreError::from)?;
-        inspect(file).await
+        let summary = inspect(file).await?;
+        // For the operators' alert on missing backups.
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(LAST_BACKUP)
+        .bind(now_unix_ms.to_string())
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::from)?;
+        Ok(summary)
+    }
+
+    /// When `backup` last copied the store, Unix ms.
+    ///
+    /// # Errors
+    /// On a database error.
+    pub async fn last_backup_unix_ms(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .setting(LAST_BACKUP)
+            .await?
+            .and_then(|value| value.parse().ok()))
     }
 }
 

@@ -123,6 +123,7 @@ struct StatusCounts {
     active: i64,
     silent: i64,
     revoked: i64,
+    reported_last_day: i64,
 }
 
 /// Percent-encodes a path for a `sqlite://` URL.
@@ -722,15 +723,16 @@ impl Store {
     }
 
     /// Devices by status at `now_unix_ms`: (active, silent for 7 days or
-    /// never seen, revoked).
+    /// never seen, revoked, unrevoked that reported in the last 24 hours).
     ///
     /// # Errors
     /// On a database error.
     pub async fn device_status_counts(
         &self,
         now_unix_ms: i64,
-    ) -> Result<(i64, i64, i64), StoreError> {
+    ) -> Result<(i64, i64, i64, i64), StoreError> {
         let silent_before = now_unix_ms - 7 * 86_400_000;
+        let day_before = now_unix_ms - 86_400_000;
         let counts = sqlx::query_as::<_, StatusCounts>(
             "SELECT
                 CAST(COALESCE(SUM(CASE WHEN revoked_unix_ms IS NULL AND last_seen_unix_ms >= $1
@@ -738,12 +740,20 @@ impl Store {
                 CAST(COALESCE(SUM(CASE WHEN revoked_unix_ms IS NULL
                     AND (last_seen_unix_ms IS NULL OR last_seen_unix_ms < $1)
                     THEN 1 ELSE 0 END), 0) AS BIGINT) AS silent,
-                COUNT(revoked_unix_ms) AS revoked
+                COUNT(revoked_unix_ms) AS revoked,
+                CAST(COALESCE(SUM(CASE WHEN revoked_unix_ms IS NULL AND last_seen_unix_ms >= $2
+                    THEN 1 ELSE 0 END), 0) AS BIGINT) AS reported_last_day
              FROM devices",
         )
         .bind(silent_before)
+        .bind(day_before)
         .fetch_one(&self.pool)
         .await?;
-        Ok((counts.active, counts.silent, counts.revoked))
+        Ok((
+            counts.active,
+            counts.silent,
+            counts.revoked,
+            counts.reported_last_day,
+        ))
     }
 }

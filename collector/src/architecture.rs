@@ -41,6 +41,7 @@ pub const LAYERS: &[(&str, &[&str])] = &[
             "auth",
             "transport",
             "http",
+            "https",
             "ingest",
             "enrollment",
             "api",

@@ -376,9 +376,12 @@ impl ServeArgs {
             config.server.http_addr = addr;
         }
         config.server.insecure_dev |= self.insecure_dev;
+        // The addresses as the flags left them.
+        config.server = config.server.checked().map_err(|e| e.within("server"))?;
         // What the file names is checked now, not at the first use an hour
         // later.
         config.check_files()?;
+        check_https(&config)?;
         Ok(config)
     }
 }
@@ -583,6 +586,7 @@ pub async fn run(store: &StoreArgs, command: AdminCommand) -> anyhow::Result<()>
         AdminCommand::Config(ConfigCommand::Check { file }) => {
             let config = CollectorConfig::load(&file)?;
             config.check_files()?;
+            check_https(&config)?;
             println!("{}: valid", file.display());
             Ok(())
         }
@@ -886,6 +890,23 @@ fn device_error(error: devices::DeviceError) -> anyhow::Error {
         }
         other => other.into(),
     }
+}
+
+/// The HTTPS certificate and key load and match, when configured.
+fn check_https(config: &CollectorConfig) -> Result<(), ConfigError> {
+    if let (Some(certificate), Some(key)) = (
+        &config.server.https_certificate_file,
+        &config.server.https_key_file,
+    ) {
+        crate::https::HttpsCertificate::load(certificate, key).map_err(|error| {
+            ConfigError::invalid(
+                "server.https_certificate_file",
+                certificate.display(),
+                &format!("a certificate chain its key matches ({error})"),
+            )
+        })?;
+    }
+    Ok(())
 }
 
 /// Who acts from the command line: `cli:<os user>`.

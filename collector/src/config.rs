@@ -183,6 +183,16 @@ pub struct ServerConfig {
     pub names: Vec<String>,
     /// Plaintext gRPC with bearer secrets, for development only.
     pub insecure_dev: bool,
+    /// Certificate chain (PEM) of the dashboards and the API: the HTTP
+    /// listener serves HTTPS (TLS 1.2 and 1.3); reloaded when the files
+    /// change or on SIGHUP. Needs `https_key_file`.
+    pub https_certificate_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub https_key_file: Option<PathBuf>,
+    /// Reverse proxies (IP addresses or CIDR ranges) whose
+    /// `X-Forwarded-For` and `X-Forwarded-Proto` are believed; from any
+    /// other address those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -192,7 +202,76 @@ impl Default for ServerConfig {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             names: Vec::new(),
             insecure_dev: false,
+            https_certificate_file: None,
+            https_key_file: None,
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+/// Addresses whose forwarding headers are believed: IPs or CIDR ranges.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<(std::net::IpAddr, u8)>);
+
+impl TrustedProxies {
+    /// Parses `10.0.0.5`, `10.0.0.0/8`, `::1`, `fd00::/8`.
+    ///
+    /// # Errors
+    /// An entry that is neither.
+    pub fn parse(entries: &[String]) -> Result<Self, ConfigError> {
+        let mut ranges = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let invalid = || {
+                ConfigError::invalid(
+                    "trusted_proxies",
+                    format!("{entry:?}"),
+                    "expected IP addresses or CIDR ranges (10.0.0.5, 10.0.0.0/8, fd00::/8)",
+                )
+            };
+            let (address, bits) = match entry.split_once('/') {
+                Some((address, bits)) => (address, Some(bits)),
+                None => (entry.as_str(), None),
+            };
+            let address: std::net::IpAddr = address.trim().parse().map_err(|_| invalid())?;
+            let max = if address.is_ipv4() { 32 } else { 128 };
+            let bits = match bits {
+                Some(bits) => bits
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|b| *b <= max)
+                    .ok_or_else(invalid)?,
+                None => max,
+            };
+            ranges.push((address, bits));
+        }
+        Ok(Self(ranges))
+    }
+
+    /// Whether `address` is one of them.
+    #[must_use]
+    pub fn contains(&self, address: std::net::IpAddr) -> bool {
+        let address = match address {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, std::net::IpAddr::V4),
+            v4 @ std::net::IpAddr::V4(_) => v4,
+        };
+        self.0.iter().any(|(range, bits)| match (range, address) {
+            (std::net::IpAddr::V4(range), std::net::IpAddr::V4(address)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*bits)).unwrap_or(0);
+                u32::from(*range) & mask == u32::from(address) & mask
+            }
+            (std::net::IpAddr::V6(range), std::net::IpAddr::V6(address)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*bits)).unwrap_or(0);
+                u128::from(*range) & mask == u128::from(address) & mask
+            }
+            _ => false,
+        })
+    }
+
+    /// Whether none is configured.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -507,7 +586,10 @@ impl IngestConfig {
 
 impl ServerConfig {
     /// The section, checked.
-    fn checked(self) -> Result<Self, ConfigError> {
+    ///
+    /// # Errors
+    /// A value refused, named by its key within the section.
+    pub fn checked(self) -> Result<Self, ConfigError> {
         for name in &self.names {
             if name.is_empty() || name.len() > 253 || name.contains(char::is_whitespace) {
                 return Err(ConfigError::invalid(
@@ -517,7 +599,46 @@ impl ServerConfig {
                 ));
             }
         }
+        match (&self.https_certificate_file, &self.https_key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "https_key_file",
+                    "(missing)",
+                    "required with server.https_certificate_file",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "https_certificate_file",
+                    "(missing)",
+                    "required with server.https_key_file",
+                ));
+            }
+            _ => {}
+        }
+        TrustedProxies::parse(&self.trusted_proxies)?;
+        // Plain HTTP beyond this machine only behind a TLS proxy: sessions
+        // and passwords never cross a network in clear.
+        if self.https_certificate_file.is_none()
+            && !self.http_addr.ip().is_loopback()
+            && self.trusted_proxies.is_empty()
+            && !self.insecure_dev
+        {
+            return Err(ConfigError::invalid(
+                "http_addr",
+                self.http_addr,
+                "a loopback address for plain HTTP; beyond this machine, serve HTTPS \
+                 (server.https_certificate_file and https_key_file) or name the TLS reverse \
+                 proxy in front in server.trusted_proxies",
+            ));
+        }
         Ok(self)
+    }
+
+    /// The trusted proxies, parsed (checked at load).
+    #[must_use]
+    pub fn proxies(&self) -> TrustedProxies {
+        TrustedProxies::parse(&self.trusted_proxies).unwrap_or_default()
     }
 }
 

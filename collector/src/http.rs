@@ -71,7 +71,9 @@ async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown` turns true,
-/// then lets requests in flight finish.
+/// then lets requests in flight finish; over TLS with `tls` (a handshake
+/// must end within the header timeout). Each request carries its
+/// connection's [`ConnectInfo`] and [`crate::https::Transport`].
 ///
 /// # Errors
 /// Never: accept errors (a descriptor limit reached) are logged and
@@ -80,8 +82,13 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: HttpLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    let transport = crate::https::Transport {
+        tls: acceptor.is_some(),
+    };
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let per_address = Arc::new(PerAddress::default());
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -121,6 +128,7 @@ pub async fn serve(
                 request
                     .extensions_mut()
                     .insert(ConnectInfo::<SocketAddr>(remote));
+                request.extensions_mut().insert(transport);
                 let app = app.clone();
                 async move {
                     Ok::<_, Infallible>(
@@ -137,17 +145,44 @@ pub async fn serve(
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
             .keep_alive(true);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(tcp), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::trace!(%error, "HTTP connection ended");
+        match &acceptor {
+            None => {
+                let connection = builder
+                    .serve_connection_with_upgrades(TokioIo::new(tcp), service)
+                    .into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::trace!(%error, "HTTP connection ended");
+                    }
+                    drop(place);
+                    drop(slot);
+                });
             }
-            drop(place);
-            drop(slot);
-        });
+            Some(acceptor) => {
+                let handshake = acceptor.accept(tcp);
+                let watcher = graceful.watcher();
+                let header_timeout = limits.header_timeout;
+                tokio::spawn(async move {
+                    match tokio::time::timeout(header_timeout, handshake).await {
+                        Ok(Ok(tls)) => {
+                            let connection = builder
+                                .serve_connection_with_upgrades(TokioIo::new(tls), service)
+                                .into_owned();
+                            if let Err(error) = watcher.watch(connection).await {
+                                tracing::trace!(%error, "HTTPS connection ended");
+                            }
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%remote, %error, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    }
+                    drop(place);
+                    drop(slot);
+                });
+            }
+        }
     }
     drop(listener);
     // Requests in flight finish; idle connections close.

@@ -37,6 +37,7 @@ pub mod enrollment;
 pub mod error;
 pub mod export;
 pub mod http;
+pub mod https;
 pub mod indicators;
 pub mod ingest;
 pub mod jobs;

@@ -176,7 +176,8 @@ impl Default for Metrics {
                 jobs.get_or_create(&JobLabels {
                     job: job.to_owned(),
                     outcome: outcome.to_owned(),
-                });
+                })
+                .inc_by(0);
             }
         }
         let https_not_after = Gauge::default();

@@ -164,6 +164,14 @@ impl CollectorProcess {
         Self::start(data_dir, &[], "127.0.0.1:0", "info", env)
     }
 
+    /// As [`CollectorProcess::serve`], with `serve --config CONFIG`.
+    ///
+    /// # Panics
+    /// When it exits before serving.
+    pub fn serve_with_config(data_dir: &str, config: &str) -> Self {
+        Self::start(data_dir, &[], "127.0.0.1:0", "warn", &[("", config)])
+    }
+
     /// The process id.
     #[must_use]
     pub fn pid(&self) -> u32 {
@@ -179,6 +187,8 @@ impl CollectorProcess {
         self.log.lock().unwrap().join("\n")
     }
 
+    /// `env`: variables of the process; an entry with an empty name gives
+    /// `serve --config` its file.
     fn start(
         data_dir: &str,
         extra: &[&str],
@@ -197,8 +207,14 @@ impl CollectorProcess {
                 "--http-addr",
                 "127.0.0.1:0",
             ])
+            // An unnamed entry is the configuration file, not a variable.
+            .args(
+                env.iter()
+                    .filter(|(name, _)| name.is_empty())
+                    .flat_map(|(_, config)| ["--config", config]),
+            )
             .env("SOBRIO_LOG", log_filter)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied().filter(|(name, _)| !name.is_empty()))
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -210,9 +226,11 @@ impl CollectorProcess {
             if let Some(rest) = line.strip_prefix("sobrio-collector serving gRPC on ") {
                 let mut words = rest.split_whitespace();
                 let grpc = words.next().map(str::to_owned);
-                let http = words
-                    .last()
-                    .map(|w| w.trim_start_matches("http://").to_owned());
+                let http = words.last().map(|w| {
+                    w.trim_start_matches("https://")
+                        .trim_start_matches("http://")
+                        .to_owned()
+                });
                 addresses = grpc.zip(http);
                 break;
             }

@@ -1,8 +1,8 @@
 //! A simulated fleet generated inside SQLite (recursive CTEs), so that
 //! building a million devices takes seconds, not the benchmark's time: devices
 //! in departments of about 200, their latest inventory, 12 weeks of weekly
-//! rollups, departments' hourly activity and a storage scan on a quarter of
-//! them.
+//! rollups, departments' hourly activity by category and a storage scan on a
+//! quarter of them.
 
 pub const WEEK: i64 = 7 * 86_400_000;
 /// Monday 2026-11-30 00:00 UTC: "now" for the benchmarks.
@@ -52,11 +52,13 @@ pub async fn generate(path: &std::path::Path, devices: i64) {
         ),
         format!(
             "WITH RECURSIVE h(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM h WHERE i < 12 * 168 - 1),
-                 d(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM d WHERE i < {departments} - 1)
-             INSERT INTO department_hours (department, hour_start_unix_ms, active_devices)
-             SELECT 'dept-' || d.i, {first_week} + h.i * 3600000,
-                abs(random()) % ({devices} / {departments})
-             FROM d CROSS JOIN h"
+                 d(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM d WHERE i < {departments} - 1),
+                 c(name, share) AS (VALUES ('laptop', 7), ('desktop', 3))
+             INSERT INTO department_hours (department, category, hour_start_unix_ms,
+                active_devices)
+             SELECT 'dept-' || d.i, c.name, {first_week} + h.i * 3600000,
+                abs(random()) % ({devices} * c.share / 10 / {departments} + 1)
+             FROM d CROSS JOIN h CROSS JOIN c"
         ),
         "INSERT INTO storage_snapshots (device_id, collected_unix_ms, total_bytes, used_bytes,
             scanned_unix_ms, duplicate_bytes, temp_bytes, cache_bytes, trash_bytes, stale_bytes,
@@ -73,6 +75,9 @@ pub async fn generate(path: &std::path::Path, devices: i64) {
             age_since_date = (SELECT age_since_date FROM inventories i
                               WHERE i.device_id = devices.id),
             last_seen_unix_ms = 1795900000000 - abs(random()) % 1000000000"
+            .to_owned(),
+        // The category the department rollup counts each device under.
+        "UPDATE devices SET category = CASE chassis WHEN 'laptop' THEN 'laptop' ELSE 'desktop' END"
             .to_owned(),
     ];
     for statement in statements {

@@ -255,21 +255,21 @@ pub struct OwnFootprint {
     pub break_even: Option<crate::analysis::keep::BreakEven>,
 }
 
-/// A device's own footprint; `None` for a device of no category the
-/// analysis knows.
+/// A device's own footprint from the reference data `embodied`; `None` for
+/// a device of no category the analysis knows.
 ///
 /// # Errors
-/// Unreadable reference data.
+/// A configured replacement model not in the data.
 pub fn own_footprint(
     identity: &crate::store::DeviceIdentity,
+    embodied: &crate::analysis::embodied::Embodied,
     analysis: &crate::analysis::AnalysisSettings,
 ) -> anyhow::Result<Option<OwnFootprint>> {
     use crate::analysis::{Category, DeviceFacts, device_footprint, footprints, keep};
-    let embodied = crate::analysis::reference_data(analysis)?;
     let Some((category, with_monitor)) = Category::from_name(&identity.category) else {
         return Ok(None);
     };
-    let rows = footprints(&embodied);
+    let rows = footprints(embodied);
     let Some(row) = rows.get(&(category, with_monitor)) else {
         return Ok(None);
     };
@@ -282,8 +282,8 @@ pub fn own_footprint(
         pinned_kgco2e: identity.embodied_kgco2e,
         ..DeviceFacts::default()
     };
-    let footprint = device_footprint(&embodied, row, &facts);
-    let replacements = keep::Replacements::resolve(&embodied, analysis)?;
+    let footprint = device_footprint(embodied, row, &facts);
+    let replacements = keep::Replacements::resolve(embodied, analysis)?;
     let break_even = keep::BreakEven::of(
         &footprint,
         replacements.of(category, row),

@@ -67,6 +67,9 @@ pub struct App {
     pub suggestion_counts: Cached<Vec<(String, String, i64, f64)>>,
     /// HR's weekly trend of the organisation, by week.
     pub load_trend: Cached<Vec<TrendPoint>>,
+    /// The reference data in effect (factor set, per-model data), read
+    /// once for the pages that show a device's own footprint.
+    reference: Cached<crate::analysis::embodied::Embodied>,
 }
 
 impl App {
@@ -91,7 +94,20 @@ impl App {
             impact_cache: Cached::new(CACHE_FRESH),
             suggestion_counts: Cached::new(CACHE_FRESH),
             load_trend: Cached::new(CACHE_FRESH),
+            reference: Cached::new(CACHE_FRESH),
         }
+    }
+
+    /// The reference data in effect, read at most every [`CACHE_FRESH`].
+    ///
+    /// # Errors
+    /// When a configured file cannot be read or parsed.
+    pub async fn reference_data(&self) -> anyhow::Result<Arc<crate::analysis::embodied::Embodied>> {
+        self.reference
+            .get("", || async {
+                crate::analysis::reference_data(&self.config.analysis)
+            })
+            .await
     }
 
     /// The fleet's impact now, computed at most every [`CACHE_FRESH`].

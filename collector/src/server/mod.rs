@@ -73,8 +73,19 @@ async fn serve(location: &StoreLocation, config: CollectorConfig) -> anyhow::Res
     // Held while serving: a restoration waits for no collector.
     let _serving = crate::store::backup::hold_serving_lock(&location.data_dir)?;
     let running = start(config, store, &location.data_dir).await?;
+    let scheme = if running
+        .shared
+        .config
+        .server
+        .https_certificate_file
+        .is_some()
+    {
+        "https"
+    } else {
+        "http"
+    };
     eprintln!(
-        "sobrio-collector serving gRPC on {} and HTTP on http://{}\nagents pin the CA in {}",
+        "sobrio-collector serving gRPC on {} and HTTP on {scheme}://{}\nagents pin the CA in {}",
         running.grpc_addr,
         running.http_addr,
         running.ca_path.display()
@@ -183,6 +194,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("HTTPS (server.https_certificate_file, https_key_file): {0}")]
+    Https(#[from] crate::https::HttpsError),
     #[error(
         "the stored pseudonym key seed is corrupt (setting `pseudonym_seed`): restore the \
          database from a backup; a new seed would give everyone new pseudonyms"
@@ -318,6 +331,7 @@ pub async fn start(
                 listener,
                 metrics_routes(metrics_token).with_state(web.clone()),
                 shared.config.limits.http(),
+                None,
                 shutdown_rx.clone(),
             ));
             tracing::info!(%bound, "/metrics served on its own address");
@@ -329,12 +343,41 @@ pub async fn start(
             http_routes(Some(metrics_routes(metrics_token)), web),
         ),
     };
+    // HTTPS from the configured files, renewals taken up as they come.
+    let https = match shared
+        .config
+        .server
+        .https_certificate_file
+        .as_deref()
+        .zip(shared.config.server.https_key_file.as_deref())
+    {
+        Some((certificate, key)) => {
+            let https = crate::https::HttpsCertificate::load(certificate, key)?;
+            tokio::spawn(
+                https
+                    .clone()
+                    .watch(shared.metrics.clone(), shutdown_rx.clone()),
+            );
+            tracing::info!(certificate = %certificate.display(), "dashboards and API over HTTPS");
+            Some(https.server_config())
+        }
+        None => None,
+    };
+    let front = Arc::new(crate::https::Front {
+        proxies: shared.config.server.proxies(),
+        insecure_dev: shared.config.server.insecure_dev,
+    });
+    let app = app.layer(axum::middleware::from_fn_with_state(
+        front,
+        crate::https::front,
+    ));
     // Slow and greedy clients are bounded (`crate::http`); pages go out
     // with TCP_NODELAY.
     let http = tokio::spawn(crate::http::serve(
         http_listener,
         app,
         shared.config.limits.http(),
+        https,
         shutdown_rx,
     ));
 

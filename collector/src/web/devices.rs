@@ -498,7 +498,10 @@ pub async fn detail(
             facts.push((tr.t("col.warranty_end").to_owned(), warranty.clone()));
         }
     }
-    match crate::app::devices::own_footprint(&identity, &shared.config.analysis) {
+    let own = shared.reference_data().await.and_then(|embodied| {
+        crate::app::devices::own_footprint(&identity, &embodied, &shared.config.analysis)
+    });
+    match own {
         Ok(Some(own)) => {
             let footprint = &own.footprint;
             facts.push((

@@ -397,6 +397,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         delivery.samples_taken,
                         delivery.last_sample.as_deref().unwrap_or("never")
                     );
+                    if let Some(untrusted) = &delivery.collector_untrusted {
+                        println!("COLLECTOR UNTRUSTED: {untrusted}");
+                    }
                     for error in &delivery.last_errors {
                         println!("error:               {error}");
                     }

@@ -156,6 +156,35 @@ pub struct DeliveryStatus {
     /// RFC 3339 of the last usage sample.
     #[serde(default)]
     pub last_sample: Option<String>,
+    /// Why the collector cannot be trusted any more, when it cannot: what
+    /// `status` says, and what to do.
+    #[serde(default)]
+    pub collector_untrusted: Option<String>,
+}
+
+/// How long the agent waits before trying a collector it no longer trusts
+/// again (an operator may put the right CA back).
+pub const UNTRUSTED_RETRY: Duration = Duration::from_secs(3600);
+
+/// Whether `error` says the collector presented a certificate the CA pinned
+/// at enrollment does not sign (its CA changed): the certificate error
+/// rustls reports, wherever it sits in the chain.
+pub fn untrusted_collector(error: &anyhow::Error) -> bool {
+    use rustls::CertificateError;
+    error.chain().any(|cause| {
+        let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
+            cause
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        matches!(
+            tls,
+            Some(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer | CertificateError::BadSignature
+            ))
+        )
+    })
 }
 
 const STATUS_FILE: &str = "status.json";
@@ -478,10 +507,25 @@ impl<U: Uplink> Agent<U> {
             Ok(_) => {
                 self.backoff.success();
                 self.status.last_success = Some(rfc3339(now_unix_ms()));
+                self.status.collector_untrusted = None;
             }
             Err(error) => {
                 self.uplink.reset();
                 self.note_error(&format!("{error:#}"));
+                if untrusted_collector(error) {
+                    let said = format!(
+                        "the collector at {} presents a certificate the CA pinned at enrollment \
+                         does not sign: its CA changed (a reinstallation, or a store restored \
+                         from another installation). Reports stay in the spool, tried again \
+                         hourly. If the change is expected, enroll again: sobrio-agent enroll \
+                         --force --server {} --token TOKEN --ca NEW_CA.pem",
+                        self.enrollment.server, self.enrollment.server
+                    );
+                    if self.status.collector_untrusted.as_deref() != Some(&said) {
+                        tracing::error!("{said}");
+                    }
+                    self.status.collector_untrusted = Some(said);
+                }
             }
         }
         self.save_status();
@@ -645,7 +689,13 @@ impl<U: Uplink> Agent<U> {
                         next_delivery = next_report;
                     }
                     Err(error) => {
-                        let delay = self.backoff.failure();
+                        // A collector that is not the one enrolled with is
+                        // not hammered: it is tried again hourly.
+                        let delay = if untrusted_collector(&error) {
+                            UNTRUSTED_RETRY
+                        } else {
+                            self.backoff.failure()
+                        };
                         tracing::warn!(error = %format!("{error:#}"), retry_in_secs = delay.as_secs(), "delivery failed; will retry");
                         next_delivery = Instant::now() + delay;
                     }

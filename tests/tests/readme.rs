@@ -70,7 +70,7 @@ fn every_configuration_example_in_the_readme_parses() {
             ("uncommented", uncommented(text)),
         ] {
             let origin = format!("README.md line {line} ({variant})");
-            let parsed: Result<(), String> = if heading.contains("Collector") {
+            let parsed: Result<(), String> = if heading.to_lowercase().contains("collector") {
                 seen[0] += 1;
                 sobrio_collector::config::CollectorConfig::parse(&text, &origin)
                     .map(drop)

@@ -24,9 +24,10 @@ pub const TARGETS: &[(&str, Entry)] = &[
 /// mapped to rows. Whatever is accepted must have been within the limits.
 pub fn report(data: &[u8]) {
     let max = 256 * 1024;
-    let (accepted, rejected) =
+    let (accepted, rejected, dropping) =
         sobrio_collector::ingest::triage(vec![data.to_vec()], max, NOW_UNIX_MS);
     assert_eq!(accepted.len() + rejected.len(), 1);
+    assert!(dropping <= accepted.len() as u64);
     for rejection in &rejected {
         assert!(!rejection.field.is_empty() && !rejection.reason.is_empty());
     }

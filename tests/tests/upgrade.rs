@@ -17,10 +17,10 @@ async fn execute(pool: &AnyPool, sql: &str, binds: &[Bind<'_>]) {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
     for bind in binds {
         query = match bind {
-            Bind::Text(t) => query.bind((*t).to_owned()),
-            Bind::Int(i) => query.bind(*i),
-            Bind::Real(r) => query.bind(*r),
-            Bind::Bytes(b) => query.bind(b.to_vec()),
+            Text(t) => query.bind((*t).to_owned()),
+            Int(i) => query.bind(*i),
+            Real(r) => query.bind(*r),
+            Bytes(b) => query.bind(b.to_vec()),
         };
     }
     query

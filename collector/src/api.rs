@@ -192,14 +192,7 @@ async fn decide(
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         DecisionBody::default()
     } else {
-        serde_json::from_slice::<DecisionBody>(&body).map_err(|e| {
-            ApiError(
-                StatusCode::BAD_REQUEST,
-                format!(
-                    "expected a JSON body like {{\"reason\": \"…\", \"outcome\": \"donated\"}}: {e}"
-                ),
-            )
-        })?
+        json_body::<DecisionBody>(&body, r#"{"reason": "…", "outcome": "donated"}"#)?
     };
     let decided = shared
         .decide(
@@ -212,6 +205,17 @@ async fn decide(
         .await
         .map_err(|e| ApiError::coded(&e))?;
     Ok(Json(decided).into_response())
+}
+
+/// A request's JSON body; 400 with an example of the expected shape when
+/// it is not one.
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("expected a JSON body like {example}: {e}"),
+        )
+    })
 }
 
 /// `{"retired_on": "2026-11-02", "outcome": "donated", "note": "…"}`.
@@ -230,14 +234,10 @@ async fn retire(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::It, Role::Admin])?;
-    let body: DisposalBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "expected a JSON body like {{\"retired_on\": \"2026-11-02\", \"outcome\": \"donated\"}}: {e}"
-            ),
-        )
-    })?;
+    let body: DisposalBody = json_body(
+        &body,
+        r#"{"retired_on": "2026-11-02", "outcome": "donated"}"#,
+    )?;
     crate::app::devices::retire(
         &shared.store,
         &id,
@@ -266,12 +266,7 @@ async fn move_device(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::It, Role::Admin])?;
-    let body: MoveBody = serde_json::from_slice(&body).map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!("expected a JSON body like {{\"department\": \"Finance\"}}: {e}"),
-        )
-    })?;
+    let body: MoveBody = json_body(&body, r#"{"department": "Finance"}"#)?;
     let left = crate::app::devices::move_to(
         &shared.store,
         &id,

@@ -44,6 +44,25 @@ impl Pki {
     }
 }
 
+/// Writes a certificate, its key and a configuration serving them.
+fn https_config(
+    config: &std::path::Path,
+    (cert, cert_pem): (&std::path::Path, &str),
+    (key, key_pem): (&std::path::Path, &str),
+) {
+    std::fs::write(cert, cert_pem).unwrap();
+    std::fs::write(key, key_pem).unwrap();
+    std::fs::write(
+        config,
+        format!(
+            "[server]\nhttps_certificate_file = {:?}\nhttps_key_file = {:?}\n",
+            cert.display().to_string(),
+            key.display().to_string()
+        ),
+    )
+    .unwrap();
+}
+
 /// Replaces a file as renewal tools do: written beside, renamed over.
 fn replace(path: &std::path::Path, text: &str) {
     let partial = path.with_extension("new");
@@ -98,18 +117,8 @@ async fn https_serves_with_hsts_and_takes_a_renewal_up_during_traffic() {
     let pki = Pki::new();
     let (cert_pem, key_pem, first) = pki.leaf();
     let (cert, key) = (dir.path().join("https.pem"), dir.path().join("https.key"));
-    std::fs::write(&cert, &cert_pem).unwrap();
-    std::fs::write(&key, &key_pem).unwrap();
     let config = dir.path().join("collector.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nhttps_certificate_file = {:?}\nhttps_key_file = {:?}\n",
-            cert.display().to_string(),
-            key.display().to_string()
-        ),
-    )
-    .unwrap();
+    https_config(&config, (&cert, &cert_pem), (&key, &key_pem));
     let data = dir.path().join("data");
     let collector =
         CollectorProcess::serve_with_config(data.to_str().unwrap(), config.to_str().unwrap());
@@ -278,17 +287,7 @@ fn forwarding_headers_count_from_trusted_proxies_only() {
     let (cert_pem, _, _) = pki.leaf();
     let (_, other_key, _) = pki.leaf();
     let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
-    std::fs::write(&cert, cert_pem).unwrap();
-    std::fs::write(&key, other_key).unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "[server]\nhttps_certificate_file = {:?}\nhttps_key_file = {:?}\n",
-            cert.display().to_string(),
-            key.display().to_string()
-        ),
-    )
-    .unwrap();
+    https_config(&config, (&cert, &cert_pem), (&key, &other_key));
     let refused = run(
         "sobrio-collector",
         &["config", "check", config.to_str().unwrap()],

@@ -178,6 +178,22 @@ impl CollectorProcess {
         self.child.id()
     }
 
+    /// Waits up to `deadline` for the process to exit by itself: its exit
+    /// code (`-1` for a signal), or `None` if it still runs.
+    ///
+    /// # Panics
+    /// When the process cannot be waited for.
+    pub fn wait_for_exit(&mut self, deadline: std::time::Duration) -> Option<i32> {
+        let until = std::time::Instant::now() + deadline;
+        while std::time::Instant::now() < until {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code().unwrap_or(-1));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        None
+    }
+
     /// What the collector has written to stderr so far.
     ///
     /// # Panics

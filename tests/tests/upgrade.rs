@@ -303,3 +303,44 @@ async fn every_earlier_postgres_schema_upgrades_without_loss() {
         database.drop().await;
     }
 }
+
+/// A replica running when a newer collector migrates the database (a
+/// rolling upgrade) turns unready and stops, saying why, rather than write
+/// with its older idea of the schema.
+#[test]
+fn a_running_replica_stops_when_a_newer_one_migrated_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_str().unwrap().to_owned();
+    let mut replica = sobrio_tests::CollectorProcess::serve_logged(&data, &[], "warn");
+    let (status, _) = sobrio_tests::http_get(&replica.http_addr, "/readyz");
+    assert_eq!(status, 200);
+    let url = format!(
+        "sqlite://{}?mode=rw",
+        dir.path().join("sobrio.db").display()
+    );
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(&url)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (999999, 'from a newer collector', TRUE, $1, 0)",
+        )
+        .bind(vec![0_u8; 48])
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    });
+    let (status, body) = sobrio_tests::http_get(&replica.http_addr, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("newer collector"), "{body}");
+    // It stops by itself (it looks every 30 seconds), with a failure code.
+    let exit = replica.wait_for_exit(std::time::Duration::from_secs(120));
+    assert!(exit.is_some_and(|code| code != 0), "{exit:?}");
+    assert!(replica.log().contains("newer"), "{}", replica.log());
+}

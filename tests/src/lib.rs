@@ -183,13 +183,13 @@ impl CollectorProcess {
     ///
     /// # Panics
     /// When the process cannot be waited for.
-    pub fn wait_for_exit(&mut self, deadline: std::time::Duration) -> Option<i32> {
+    pub fn wait_for_exit(&mut self, deadline: Duration) -> Option<i32> {
         let until = std::time::Instant::now() + deadline;
         while std::time::Instant::now() < until {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Some(status.code().unwrap_or(-1));
             }
-            std::thread::sleep(std::time::Duration::from_millis(200));
+            std::thread::sleep(Duration::from_millis(200));
         }
         None
     }

@@ -1899,6 +1899,28 @@ async fn a_reuse_done_moves_its_donor_and_retires_what_it_replaces_until_undone(
     assert!(store.disposal("old").await.unwrap().is_none());
     assert!(store.pool_members().await.unwrap().is_empty());
     assert_eq!(store.rollup_drift().await.unwrap(), Vec::<String>::new());
+
+    // The replaced device retired by IT meanwhile: its record stands, no
+    // destination is asked, and undoing the reuse leaves it.
+    assert!(
+        store
+            .record_disposal("old", "2026-11-20", "recycled", "", "user:it", now())
+            .await
+            .unwrap()
+    );
+    store
+        .decide("reuse", "done", "", "user:it", now(), None)
+        .await
+        .unwrap();
+    store
+        .decide("reuse", "accepted", "undone again", "user:it", now(), None)
+        .await
+        .unwrap();
+    let kept = store.disposal("old").await.unwrap().unwrap();
+    assert_eq!(
+        (kept.outcome.as_str(), kept.suggestion_id),
+        ("recycled", None)
+    );
 }
 
 /// Marks the database `url` names as migrated by a newer collector: one

@@ -391,7 +391,20 @@ pub(super) async fn follow_done(
                     .into_iter()
                     .next(),
             };
-            if let Some((replaced, _, host)) = &replaced {
+            // A replaced device IT retired already keeps its own record.
+            let retired_already = match &replaced {
+                Some((replaced, _, _)) => sqlx::query_scalar::<_, String>(
+                    "SELECT device_id FROM disposals WHERE device_id = $1",
+                )
+                .bind((*replaced).clone())
+                .fetch_optional(&mut *connection)
+                .await?
+                .is_some(),
+                None => false,
+            };
+            if retired_already && let Some((replaced, _, _)) = &replaced {
+                changes.push(format!("{replaced} was retired already"));
+            } else if let Some((replaced, _, host)) = &replaced {
                 let Some(outcome) = replaced_outcome else {
                     return Ok(Err(FleetRefusal::OutcomeNeeded(host.clone())));
                 };

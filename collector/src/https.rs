@@ -260,8 +260,8 @@ fn forwarded_client(headers: &axum::http::HeaderMap, proxies: &TrustedProxies) -
 /// Decides, for each request, whether it came over HTTPS and from which
 /// client: forwarding headers are believed from trusted proxies only (and
 /// removed from anyone else's requests); the client address becomes the
-/// one the proxy names. Plain HTTP from beyond this machine is refused;
-/// HTTPS answers carry HSTS.
+/// one the proxy names. Plain HTTP from beyond this machine is refused,
+/// but for health checks and scrapes; HTTPS answers carry HSTS.
 pub async fn front(State(front): State<Arc<Front>>, mut request: Request, next: Next) -> Response {
     let tls = request
         .extensions()
@@ -297,7 +297,10 @@ pub async fn front(State(front): State<Arc<Front>>, mut request: Request, next: 
             .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
     }
     let local = peer.is_some_and(|p| p.ip().is_loopback());
-    if !https && !local && !front.insecure_dev {
+    // Health checks and scrapes carry no session: load balancers and
+    // Prometheus may ask over plain HTTP (`/metrics` has its own token).
+    let probe = matches!(request.uri().path(), "/healthz" | "/readyz" | "/metrics");
+    if !https && !local && !probe && !front.insecure_dev {
         return (
             StatusCode::FORBIDDEN,
             "plain HTTP is served on this machine only: use the collector's HTTPS address\n",
@@ -364,6 +367,80 @@ mod tests {
             HttpsError::NoCertificate { .. }
         ));
         assert!(HttpsCertificate::load(&certificate, &key).is_err());
+    }
+
+    /// A request through `front` from `peer`, over TLS or not, with
+    /// `headers`: the status, whether HSTS came back, and the client
+    /// address the pages saw.
+    async fn through_front(
+        path: &str,
+        peer: &str,
+        tls: bool,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, bool, String) {
+        use tower::ServiceExt;
+        let front = Arc::new(Front {
+            proxies: TrustedProxies::parse(&["10.0.0.5".into()]).unwrap(),
+            insecure_dev: false,
+        });
+        let app = axum::Router::new()
+            .route(
+                "/{*path}",
+                axum::routing::get(|ConnectInfo(client): ConnectInfo<SocketAddr>| async move {
+                    client.ip().to_string()
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(front, super::front));
+        let mut request = axum::http::Request::builder().uri(path);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let mut request = request.body(axum::body::Body::empty()).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(peer.parse().unwrap()));
+        request.extensions_mut().insert(Transport { tls });
+        let response = app.oneshot(request).await.unwrap();
+        let status = response.status();
+        let hsts = response
+            .headers()
+            .contains_key(header::STRICT_TRANSPORT_SECURITY);
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        (status, hsts, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn plain_http_from_afar_is_refused_but_for_probes_and_trusted_proxies() {
+        // Plain HTTP from another machine: refused, but for health checks.
+        let (status, _, _) = through_front("/login", "203.0.113.9:4000", false, &[]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, hsts, _) = through_front("/readyz", "203.0.113.9:4000", false, &[]).await;
+        assert_eq!((status, hsts), (StatusCode::OK, false));
+        // A forged X-Forwarded-Proto from an untrusted address changes
+        // nothing.
+        let forged = [
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-for", "1.2.3.4"),
+        ];
+        let (status, _, _) = through_front("/login", "203.0.113.9:4000", false, &forged).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // Over TLS: served with HSTS, the peer as the client.
+        let (status, hsts, client) = through_front("/login", "203.0.113.9:4000", true, &[]).await;
+        assert_eq!(
+            (status, hsts, client.as_str()),
+            (StatusCode::OK, true, "203.0.113.9")
+        );
+        // Through the trusted proxy: HTTPS as it says, the client it names.
+        let (status, hsts, client) = through_front("/login", "10.0.0.5:4000", false, &forged).await;
+        assert_eq!(
+            (status, hsts, client.as_str()),
+            (StatusCode::OK, true, "1.2.3.4")
+        );
+        // On this machine, plain HTTP is served, without HSTS.
+        let (status, hsts, _) = through_front("/login", "127.0.0.1:4000", false, &[]).await;
+        assert_eq!((status, hsts), (StatusCode::OK, false));
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub async fn current_impact(
 /// On a database error or unreadable reference data.
 pub async fn yearly_report(
     store: &crate::store::Store,
-    config: &crate::config::CollectorConfig,
+    embodied: &crate::analysis::embodied::Embodied,
     impact: &impact::Impact,
     year: i16,
 ) -> anyhow::Result<crate::analysis::report::YearlyReport> {
@@ -75,13 +75,12 @@ pub async fn yearly_report(
         .collect();
     let disposals = crate::app::devices::disposals(store).await?;
     let reuse = crate::analysis::disposal::reuse_report(&disposals);
-    let embodied = reference_data(&config.analysis)?;
     Ok(yearly_report(
         year,
         &impact.accounting,
         &ledger,
         &disposals,
         &reuse,
-        &embodied,
+        embodied,
     ))
 }

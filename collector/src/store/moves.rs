@@ -249,6 +249,7 @@ pub(super) async fn withdraw_from_rollup(
 #[derive(FromRow)]
 struct CategoryFacts {
     id: String,
+    department: String,
     category: String,
     facts: String,
 }
@@ -262,7 +263,7 @@ pub(super) async fn refresh_categories_in(
     devices: Option<&[String]>,
 ) -> Result<usize, sqlx::Error> {
     let select = format!(
-        "SELECT d.id, d.category, COALESCE(a.category, i.chassis, '') AS facts
+        "SELECT d.id, d.department, d.category, COALESCE(a.category, i.chassis, '') AS facts
          {DEVICE_ASSET_JOIN}"
     );
     let rows: Vec<CategoryFacts> = match devices {
@@ -311,16 +312,9 @@ pub(super) async fn refresh_categories_in(
             continue;
         }
         let spells = spells_of(connection, &row.id).await?;
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT department FROM devices WHERE id = $1")
-                .bind(row.id.clone())
-                .fetch_optional(&mut *connection)
-                .await?;
         let mut deltas = HourDeltas::new();
         for hour in active_hours(connection, &row.id, i64::MIN).await? {
-            let Some(department) = department_at(&spells, hour).or(current.as_deref()) else {
-                continue;
-            };
+            let department = department_at(&spells, hour).unwrap_or(&row.department);
             *deltas
                 .entry((department.to_owned(), row.category.clone(), hour))
                 .or_default() -= 1;

@@ -764,15 +764,7 @@ pub async fn detail(
         move_action: format!("{base}/move"),
         departments: all_departments,
         retire_action: format!("{base}/retire"),
-        outcomes: crate::analysis::disposal::Outcome::ALL
-            .iter()
-            .map(|o| {
-                (
-                    o.name().to_owned(),
-                    tr.t(&format!("outcome.{}", o.name())).to_owned(),
-                )
-            })
-            .collect(),
+        outcomes: tr.outcomes(),
         disposal,
         ctx,
     };

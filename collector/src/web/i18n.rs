@@ -115,6 +115,20 @@ impl Catalogue {
             .map_or_else(|| category.to_owned(), String::clone)
     }
 
+    /// Where a retired device may go, as (outcome, label): the choices of
+    /// every form that records a disposal.
+    pub fn outcomes(&self) -> Vec<(String, String)> {
+        crate::analysis::disposal::Outcome::ALL
+            .iter()
+            .map(|o| {
+                (
+                    o.name().to_owned(),
+                    self.t(&format!("outcome.{}", o.name())).to_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// Whole numbers with the language's grouping (`12,345` / `12 345`).
     pub fn int(&self, value: i64) -> String {
         let digits = value.unsigned_abs().to_string();

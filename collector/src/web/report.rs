@@ -318,7 +318,11 @@ pub async fn page(
         .impact()
         .await
         .map_err(|e| PageError::internal(&ctx, format!("{e:#}")))?;
-    let report = crate::app::impact::yearly_report(&shared.store, &shared.config, &impact, year)
+    let embodied = shared
+        .reference_data()
+        .await
+        .map_err(|e| PageError::internal(&ctx, format!("{e:#}")))?;
+    let report = crate::app::impact::yearly_report(&shared.store, &embodied, &impact, year)
         .await
         .map_err(|e| PageError::internal(&ctx, format!("{e:#}")))?;
     let sections = sections(&ctx, &report);

@@ -337,15 +337,7 @@ fn card(
         can_dismiss: s.status == "open" || s.status == "accepted",
         can_undo: s.status == "done",
         replaced_outcomes: if s.kind == "reuse" && s.devices.len() > 1 {
-            crate::analysis::disposal::Outcome::ALL
-                .iter()
-                .map(|o| {
-                    (
-                        o.name().to_owned(),
-                        tr.t(&format!("outcome.{}", o.name())).to_owned(),
-                    )
-                })
-                .collect()
+            tr.outcomes()
         } else {
             Vec::new()
         },
